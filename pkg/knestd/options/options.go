@@ -1,0 +1,171 @@
+// Package options holds knestd's configuration: its flags, their defaults and
+// their validation. It is kept apart from the daemon itself so that checking a
+// configuration does not link the whole control plane.
+package options
+
+import (
+	"errors"
+	"fmt"
+	"net"
+	"path/filepath"
+	"strings"
+
+	"github.com/spf13/pflag"
+	"k8s.io/apimachinery/pkg/util/validation"
+)
+
+// Options configure one knestd process: one tenant control plane.
+type Options struct {
+	// DataDir holds etcd, the PKI and the kubeconfigs. Required.
+	DataDir string
+	// Name is the tenant's name; it names the CA and the kubeconfig context.
+	Name string
+	// BindAddress is the address the API server listens on.
+	BindAddress string
+	// AdvertiseAddress is the address the API server advertises; defaults to
+	// BindAddress unless that is unspecified (0.0.0.0 or ::).
+	AdvertiseAddress string
+	// SecurePort is the API server port; 0 picks a free one.
+	SecurePort int
+	// ServiceCIDR is the tenant's service IP range. It is set to the host's
+	// service CIDR so tenant Services can carry host ClusterIPs.
+	ServiceCIDR string
+	// ClusterDomain is the DNS domain of in-cluster names.
+	ClusterDomain string
+	// TLSSANs are extra DNS names and IP addresses for the serving certificate.
+	TLSSANs []string
+	// EncryptionKeyFile is the secrets encryption key; empty means a key
+	// generated into the data directory.
+	EncryptionKeyFile string
+	// EtcdQuotaBytes caps the tenant's etcd database size.
+	EtcdQuotaBytes int64
+	// Verbosity is the klog verbosity.
+	Verbosity int
+}
+
+// Defaults returns the default options.
+func Defaults() Options {
+	return Options{
+		Name:          "knest",
+		BindAddress:   "127.0.0.1",
+		SecurePort:    6443,
+		ServiceCIDR:   "10.96.0.0/12",
+		ClusterDomain: "cluster.local",
+	}
+}
+
+// AddFlags registers the options as flags.
+func (o *Options) AddFlags(fs *pflag.FlagSet) {
+	fs.StringVar(&o.DataDir, "data-dir", o.DataDir, "Directory for etcd data, certificates and kubeconfigs (required).")
+	fs.StringVar(&o.Name, "name", o.Name, "Name of the tenant cluster.")
+	fs.StringVar(&o.BindAddress, "bind-address", o.BindAddress, "Address the API server listens on.")
+	fs.StringVar(&o.AdvertiseAddress, "advertise-address", o.AdvertiseAddress, "Address the API server advertises (default: the bind address).")
+	fs.IntVar(&o.SecurePort, "secure-port", o.SecurePort, "Port of the API server; 0 picks a free port.")
+	fs.StringVar(&o.ServiceCIDR, "service-cidr", o.ServiceCIDR, "Service IP range; set it to the host cluster's service CIDR.")
+	fs.StringVar(&o.ClusterDomain, "cluster-domain", o.ClusterDomain, "DNS domain of the tenant cluster.")
+	fs.StringSliceVar(&o.TLSSANs, "tls-san", o.TLSSANs, "Extra DNS names or IP addresses for the API serving certificate (repeatable).")
+	fs.StringVar(&o.EncryptionKeyFile, "encryption-key-file", o.EncryptionKeyFile, "File holding the base64 32-byte key that encrypts Secrets at rest (default: generated into the data directory).")
+	fs.Int64Var(&o.EtcdQuotaBytes, "etcd-quota-bytes", o.EtcdQuotaBytes, "Maximum etcd database size in bytes (default 2 GiB).")
+	fs.IntVarP(&o.Verbosity, "v", "v", o.Verbosity, "Log verbosity.")
+}
+
+// Validate reports every configuration error at once.
+func (o Options) Validate() error {
+	var errs []error
+	if o.DataDir == "" {
+		errs = append(errs, errors.New("--data-dir is required"))
+	}
+	if msgs := validation.IsDNS1123Label(o.Name); len(msgs) > 0 {
+		errs = append(errs, fmt.Errorf("--name %q is not a valid name: %s", o.Name, strings.Join(msgs, "; ")))
+	}
+	if net.ParseIP(o.BindAddress) == nil {
+		errs = append(errs, fmt.Errorf("--bind-address %q is not an IP address", o.BindAddress))
+	}
+	if o.AdvertiseAddress != "" && net.ParseIP(o.AdvertiseAddress) == nil {
+		errs = append(errs, fmt.Errorf("--advertise-address %q is not an IP address", o.AdvertiseAddress))
+	}
+	if o.AdvertiseAddress == "" {
+		if ip := net.ParseIP(o.BindAddress); ip != nil && ip.IsUnspecified() {
+			errs = append(errs, fmt.Errorf("--advertise-address is required when --bind-address is %s", o.BindAddress))
+		}
+	}
+	if o.SecurePort < 0 || o.SecurePort > 65535 {
+		errs = append(errs, fmt.Errorf("--secure-port %d is out of range 0-65535", o.SecurePort))
+	}
+	if _, err := o.ServiceIP(); err != nil {
+		errs = append(errs, err)
+	}
+	if msgs := validation.IsDNS1123Subdomain(o.ClusterDomain); len(msgs) > 0 {
+		errs = append(errs, fmt.Errorf("--cluster-domain %q is not a valid domain: %s", o.ClusterDomain, strings.Join(msgs, "; ")))
+	}
+	for _, san := range o.TLSSANs {
+		if net.ParseIP(san) == nil && len(validation.IsDNS1123Subdomain(san)) > 0 {
+			errs = append(errs, fmt.Errorf("--tls-san %q is neither an IP address nor a DNS name", san))
+		}
+	}
+	if o.EtcdQuotaBytes < 0 {
+		errs = append(errs, fmt.Errorf("--etcd-quota-bytes must not be negative, got %d", o.EtcdQuotaBytes))
+	}
+	return errors.Join(errs...)
+}
+
+// ServiceIP returns the first usable address of the service CIDR: the IP of
+// the "kubernetes" Service.
+func (o Options) ServiceIP() (net.IP, error) {
+	ip, cidr, err := net.ParseCIDR(o.ServiceCIDR)
+	if err != nil {
+		return nil, fmt.Errorf("--service-cidr %q is not a CIDR", o.ServiceCIDR)
+	}
+	if !ip.Equal(cidr.IP) {
+		return nil, fmt.Errorf("--service-cidr %q has host bits set; did you mean %s?", o.ServiceCIDR, cidr.String())
+	}
+	ones, bits := cidr.Mask.Size()
+	if bits-ones < 2 {
+		return nil, fmt.Errorf("--service-cidr %q is too small", o.ServiceCIDR)
+	}
+	if bits == 128 && bits-ones > 20 {
+		// The API server's allocator refuses IPv6 ranges larger than /108.
+		return nil, fmt.Errorf("--service-cidr %q is larger than /108", o.ServiceCIDR)
+	}
+	first := make(net.IP, len(cidr.IP))
+	copy(first, cidr.IP)
+	first[len(first)-1]++
+	return first, nil
+}
+
+// Advertise returns the address the API server advertises.
+func (o Options) Advertise() net.IP {
+	if o.AdvertiseAddress != "" {
+		return net.ParseIP(o.AdvertiseAddress)
+	}
+	return net.ParseIP(o.BindAddress)
+}
+
+// SANs splits TLSSANs into DNS names and IP addresses.
+func (o Options) SANs() (names []string, ips []net.IP) {
+	for _, san := range o.TLSSANs {
+		if ip := net.ParseIP(san); ip != nil {
+			ips = append(ips, ip)
+		} else {
+			names = append(names, san)
+		}
+	}
+	return names, ips
+}
+
+// Paths are the files knestd keeps in its data directory.
+type Paths struct {
+	Lock, PKI, Etcd, EncryptionKey, AdminKubeconfig, ControllerManagerKubeconfig string
+}
+
+// PathsIn returns the layout of a data directory.
+func PathsIn(dataDir string) Paths {
+	return Paths{
+		Lock:                        filepath.Join(dataDir, "knestd.lock"),
+		PKI:                         filepath.Join(dataDir, "pki"),
+		Etcd:                        filepath.Join(dataDir, "etcd"),
+		EncryptionKey:               filepath.Join(dataDir, "encryption.key"),
+		AdminKubeconfig:             filepath.Join(dataDir, "admin.kubeconfig"),
+		ControllerManagerKubeconfig: filepath.Join(dataDir, "controller-manager.kubeconfig"),
+	}
+}

@@ -1,0 +1,102 @@
+package options
+
+import (
+	"net"
+	"strings"
+	"testing"
+
+	"github.com/google/go-cmp/cmp"
+	"github.com/spf13/pflag"
+)
+
+func valid(tweaks ...func(*Options)) Options {
+	o := Defaults()
+	o.DataDir = "/var/lib/knest"
+	for _, t := range tweaks {
+		t(&o)
+	}
+	return o
+}
+
+func TestValidate(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name     string
+		opts     Options
+		wantErrs []string
+	}{
+		{name: "the defaults with a data dir are valid", opts: valid()},
+		{name: "an IPv6 service CIDR of /108 is valid", opts: valid(func(o *Options) { o.ServiceCIDR = "fd00:10:96::/108" })},
+		{name: "SANs may be names and IPs", opts: valid(func(o *Options) { o.TLSSANs = []string{"demo.knest-demo.svc", "10.96.7.7"} })},
+		{name: "a data dir is required", opts: valid(func(o *Options) { o.DataDir = "" }), wantErrs: []string{"--data-dir is required"}},
+		{name: "a name must be a DNS label", opts: valid(func(o *Options) { o.Name = "Demo_1" }), wantErrs: []string{`--name "Demo_1" is not a valid name`}},
+		{name: "a bind address must be an IP", opts: valid(func(o *Options) { o.BindAddress = "localhost" }), wantErrs: []string{`--bind-address "localhost" is not an IP address`}},
+		{name: "binding all addresses needs an advertise address", opts: valid(func(o *Options) { o.BindAddress = "0.0.0.0" }), wantErrs: []string{"--advertise-address is required"}},
+		{name: "a port must be in range", opts: valid(func(o *Options) { o.SecurePort = 70000 }), wantErrs: []string{"--secure-port 70000 is out of range"}},
+		{name: "a service CIDR must parse", opts: valid(func(o *Options) { o.ServiceCIDR = "10.96.0.0" }), wantErrs: []string{`--service-cidr "10.96.0.0" is not a CIDR`}},
+		{name: "a service CIDR must not have host bits", opts: valid(func(o *Options) { o.ServiceCIDR = "10.96.0.1/12" }), wantErrs: []string{"has host bits set; did you mean 10.96.0.0/12?"}},
+		{name: "a service CIDR must have room", opts: valid(func(o *Options) { o.ServiceCIDR = "10.96.0.0/32" }), wantErrs: []string{"is too small"}},
+		{name: "an IPv6 service CIDR must be /108 or smaller", opts: valid(func(o *Options) { o.ServiceCIDR = "fd00::/64" }), wantErrs: []string{"larger than /108"}},
+		{name: "a SAN must be a name or an IP", opts: valid(func(o *Options) { o.TLSSANs = []string{"not a name"} }), wantErrs: []string{`--tls-san "not a name" is neither`}},
+		{name: "a quota must not be negative", opts: valid(func(o *Options) { o.EtcdQuotaBytes = -5 }), wantErrs: []string{"--etcd-quota-bytes must not be negative"}},
+		{
+			name:     "all errors are reported at once",
+			opts:     valid(func(o *Options) { o.DataDir = ""; o.SecurePort = -1 }),
+			wantErrs: []string{"--data-dir is required", "--secure-port -1 is out of range"},
+		},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			err := tc.opts.Validate()
+			if len(tc.wantErrs) == 0 {
+				if err != nil {
+					t.Fatalf("unexpected error: %v", err)
+				}
+				return
+			}
+			if err == nil {
+				t.Fatalf("no error, want %q", tc.wantErrs)
+			}
+			for _, want := range tc.wantErrs {
+				if !strings.Contains(err.Error(), want) {
+					t.Errorf("error %q lacks %q", err, want)
+				}
+			}
+		})
+	}
+}
+
+func TestServiceIPIsTheFirstAddress(t *testing.T) {
+	t.Parallel()
+	for cidr, want := range map[string]string{
+		"10.96.0.0/12":     "10.96.0.1",
+		"172.20.0.0/16":    "172.20.0.1",
+		"fd00:10:96::/108": "fd00:10:96::1",
+	} {
+		ip, err := valid(func(o *Options) { o.ServiceCIDR = cidr }).ServiceIP()
+		if err != nil {
+			t.Fatalf("%s: %v", cidr, err)
+		}
+		if !ip.Equal(net.ParseIP(want)) {
+			t.Errorf("ServiceIP(%s) = %s, want %s", cidr, ip, want)
+		}
+	}
+}
+
+func TestFlagsParseIntoOptions(t *testing.T) {
+	t.Parallel()
+	o := Defaults()
+	fs := pflag.NewFlagSet("knestd", pflag.ContinueOnError)
+	o.AddFlags(fs)
+	err := fs.Parse([]string{"--data-dir=/d", "--name=acme", "--secure-port=0", "--tls-san=a.example.com", "--tls-san=10.0.0.9", "--service-cidr=10.100.0.0/16"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	names, ips := o.SANs()
+	got := map[string]any{"dir": o.DataDir, "name": o.Name, "port": o.SecurePort, "cidr": o.ServiceCIDR, "names": names, "ips": len(ips), "bind": o.BindAddress}
+	want := map[string]any{"dir": "/d", "name": "acme", "port": 0, "cidr": "10.100.0.0/16", "names": []string{"a.example.com"}, "ips": 1, "bind": "127.0.0.1"}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("parsed options (-want +got):\n%s", diff)
+	}
+}

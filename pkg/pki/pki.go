@@ -1,0 +1,410 @@
+package pki
+
+import (
+	"bytes"
+	"crypto"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/pem"
+	"errors"
+	"fmt"
+	"io/fs"
+	"math/big"
+	"net"
+	"os"
+	"path/filepath"
+	"slices"
+	"time"
+
+	"github.com/knest-dev/knest/internal/atomicfile"
+)
+
+const (
+	// CAValidity is how long generated CAs are valid.
+	CAValidity = 10 * 365 * 24 * time.Hour
+	// LeafValidity is how long generated leaf certificates are valid.
+	LeafValidity = 365 * 24 * time.Hour
+	// RenewBefore is how close to expiry a leaf certificate is re-issued.
+	RenewBefore = 30 * 24 * time.Hour
+)
+
+// Config says which certificates a control plane needs.
+type Config struct {
+	// Dir holds the files; it is created with mode 0700.
+	Dir string
+	// ClusterName goes into the CA subjects, so CAs of different tenants are
+	// told apart in tools.
+	ClusterName string
+	// ServiceIP is the first IP of the service CIDR: the "kubernetes" Service.
+	ServiceIP net.IP
+	// ClusterDomain is the DNS suffix of in-cluster names (cluster.local).
+	ClusterDomain string
+	// ExtraSANs are more DNS names for the serving certificate (the host
+	// Service's DNS names, say).
+	ExtraSANs []string
+	// ExtraIPs are more IP addresses for the serving certificate (the host
+	// Service's ClusterIP, say).
+	ExtraIPs []net.IP
+}
+
+// Files are the paths of everything Ensure keeps.
+type Files struct {
+	CACert, CAKey                               string
+	ServingCert, ServingKey                     string
+	FrontProxyCACert, FrontProxyCAKey           string
+	FrontProxyClientCert, FrontProxyClientKey   string
+	AdminCert, AdminKey                         string
+	ControllerManagerCert, ControllerManagerKey string
+	KubeletClientCert, KubeletClientKey         string
+	ServiceAccountKey, ServiceAccountPub        string
+}
+
+// FilesIn returns where the files of a PKI directory live.
+func FilesIn(dir string) Files {
+	p := func(name string) string { return filepath.Join(dir, name) }
+	return Files{
+		CACert: p("ca.crt"), CAKey: p("ca.key"),
+		ServingCert: p("apiserver.crt"), ServingKey: p("apiserver.key"),
+		FrontProxyCACert: p("front-proxy-ca.crt"), FrontProxyCAKey: p("front-proxy-ca.key"),
+		FrontProxyClientCert: p("front-proxy-client.crt"), FrontProxyClientKey: p("front-proxy-client.key"),
+		AdminCert: p("admin.crt"), AdminKey: p("admin.key"),
+		ControllerManagerCert: p("controller-manager.crt"), ControllerManagerKey: p("controller-manager.key"),
+		KubeletClientCert: p("apiserver-kubelet-client.crt"), KubeletClientKey: p("apiserver-kubelet-client.key"),
+		ServiceAccountKey: p("sa.key"), ServiceAccountPub: p("sa.pub"),
+	}
+}
+
+// Validate reports configuration errors.
+func (c Config) Validate() error {
+	if c.Dir == "" {
+		return errors.New("pki: directory is required")
+	}
+	if c.ServiceIP == nil {
+		return errors.New("pki: service IP is required")
+	}
+	if c.ClusterName == "" {
+		return errors.New("pki: cluster name is required")
+	}
+	return nil
+}
+
+// ServingDNSNames returns the DNS names the serving certificate must carry.
+func (c Config) ServingDNSNames() []string {
+	domain := c.ClusterDomain
+	if domain == "" {
+		domain = "cluster.local"
+	}
+	names := []string{"localhost", "kubernetes", "kubernetes.default", "kubernetes.default.svc", "kubernetes.default.svc." + domain}
+	names = append(names, c.ExtraSANs...)
+	slices.Sort(names)
+	return slices.Compact(names)
+}
+
+// ServingIPs returns the IP addresses the serving certificate must carry.
+func (c Config) ServingIPs() []net.IP {
+	ips := []net.IP{net.ParseIP("127.0.0.1"), c.ServiceIP}
+	ips = append(ips, c.ExtraIPs...)
+	return normalizeIPs(ips)
+}
+
+func normalizeIPs(ips []net.IP) []net.IP {
+	out := make([]net.IP, 0, len(ips))
+	for _, ip := range ips {
+		if v4 := ip.To4(); v4 != nil {
+			ip = v4
+		}
+		out = append(out, ip)
+	}
+	slices.SortFunc(out, func(a, b net.IP) int { return bytes.Compare(a, b) })
+	return slices.CompactFunc(out, func(a, b net.IP) bool { return a.Equal(b) })
+}
+
+// Ensure makes sure every file exists and is current, creating or re-issuing
+// what is missing or stale, and returns the paths.
+func Ensure(c Config, now time.Time) (Files, error) {
+	if err := c.Validate(); err != nil {
+		return Files{}, err
+	}
+	if err := os.MkdirAll(c.Dir, 0o700); err != nil {
+		return Files{}, fmt.Errorf("failed to create PKI directory: %w", err)
+	}
+	f := FilesIn(c.Dir)
+
+	ca, err := ensureCA(f.CACert, f.CAKey, c.ClusterName+"-ca", now)
+	if err != nil {
+		return Files{}, err
+	}
+	fpCA, err := ensureCA(f.FrontProxyCACert, f.FrontProxyCAKey, c.ClusterName+"-front-proxy-ca", now)
+	if err != nil {
+		return Files{}, err
+	}
+	leaves := []struct {
+		cert, key string
+		ca        *authority
+		spec      leafSpec
+	}{
+		{f.ServingCert, f.ServingKey, ca, leafSpec{
+			Subject: pkix.Name{CommonName: "kube-apiserver"}, Server: true,
+			DNSNames: c.ServingDNSNames(), IPs: c.ServingIPs(),
+		}},
+		{f.FrontProxyClientCert, f.FrontProxyClientKey, fpCA, leafSpec{Subject: pkix.Name{CommonName: "front-proxy-client"}}},
+		{f.AdminCert, f.AdminKey, ca, leafSpec{Subject: pkix.Name{CommonName: "knest-admin", Organization: []string{"system:masters"}}}},
+		{f.ControllerManagerCert, f.ControllerManagerKey, ca, leafSpec{Subject: pkix.Name{CommonName: "system:kube-controller-manager"}}},
+		{f.KubeletClientCert, f.KubeletClientKey, ca, leafSpec{Subject: pkix.Name{CommonName: "kube-apiserver-kubelet-client", Organization: []string{"kubeadm:cluster-admins"}}}},
+	}
+	for _, l := range leaves {
+		if err := ensureLeaf(l.cert, l.key, l.ca, l.spec, now); err != nil {
+			return Files{}, err
+		}
+	}
+	if err := ensureServiceAccountKey(f.ServiceAccountKey, f.ServiceAccountPub); err != nil {
+		return Files{}, err
+	}
+	return f, nil
+}
+
+type authority struct {
+	cert *x509.Certificate
+	key  crypto.Signer
+}
+
+type leafSpec struct {
+	Subject  pkix.Name
+	Server   bool
+	DNSNames []string
+	IPs      []net.IP
+}
+
+func ensureCA(certPath, keyPath, cn string, now time.Time) (*authority, error) {
+	cert, key, err := loadPair(certPath, keyPath)
+	if err != nil {
+		return nil, err
+	}
+	if cert != nil {
+		if !cert.IsCA {
+			return nil, fmt.Errorf("%s is not a CA certificate", certPath)
+		}
+		if now.After(cert.NotAfter) {
+			return nil, fmt.Errorf("CA certificate %s expired on %s: rotate it by hand", certPath, cert.NotAfter.Format(time.RFC3339))
+		}
+		return &authority{cert: cert, key: key}, nil
+	}
+	key, err = newKey()
+	if err != nil {
+		return nil, err
+	}
+	tmpl := &x509.Certificate{
+		SerialNumber:          serial(),
+		Subject:               pkix.Name{CommonName: cn},
+		NotBefore:             now.Add(-time.Minute),
+		NotAfter:              now.Add(CAValidity),
+		KeyUsage:              x509.KeyUsageCertSign | x509.KeyUsageCRLSign | x509.KeyUsageDigitalSignature,
+		BasicConstraintsValid: true,
+		IsCA:                  true,
+	}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, key.Public(), key)
+	if err != nil {
+		return nil, fmt.Errorf("failed to create CA %s: %w", cn, err)
+	}
+	cert, err = x509.ParseCertificate(der)
+	if err != nil {
+		return nil, err
+	}
+	if err := writePair(certPath, keyPath, der, key); err != nil {
+		return nil, err
+	}
+	return &authority{cert: cert, key: key}, nil
+}
+
+func ensureLeaf(certPath, keyPath string, ca *authority, spec leafSpec, now time.Time) error {
+	cert, key, err := loadPair(certPath, keyPath)
+	if err != nil {
+		return err
+	}
+	if cert != nil && leafCurrent(cert, ca, spec, now) {
+		return nil
+	}
+	if key == nil {
+		if key, err = newKey(); err != nil {
+			return err
+		}
+	}
+	usage := []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth}
+	if spec.Server {
+		usage = []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth}
+	}
+	notAfter := now.Add(LeafValidity)
+	if notAfter.After(ca.cert.NotAfter) {
+		notAfter = ca.cert.NotAfter
+	}
+	tmpl := &x509.Certificate{
+		SerialNumber:          serial(),
+		Subject:               spec.Subject,
+		NotBefore:             now.Add(-time.Minute),
+		NotAfter:              notAfter,
+		KeyUsage:              x509.KeyUsageDigitalSignature,
+		ExtKeyUsage:           usage,
+		BasicConstraintsValid: true,
+		DNSNames:              spec.DNSNames,
+		IPAddresses:           spec.IPs,
+	}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, ca.cert, key.Public(), ca.key)
+	if err != nil {
+		return fmt.Errorf("failed to issue certificate %s: %w", certPath, err)
+	}
+	return writePair(certPath, keyPath, der, key)
+}
+
+// leafCurrent says whether an existing certificate can be kept: signed by the
+// CA, not close to expiry, and with exactly the wanted subject and SANs.
+func leafCurrent(cert *x509.Certificate, ca *authority, spec leafSpec, now time.Time) bool {
+	if cert.CheckSignatureFrom(ca.cert) != nil {
+		return false
+	}
+	if now.Add(RenewBefore).After(cert.NotAfter) || now.Before(cert.NotBefore) {
+		return false
+	}
+	if cert.Subject.CommonName != spec.Subject.CommonName || !slices.Equal(cert.Subject.Organization, spec.Subject.Organization) {
+		return false
+	}
+	names := slices.Clone(cert.DNSNames)
+	slices.Sort(names)
+	want := slices.Clone(spec.DNSNames)
+	slices.Sort(want)
+	if !slices.Equal(names, want) {
+		return false
+	}
+	return slices.EqualFunc(normalizeIPs(cert.IPAddresses), normalizeIPs(spec.IPs), func(a, b net.IP) bool { return a.Equal(b) })
+}
+
+func ensureServiceAccountKey(keyPath, pubPath string) error {
+	key, err := loadKey(keyPath)
+	if err != nil {
+		return err
+	}
+	if key == nil {
+		if key, err = newKey(); err != nil {
+			return err
+		}
+		if err := writeKey(keyPath, key); err != nil {
+			return err
+		}
+	}
+	pub, err := x509.MarshalPKIXPublicKey(key.Public())
+	if err != nil {
+		return err
+	}
+	return atomicfile.Write(pubPath, pem.EncodeToMemory(&pem.Block{Type: "PUBLIC KEY", Bytes: pub}), 0o644)
+}
+
+func newKey() (*ecdsa.PrivateKey, error) {
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		return nil, fmt.Errorf("failed to generate key: %w", err)
+	}
+	return key, nil
+}
+
+func serial() *big.Int {
+	n, err := rand.Int(rand.Reader, new(big.Int).Lsh(big.NewInt(1), 127))
+	if err != nil {
+		// crypto/rand does not fail on supported platforms.
+		panic(err)
+	}
+	return n.Add(n, big.NewInt(1))
+}
+
+// loadPair reads a certificate and its key. Both missing is (nil, nil, nil);
+// one without the other, or a file that does not parse, is an error.
+func loadPair(certPath, keyPath string) (*x509.Certificate, crypto.Signer, error) {
+	certPEM, certErr := os.ReadFile(certPath)
+	if certErr != nil && !errors.Is(certErr, fs.ErrNotExist) {
+		return nil, nil, fmt.Errorf("failed to read %s: %w", certPath, certErr)
+	}
+	key, err := loadKey(keyPath)
+	if err != nil {
+		return nil, nil, err
+	}
+	if certErr != nil {
+		if key != nil {
+			// A key without its certificate: keep the key, issue a certificate for it.
+			return nil, key, nil
+		}
+		return nil, nil, nil
+	}
+	if key == nil {
+		return nil, nil, fmt.Errorf("certificate %s exists but its key %s is missing", certPath, keyPath)
+	}
+	block, _ := pem.Decode(certPEM)
+	if block == nil || block.Type != "CERTIFICATE" {
+		return nil, nil, fmt.Errorf("%s is not a PEM certificate", certPath)
+	}
+	cert, err := x509.ParseCertificate(block.Bytes)
+	if err != nil {
+		return nil, nil, fmt.Errorf("failed to parse %s: %w", certPath, err)
+	}
+	if !publicKeysEqual(cert.PublicKey, key.Public()) {
+		return nil, nil, fmt.Errorf("certificate %s does not match key %s", certPath, keyPath)
+	}
+	return cert, key, nil
+}
+
+func publicKeysEqual(a, b crypto.PublicKey) bool {
+	type equaler interface{ Equal(crypto.PublicKey) bool }
+	e, ok := a.(equaler)
+	return ok && e.Equal(b)
+}
+
+func loadKey(path string) (crypto.Signer, error) {
+	data, err := os.ReadFile(path)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("failed to read %s: %w", path, err)
+	}
+	block, _ := pem.Decode(data)
+	if block == nil {
+		return nil, fmt.Errorf("%s is not a PEM private key", path)
+	}
+	var key any
+	switch block.Type {
+	case "EC PRIVATE KEY":
+		key, err = x509.ParseECPrivateKey(block.Bytes)
+	case "PRIVATE KEY":
+		key, err = x509.ParsePKCS8PrivateKey(block.Bytes)
+	case "RSA PRIVATE KEY":
+		key, err = x509.ParsePKCS1PrivateKey(block.Bytes)
+	default:
+		return nil, fmt.Errorf("%s holds an unsupported PEM block %q", path, block.Type)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("failed to parse %s: %w", path, err)
+	}
+	signer, ok := key.(crypto.Signer)
+	if !ok {
+		return nil, fmt.Errorf("%s does not hold a signing key", path)
+	}
+	return signer, nil
+}
+
+func writePair(certPath, keyPath string, der []byte, key crypto.Signer) error {
+	if err := writeKey(keyPath, key); err != nil {
+		return err
+	}
+	return atomicfile.Write(certPath, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), 0o644)
+}
+
+func writeKey(path string, key crypto.Signer) error {
+	if existing, err := loadKey(path); err == nil && existing != nil && publicKeysEqual(existing.Public(), key.Public()) {
+		return nil
+	}
+	der, err := x509.MarshalPKCS8PrivateKey(key)
+	if err != nil {
+		return err
+	}
+	return atomicfile.Write(path, pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: der}), 0o600)
+}
