@@ -1,0 +1,37 @@
+# knest: targets are thin; the work is in hack/.
+SHELL := /usr/bin/env bash
+
+.PHONY: all run build test test-unit test-integration verify bench-startup clean
+
+all: build
+
+## run: start a tenant control plane on a temp dir (foreground)
+run: build
+	hack/run.sh
+
+## build: bin/knestd (with the Kubernetes version stamped in)
+build:
+	hack/build.sh
+
+## test: unit and integration tests (what CI runs)
+test: build
+	hack/test.sh
+
+## test-unit: the fast tests only (no control plane processes)
+test-unit:
+	go test -short ./...
+
+## test-integration: tests that drive real knestd processes
+test-integration: build
+	KNESTD_BIN=$(CURDIR)/bin/knestd go test -count=1 -run 'TestIntegration' ./test/integration/...
+
+## verify: gofmt, go vet, go mod tidy
+verify:
+	hack/verify.sh
+
+## bench-startup: cold start, restart, idle RSS and binary size as JSON
+bench-startup: build
+	go run ./hack/bench/startup --knestd bin/knestd
+
+clean:
+	rm -rf bin _output

@@ -1,0 +1,67 @@
+// Package app is knestd's command line: flags, signals and logging around
+// pkg/knestd.
+package app
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"os"
+	"os/signal"
+	"strconv"
+	"strings"
+	"syscall"
+
+	"github.com/spf13/pflag"
+	"k8s.io/klog/v2"
+
+	"github.com/knest-dev/knest/pkg/knestd"
+	"github.com/knest-dev/knest/pkg/knestd/options"
+)
+
+// Run parses args and runs knestd until SIGINT or SIGTERM. A second signal
+// exits at once.
+func Run(args []string) error {
+	o := options.Defaults()
+	fs := pflag.NewFlagSet("knestd", pflag.ContinueOnError)
+	o.AddFlags(fs)
+	fs.Usage = func() {
+		fmt.Fprintf(os.Stderr, "Usage: knestd --data-dir DIR [flags]\n\n%s", fs.FlagUsages())
+	}
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, pflag.ErrHelp) {
+			return nil
+		}
+		return err
+	}
+	if fs.NArg() > 0 {
+		return fmt.Errorf("unexpected arguments: %s", strings.Join(fs.Args(), " "))
+	}
+	if err := o.Validate(); err != nil {
+		// One line: every problem, separated.
+		return errors.New(strings.ReplaceAll(err.Error(), "\n", "; "))
+	}
+
+	klogFlags := flag.NewFlagSet("klog", flag.ContinueOnError)
+	klog.InitFlags(klogFlags)
+	if err := klogFlags.Set("v", strconv.Itoa(o.Verbosity)); err != nil {
+		return err
+	}
+
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	signals := make(chan os.Signal, 2)
+	signal.Notify(signals, syscall.SIGINT, syscall.SIGTERM)
+	go func() {
+		<-signals
+		cancel()
+		<-signals
+		fmt.Fprintln(os.Stderr, "knestd: second signal, exiting now")
+		os.Exit(1)
+	}()
+	ctx = klog.NewContext(ctx, klog.Background().WithName("knestd"))
+	err := knestd.Run(ctx, o)
+	klog.Flush()
+	return err
+}

@@ -1,0 +1,17 @@
+// Command knestd runs one tenant control plane: embedded etcd, kube-apiserver
+// and kube-controller-manager in one process.
+package main
+
+import (
+	"fmt"
+	"os"
+
+	"github.com/knest-dev/knest/cmd/knestd/app"
+)
+
+func main() {
+	if err := app.Run(os.Args[1:]); err != nil {
+		fmt.Fprintln(os.Stderr, "knestd: "+err.Error())
+		os.Exit(1)
+	}
+}

@@ -1,0 +1,202 @@
+// Command startup measures knestd: cold start to ready on a fresh data dir,
+// restart to ready on the same dir, RSS after an idle period, and the binary
+// size. It prints one JSON object.
+//
+//	go run ./hack/bench/startup --knestd bin/knestd [--runs 3] [--idle 30s]
+//
+// Start times are from exec to the "ready" log line, which knestd prints only
+// once /readyz is ok and the controllers have created the default
+// ServiceAccount. With --runs > 1 the medians are reported.
+package main
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+)
+
+const readyMessage = "Tenant control plane is ready"
+
+type result struct {
+	Binary       string    `json:"binary"`
+	BinaryBytes  int64     `json:"binary_bytes"`
+	Runs         int       `json:"runs"`
+	ColdStartSec float64   `json:"cold_start_seconds"`
+	RestartSec   float64   `json:"restart_seconds"`
+	IdleSeconds  float64   `json:"idle_seconds"`
+	IdleRSSMiB   float64   `json:"idle_rss_mib"`
+	ShutdownSec  float64   `json:"shutdown_seconds"`
+	ColdStartAll []float64 `json:"cold_start_all_seconds"`
+	RestartAll   []float64 `json:"restart_all_seconds"`
+	IdleRSSAll   []float64 `json:"idle_rss_all_mib"`
+	Env          []string  `json:"env,omitempty"`
+}
+
+func main() {
+	if err := run(); err != nil {
+		fmt.Fprintln(os.Stderr, "startup:", err)
+		os.Exit(1)
+	}
+}
+
+func run() error {
+	bin := flag.String("knestd", "bin/knestd", "knestd binary")
+	runs := flag.Int("runs", 1, "measurements to take; medians are reported")
+	idle := flag.Duration("idle", 30*time.Second, "idle time before reading RSS")
+	flag.Parse()
+
+	st, err := os.Stat(*bin)
+	if err != nil {
+		return err
+	}
+	res := result{Binary: *bin, BinaryBytes: st.Size(), Runs: *runs, IdleSeconds: idle.Seconds()}
+	for _, kv := range os.Environ() {
+		if strings.HasPrefix(kv, "GOGC=") || strings.HasPrefix(kv, "GOMEMLIMIT=") || strings.HasPrefix(kv, "KNESTD_") {
+			res.Env = append(res.Env, kv)
+		}
+	}
+	var shutdowns []float64
+	for i := 0; i < *runs; i++ {
+		dir, err := os.MkdirTemp("", "knestd-bench-")
+		if err != nil {
+			return err
+		}
+		defer os.RemoveAll(dir)
+
+		p, cold, err := start(*bin, dir)
+		if err != nil {
+			return fmt.Errorf("cold start: %w", err)
+		}
+		time.Sleep(*idle)
+		rss, err := rssMiB(p.cmd.Process.Pid)
+		if err != nil {
+			p.kill()
+			return err
+		}
+		down, err := p.stop()
+		if err != nil {
+			return err
+		}
+		p2, warm, err := start(*bin, dir)
+		if err != nil {
+			return fmt.Errorf("restart: %w", err)
+		}
+		if _, err := p2.stop(); err != nil {
+			return err
+		}
+		res.ColdStartAll = append(res.ColdStartAll, round(cold.Seconds()))
+		res.RestartAll = append(res.RestartAll, round(warm.Seconds()))
+		res.IdleRSSAll = append(res.IdleRSSAll, round(rss))
+		shutdowns = append(shutdowns, down.Seconds())
+	}
+	res.ColdStartSec = median(res.ColdStartAll)
+	res.RestartSec = median(res.RestartAll)
+	res.IdleRSSMiB = median(res.IdleRSSAll)
+	res.ShutdownSec = round(median(shutdowns))
+	out, err := json.MarshalIndent(res, "", "  ")
+	if err != nil {
+		return err
+	}
+	fmt.Println(string(out))
+	return nil
+}
+
+type proc struct {
+	cmd    *exec.Cmd
+	exited chan error
+}
+
+func start(bin, dir string) (*proc, time.Duration, error) {
+	cmd := exec.Command(bin, "--data-dir="+dir, "--name=bench", "--secure-port=0")
+	cmd.Stdout = io.Discard
+	stderr, err := cmd.StderrPipe()
+	if err != nil {
+		return nil, 0, err
+	}
+	log, err := os.Create(filepath.Join(dir, "knestd.log"))
+	if err != nil {
+		return nil, 0, err
+	}
+	begin := time.Now()
+	if err := cmd.Start(); err != nil {
+		return nil, 0, err
+	}
+	ready := make(chan time.Duration, 1)
+	go func() {
+		defer log.Close()
+		sc := bufio.NewScanner(stderr)
+		sc.Buffer(make([]byte, 1<<20), 1<<20)
+		for sc.Scan() {
+			fmt.Fprintln(log, sc.Text())
+			if strings.Contains(sc.Text(), readyMessage) {
+				ready <- time.Since(begin)
+			}
+		}
+	}()
+	p := &proc{cmd: cmd, exited: make(chan error, 1)}
+	go func() { p.exited <- cmd.Wait() }()
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	select {
+	case d := <-ready:
+		return p, d, nil
+	case err := <-p.exited:
+		return nil, 0, fmt.Errorf("knestd exited before ready (%v); see %s", err, log.Name())
+	case <-ctx.Done():
+		p.kill()
+		return nil, 0, errors.New("knestd not ready within 3 minutes")
+	}
+}
+
+func (p *proc) stop() (time.Duration, error) {
+	begin := time.Now()
+	if err := p.cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		return 0, err
+	}
+	select {
+	case <-p.exited:
+		return time.Since(begin), nil
+	case <-time.After(30 * time.Second):
+		p.kill()
+		return 0, errors.New("knestd did not stop within 30s of SIGTERM")
+	}
+}
+
+func (p *proc) kill() {
+	_ = p.cmd.Process.Kill()
+	<-p.exited
+}
+
+func rssMiB(pid int) (float64, error) {
+	data, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+	if err != nil {
+		return 0, err
+	}
+	for _, line := range strings.Split(string(data), "\n") {
+		if f := strings.Fields(line); len(f) >= 2 && f[0] == "VmRSS:" {
+			kb, err := strconv.ParseFloat(f[1], 64)
+			return kb / 1024, err
+		}
+	}
+	return 0, errors.New("VmRSS not found")
+}
+
+func median(xs []float64) float64 {
+	s := slices.Clone(xs)
+	slices.Sort(s)
+	return s[len(s)/2]
+}
+
+func round(x float64) float64 { return float64(int(x*100+0.5)) / 100 }

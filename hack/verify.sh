@@ -1,0 +1,22 @@
+#!/usr/bin/env bash
+# Fails on unformatted code, vet findings, or an untidy go.mod.
+set -o errexit -o nounset -o pipefail
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+
+unformatted=$(gofmt -l $(git ls-files '*.go'))
+if [ -n "${unformatted}" ]; then
+  echo "gofmt needed:" >&2
+  echo "${unformatted}" >&2
+  exit 1
+fi
+
+go vet ./...
+
+cp go.mod go.sum "${TMPDIR:-/tmp}/"
+trap 'mv "${TMPDIR:-/tmp}/go.mod" "${TMPDIR:-/tmp}/go.sum" .' EXIT
+go mod tidy
+if ! git diff --quiet -- go.mod go.sum; then
+  echo "go.mod/go.sum are not tidy: run 'go mod tidy'" >&2
+  git --no-pager diff -- go.mod go.sum >&2
+  exit 1
+fi

@@ -1,0 +1,150 @@
+package controlplane
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"strconv"
+
+	"github.com/spf13/pflag"
+	utilerrors "k8s.io/apimachinery/pkg/util/errors"
+	"k8s.io/client-go/rest"
+	apiserverapp "k8s.io/kubernetes/cmd/kube-apiserver/app"
+	apiserveroptions "k8s.io/kubernetes/cmd/kube-apiserver/app/options"
+
+	"github.com/knest-dev/knest/pkg/pki"
+)
+
+// AuthenticationConfig is the structured authentication configuration of a
+// tenant API server: anonymous requests are allowed on the health endpoints
+// only, so probes work without credentials and everything else answers 401.
+const AuthenticationConfig = `apiVersion: apiserver.config.k8s.io/v1
+kind: AuthenticationConfiguration
+anonymous:
+  enabled: true
+  conditions:
+  - path: /livez
+  - path: /readyz
+  - path: /healthz
+`
+
+// APIServer configures a kube-apiserver.
+type APIServer struct {
+	// Listener is bound by the caller, so "port in use" is reported before
+	// anything starts and port 0 works.
+	Listener net.Listener
+	// AdvertiseAddress is the address the "kubernetes" Service would point at.
+	AdvertiseAddress net.IP
+	// ServiceCIDR is the service IP range, e.g. 10.96.0.0/12.
+	ServiceCIDR string
+	// ClusterDomain is the cluster's DNS domain, e.g. cluster.local.
+	ClusterDomain string
+	// EtcdURL is the embedded etcd's client URL.
+	EtcdURL string
+	// PKI are the certificates and keys.
+	PKI pki.Files
+	// EncryptionConfigFile is the EncryptionConfiguration for data at rest.
+	EncryptionConfigFile string
+	// AuthenticationConfigFile holds AuthenticationConfig.
+	AuthenticationConfigFile string
+	// ExtraFlags are appended last, so they win; for the devcluster, which
+	// needs a host's admission plugins, and for tuning.
+	ExtraFlags []string
+}
+
+// Validate reports configuration errors.
+func (a APIServer) Validate() error {
+	var errs []error
+	if a.Listener == nil {
+		errs = append(errs, errors.New("apiserver: a listener is required"))
+	}
+	if a.AdvertiseAddress == nil {
+		errs = append(errs, errors.New("apiserver: an advertise address is required"))
+	}
+	if _, _, err := net.ParseCIDR(a.ServiceCIDR); err != nil {
+		errs = append(errs, fmt.Errorf("apiserver: service CIDR %q: %w", a.ServiceCIDR, err))
+	}
+	if a.EtcdURL == "" {
+		errs = append(errs, errors.New("apiserver: an etcd URL is required"))
+	}
+	if a.EncryptionConfigFile == "" {
+		errs = append(errs, errors.New("apiserver: an encryption config is required: secrets are always encrypted at rest"))
+	}
+	if a.AuthenticationConfigFile == "" {
+		errs = append(errs, errors.New("apiserver: an authentication config is required"))
+	}
+	return errors.Join(errs...)
+}
+
+// Flags renders the kube-apiserver flags.
+func (a APIServer) Flags() []string {
+	issuer := "https://kubernetes.default.svc." + a.ClusterDomain
+	flags := []string{
+		"--advertise-address=" + a.AdvertiseAddress.String(),
+		"--secure-port=" + strconv.Itoa(a.Listener.Addr().(*net.TCPAddr).Port),
+		"--etcd-servers=" + a.EtcdURL,
+		"--service-cluster-ip-range=" + a.ServiceCIDR,
+		"--tls-cert-file=" + a.PKI.ServingCert,
+		"--tls-private-key-file=" + a.PKI.ServingKey,
+		"--client-ca-file=" + a.PKI.CACert,
+		"--authentication-config=" + a.AuthenticationConfigFile,
+		"--authorization-mode=RBAC",
+		"--encryption-provider-config=" + a.EncryptionConfigFile,
+		"--service-account-issuer=" + issuer,
+		"--service-account-key-file=" + a.PKI.ServiceAccountPub,
+		"--service-account-signing-key-file=" + a.PKI.ServiceAccountKey,
+		"--api-audiences=" + issuer,
+		"--kubelet-client-certificate=" + a.PKI.KubeletClientCert,
+		"--kubelet-client-key=" + a.PKI.KubeletClientKey,
+		"--requestheader-client-ca-file=" + a.PKI.FrontProxyCACert,
+		"--requestheader-allowed-names=front-proxy-client",
+		"--requestheader-username-headers=X-Remote-User",
+		"--requestheader-group-headers=X-Remote-Group",
+		"--requestheader-extra-headers-prefix=X-Remote-Extra-",
+		"--proxy-client-cert-file=" + a.PKI.FrontProxyClientCert,
+		"--proxy-client-key-file=" + a.PKI.FrontProxyClientKey,
+		"--enable-aggregator-routing=false",
+		"--profiling=false",
+		// A tenant API server has one client per controller and a handful of
+		// users; the defaults are sized for thousands of nodes.
+		"--max-requests-inflight=200",
+		"--max-mutating-requests-inflight=100",
+	}
+	if a.AdvertiseAddress.IsLoopback() {
+		flags = append(flags, "--endpoint-reconciler-type=none")
+	}
+	return append(flags, a.ExtraFlags...)
+}
+
+// RunAPIServer runs kube-apiserver until ctx ends. It returns an error if the
+// server could not start or failed.
+func RunAPIServer(ctx context.Context, a APIServer) error {
+	if err := a.Validate(); err != nil {
+		return err
+	}
+	s := apiserveroptions.NewServerRunOptions()
+	fs := pflag.NewFlagSet("kube-apiserver", pflag.ContinueOnError)
+	for _, f := range s.Flags().FlagSets {
+		fs.AddFlagSet(f)
+	}
+	if err := fs.Parse(a.Flags()); err != nil {
+		return fmt.Errorf("apiserver flags: %w", err)
+	}
+	if err := s.GenericServerRunOptions.ComponentGlobalsRegistry.Set(); err != nil {
+		return fmt.Errorf("apiserver feature gates: %w", err)
+	}
+	s.SecureServing.Listener = a.Listener
+	// The API server's loopback clients must not log warnings they issue to
+	// themselves.
+	rest.SetDefaultWarningHandler(rest.NoWarnings{})
+
+	completed, err := s.Complete(ctx)
+	if err != nil {
+		return fmt.Errorf("apiserver options: %w", err)
+	}
+	if errs := completed.Validate(); len(errs) > 0 {
+		return fmt.Errorf("apiserver options: %w", utilerrors.NewAggregate(errs))
+	}
+	return apiserverapp.Run(ctx, completed)
+}

@@ -1,0 +1,42 @@
+// Package controlplane runs the upstream kube-apiserver and
+// kube-controller-manager in the calling process, against an embedded etcd.
+//
+// Both are configured the way their own binaries are: an ordinary flag list is
+// parsed into the upstream option structs, which are completed, validated and
+// run. This keeps the configuration readable (the flags are the documented
+// interface of both components) without going through their cobra commands,
+// whose signal handling may only be installed once per process.
+//
+// One control plane per OS process: feature gates, the metrics registry,
+// logging and configz are process-global in both components.
+//
+// # API server
+//
+// Anonymous requests are refused everywhere except /livez, /readyz and
+// /healthz, which kubelet probes call without credentials. Authorization is
+// RBAC only (there are no real kubelets, so the Node authorizer has nobody to
+// authorize). Secrets are encrypted at rest. The endpoint reconciler is off when
+// the server advertises a loopback address: the tenant's "kubernetes" Service
+// is the syncer's business, and the API server refuses to reconcile endpoints
+// to a loopback address anyway.
+//
+// # Controllers
+//
+// The controller-manager runs the controllers that act on API objects alone:
+// workloads (deployment, replicaset, replicationcontroller, statefulset,
+// daemonset, job, cronjob, ttl-after-finished, disruption, pod garbage
+// collection), namespaces and the garbage collector, service accounts and their
+// tokens, the root CA publisher, endpoints and endpoint slices (including
+// mirroring), resource quota, cluster-role aggregation, certificate signing
+// requests, PVC/PV protection, ephemeral volumes, the horizontal pod
+// autoscaler, ServiceCIDR bookkeeping, validating admission policy status and
+// the legacy token cleaner.
+//
+// Left out, because the tenant has no nodes or cloud of its own and the syncer
+// owns what they would touch: cloud and node lifecycle, node IPAM, routes,
+// taint eviction, the TTL controller (it annotates nodes), attach/detach, the
+// PersistentVolume binder and expander (the host binds and expands the
+// volumes behind synced claims; the syncer brings their status back), and
+// the alpha and opt-in controllers (bootstrap tokens, storage version GC and
+// migration, DRA, pod groups, SELinux warnings).
+package controlplane

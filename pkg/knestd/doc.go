@@ -1,0 +1,13 @@
+// Package knestd runs one tenant control plane in the calling process:
+// embedded etcd, kube-apiserver and kube-controller-manager, with the PKI,
+// encryption key and kubeconfigs they need, all kept in one data directory.
+//
+// Start-up order is etcd, then the API server, then (once /readyz answers) the
+// controller-manager. The control plane counts as ready when the API server is
+// ready and the controllers have created the default ServiceAccount: before
+// that, a tenant's first pod would be refused. Only then is admin.kubeconfig
+// written.
+//
+// Shutdown runs in the reverse order within a fixed budget, so a pod's
+// termination grace period is never the thing that stops knestd.
+package knestd

@@ -1,0 +1,235 @@
+// Package framework starts real knestd processes for integration tests and
+// hands out clients for them. The knestd binary is built once per test binary
+// (or taken from $KNESTD_BIN, which the Makefile sets to its own build).
+package framework
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"fmt"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/rest"
+	"k8s.io/client-go/tools/clientcmd"
+)
+
+// ReadyMessage is the line knestd logs once the control plane is ready.
+const ReadyMessage = "Tenant control plane is ready"
+
+var knestdBin string
+
+// RepoRoot returns the repository root, found from this package's directory.
+func RepoRoot() (string, error) {
+	dir, err := os.Getwd()
+	if err != nil {
+		return "", err
+	}
+	for {
+		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
+			return dir, nil
+		}
+		parent := filepath.Dir(dir)
+		if parent == dir {
+			return "", fmt.Errorf("go.mod not found above %s", dir)
+		}
+		dir = parent
+	}
+}
+
+// BuildKnestd builds bin/knestd with the version ldflags into a temporary
+// directory, unless $KNESTD_BIN names a binary already built.
+func BuildKnestd() (cleanup func(), err error) {
+	if bin := os.Getenv("KNESTD_BIN"); bin != "" {
+		knestdBin = bin
+		return func() {}, nil
+	}
+	root, err := RepoRoot()
+	if err != nil {
+		return nil, err
+	}
+	ldflags, err := exec.Command("bash", filepath.Join(root, "hack", "ldflags.sh")).Output()
+	if err != nil {
+		return nil, fmt.Errorf("hack/ldflags.sh: %w", err)
+	}
+	dir, err := os.MkdirTemp("", "knestd-bin-")
+	if err != nil {
+		return nil, err
+	}
+	knestdBin = filepath.Join(dir, "knestd")
+	cmd := exec.Command("go", "build", "-ldflags", strings.TrimSpace(string(ldflags)), "-o", knestdBin, "./cmd/knestd")
+	cmd.Dir = root
+	cmd.Stdout, cmd.Stderr = os.Stderr, os.Stderr
+	if err := cmd.Run(); err != nil {
+		os.RemoveAll(dir)
+		return nil, fmt.Errorf("building knestd: %w", err)
+	}
+	return func() { os.RemoveAll(dir) }, nil
+}
+
+// Knestd is a knestd process started by a test.
+type Knestd struct {
+	DataDir string
+	Args    []string
+	cmd     *exec.Cmd
+	output  *syncBuffer
+	exited  chan struct{}
+	exitErr error
+}
+
+type syncBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *syncBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *syncBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
+}
+
+// FreePort returns a loopback port that was free a moment ago.
+func FreePort(t testing.TB) int {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	return l.Addr().(*net.TCPAddr).Port
+}
+
+// Start starts knestd with the given data directory and extra flags, and
+// stops it (SIGKILL if it must) when the test ends.
+func Start(t testing.TB, dataDir string, args ...string) *Knestd {
+	t.Helper()
+	k := &Knestd{DataDir: dataDir, Args: append([]string{"--data-dir=" + dataDir}, args...), output: &syncBuffer{}, exited: make(chan struct{})}
+	k.cmd = exec.Command(knestdBin, k.Args...)
+	k.cmd.Stdout = k.output
+	k.cmd.Stderr = k.output
+	if err := k.cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	go func() {
+		k.exitErr = k.cmd.Wait()
+		close(k.exited)
+	}()
+	t.Cleanup(func() {
+		k.Kill()
+		if t.Failed() {
+			t.Logf("knestd output (%s):\n%s", dataDir, tail(k.Output(), 60))
+		}
+	})
+	return k
+}
+
+// Run runs knestd to completion (for start-up failures) and returns its
+// output and exit error.
+func Run(t testing.TB, timeout time.Duration, args ...string) (string, error) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), timeout)
+	defer cancel()
+	out, err := exec.CommandContext(ctx, knestdBin, args...).CombinedOutput()
+	return string(out), err
+}
+
+// Output is everything knestd printed so far.
+func (k *Knestd) Output() string { return k.output.String() }
+
+// WaitReady waits for the ready line and returns how long it took.
+func (k *Knestd) WaitReady(t testing.TB, timeout time.Duration) {
+	t.Helper()
+	deadline := time.After(timeout)
+	for !strings.Contains(k.Output(), ReadyMessage) {
+		select {
+		case <-k.exited:
+			t.Fatalf("knestd exited before it was ready (%v):\n%s", k.exitErr, tail(k.Output(), 40))
+		case <-deadline:
+			t.Fatalf("knestd not ready within %s:\n%s", timeout, tail(k.Output(), 40))
+		case <-time.After(50 * time.Millisecond):
+		}
+	}
+}
+
+// Stop sends SIGTERM and waits for the process to exit, returning how long it took.
+func (k *Knestd) Stop(t testing.TB, timeout time.Duration) time.Duration {
+	t.Helper()
+	start := time.Now()
+	if err := k.cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-k.exited:
+	case <-time.After(timeout):
+		t.Fatalf("knestd did not exit within %s of SIGTERM", timeout)
+	}
+	return time.Since(start)
+}
+
+// Kill kills the process if it still runs.
+func (k *Knestd) Kill() {
+	select {
+	case <-k.exited:
+	default:
+		_ = k.cmd.Process.Kill()
+		<-k.exited
+	}
+}
+
+// ExitErr is the process's exit error once it has exited.
+func (k *Knestd) ExitErr() error {
+	<-k.exited
+	return k.exitErr
+}
+
+// AdminKubeconfig is the admin kubeconfig path in the data directory.
+func (k *Knestd) AdminKubeconfig() string { return filepath.Join(k.DataDir, "admin.kubeconfig") }
+
+// AdminConfig loads the admin kubeconfig into a rest.Config.
+func AdminConfig(t testing.TB, path string) *rest.Config {
+	t.Helper()
+	cfg, err := clientcmd.BuildConfigFromFlags("", path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg.QPS, cfg.Burst = 100, 200
+	return cfg
+}
+
+// Client returns a clientset for cfg.
+func Client(t testing.TB, cfg *rest.Config) kubernetes.Interface {
+	t.Helper()
+	c, err := kubernetes.NewForConfig(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c
+}
+
+func tail(s string, n int) string {
+	sc := bufio.NewScanner(strings.NewReader(s))
+	sc.Buffer(make([]byte, 1<<20), 1<<20)
+	var lines []string
+	for sc.Scan() {
+		lines = append(lines, sc.Text())
+	}
+	if len(lines) > n {
+		lines = lines[len(lines)-n:]
+	}
+	return strings.Join(lines, "\n")
+}
