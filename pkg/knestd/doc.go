@@ -4,9 +4,9 @@
 //
 // Start-up order is etcd, then the API server, then (once /readyz answers) the
 // controller-manager. The control plane counts as ready when the API server is
-// ready and the controllers have created the default ServiceAccount: before
-// that, a tenant's first pod would be refused. Only then is admin.kubeconfig
-// written.
+// ready and the controllers demonstrably run: a probe namespace, created at
+// every start, got its default ServiceAccount (without it a tenant's first pod
+// would be refused). Only then is admin.kubeconfig written.
 //
 // Shutdown runs in the reverse order within a fixed budget, so a pod's
 // termination grace period is never the thing that stops knestd.

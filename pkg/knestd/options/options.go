@@ -7,7 +7,6 @@ import (
 	"errors"
 	"fmt"
 	"net"
-	"path/filepath"
 	"strings"
 
 	"github.com/spf13/pflag"
@@ -151,21 +150,4 @@ func (o Options) SANs() (names []string, ips []net.IP) {
 		}
 	}
 	return names, ips
-}
-
-// Paths are the files knestd keeps in its data directory.
-type Paths struct {
-	Lock, PKI, Etcd, EncryptionKey, AdminKubeconfig, ControllerManagerKubeconfig string
-}
-
-// PathsIn returns the layout of a data directory.
-func PathsIn(dataDir string) Paths {
-	return Paths{
-		Lock:                        filepath.Join(dataDir, "knestd.lock"),
-		PKI:                         filepath.Join(dataDir, "pki"),
-		Etcd:                        filepath.Join(dataDir, "etcd"),
-		EncryptionKey:               filepath.Join(dataDir, "encryption.key"),
-		AdminKubeconfig:             filepath.Join(dataDir, "admin.kubeconfig"),
-		ControllerManagerKubeconfig: filepath.Join(dataDir, "controller-manager.kubeconfig"),
-	}
 }
