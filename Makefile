@@ -1,15 +1,19 @@
 # knest: targets are thin; the work is in hack/.
 SHELL := /usr/bin/env bash
 
-.PHONY: all run build test test-unit test-integration verify bench-startup clean
+.PHONY: all demo run build test test-unit test-integration verify bench-startup clean
 
 all: build
+
+## demo: a local host cluster (devcluster) with tenant 'demo', in the foreground
+demo: build
+	bin/knest dev up --dir "$${KNEST_DEV_DIR:-$(CURDIR)/_output/dev}" --tenants "$${KNEST_TENANTS:-demo}"
 
 ## run: start a tenant control plane on a temp dir (foreground)
 run: build
 	hack/run.sh
 
-## build: bin/knestd (with the Kubernetes version stamped in)
+## build: bin/knestd and bin/knest (with the Kubernetes version stamped in)
 build:
 	hack/build.sh
 

@@ -10,7 +10,6 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
-	"syscall"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
@@ -21,6 +20,7 @@ import (
 	"k8s.io/klog/v2"
 
 	"github.com/knest-dev/knest/internal/atomicfile"
+	"github.com/knest-dev/knest/internal/dirlock"
 	"github.com/knest-dev/knest/pkg/encryption"
 	"github.com/knest-dev/knest/pkg/etcd"
 	"github.com/knest-dev/knest/pkg/kubeconfig"
@@ -122,11 +122,11 @@ func Start(ctx context.Context, s Spec) (_ *Instance, err error) {
 	if err := prepareDataDir(s.DataDir); err != nil {
 		return nil, err
 	}
-	unlock, err := lockDataDir(inst.Layout.Lock)
+	lock, err := dirlock.Acquire(inst.Layout.Lock)
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("data dir %s is in use: %w", s.DataDir, err)
 	}
-	inst.cleanup = append(inst.cleanup, unlock)
+	inst.cleanup = append(inst.cleanup, lock.Release)
 
 	address := net.JoinHostPort(s.BindAddress, strconv.Itoa(s.Port))
 	listener, err := net.Listen("tcp", address)
@@ -383,24 +383,6 @@ func unwrapPathError(err error) error {
 		return pe.Err
 	}
 	return err
-}
-
-// lockDataDir takes an exclusive lock so two processes never share a data
-// directory (etcd's own WAL lock would make the second one hang).
-func lockDataDir(path string) (func(), error) {
-	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o600)
-	if err != nil {
-		return nil, fmt.Errorf("data dir lock %s: %w", path, unwrapPathError(err))
-	}
-	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB); err != nil {
-		pid, _ := os.ReadFile(path)
-		f.Close()
-		return nil, fmt.Errorf("data dir %s is in use by another process (pid %s)", filepath.Dir(path), string(pid))
-	}
-	if err := f.Truncate(0); err == nil {
-		_, _ = f.WriteAt([]byte(strconv.Itoa(os.Getpid())), 0)
-	}
-	return func() { f.Close() }, nil
 }
 
 // dialAddress turns a listener address into one clients can dial: an

@@ -235,7 +235,7 @@ func TestIntegrationRestart(t *testing.T) {
 	}
 
 	out, err := framework.Run(t, 30*time.Second, "--data-dir="+dir, "--name=restart", "--secure-port=0")
-	if err == nil || !strings.Contains(out, "is in use by another process") {
+	if err == nil || !strings.Contains(out, "is in use: locked by another process") {
 		t.Errorf("a second knestd on the same data dir: err=%v output=%q, want an 'in use' error", err, out)
 	}
 

@@ -1,0 +1,72 @@
+// Package down is `knest dev down`: stop a `knest dev up` started elsewhere.
+package down
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"syscall"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/knest-dev/knest/internal/dirlock"
+	"github.com/knest-dev/knest/pkg/cli"
+	"github.com/knest-dev/knest/pkg/devenv"
+)
+
+// NewCommand returns `knest dev down`.
+func NewCommand(streams cli.Streams) *cobra.Command {
+	var dir string
+	var timeout time.Duration
+	cmd := &cobra.Command{
+		Use:   "down --dir DIR",
+		Short: "Stop a knest dev environment started with 'knest dev up'",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			return Run(cmd.Context(), streams, dir, timeout)
+		},
+	}
+	cmd.Flags().StringVar(&dir, "dir", "", "directory of the environment (required)")
+	cmd.Flags().DurationVar(&timeout, "timeout", time.Minute, "how long to wait for it to stop")
+	_ = cmd.MarkFlagRequired("dir")
+	return cmd
+}
+
+// Run signals the `knest dev up` process owning dir and waits until it has
+// stopped every child and released its lock.
+func Run(ctx context.Context, streams cli.Streams, dir string, timeout time.Duration) error {
+	layout := devenv.Layout{Dir: dir}
+	held, err := dirlock.Held(layout.Lock())
+	if err != nil {
+		return err
+	}
+	if !held {
+		return fmt.Errorf("no knest dev environment is running in %s", dir)
+	}
+	pid, err := dirlock.Holder(layout.Lock())
+	if err != nil || pid <= 0 {
+		return fmt.Errorf("cannot tell which process runs %s: %v", dir, err)
+	}
+	proc, err := os.FindProcess(pid)
+	if err != nil {
+		return err
+	}
+	if err := proc.Signal(syscall.SIGTERM); err != nil {
+		return fmt.Errorf("failed to signal knest dev (pid %d): %w", pid, err)
+	}
+	ctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	for {
+		if held, err := dirlock.Held(layout.Lock()); err == nil && !held {
+			fmt.Fprintf(streams.Out, "Stopped the knest dev environment in %s\n", dir)
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return errors.New("knest dev did not stop in time")
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
+}

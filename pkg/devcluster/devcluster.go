@@ -1,0 +1,383 @@
+package devcluster
+
+import (
+	"context"
+	_ "embed"
+	"errors"
+	"fmt"
+	"net"
+	"path/filepath"
+	"strconv"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	nodev1 "k8s.io/api/node/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/api/resource"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/util/validation"
+	"k8s.io/client-go/kubernetes"
+	"k8s.io/klog/v2"
+	"k8s.io/utils/clock"
+	nodefast "sigs.k8s.io/kwok/kustomize/stage/node/fast"
+	nodeheartbeat "sigs.k8s.io/kwok/kustomize/stage/node/heartbeat-with-lease"
+	podfast "sigs.k8s.io/kwok/kustomize/stage/pod/fast"
+	kwokinternal "sigs.k8s.io/kwok/pkg/apis/internalversion"
+	kwokv1alpha1 "sigs.k8s.io/kwok/pkg/apis/v1alpha1"
+	kwokcontrollers "sigs.k8s.io/kwok/pkg/kwok/controllers"
+	"sigs.k8s.io/yaml"
+
+	"github.com/knest-dev/knest/pkg/controlplane"
+)
+
+const (
+	// ReadyMessage is logged once the host cluster is ready.
+	ReadyMessage = "Host cluster is ready"
+	// PoolLabel names the pool a node belongs to.
+	PoolLabel = "knest.io/pool"
+	// SandboxedPool is the pool the "kata" RuntimeClass targets.
+	SandboxedPool = "sandboxed"
+	// GeneralPool is the pool of ordinary nodes.
+	GeneralPool = "general"
+	// KataRuntimeClass is the sandboxed RuntimeClass's name.
+	KataRuntimeClass = "kata"
+	// kwokNodeAnnotation marks the nodes KWOK manages.
+	kwokNodeAnnotation = "kwok.x-k8s.io/node"
+)
+
+//go:embed stages/pod-complete.yaml
+var podCompleteStage string
+
+//go:embed stages/pod-delete.yaml
+var podDeleteStage string
+
+// NodePool is a group of identical simulated nodes.
+type NodePool struct {
+	Name    string
+	Count   int
+	Labels  map[string]string
+	Taints  []corev1.Taint
+	CPU     string
+	Memory  string
+	MaxPods int
+}
+
+// Config configures a devcluster.
+type Config struct {
+	// Dir holds the cluster's data; admin.kubeconfig appears there when ready.
+	Dir string
+	// BindAddress and Port are where the API server listens; port 0 picks one.
+	BindAddress string
+	Port        int
+	// ServiceCIDR and PodCIDR are the host's service and pod networks.
+	ServiceCIDR string
+	PodCIDR     string
+	// Pools are the simulated nodes.
+	Pools []NodePool
+}
+
+// DefaultConfig returns a devcluster with general nodes and one sandboxed node.
+func DefaultConfig(dir string, generalNodes int) Config {
+	return Config{
+		Dir:         dir,
+		BindAddress: "127.0.0.1",
+		Port:        0,
+		// A /16 of services and a /14 of pods: room for thousands of pods.
+		ServiceCIDR: "10.96.0.0/16",
+		PodCIDR:     "10.244.0.0/14",
+		Pools:       DefaultPools(generalNodes),
+	}
+}
+
+// DefaultPools returns n general nodes and one node of the sandboxed pool.
+func DefaultPools(generalNodes int) []NodePool {
+	return []NodePool{
+		{Name: GeneralPool, Count: generalNodes, CPU: "32", Memory: "128Gi", MaxPods: 1000},
+		{
+			Name: SandboxedPool, Count: 1, CPU: "32", Memory: "128Gi", MaxPods: 1000,
+			Taints: []corev1.Taint{{Key: PoolLabel, Value: SandboxedPool, Effect: corev1.TaintEffectNoSchedule}},
+		},
+	}
+}
+
+// Validate reports configuration errors.
+func (c Config) Validate() error {
+	var errs []error
+	if c.Dir == "" {
+		errs = append(errs, errors.New("a data directory is required"))
+	}
+	if _, _, err := net.ParseCIDR(c.ServiceCIDR); err != nil {
+		errs = append(errs, fmt.Errorf("service CIDR %q is not a CIDR", c.ServiceCIDR))
+	}
+	if _, _, err := net.ParseCIDR(c.PodCIDR); err != nil {
+		errs = append(errs, fmt.Errorf("pod CIDR %q is not a CIDR", c.PodCIDR))
+	}
+	if c.Port < 0 || c.Port > 65535 {
+		errs = append(errs, fmt.Errorf("port %d is out of range", c.Port))
+	}
+	names := map[string]bool{}
+	for _, p := range c.Pools {
+		if msgs := validation.IsDNS1123Label(p.Name); len(msgs) > 0 {
+			errs = append(errs, fmt.Errorf("node pool name %q is invalid: %v", p.Name, msgs))
+		}
+		if names[p.Name] {
+			errs = append(errs, fmt.Errorf("node pool %q is defined twice", p.Name))
+		}
+		names[p.Name] = true
+		if p.Count < 0 {
+			errs = append(errs, fmt.Errorf("node pool %q has a negative count", p.Name))
+		}
+		for _, q := range []string{p.CPU, p.Memory} {
+			if _, err := resource.ParseQuantity(q); err != nil {
+				errs = append(errs, fmt.Errorf("node pool %q: capacity %q: %w", p.Name, q, err))
+			}
+		}
+		if p.MaxPods <= 0 {
+			errs = append(errs, fmt.Errorf("node pool %q needs a positive max pods", p.Name))
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// Cluster is a running devcluster.
+type Cluster struct {
+	inst       *controlplane.Instance
+	Kubeconfig string
+	failed     chan error
+}
+
+// Start brings the devcluster up and returns once every node is Ready.
+func Start(ctx context.Context, c Config) (*Cluster, error) {
+	logger := klog.FromContext(ctx)
+	start := time.Now()
+	if err := c.Validate(); err != nil {
+		return nil, err
+	}
+	_, svc, _ := net.ParseCIDR(c.ServiceCIDR)
+	serviceIP := make(net.IP, len(svc.IP))
+	copy(serviceIP, svc.IP)
+	serviceIP[len(serviceIP)-1]++
+
+	stages, err := loadStages()
+	if err != nil {
+		return nil, err
+	}
+
+	inst, err := controlplane.Start(ctx, controlplane.Spec{
+		Name: "knest-host", DataDir: c.Dir, BindAddress: c.BindAddress, Port: c.Port,
+		AdvertiseAddress: net.ParseIP("127.0.0.1"), ServiceCIDR: c.ServiceCIDR, ServiceIP: serviceIP,
+		ClusterDomain: "cluster.local",
+		// A host cluster runs every default controller, node lifecycle
+		// included: KWOK keeps the nodes' leases fresh.
+		Controllers: []string{"*"},
+		// Admin clients of this process create thousands of pods in the
+		// benchmarks; the defaults would queue them.
+		APIServerFlags: []string{"--max-requests-inflight=2000", "--max-mutating-requests-inflight=1000"},
+	})
+	if err != nil {
+		return nil, err
+	}
+	cl := &Cluster{inst: inst, Kubeconfig: filepath.Join(c.Dir, "admin.kubeconfig"), failed: make(chan error, 3)}
+	fail := func(err error) (*Cluster, error) {
+		inst.Stop("start failed")
+		return nil, err
+	}
+
+	// The scheduler and KWOK use the admin identity: this is a local
+	// development cluster, and both need cluster-wide access anyway.
+	componentsKubeconfig := filepath.Join(c.Dir, "components.kubeconfig")
+	if err := inst.WriteAdminKubeconfig(componentsKubeconfig); err != nil {
+		return fail(err)
+	}
+	cfg := *inst.AdminConfig
+	cfg.QPS, cfg.Burst = 1000, 2000
+	client, err := kubernetes.NewForConfig(&cfg)
+	if err != nil {
+		return fail(err)
+	}
+
+	go func() {
+		err := runScheduler(ctx, componentsKubeconfig)
+		if ctx.Err() == nil {
+			cl.failed <- fmt.Errorf("kube-scheduler stopped: %w", err)
+		}
+	}()
+
+	id, err := kwokcontrollers.Identity()
+	if err != nil {
+		return fail(err)
+	}
+	kwok, err := kwokcontrollers.NewController(kwokcontrollers.Config{
+		Clock:                             clock.RealClock{},
+		TypedClient:                       client,
+		ManageNodesWithAnnotationSelector: kwokNodeAnnotation + "=fake",
+		CIDR:                              c.PodCIDR,
+		NodeIP:                            "127.0.0.1",
+		LocalStages:                       stages,
+		PodPlayStageParallelism:           8,
+		NodePlayStageParallelism:          4,
+		NodeLeaseDurationSeconds:          40,
+		NodeLeaseParallelism:              4,
+		PodsOnNodeSyncParallelism:         2,
+		EnablePodsOnNodeSyncListPager:     true,
+		ID:                                id,
+	})
+	if err != nil {
+		return fail(fmt.Errorf("kwok: %w", err))
+	}
+	if err := kwok.Start(ctx); err != nil {
+		return fail(fmt.Errorf("kwok: %w", err))
+	}
+
+	if err := ensureNodes(ctx, client, c.Pools); err != nil {
+		return fail(err)
+	}
+	if err := ensureRuntimeClass(ctx, client); err != nil {
+		return fail(err)
+	}
+	if err := waitNodesReady(ctx, client, c.Pools); err != nil {
+		return fail(err)
+	}
+	if err := inst.WriteAdminKubeconfig(cl.Kubeconfig); err != nil {
+		return fail(err)
+	}
+	logger.Info(ReadyMessage, "server", inst.Server, "kubeconfig", cl.Kubeconfig,
+		"nodes", totalNodes(c.Pools), "elapsed", time.Since(start).Round(time.Millisecond).String())
+	go func() {
+		if err, ok := <-inst.Failed(); ok {
+			cl.failed <- err
+		}
+	}()
+	return cl, nil
+}
+
+// Server is the API server URL.
+func (c *Cluster) Server() string { return c.inst.Server }
+
+// Failed delivers the first component failure after start-up.
+func (c *Cluster) Failed() <-chan error { return c.failed }
+
+// Stop stops the control plane. The scheduler and KWOK stop with the
+// context passed to Start, which the caller cancels first.
+func (c *Cluster) Stop(reason string) { c.inst.Stop(reason) }
+
+// WriteKubeconfig writes a cluster-admin kubeconfig to path.
+func (c *Cluster) WriteKubeconfig(path string) error { return c.inst.WriteAdminKubeconfig(path) }
+
+// NewClient returns an admin client for the cluster.
+func (c *Cluster) NewClient() (kubernetes.Interface, error) {
+	return kubernetes.NewForConfig(c.inst.AdminConfig)
+}
+
+func totalNodes(pools []NodePool) int {
+	n := 0
+	for _, p := range pools {
+		n += p.Count
+	}
+	return n
+}
+
+// NodeName is the name of the i-th node of a pool.
+func NodeName(pool string, i int) string { return "kwok-" + pool + "-" + strconv.Itoa(i) }
+
+func ensureNodes(ctx context.Context, client kubernetes.Interface, pools []NodePool) error {
+	for _, p := range pools {
+		for i := 0; i < p.Count; i++ {
+			name := NodeName(p.Name, i)
+			labels := map[string]string{
+				"kubernetes.io/hostname": name, "kubernetes.io/os": "linux", "kubernetes.io/arch": "amd64",
+				"type": "kwok", PoolLabel: p.Name,
+			}
+			for k, v := range p.Labels {
+				labels[k] = v
+			}
+			capacity := corev1.ResourceList{
+				corev1.ResourceCPU:    resource.MustParse(p.CPU),
+				corev1.ResourceMemory: resource.MustParse(p.Memory),
+				corev1.ResourcePods:   *resource.NewQuantity(int64(p.MaxPods), resource.DecimalSI),
+			}
+			node := &corev1.Node{
+				ObjectMeta: metav1.ObjectMeta{
+					Name: name, Labels: labels,
+					Annotations: map[string]string{kwokNodeAnnotation: "fake", "node.alpha.kubernetes.io/ttl": "0"},
+				},
+				Spec:   corev1.NodeSpec{Taints: p.Taints},
+				Status: corev1.NodeStatus{Capacity: capacity, Allocatable: capacity},
+			}
+			_, err := client.CoreV1().Nodes().Create(ctx, node, metav1.CreateOptions{})
+			if err != nil && !apierrors.IsAlreadyExists(err) {
+				return fmt.Errorf("failed to create node %s: %w", name, err)
+			}
+		}
+	}
+	return nil
+}
+
+func ensureRuntimeClass(ctx context.Context, client kubernetes.Interface) error {
+	rc := &nodev1.RuntimeClass{
+		ObjectMeta: metav1.ObjectMeta{Name: KataRuntimeClass},
+		Handler:    "kata",
+		Scheduling: &nodev1.Scheduling{
+			NodeSelector: map[string]string{PoolLabel: SandboxedPool},
+			Tolerations: []corev1.Toleration{{
+				Key: PoolLabel, Operator: corev1.TolerationOpEqual, Value: SandboxedPool, Effect: corev1.TaintEffectNoSchedule,
+			}},
+		},
+	}
+	_, err := client.NodeV1().RuntimeClasses().Create(ctx, rc, metav1.CreateOptions{})
+	if err != nil && !apierrors.IsAlreadyExists(err) {
+		return fmt.Errorf("failed to create RuntimeClass %s: %w", KataRuntimeClass, err)
+	}
+	return nil
+}
+
+func waitNodesReady(ctx context.Context, client kubernetes.Interface, pools []NodePool) error {
+	want := totalNodes(pools)
+	ctx, cancel := context.WithTimeout(ctx, time.Minute)
+	defer cancel()
+	ticker := time.NewTicker(50 * time.Millisecond)
+	defer ticker.Stop()
+	for {
+		nodes, err := client.CoreV1().Nodes().List(ctx, metav1.ListOptions{})
+		if err == nil {
+			ready := 0
+			for _, n := range nodes.Items {
+				for _, cond := range n.Status.Conditions {
+					if cond.Type == corev1.NodeReady && cond.Status == corev1.ConditionTrue {
+						ready++
+					}
+				}
+			}
+			if ready >= want {
+				return nil
+			}
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("nodes did not become Ready: %w", ctx.Err())
+		case <-ticker.C:
+		}
+	}
+}
+
+// loadStages returns the KWOK stages: KWOK's own for node start-up,
+// heartbeats and pod readiness, the devcluster's for completion and deletion.
+func loadStages() (map[kwokinternal.StageResourceRef][]*kwokinternal.Stage, error) {
+	out := map[kwokinternal.StageResourceRef][]*kwokinternal.Stage{}
+	for _, doc := range []string{
+		nodefast.DefaultNodeInit, nodeheartbeat.DefaultNodeHeartbeatWithLease,
+		podfast.DefaultPodReady, podCompleteStage, podDeleteStage,
+	} {
+		var s kwokv1alpha1.Stage
+		if err := yaml.Unmarshal([]byte(doc), &s); err != nil {
+			return nil, fmt.Errorf("kwok stage: %w", err)
+		}
+		kwokv1alpha1.SetObjectDefaults_Stage(&s)
+		in, err := kwokinternal.ConvertToInternalStage(&s)
+		if err != nil {
+			return nil, fmt.Errorf("kwok stage %s: %w", s.Name, err)
+		}
+		out[in.Spec.ResourceRef] = append(out[in.Spec.ResourceRef], in)
+	}
+	return out, nil
+}

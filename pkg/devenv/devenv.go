@@ -1,0 +1,84 @@
+// Package devenv is the on-disk layout and process handling of a local
+// development environment (`knest dev up`): one devcluster process for the
+// host and one knestd process per tenant, all children of the `up` process,
+// with their data, logs and kubeconfigs under one directory.
+package devenv
+
+import (
+	"errors"
+	"fmt"
+	"path/filepath"
+	"strings"
+
+	"k8s.io/apimachinery/pkg/util/validation"
+)
+
+// HostNamespacePrefix starts the host namespace of each tenant.
+const HostNamespacePrefix = "knest-"
+
+// MaxTenantNameLength keeps "knest-<tenant>" a valid namespace name.
+const MaxTenantNameLength = validation.DNS1123LabelMaxLength - len(HostNamespacePrefix)
+
+// Layout is where a dev environment keeps its files.
+type Layout struct {
+	Dir string
+}
+
+// Lock is held by the `knest dev up` process; it holds that process's PID.
+func (l Layout) Lock() string { return filepath.Join(l.Dir, "knest-dev.lock") }
+
+// HostDir is the devcluster's data directory.
+func (l Layout) HostDir() string { return filepath.Join(l.Dir, "host") }
+
+// HostKubeconfig is the host cluster's admin kubeconfig.
+func (l Layout) HostKubeconfig() string { return filepath.Join(l.Dir, "host.kubeconfig") }
+
+// TenantDir is a tenant's knestd data directory.
+func (l Layout) TenantDir(tenant string) string { return filepath.Join(l.Dir, "tenants", tenant) }
+
+// TenantKubeconfig is a tenant's admin kubeconfig.
+func (l Layout) TenantKubeconfig(tenant string) string {
+	return filepath.Join(l.Dir, "tenants", tenant+".kubeconfig")
+}
+
+// Log is the log file of a child process.
+func (l Layout) Log(name string) string { return filepath.Join(l.Dir, "logs", name+".log") }
+
+// HostNamespace is the host namespace a tenant syncs into.
+func HostNamespace(tenant string) string { return HostNamespacePrefix + tenant }
+
+// ParseTenants splits and validates a comma-separated tenant list.
+func ParseTenants(list string) ([]string, error) {
+	var tenants []string
+	seen := map[string]bool{}
+	for _, t := range strings.Split(list, ",") {
+		t = strings.TrimSpace(t)
+		if t == "" {
+			continue
+		}
+		if err := ValidateTenantName(t); err != nil {
+			return nil, err
+		}
+		if seen[t] {
+			return nil, fmt.Errorf("tenant %q is listed twice", t)
+		}
+		seen[t] = true
+		tenants = append(tenants, t)
+	}
+	if len(tenants) == 0 {
+		return nil, errors.New("at least one tenant is required")
+	}
+	return tenants, nil
+}
+
+// ValidateTenantName checks that a tenant name makes a valid host namespace
+// and DNS label.
+func ValidateTenantName(name string) error {
+	if len(name) > MaxTenantNameLength {
+		return fmt.Errorf("tenant name %q is longer than %d characters", name, MaxTenantNameLength)
+	}
+	if msgs := validation.IsDNS1123Label(name); len(msgs) > 0 {
+		return fmt.Errorf("tenant name %q is invalid: use lower-case letters, digits and '-', starting and ending with a letter or digit", name)
+	}
+	return nil
+}

@@ -1,0 +1,56 @@
+package devenv
+
+import (
+	"strings"
+	"testing"
+
+	"github.com/google/go-cmp/cmp"
+)
+
+func TestParseTenants(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name    string
+		list    string
+		want    []string
+		wantErr string
+	}{
+		{name: "one tenant", list: "demo", want: []string{"demo"}},
+		{name: "several, with spaces", list: "a, b-2 ,c", want: []string{"a", "b-2", "c"}},
+		{name: "the longest allowed name", list: strings.Repeat("a", MaxTenantNameLength), want: []string{strings.Repeat("a", MaxTenantNameLength)}},
+		{name: "upper case is refused", list: "Demo", wantErr: `tenant name "Demo" is invalid`},
+		{name: "underscores are refused", list: "my_team", wantErr: `tenant name "my_team" is invalid`},
+		{name: "a leading dash is refused", list: "-x", wantErr: `tenant name "-x" is invalid`},
+		{name: "a name too long for its host namespace", list: strings.Repeat("a", MaxTenantNameLength+1), wantErr: "is longer than 57 characters"},
+		{name: "duplicates are refused", list: "a,a", wantErr: `tenant "a" is listed twice`},
+		{name: "an empty list is refused", list: " , ", wantErr: "at least one tenant is required"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			got, err := ParseTenants(tc.list)
+			if tc.wantErr != "" {
+				if err == nil || !strings.Contains(err.Error(), tc.wantErr) {
+					t.Fatalf("error = %v, want one containing %q", err, tc.wantErr)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			if diff := cmp.Diff(tc.want, got); diff != "" {
+				t.Errorf("tenants (-want +got):\n%s", diff)
+			}
+		})
+	}
+}
+
+func TestHostNamespaceIsAValidName(t *testing.T) {
+	t.Parallel()
+	if got := HostNamespace("demo"); got != "knest-demo" {
+		t.Errorf("HostNamespace(demo) = %q", got)
+	}
+	if n := len(HostNamespace(strings.Repeat("a", MaxTenantNameLength))); n != 63 {
+		t.Errorf("the longest tenant gives a %d-character namespace, want 63", n)
+	}
+}
