@@ -1,7 +1,7 @@
 # knest: targets are thin; the work is in hack/.
 SHELL := /usr/bin/env bash
 
-.PHONY: all demo run build test test-unit test-integration verify bench-startup clean
+.PHONY: all demo run build test test-unit test-integration test-e2e verify bench-startup clean
 
 all: build
 
@@ -17,7 +17,7 @@ run: build
 build:
 	hack/build.sh
 
-## test: unit and integration tests (what CI runs)
+## test: unit, integration and e2e tests (what CI runs)
 test: build
 	hack/test.sh
 
@@ -28,6 +28,10 @@ test-unit:
 ## test-integration: tests that drive real knestd processes
 test-integration: build
 	KNESTD_BIN=$(CURDIR)/bin/knestd go test -count=1 -run 'TestIntegration' ./test/integration/...
+
+## test-e2e: the ginkgo suite against a devcluster (or $$KNEST_E2E_HOST_KUBECONFIG)
+test-e2e: build
+	KNEST_BIN_DIR=$(CURDIR)/bin go test -count=1 -timeout 30m ./e2e/... -args -ginkgo.v
 
 ## verify: gofmt, go vet, go mod tidy
 verify:

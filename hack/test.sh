@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Runs every test: unit tests, then the integration tests against real
-# knestd processes (bin/knestd, built by `make build`).
+# Runs every test: unit tests, the integration tests against real
+# knestd processes, and the e2e suite against a devcluster (bin/, built by
+# `make build`).
 set -o errexit -o nounset -o pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
@@ -17,3 +18,6 @@ echo "--- integration tests"
 # One package at a time: each test starts control planes of its own, and two
 # cores do not run many of them at once.
 go test -count=1 -p 1 -timeout 30m -run 'TestIntegration' ./test/integration/...
+
+echo "--- end-to-end tests (devcluster)"
+KNEST_BIN_DIR="${PWD}/bin" go test -count=1 -timeout 30m ./e2e/... -args -ginkgo.v
