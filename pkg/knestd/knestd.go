@@ -3,6 +3,8 @@ package knestd
 import (
 	"context"
 	"fmt"
+	"os"
+	"runtime/debug"
 	"time"
 
 	"k8s.io/klog/v2"
@@ -37,6 +39,7 @@ func Run(ctx context.Context, o options.Options) error {
 		inst.Stop("start failed")
 		return err
 	}
+	tuneMemoryForIdle()
 	logger.Info(ReadyMessage, "name", o.Name, "server", inst.Server,
 		"kubeconfig", inst.Layout.AdminKubeconfig, "elapsed", time.Since(start).Round(time.Millisecond).String())
 
@@ -48,4 +51,20 @@ func Run(ctx context.Context, o options.Options) error {
 		inst.Stop("component failed")
 		return fmt.Errorf("control plane failed: %w", err)
 	}
+}
+
+// IdleGCPercent is the GOGC knestd switches to once it is ready, unless the
+// operator set GOGC. Start-up allocates heavily (API definitions, OpenAPI
+// specs) and runs faster with Go's default of 100; afterwards a tenant
+// control plane is mostly idle, and a tighter heap goal keeps its resident
+// memory ~25 MiB lower at the cost of a little CPU per request
+// (hack/bench/startup measures both).
+const IdleGCPercent = 50
+
+func tuneMemoryForIdle() {
+	if _, set := os.LookupEnv("GOGC"); !set {
+		debug.SetGCPercent(IdleGCPercent)
+	}
+	// Hand the start-up peak back to the OS now instead of over minutes.
+	debug.FreeOSMemory()
 }

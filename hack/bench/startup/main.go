@@ -37,6 +37,8 @@ type result struct {
 	RestartSec   float64   `json:"restart_seconds"`
 	IdleSeconds  float64   `json:"idle_seconds"`
 	IdleRSSMiB   float64   `json:"idle_rss_mib"`
+	IdleAnonMiB  float64   `json:"idle_rss_anon_mib"`
+	IdleFileMiB  float64   `json:"idle_rss_file_mib"`
 	ShutdownSec  float64   `json:"shutdown_seconds"`
 	ColdStartAll []float64 `json:"cold_start_all_seconds"`
 	RestartAll   []float64 `json:"restart_all_seconds"`
@@ -67,7 +69,7 @@ func run() error {
 			res.Env = append(res.Env, kv)
 		}
 	}
-	var shutdowns []float64
+	var shutdowns, anon, file []float64
 	for i := 0; i < *runs; i++ {
 		dir, err := os.MkdirTemp("", "knestd-bench-")
 		if err != nil {
@@ -80,7 +82,7 @@ func run() error {
 			return fmt.Errorf("cold start: %w", err)
 		}
 		time.Sleep(*idle)
-		rss, err := rssMiB(p.cmd.Process.Pid)
+		rss, err := memMiB(p.cmd.Process.Pid)
 		if err != nil {
 			p.kill()
 			return err
@@ -98,13 +100,17 @@ func run() error {
 		}
 		res.ColdStartAll = append(res.ColdStartAll, round(cold.Seconds()))
 		res.RestartAll = append(res.RestartAll, round(warm.Seconds()))
-		res.IdleRSSAll = append(res.IdleRSSAll, round(rss))
+		res.IdleRSSAll = append(res.IdleRSSAll, round(rss["VmRSS:"]))
+		anon = append(anon, rss["RssAnon:"])
+		file = append(file, rss["RssFile:"])
 		shutdowns = append(shutdowns, down.Seconds())
 	}
 	res.ColdStartSec = median(res.ColdStartAll)
 	res.RestartSec = median(res.RestartAll)
 	res.IdleRSSMiB = median(res.IdleRSSAll)
 	res.ShutdownSec = round(median(shutdowns))
+	res.IdleAnonMiB = round(median(anon))
+	res.IdleFileMiB = round(median(file))
 	out, err := json.MarshalIndent(res, "", "  ")
 	if err != nil {
 		return err
@@ -179,18 +185,30 @@ func (p *proc) kill() {
 	<-p.exited
 }
 
-func rssMiB(pid int) (float64, error) {
+// memMiB reads VmRSS, RssAnon (private: heap, stacks) and RssFile (mapped
+// files: mostly the binary, shared between processes running the same file).
+func memMiB(pid int) (map[string]float64, error) {
 	data, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
 	if err != nil {
-		return 0, err
+		return nil, err
 	}
+	out := map[string]float64{}
 	for _, line := range strings.Split(string(data), "\n") {
-		if f := strings.Fields(line); len(f) >= 2 && f[0] == "VmRSS:" {
-			kb, err := strconv.ParseFloat(f[1], 64)
-			return kb / 1024, err
+		if f := strings.Fields(line); len(f) >= 2 {
+			switch f[0] {
+			case "VmRSS:", "RssAnon:", "RssFile:":
+				kb, err := strconv.ParseFloat(f[1], 64)
+				if err != nil {
+					return nil, err
+				}
+				out[f[0]] = kb / 1024
+			}
 		}
 	}
-	return 0, errors.New("VmRSS not found")
+	if _, ok := out["VmRSS:"]; !ok {
+		return nil, errors.New("VmRSS not found")
+	}
+	return out, nil
 }
 
 func median(xs []float64) float64 {
