@@ -1,7 +1,7 @@
 # knest: targets are thin; the work is in hack/.
 SHELL := /usr/bin/env bash
 
-.PHONY: all demo run build test test-unit test-integration test-e2e verify bench-startup clean
+.PHONY: all demo run build test test-unit test-integration test-e2e verify bench-startup bench-devcluster clean
 
 all: build
 
@@ -39,7 +39,11 @@ verify:
 
 ## bench-startup: cold start, restart, idle RSS and binary size as JSON
 bench-startup: build
-	go run ./hack/bench/startup --knestd bin/knestd
+	go run ./hack/bench/startup --knestd bin/knestd --runs 3
+
+## bench-devcluster: devcluster start to nodes Ready and to a 10-pod Deployment Running, RSS
+bench-devcluster: build
+	go run ./hack/bench/devcluster --knest bin/knest
 
 clean:
 	rm -rf bin _output

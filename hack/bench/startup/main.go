@@ -21,10 +21,11 @@ import (
 	"os/exec"
 	"path/filepath"
 	"slices"
-	"strconv"
 	"strings"
 	"syscall"
 	"time"
+
+	"github.com/knest-dev/knest/hack/bench/internal/procmem"
 )
 
 const readyMessage = "Tenant control plane is ready"
@@ -82,7 +83,7 @@ func run() error {
 			return fmt.Errorf("cold start: %w", err)
 		}
 		time.Sleep(*idle)
-		rss, err := memMiB(p.cmd.Process.Pid)
+		mem, err := procmem.Read(p.cmd.Process.Pid)
 		if err != nil {
 			p.kill()
 			return err
@@ -100,9 +101,9 @@ func run() error {
 		}
 		res.ColdStartAll = append(res.ColdStartAll, round(cold.Seconds()))
 		res.RestartAll = append(res.RestartAll, round(warm.Seconds()))
-		res.IdleRSSAll = append(res.IdleRSSAll, round(rss["VmRSS:"]))
-		anon = append(anon, rss["RssAnon:"])
-		file = append(file, rss["RssFile:"])
+		res.IdleRSSAll = append(res.IdleRSSAll, round(mem.RSS))
+		anon = append(anon, mem.Anon)
+		file = append(file, mem.File)
 		shutdowns = append(shutdowns, down.Seconds())
 	}
 	res.ColdStartSec = median(res.ColdStartAll)
@@ -183,32 +184,6 @@ func (p *proc) stop() (time.Duration, error) {
 func (p *proc) kill() {
 	_ = p.cmd.Process.Kill()
 	<-p.exited
-}
-
-// memMiB reads VmRSS, RssAnon (private: heap, stacks) and RssFile (mapped
-// files: mostly the binary, shared between processes running the same file).
-func memMiB(pid int) (map[string]float64, error) {
-	data, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
-	if err != nil {
-		return nil, err
-	}
-	out := map[string]float64{}
-	for _, line := range strings.Split(string(data), "\n") {
-		if f := strings.Fields(line); len(f) >= 2 {
-			switch f[0] {
-			case "VmRSS:", "RssAnon:", "RssFile:":
-				kb, err := strconv.ParseFloat(f[1], 64)
-				if err != nil {
-					return nil, err
-				}
-				out[f[0]] = kb / 1024
-			}
-		}
-	}
-	if _, ok := out["VmRSS:"]; !ok {
-		return nil, errors.New("VmRSS not found")
-	}
-	return out, nil
 }
 
 func median(xs []float64) float64 {
