@@ -27,7 +27,7 @@ test-unit:
 
 ## test-integration: tests that drive real knestd processes
 test-integration: build
-	KNESTD_BIN=$(CURDIR)/bin/knestd go test -count=1 -run 'TestIntegration' ./test/integration/...
+	KNEST_BIN_DIR=$(CURDIR)/bin go test -count=1 -p 1 -run 'TestIntegration' ./test/integration/...
 
 ## test-e2e: the ginkgo suite against a devcluster (or $$KNEST_E2E_HOST_KUBECONFIG)
 test-e2e: build

@@ -1,15 +1,17 @@
 #!/usr/bin/env bash
-# Runs every test: unit tests, the integration tests against real
-# knestd processes, and the e2e suite against a devcluster (bin/, built by
-# `make build`).
+# Runs every test: unit tests, the integration tests against real knestd and
+# knest processes, and the e2e suite against a devcluster. The binaries in
+# bin/ (built by `make build`) serve every test package.
 set -o errexit -o nounset -o pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
-export KNESTD_BIN="${PWD}/bin/knestd"
-if [ ! -x "${KNESTD_BIN}" ]; then
-  echo "hack/test.sh: ${KNESTD_BIN} is missing; run 'make build' first" >&2
-  exit 1
-fi
+export KNEST_BIN_DIR="${PWD}/bin"
+for bin in knestd knest; do
+  if [ ! -x "${KNEST_BIN_DIR}/${bin}" ]; then
+    echo "hack/test.sh: ${KNEST_BIN_DIR}/${bin} is missing; run 'make build' first" >&2
+    exit 1
+  fi
+done
 
 echo "--- unit tests"
 go test -short ./...
@@ -20,4 +22,4 @@ echo "--- integration tests"
 go test -count=1 -p 1 -timeout 30m -run 'TestIntegration' ./test/integration/...
 
 echo "--- end-to-end tests (devcluster)"
-KNEST_BIN_DIR="${PWD}/bin" go test -count=1 -timeout 30m ./e2e/... -args -ginkgo.v
+go test -count=1 -timeout 30m ./e2e/... -args -ginkgo.v

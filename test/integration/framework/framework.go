@@ -1,6 +1,6 @@
-// Package framework starts real knestd processes for integration tests and
-// hands out clients for them. The knestd binary is built once per test binary
-// (or taken from $KNESTD_BIN, which the Makefile sets to its own build).
+// Package framework starts real knestd and knest processes for integration
+// tests and hands out clients for them. The binaries are built once per test
+// binary, or taken from $KNEST_BIN_DIR, which the Makefile sets to bin/.
 package framework
 
 import (
@@ -26,7 +26,14 @@ import (
 // ReadyMessage is the line knestd logs once the control plane is ready.
 const ReadyMessage = "Tenant control plane is ready"
 
-var knestdBin string
+// binDir holds knestd and knest for the tests.
+var binDir string
+
+// KnestdPath is the knestd binary the tests run.
+func KnestdPath() string { return filepath.Join(binDir, "knestd") }
+
+// KnestPath is the knest CLI binary the tests run.
+func KnestPath() string { return filepath.Join(binDir, "knest") }
 
 // RepoRoot returns the repository root, found from this package's directory.
 func RepoRoot() (string, error) {
@@ -46,11 +53,12 @@ func RepoRoot() (string, error) {
 	}
 }
 
-// BuildKnestd builds bin/knestd with the version ldflags into a temporary
-// directory, unless $KNESTD_BIN names a binary already built.
-func BuildKnestd() (cleanup func(), err error) {
-	if bin := os.Getenv("KNESTD_BIN"); bin != "" {
-		knestdBin = bin
+// BuildBinaries builds knestd and knest with the version ldflags into a
+// temporary directory, unless $KNEST_BIN_DIR names a directory that holds
+// them already (the Makefile builds them once for every test package).
+func BuildBinaries() (cleanup func(), err error) {
+	if dir := os.Getenv("KNEST_BIN_DIR"); dir != "" {
+		binDir = dir
 		return func() {}, nil
 	}
 	root, err := RepoRoot()
@@ -61,18 +69,20 @@ func BuildKnestd() (cleanup func(), err error) {
 	if err != nil {
 		return nil, fmt.Errorf("hack/ldflags.sh: %w", err)
 	}
-	dir, err := os.MkdirTemp("", "knestd-bin-")
+	binDir, err = os.MkdirTemp("", "knest-bin-")
 	if err != nil {
 		return nil, err
 	}
-	knestdBin = filepath.Join(dir, "knestd")
-	cmd := exec.Command("go", "build", "-ldflags", strings.TrimSpace(string(ldflags)), "-o", knestdBin, "./cmd/knestd")
-	cmd.Dir = root
-	cmd.Stdout, cmd.Stderr = os.Stderr, os.Stderr
-	if err := cmd.Run(); err != nil {
-		os.RemoveAll(dir)
-		return nil, fmt.Errorf("building knestd: %w", err)
+	for _, name := range []string{"knestd", "knest"} {
+		cmd := exec.Command("go", "build", "-ldflags", strings.TrimSpace(string(ldflags)), "-o", filepath.Join(binDir, name), "./cmd/"+name)
+		cmd.Dir = root
+		cmd.Stdout, cmd.Stderr = os.Stderr, os.Stderr
+		if err := cmd.Run(); err != nil {
+			os.RemoveAll(binDir)
+			return nil, fmt.Errorf("building %s: %w", name, err)
+		}
 	}
+	dir := binDir
 	return func() { os.RemoveAll(dir) }, nil
 }
 
@@ -119,7 +129,7 @@ func FreePort(t testing.TB) int {
 func Start(t testing.TB, dataDir string, args ...string) *Knestd {
 	t.Helper()
 	k := &Knestd{DataDir: dataDir, Args: append([]string{"--data-dir=" + dataDir}, args...), output: &syncBuffer{}, exited: make(chan struct{})}
-	k.cmd = exec.Command(knestdBin, k.Args...)
+	k.cmd = exec.Command(KnestdPath(), k.Args...)
 	k.cmd.Stdout = k.output
 	k.cmd.Stderr = k.output
 	if err := k.cmd.Start(); err != nil {
@@ -138,13 +148,13 @@ func Start(t testing.TB, dataDir string, args ...string) *Knestd {
 	return k
 }
 
-// Run runs knestd to completion (for start-up failures) and returns its
+// Run runs a binary to completion (for start-up failures) and returns its
 // output and exit error.
-func Run(t testing.TB, timeout time.Duration, args ...string) (string, error) {
+func Run(t testing.TB, timeout time.Duration, bin string, args ...string) (string, error) {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), timeout)
 	defer cancel()
-	out, err := exec.CommandContext(ctx, knestdBin, args...).CombinedOutput()
+	out, err := exec.CommandContext(ctx, bin, args...).CombinedOutput()
 	return string(out), err
 }
 

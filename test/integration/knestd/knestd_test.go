@@ -234,7 +234,7 @@ func TestIntegrationRestart(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	out, err := framework.Run(t, 30*time.Second, "--data-dir="+dir, "--name=restart", "--secure-port=0")
+	out, err := framework.Run(t, 30*time.Second, framework.KnestdPath(), "--data-dir="+dir, "--name=restart", "--secure-port=0")
 	if err == nil || !strings.Contains(out, "is in use: locked by another process") {
 		t.Errorf("a second knestd on the same data dir: err=%v output=%q, want an 'in use' error", err, out)
 	}
@@ -343,7 +343,7 @@ func TestIntegrationBadInput(t *testing.T) {
 				tc.prepare(t, dir)
 			}
 			before := tree(t, dir)
-			out, err := framework.Run(t, 60*time.Second, tc.args(dir)...)
+			out, err := framework.Run(t, 60*time.Second, framework.KnestdPath(), tc.args(dir)...)
 			if err == nil {
 				t.Fatalf("knestd succeeded, want a failure; output:\n%s", out)
 			}

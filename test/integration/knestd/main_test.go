@@ -17,7 +17,7 @@ func TestMain(m *testing.M) {
 	if testing.Short() {
 		os.Exit(m.Run())
 	}
-	cleanup, err := framework.BuildKnestd()
+	cleanup, err := framework.BuildBinaries()
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		os.Exit(1)
