@@ -1,7 +1,7 @@
 # knest: targets are thin; the work is in hack/.
 SHELL := /usr/bin/env bash
 
-.PHONY: all demo run build test test-unit test-integration test-e2e verify bench-startup bench-devcluster clean
+.PHONY: all demo run build test test-unit test-integration test-e2e test-e2e-kind verify bench-startup bench-devcluster clean
 
 all: build
 
@@ -32,6 +32,10 @@ test-integration: build
 ## test-e2e: the ginkgo suite against a devcluster (or $$KNEST_E2E_HOST_KUBECONFIG)
 test-e2e: build
 	KNEST_BIN_DIR=$(CURDIR)/bin go test -count=1 -timeout 30m ./e2e/... -args -ginkgo.v
+
+## test-e2e-kind: the same suite on a kind cluster (needs a privileged Docker engine)
+test-e2e-kind:
+	hack/e2e-kind.sh
 
 ## verify: gofmt, go vet, go mod tidy
 verify:
