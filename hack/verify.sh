@@ -20,3 +20,8 @@ if ! git diff --quiet -- go.mod go.sum; then
   git --no-pager diff -- go.mod go.sum >&2
   exit 1
 fi
+
+if ! diff -u pkg/syncer/rbac/role.yaml manifests/knestd-role.yaml; then
+  echo "manifests/knestd-role.yaml differs from pkg/syncer/rbac/role.yaml: copy it over" >&2
+  exit 1
+fi

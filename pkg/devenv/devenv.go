@@ -41,6 +41,12 @@ func (l Layout) TenantKubeconfig(tenant string) string {
 	return filepath.Join(l.Dir, "tenants", tenant+".kubeconfig")
 }
 
+// TenantHostKubeconfig is the kubeconfig of a tenant's namespaced host
+// identity, which its knestd syncs with.
+func (l Layout) TenantHostKubeconfig(tenant string) string {
+	return filepath.Join(l.Dir, "tenants", tenant+"-host.kubeconfig")
+}
+
 // Log is the log file of a child process.
 func (l Layout) Log(name string) string { return filepath.Join(l.Dir, "logs", name+".log") }
 

@@ -7,10 +7,12 @@ import (
 	"runtime/debug"
 	"time"
 
+	"k8s.io/client-go/tools/clientcmd"
 	"k8s.io/klog/v2"
 
 	"github.com/knest-dev/knest/pkg/controlplane"
 	"github.com/knest-dev/knest/pkg/knestd/options"
+	"github.com/knest-dev/knest/pkg/syncer"
 )
 
 // ReadyMessage is logged once the control plane is ready; tools wait for it.
@@ -43,14 +45,48 @@ func Run(ctx context.Context, o options.Options) error {
 	logger.Info(ReadyMessage, "name", o.Name, "server", inst.Server,
 		"kubeconfig", inst.Layout.AdminKubeconfig, "elapsed", time.Since(start).Round(time.Millisecond).String())
 
+	syncCtx, stopSync := context.WithCancel(ctx)
+	defer stopSync()
+	// syncDone stays nil (never ready) when no syncer runs.
+	var syncDone chan error
+	if o.HostKubeconfig != "" {
+		syncDone = make(chan error, 1)
+		s, err := newSyncer(syncCtx, o, inst)
+		if err != nil {
+			inst.Stop("syncer failed")
+			return err
+		}
+		go func() { syncDone <- s.Start(syncCtx) }()
+		logger.Info("Syncing into the host cluster", "hostNamespace", o.HostNamespace)
+	}
+
 	select {
 	case <-ctx.Done():
+		stopSync()
+		if syncDone != nil {
+			<-syncDone
+		}
 		inst.Stop("signal")
 		return nil
 	case err := <-inst.Failed():
+		stopSync()
 		inst.Stop("component failed")
 		return fmt.Errorf("control plane failed: %w", err)
+	case err := <-syncDone:
+		inst.Stop("syncer stopped")
+		return fmt.Errorf("syncer stopped: %w", err)
 	}
+}
+
+func newSyncer(ctx context.Context, o options.Options, inst *controlplane.Instance) (*syncer.Syncer, error) {
+	hostConfig, err := clientcmd.BuildConfigFromFlags("", o.HostKubeconfig)
+	if err != nil {
+		return nil, fmt.Errorf("--host-kubeconfig %s: %w", o.HostKubeconfig, err)
+	}
+	return syncer.New(ctx, syncer.Config{
+		Tenant: o.Name, HostNamespace: o.HostNamespace,
+		TenantConfig: inst.AdminConfig, HostConfig: hostConfig,
+	})
 }
 
 // IdleGCPercent is the GOGC knestd switches to once it is ready, unless the

@@ -154,3 +154,30 @@ func Selector(tenant, namespace string, in map[string]string) map[string]string 
 	out[LabelNamespace] = namespace
 	return out
 }
+
+// Meta is the metadata the syncer owns on a host object.
+type Meta struct {
+	Name, Namespace     string
+	Labels, Annotations map[string]string
+}
+
+// ApplyTo sets the owned metadata on a host object: name and namespace,
+// exactly the owned labels, and the owned annotations (other annotations,
+// which host admission may add, are kept).
+func (m Meta) ApplyTo(obj metav1.Object) {
+	obj.SetName(m.Name)
+	obj.SetNamespace(m.Namespace)
+	labels := make(map[string]string, len(m.Labels))
+	for k, v := range m.Labels {
+		labels[k] = v
+	}
+	obj.SetLabels(labels)
+	annotations := obj.GetAnnotations()
+	if annotations == nil {
+		annotations = make(map[string]string, len(m.Annotations))
+	}
+	for k, v := range m.Annotations {
+		annotations[k] = v
+	}
+	obj.SetAnnotations(annotations)
+}

@@ -15,6 +15,7 @@ import (
 
 	"github.com/spf13/pflag"
 	"k8s.io/klog/v2"
+	ctrllog "sigs.k8s.io/controller-runtime/pkg/log"
 
 	"github.com/knest-dev/knest/pkg/knestd"
 	"github.com/knest-dev/knest/pkg/knestd/options"
@@ -60,6 +61,8 @@ func Run(args []string) error {
 		fmt.Fprintln(os.Stderr, "knestd: second signal, exiting now")
 		os.Exit(1)
 	}()
+	// controller-runtime (the syncer) logs through klog like the rest.
+	ctrllog.SetLogger(klog.Background())
 	ctx = klog.NewContext(ctx, klog.Background().WithName("knestd"))
 	err := knestd.Run(ctx, o)
 	klog.Flush()

@@ -38,6 +38,12 @@ type Options struct {
 	EncryptionKeyFile string
 	// EtcdQuotaBytes caps the tenant's etcd database size.
 	EtcdQuotaBytes int64
+	// HostKubeconfig reaches the host cluster; with HostNamespace it turns
+	// the syncer on. The identity needs only the knestd Role in that
+	// namespace.
+	HostKubeconfig string
+	// HostNamespace is the host namespace the tenant's objects go to.
+	HostNamespace string
 	// Verbosity is the klog verbosity.
 	Verbosity int
 }
@@ -65,6 +71,8 @@ func (o *Options) AddFlags(fs *pflag.FlagSet) {
 	fs.StringSliceVar(&o.TLSSANs, "tls-san", o.TLSSANs, "Extra DNS names or IP addresses for the API serving certificate (repeatable).")
 	fs.StringVar(&o.EncryptionKeyFile, "encryption-key-file", o.EncryptionKeyFile, "File holding the base64 32-byte key that encrypts Secrets at rest (default: generated into the data directory).")
 	fs.Int64Var(&o.EtcdQuotaBytes, "etcd-quota-bytes", o.EtcdQuotaBytes, "Maximum etcd database size in bytes (default 2 GiB).")
+	fs.StringVar(&o.HostKubeconfig, "host-kubeconfig", o.HostKubeconfig, "Kubeconfig of the host cluster; with --host-namespace it starts the syncer.")
+	fs.StringVar(&o.HostNamespace, "host-namespace", o.HostNamespace, "Host namespace the tenant's objects are synced into.")
 	fs.IntVarP(&o.Verbosity, "v", "v", o.Verbosity, "Log verbosity.")
 }
 
@@ -104,6 +112,14 @@ func (o Options) Validate() error {
 	}
 	if o.EtcdQuotaBytes < 0 {
 		errs = append(errs, fmt.Errorf("--etcd-quota-bytes must not be negative, got %d", o.EtcdQuotaBytes))
+	}
+	if (o.HostKubeconfig == "") != (o.HostNamespace == "") {
+		errs = append(errs, errors.New("--host-kubeconfig and --host-namespace go together"))
+	}
+	if o.HostNamespace != "" {
+		if msgs := validation.IsDNS1123Label(o.HostNamespace); len(msgs) > 0 {
+			errs = append(errs, fmt.Errorf("--host-namespace %q is not a valid namespace name: %s", o.HostNamespace, strings.Join(msgs, "; ")))
+		}
 	}
 	return errors.Join(errs...)
 }

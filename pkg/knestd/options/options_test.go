@@ -39,6 +39,10 @@ func TestValidate(t *testing.T) {
 		{name: "an IPv6 service CIDR must be /108 or smaller", opts: valid(func(o *Options) { o.ServiceCIDR = "fd00::/64" }), wantErrs: []string{"larger than /108"}},
 		{name: "a SAN must be a name or an IP", opts: valid(func(o *Options) { o.TLSSANs = []string{"not a name"} }), wantErrs: []string{`--tls-san "not a name" is neither`}},
 		{name: "a quota must not be negative", opts: valid(func(o *Options) { o.EtcdQuotaBytes = -5 }), wantErrs: []string{"--etcd-quota-bytes must not be negative"}},
+		{name: "a host kubeconfig needs a host namespace", opts: valid(func(o *Options) { o.HostKubeconfig = "/h" }), wantErrs: []string{"--host-kubeconfig and --host-namespace go together"}},
+		{name: "a host namespace needs a host kubeconfig", opts: valid(func(o *Options) { o.HostNamespace = "knest-a" }), wantErrs: []string{"--host-kubeconfig and --host-namespace go together"}},
+		{name: "a host namespace must be a valid name", opts: valid(func(o *Options) { o.HostKubeconfig = "/h"; o.HostNamespace = "Knest_A" }), wantErrs: []string{`--host-namespace "Knest_A" is not a valid namespace name`}},
+		{name: "host kubeconfig and namespace together are valid", opts: valid(func(o *Options) { o.HostKubeconfig = "/h"; o.HostNamespace = "knest-a" })},
 		{
 			name:     "all errors are reported at once",
 			opts:     valid(func(o *Options) { o.DataDir = ""; o.SecurePort = -1 }),

@@ -143,18 +143,28 @@ func Run(ctx context.Context, streams cli.Streams, o Options) error {
 	if err := copyFile(filepath.Join(layout.HostDir(), "admin.kubeconfig"), layout.HostKubeconfig()); err != nil {
 		return err
 	}
-	hostClient, err := clientFor(layout.HostKubeconfig())
+	hostConfig, err := clientcmd.BuildConfigFromFlags("", layout.HostKubeconfig())
 	if err != nil {
 		return err
 	}
+	hostClient, err := kubernetes.NewForConfig(hostConfig)
+	if err != nil {
+		return err
+	}
+	hostCA := filepath.Join(layout.HostDir(), "pki", "ca.crt")
 
 	for _, t := range tenants {
-		if err := ensureNamespace(ctx, hostClient, devenv.HostNamespace(t)); err != nil {
+		ns := devenv.HostNamespace(t)
+		if err := ensureNamespace(ctx, hostClient, ns); err != nil {
+			return err
+		}
+		if err := devenv.GrantHostIdentity(ctx, hostClient, hostConfig, hostCA, ns, layout.TenantHostKubeconfig(t)); err != nil {
 			return err
 		}
 		fmt.Fprintf(streams.ErrOut, "Starting tenant %s (log: %s)\n", t, layout.Log("tenant-"+t))
 		child, err := devenv.StartChild("tenant "+t, layout.Log("tenant-"+t), tenantReadyMessage, knestd,
-			"--data-dir="+layout.TenantDir(t), "--name="+t, "--secure-port=0", "--service-cidr="+o.ServiceCIDR)
+			"--data-dir="+layout.TenantDir(t), "--name="+t, "--secure-port=0", "--service-cidr="+o.ServiceCIDR,
+			"--host-kubeconfig="+layout.TenantHostKubeconfig(t), "--host-namespace="+ns)
 		if err != nil {
 			return err
 		}
@@ -208,14 +218,6 @@ func findKnestd(self string) (string, error) {
 		return p, nil
 	}
 	return "", errors.New("knestd binary not found next to knest or on PATH: run 'make build'")
-}
-
-func clientFor(kubeconfig string) (kubernetes.Interface, error) {
-	cfg, err := clientcmd.BuildConfigFromFlags("", kubeconfig)
-	if err != nil {
-		return nil, err
-	}
-	return kubernetes.NewForConfig(cfg)
 }
 
 func ensureNamespace(ctx context.Context, client kubernetes.Interface, name string) error {

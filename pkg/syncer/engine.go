@@ -1,0 +1,170 @@
+package syncer
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/equality"
+	kerrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/client-go/tools/events"
+	"k8s.io/klog/v2"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/reconcile"
+
+	"github.com/knest-dev/knest/pkg/translate"
+)
+
+// Kind tells the generic reconciler how to sync one resource.
+type Kind struct {
+	// Name is the kind's name, e.g. "ConfigMap"; it goes into the
+	// knest.io/kind annotation.
+	Name string
+	// New returns an empty object of the kind.
+	New func() client.Object
+	// MaxNameLength is the kind's name limit on the host.
+	MaxNameLength int
+	// Forward returns the desired host object for a tenant object, given
+	// the current host copy (nil if none) and the metadata the syncer owns.
+	// It must not modify its inputs.
+	Forward func(tenant, host client.Object, meta translate.Meta) client.Object
+	// Recreate reports whether host cannot be changed in place to desired.
+	Recreate func(desired, host client.Object) bool
+	// Wanted reports whether a tenant object belongs on the host at all
+	// (ConfigMaps and Secrets only while a pod references them). Nil means
+	// always.
+	Wanted func(ctx context.Context, tenant client.Reader, obj client.Object) (bool, error)
+}
+
+// reconciler is the generic level-based reconciler of one Kind.
+type reconciler struct {
+	kind          Kind
+	tenant        string
+	hostNamespace string
+	tenantClient  client.Client
+	hostClient    client.Client
+	recorder      events.EventRecorder
+	metrics       *metrics
+}
+
+// Reconcile brings the host copy of one tenant object in line.
+func (r *reconciler) Reconcile(ctx context.Context, req reconcile.Request) (result reconcile.Result, err error) {
+	start := time.Now()
+	defer func() {
+		r.metrics.observe(r.kind.Name, time.Since(start), err)
+	}()
+	logger := klog.FromContext(ctx).WithValues("kind", r.kind.Name, "virtual", req.NamespacedName)
+
+	obj := r.kind.New()
+	if err := r.tenantClient.Get(ctx, req.NamespacedName, obj); kerrors.IsNotFound(err) {
+		obj = nil
+	} else if err != nil {
+		return reconcile.Result{}, fmt.Errorf("failed to get %s %s in tenant cluster: %w", r.kind.Name, req, err)
+	}
+	wanted := obj != nil && obj.GetDeletionTimestamp() == nil
+	if wanted && r.kind.Wanted != nil {
+		if wanted, err = r.kind.Wanted(ctx, r.tenantClient, obj); err != nil {
+			return reconcile.Result{}, err
+		}
+	}
+
+	hostKey := types.NamespacedName{Namespace: r.hostNamespace, Name: translate.HostName(r.tenant, req.Namespace, req.Name, r.kind.MaxNameLength)}
+	host := r.kind.New()
+	if err := r.hostClient.Get(ctx, hostKey, host); kerrors.IsNotFound(err) {
+		host = nil
+	} else if err != nil {
+		return reconcile.Result{}, fmt.Errorf("failed to get %s %s in host cluster: %w", r.kind.Name, hostKey, err)
+	}
+
+	id := translate.Object{Kind: r.kind.Name, Namespace: req.Namespace, Name: req.Name}
+	if wanted {
+		id.UID = obj.GetUID()
+	}
+	if host != nil {
+		switch translate.Owns(r.tenant, id, host) {
+		case translate.NotOurs:
+			if wanted {
+				r.warn(obj, "HostNameConflict", "Sync", "host object %s/%s exists and is not managed by knest; it is left alone", hostKey.Namespace, hostKey.Name)
+			}
+			return reconcile.Result{}, nil
+		case translate.Stale:
+			logger.Info("Deleting stale host copy", "host", hostKey, "hostUID", host.GetUID())
+			if err := r.deleteHost(ctx, host); err != nil {
+				return reconcile.Result{}, r.failed(obj, err)
+			}
+			host = nil
+		case translate.Ours:
+			if !wanted {
+				logger.Info("Deleting host copy", "host", hostKey)
+				return reconcile.Result{}, r.deleteHost(ctx, host)
+			}
+		}
+	}
+	if !wanted {
+		return reconcile.Result{}, nil
+	}
+
+	labels, annotations := translate.HostMeta(r.tenant, id, obj.GetLabels())
+	meta := translate.Meta{Name: hostKey.Name, Namespace: hostKey.Namespace, Labels: labels, Annotations: annotations}
+	desired := r.kind.Forward(obj, host, meta)
+	if host == nil {
+		logger.Info("Creating host copy", "host", hostKey)
+		if err := r.hostClient.Create(ctx, desired); err != nil {
+			if kerrors.IsAlreadyExists(err) {
+				// The host cache has not seen it yet; the watch event
+				// brings us back.
+				return reconcile.Result{RequeueAfter: time.Second}, nil
+			}
+			return reconcile.Result{}, r.failed(obj, fmt.Errorf("failed to create %s %s in host cluster: %w", r.kind.Name, hostKey, err))
+		}
+		r.metrics.write(r.kind.Name, "create")
+		return reconcile.Result{}, nil
+	}
+	if equality.Semantic.DeepEqual(desired, host) {
+		return reconcile.Result{}, nil
+	}
+	if r.kind.Recreate != nil && r.kind.Recreate(desired, host) {
+		logger.Info("Recreating host copy", "host", hostKey)
+		if err := r.deleteHost(ctx, host); err != nil {
+			return reconcile.Result{}, r.failed(obj, err)
+		}
+		return reconcile.Result{RequeueAfter: 100 * time.Millisecond}, nil
+	}
+	logger.Info("Updating host copy", "host", hostKey)
+	if err := r.hostClient.Patch(ctx, desired, client.MergeFromWithOptions(host, client.MergeFromWithOptimisticLock{})); err != nil {
+		if kerrors.IsConflict(err) {
+			return reconcile.Result{Requeue: true}, nil
+		}
+		return reconcile.Result{}, r.failed(obj, fmt.Errorf("failed to update %s %s in host cluster: %w", r.kind.Name, hostKey, err))
+	}
+	r.metrics.write(r.kind.Name, "update")
+	return reconcile.Result{}, nil
+}
+
+func (r *reconciler) deleteHost(ctx context.Context, host client.Object) error {
+	uid := host.GetUID()
+	err := r.hostClient.Delete(ctx, host, client.Preconditions{UID: &uid})
+	if err != nil && !kerrors.IsNotFound(err) {
+		return fmt.Errorf("failed to delete %s %s/%s in host cluster: %w", r.kind.Name, host.GetNamespace(), host.GetName(), err)
+	}
+	r.metrics.write(r.kind.Name, "delete")
+	return nil
+}
+
+// failed makes a sync failure visible to the tenant as an Event on its
+// object, and returns the error for the operator's logs and a retry.
+func (r *reconciler) failed(obj client.Object, err error) error {
+	if obj != nil {
+		r.warn(obj, "SyncFailed", "Sync", "%s", err.Error())
+	}
+	return err
+}
+
+func (r *reconciler) warn(obj client.Object, reason, action, format string, args ...any) {
+	if obj == nil || r.recorder == nil {
+		return
+	}
+	r.recorder.Eventf(obj, nil, corev1.EventTypeWarning, reason, action, format, args...)
+}

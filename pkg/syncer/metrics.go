@@ -1,0 +1,76 @@
+package syncer
+
+import (
+	"errors"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+)
+
+// metrics are the syncer's Prometheus metrics. Writes are counted apart from
+// reconciles so that an idle syncer can be seen making none.
+type metrics struct {
+	reconciles *prometheus.CounterVec
+	errors     *prometheus.CounterVec
+	latency    *prometheus.HistogramVec
+	writes     *prometheus.CounterVec
+}
+
+func newMetrics(reg prometheus.Registerer) (*metrics, error) {
+	m := &metrics{
+		reconciles: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "knest_syncer_reconciles_total", Help: "Reconciles of tenant objects, by kind.",
+		}, []string{"kind"}),
+		errors: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "knest_syncer_errors_total", Help: "Reconciles that failed, by kind.",
+		}, []string{"kind"}),
+		latency: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name: "knest_syncer_reconcile_seconds", Help: "Time to reconcile one tenant object, by kind.",
+			Buckets: prometheus.ExponentialBuckets(0.0005, 2, 14),
+		}, []string{"kind"}),
+		writes: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "knest_syncer_writes_total", Help: "Writes to synced objects, by kind, cluster and operation.",
+		}, []string{"kind", "cluster", "op"}),
+	}
+	var err error
+	if m.reconciles, err = register(reg, m.reconciles); err != nil {
+		return nil, err
+	}
+	if m.errors, err = register(reg, m.errors); err != nil {
+		return nil, err
+	}
+	if m.latency, err = register(reg, m.latency); err != nil {
+		return nil, err
+	}
+	if m.writes, err = register(reg, m.writes); err != nil {
+		return nil, err
+	}
+	return m, nil
+}
+
+func (m *metrics) observe(kind string, d time.Duration, err error) {
+	m.reconciles.WithLabelValues(kind).Inc()
+	m.latency.WithLabelValues(kind).Observe(d.Seconds())
+	if err != nil {
+		m.errors.WithLabelValues(kind).Inc()
+	}
+}
+
+func (m *metrics) write(kind, op string) {
+	m.writes.WithLabelValues(kind, "host", op).Inc()
+}
+
+// register registers c, or returns the collector already registered under
+// its name (a second syncer in one process shares the metrics).
+func register[C prometheus.Collector](reg prometheus.Registerer, c C) (C, error) {
+	if err := reg.Register(c); err != nil {
+		var are prometheus.AlreadyRegisteredError
+		if errors.As(err, &are) {
+			if existing, ok := are.ExistingCollector.(C); ok {
+				return existing, nil
+			}
+		}
+		return c, err
+	}
+	return c, nil
+}

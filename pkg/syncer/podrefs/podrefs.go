@@ -1,0 +1,94 @@
+// Package podrefs finds the ConfigMaps and Secrets a pod references: volumes
+// (including projected sources), env and envFrom of every container (init
+// and ephemeral included), and image pull secrets. Only referenced objects are
+// synced to the host: a tenant's other Secrets never leave its control plane.
+package podrefs
+
+import (
+	"slices"
+
+	corev1 "k8s.io/api/core/v1"
+)
+
+// ConfigMaps returns the names of the ConfigMaps pod references, sorted and
+// without duplicates.
+func ConfigMaps(pod *corev1.Pod) []string {
+	var out []string
+	for _, v := range pod.Spec.Volumes {
+		if v.ConfigMap != nil {
+			out = append(out, v.ConfigMap.Name)
+		}
+		if v.Projected != nil {
+			for _, s := range v.Projected.Sources {
+				if s.ConfigMap != nil {
+					out = append(out, s.ConfigMap.Name)
+				}
+			}
+		}
+	}
+	forEachContainer(pod, func(c *corev1.Container) {
+		for _, e := range c.EnvFrom {
+			if e.ConfigMapRef != nil {
+				out = append(out, e.ConfigMapRef.Name)
+			}
+		}
+		for _, e := range c.Env {
+			if e.ValueFrom != nil && e.ValueFrom.ConfigMapKeyRef != nil {
+				out = append(out, e.ValueFrom.ConfigMapKeyRef.Name)
+			}
+		}
+	})
+	return sortedUnique(out)
+}
+
+// Secrets returns the names of the Secrets pod references, sorted and
+// without duplicates.
+func Secrets(pod *corev1.Pod) []string {
+	var out []string
+	for _, v := range pod.Spec.Volumes {
+		if v.Secret != nil {
+			out = append(out, v.Secret.SecretName)
+		}
+		if v.Projected != nil {
+			for _, s := range v.Projected.Sources {
+				if s.Secret != nil {
+					out = append(out, s.Secret.Name)
+				}
+			}
+		}
+	}
+	for _, s := range pod.Spec.ImagePullSecrets {
+		out = append(out, s.Name)
+	}
+	forEachContainer(pod, func(c *corev1.Container) {
+		for _, e := range c.EnvFrom {
+			if e.SecretRef != nil {
+				out = append(out, e.SecretRef.Name)
+			}
+		}
+		for _, e := range c.Env {
+			if e.ValueFrom != nil && e.ValueFrom.SecretKeyRef != nil {
+				out = append(out, e.ValueFrom.SecretKeyRef.Name)
+			}
+		}
+	})
+	return sortedUnique(out)
+}
+
+func forEachContainer(pod *corev1.Pod, f func(*corev1.Container)) {
+	for i := range pod.Spec.InitContainers {
+		f(&pod.Spec.InitContainers[i])
+	}
+	for i := range pod.Spec.Containers {
+		f(&pod.Spec.Containers[i])
+	}
+	for i := range pod.Spec.EphemeralContainers {
+		f((*corev1.Container)(&pod.Spec.EphemeralContainers[i].EphemeralContainerCommon))
+	}
+}
+
+func sortedUnique(in []string) []string {
+	out := slices.DeleteFunc(in, func(s string) bool { return s == "" })
+	slices.Sort(out)
+	return slices.Compact(out)
+}

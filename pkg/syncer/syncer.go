@@ -1,0 +1,226 @@
+package syncer
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	"github.com/prometheus/client_golang/prometheus"
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/labels"
+	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/types"
+	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
+	"k8s.io/client-go/rest"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/builder"
+	"sigs.k8s.io/controller-runtime/pkg/cache"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/cluster"
+	"sigs.k8s.io/controller-runtime/pkg/handler"
+	"sigs.k8s.io/controller-runtime/pkg/manager"
+	ctrlmetrics "sigs.k8s.io/controller-runtime/pkg/metrics"
+	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
+	"sigs.k8s.io/controller-runtime/pkg/reconcile"
+	"sigs.k8s.io/controller-runtime/pkg/source"
+
+	"github.com/knest-dev/knest/pkg/syncer/podrefs"
+	"github.com/knest-dev/knest/pkg/syncer/resources/configmaps"
+	"github.com/knest-dev/knest/pkg/syncer/resources/secrets"
+	"github.com/knest-dev/knest/pkg/translate"
+)
+
+// Config configures a syncer.
+type Config struct {
+	// Tenant is the tenant's name: the value of the marker label.
+	Tenant string
+	// HostNamespace is the host namespace the tenant's objects live in.
+	HostNamespace string
+	// TenantConfig reaches the tenant API server.
+	TenantConfig *rest.Config
+	// HostConfig reaches the host API server with an identity that needs
+	// only a namespaced Role in HostNamespace.
+	HostConfig *rest.Config
+	// MetricsRegistry receives the syncer's metrics; nil means
+	// controller-runtime's registry.
+	MetricsRegistry prometheus.Registerer
+	// MetricsBindAddress serves metrics; "" or "0" means not served.
+	MetricsBindAddress string
+}
+
+// Validate reports configuration errors.
+func (c Config) Validate() error {
+	var errs []error
+	if c.Tenant == "" {
+		errs = append(errs, errors.New("syncer: tenant name is required"))
+	}
+	if c.HostNamespace == "" {
+		errs = append(errs, errors.New("syncer: host namespace is required"))
+	}
+	if c.TenantConfig == nil || c.HostConfig == nil {
+		errs = append(errs, errors.New("syncer: tenant and host configs are required"))
+	}
+	return errors.Join(errs...)
+}
+
+// Index names of tenant pods' references.
+const (
+	indexConfigMapRefs = "knest.io/configmap-refs"
+	indexSecretRefs    = "knest.io/secret-refs"
+)
+
+// Kinds returns the kinds the syncer handles.
+func Kinds() []Kind {
+	return []Kind{
+		{
+			Name:          "ConfigMap",
+			New:           func() client.Object { return &corev1.ConfigMap{} },
+			MaxNameLength: translate.MaxSubdomainLength,
+			Forward: func(tenant, host client.Object, meta translate.Meta) client.Object {
+				h, _ := host.(*corev1.ConfigMap)
+				return configmaps.Forward(tenant.(*corev1.ConfigMap), h, meta)
+			},
+			Recreate: func(desired, host client.Object) bool {
+				return configmaps.Recreate(desired.(*corev1.ConfigMap), host.(*corev1.ConfigMap))
+			},
+			Wanted: referencedBy(indexConfigMapRefs),
+		},
+		{
+			Name:          "Secret",
+			New:           func() client.Object { return &corev1.Secret{} },
+			MaxNameLength: translate.MaxSubdomainLength,
+			Forward: func(tenant, host client.Object, meta translate.Meta) client.Object {
+				h, _ := host.(*corev1.Secret)
+				return secrets.Forward(tenant.(*corev1.Secret), h, meta)
+			},
+			Recreate: func(desired, host client.Object) bool {
+				return secrets.Recreate(desired.(*corev1.Secret), host.(*corev1.Secret))
+			},
+			Wanted: referencedBy(indexSecretRefs),
+		},
+	}
+}
+
+// referencedBy wants an object while some tenant pod in its namespace
+// references it, as recorded in the given pod index.
+func referencedBy(index string) func(context.Context, client.Reader, client.Object) (bool, error) {
+	return func(ctx context.Context, c client.Reader, obj client.Object) (bool, error) {
+		var pods corev1.PodList
+		if err := c.List(ctx, &pods, client.InNamespace(obj.GetNamespace()), client.MatchingFields{index: obj.GetName()}); err != nil {
+			return false, fmt.Errorf("failed to list pods referencing %s/%s in tenant cluster: %w", obj.GetNamespace(), obj.GetName(), err)
+		}
+		return len(pods.Items) > 0, nil
+	}
+}
+
+// Syncer runs the reconcilers of every kind.
+type Syncer struct {
+	mgr manager.Manager
+}
+
+// New sets up a syncer; Start runs it.
+func New(ctx context.Context, cfg Config) (*Syncer, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	scheme := runtime.NewScheme()
+	if err := clientgoscheme.AddToScheme(scheme); err != nil {
+		return nil, err
+	}
+	metricsAddr := cfg.MetricsBindAddress
+	if metricsAddr == "" {
+		metricsAddr = "0"
+	}
+	mgr, err := ctrl.NewManager(cfg.TenantConfig, manager.Options{
+		Scheme:                 scheme,
+		Metrics:                metricsserver.Options{BindAddress: metricsAddr},
+		HealthProbeBindAddress: "0",
+		LeaderElection:         false,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("failed to set up the tenant manager: %w", err)
+	}
+	marker, err := labels.Parse(translate.LabelTenant + "=" + cfg.Tenant)
+	if err != nil {
+		return nil, err
+	}
+	host, err := cluster.New(cfg.HostConfig, func(o *cluster.Options) {
+		o.Scheme = scheme
+		// Only what the namespaced Role may see, and only ours.
+		o.Cache.DefaultNamespaces = map[string]cache.Config{cfg.HostNamespace: {}}
+		o.Cache.DefaultLabelSelector = marker
+	})
+	if err != nil {
+		return nil, fmt.Errorf("failed to set up the host cluster client: %w", err)
+	}
+	if err := mgr.Add(host); err != nil {
+		return nil, err
+	}
+	reg := cfg.MetricsRegistry
+	if reg == nil {
+		reg = ctrlmetrics.Registry
+	}
+	m, err := newMetrics(reg)
+	if err != nil {
+		return nil, err
+	}
+
+	indexer := mgr.GetFieldIndexer()
+	if err := indexer.IndexField(ctx, &corev1.Pod{}, indexConfigMapRefs, func(o client.Object) []string {
+		return podrefs.ConfigMaps(o.(*corev1.Pod))
+	}); err != nil {
+		return nil, err
+	}
+	if err := indexer.IndexField(ctx, &corev1.Pod{}, indexSecretRefs, func(o client.Object) []string {
+		return podrefs.Secrets(o.(*corev1.Pod))
+	}); err != nil {
+		return nil, err
+	}
+
+	recorder := mgr.GetEventRecorder("knest-syncer")
+	for _, kind := range Kinds() {
+		r := &reconciler{
+			kind: kind, tenant: cfg.Tenant, hostNamespace: cfg.HostNamespace,
+			tenantClient: mgr.GetClient(), hostClient: host.GetClient(), recorder: recorder, metrics: m,
+		}
+		b := builder.ControllerManagedBy(mgr).
+			Named("sync-" + kind.Name).
+			For(kind.New()).
+			WatchesRawSource(source.Kind(host.GetCache(), kind.New(),
+				handler.TypedEnqueueRequestsFromMapFunc(func(_ context.Context, o client.Object) []reconcile.Request {
+					id, ok := translate.IdentityOf(cfg.Tenant, o)
+					if !ok || id.Kind != kind.Name {
+						return nil
+					}
+					return []reconcile.Request{{NamespacedName: types.NamespacedName{Namespace: id.Namespace, Name: id.Name}}}
+				})))
+		if refs := podReferences(kind.Name); refs != nil {
+			b = b.Watches(&corev1.Pod{}, handler.EnqueueRequestsFromMapFunc(func(_ context.Context, o client.Object) []reconcile.Request {
+				var out []reconcile.Request
+				for _, name := range refs(o.(*corev1.Pod)) {
+					out = append(out, reconcile.Request{NamespacedName: types.NamespacedName{Namespace: o.GetNamespace(), Name: name}})
+				}
+				return out
+			}))
+		}
+		if err := b.Complete(r); err != nil {
+			return nil, fmt.Errorf("failed to set up the %s reconciler: %w", kind.Name, err)
+		}
+	}
+	return &Syncer{mgr: mgr}, nil
+}
+
+func podReferences(kind string) func(*corev1.Pod) []string {
+	switch kind {
+	case "ConfigMap":
+		return podrefs.ConfigMaps
+	case "Secret":
+		return podrefs.Secrets
+	}
+	return nil
+}
+
+// Start runs the syncer until ctx ends.
+func (s *Syncer) Start(ctx context.Context) error {
+	return s.mgr.Start(ctx)
+}
