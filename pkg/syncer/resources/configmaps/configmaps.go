@@ -6,6 +6,9 @@
 package configmaps
 
 import (
+	"bytes"
+	"maps"
+
 	corev1 "k8s.io/api/core/v1"
 
 	"github.com/knest-dev/knest/pkg/translate"
@@ -26,10 +29,13 @@ func Forward(cm, host *corev1.ConfigMap, meta translate.Meta) *corev1.ConfigMap 
 	return out
 }
 
-// Recreate reports whether host cannot be updated to desired in place: an
-// immutable ConfigMap's data never changes.
+// Recreate reports whether host cannot be updated to desired in place: the
+// data of an immutable ConfigMap never changes (its metadata still may).
 func Recreate(desired, host *corev1.ConfigMap) bool {
-	return host.Immutable != nil && *host.Immutable
+	if host.Immutable == nil || !*host.Immutable {
+		return false
+	}
+	return !maps.Equal(host.Data, desired.Data) || !maps.EqualFunc(host.BinaryData, desired.BinaryData, bytes.Equal)
 }
 
 func cloneStrings(in map[string]string) map[string]string {

@@ -8,6 +8,7 @@
 package secrets
 
 import (
+	"bytes"
 	"maps"
 
 	corev1 "k8s.io/api/core/v1"
@@ -53,7 +54,5 @@ func HostType(t corev1.SecretType) corev1.SecretType {
 // Recreate reports whether host cannot be updated to desired in place: the
 // type of a Secret is immutable, and so is all of an immutable Secret.
 func Recreate(desired, host *corev1.Secret) bool {
-	return host.Type != desired.Type || (host.Immutable != nil && *host.Immutable && !maps.EqualFunc(host.Data, desired.Data, bytesEqual))
+	return host.Type != desired.Type || (host.Immutable != nil && *host.Immutable && !maps.EqualFunc(host.Data, desired.Data, bytes.Equal))
 }
-
-func bytesEqual(a, b []byte) bool { return string(a) == string(b) }
