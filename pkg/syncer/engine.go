@@ -45,8 +45,10 @@ type reconciler struct {
 	hostNamespace string
 	tenantClient  client.Client
 	hostClient    client.Client
-	recorder      events.EventRecorder
-	metrics       *metrics
+	// hostReader reads the host API directly, past the marker-filtered cache.
+	hostReader client.Reader
+	recorder   events.EventRecorder
+	metrics    *metrics
 }
 
 // Reconcile brings the host copy of one tenant object in line.
@@ -113,9 +115,7 @@ func (r *reconciler) Reconcile(ctx context.Context, req reconcile.Request) (resu
 		logger.Info("Creating host copy", "host", hostKey)
 		if err := r.hostClient.Create(ctx, desired); err != nil {
 			if kerrors.IsAlreadyExists(err) {
-				// The host cache has not seen it yet; the watch event
-				// brings us back.
-				return reconcile.Result{RequeueAfter: time.Second}, nil
+				return r.alreadyExists(ctx, obj, id, hostKey)
 			}
 			return reconcile.Result{}, r.failed(obj, fmt.Errorf("failed to create %s %s in host cluster: %w", r.kind.Name, hostKey, err))
 		}
@@ -141,6 +141,25 @@ func (r *reconciler) Reconcile(ctx context.Context, req reconcile.Request) (resu
 	}
 	r.metrics.write(r.kind.Name, "update")
 	return reconcile.Result{}, nil
+}
+
+// alreadyExists handles a create that found the name taken. The host cache
+// sees only objects with our marker, so the taker is either our own copy the
+// cache has not caught up with, or an object that is not ours: read it
+// directly to tell which.
+func (r *reconciler) alreadyExists(ctx context.Context, obj client.Object, id translate.Object, hostKey types.NamespacedName) (reconcile.Result, error) {
+	existing := r.kind.New()
+	if err := r.hostReader.Get(ctx, hostKey, existing); err != nil {
+		return reconcile.Result{}, fmt.Errorf("failed to get %s %s in host cluster: %w", r.kind.Name, hostKey, err)
+	}
+	if translate.Owns(r.tenant, id, existing) != translate.NotOurs {
+		// Ours: the watch event brings us back once the cache has it.
+		return reconcile.Result{RequeueAfter: time.Second}, nil
+	}
+	r.warn(obj, "HostNameConflict", "Sync", "host object %s/%s exists and is not managed by knest; it is left alone", hostKey.Namespace, hostKey.Name)
+	// Not ours and invisible to our watch: look again later in case the
+	// operator removes it.
+	return reconcile.Result{RequeueAfter: 30 * time.Second}, nil
 }
 
 func (r *reconciler) deleteHost(ctx context.Context, host client.Object) error {

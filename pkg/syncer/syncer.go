@@ -181,7 +181,8 @@ func New(ctx context.Context, cfg Config) (*Syncer, error) {
 	for _, kind := range Kinds() {
 		r := &reconciler{
 			kind: kind, tenant: cfg.Tenant, hostNamespace: cfg.HostNamespace,
-			tenantClient: mgr.GetClient(), hostClient: host.GetClient(), recorder: recorder, metrics: m,
+			tenantClient: mgr.GetClient(), hostClient: host.GetClient(), hostReader: host.GetAPIReader(),
+			recorder: recorder, metrics: m,
 		}
 		b := builder.ControllerManagedBy(mgr).
 			Named("sync-" + kind.Name).

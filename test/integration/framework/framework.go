@@ -86,10 +86,11 @@ func BuildBinaries() (cleanup func(), err error) {
 	return func() { os.RemoveAll(dir) }, nil
 }
 
-// Knestd is a knestd process started by a test.
-type Knestd struct {
+// Process is a knestd or devcluster process started by a test.
+type Process struct {
 	DataDir string
 	Args    []string
+	ready   string
 	cmd     *exec.Cmd
 	output  *syncBuffer
 	exited  chan struct{}
@@ -126,10 +127,24 @@ func FreePort(t testing.TB) int {
 
 // Start starts knestd with the given data directory and extra flags, and
 // stops it (SIGKILL if it must) when the test ends.
-func Start(t testing.TB, dataDir string, args ...string) *Knestd {
+func Start(t testing.TB, dataDir string, args ...string) *Process {
 	t.Helper()
-	k := &Knestd{DataDir: dataDir, Args: append([]string{"--data-dir=" + dataDir}, args...), output: &syncBuffer{}, exited: make(chan struct{})}
-	k.cmd = exec.Command(KnestdPath(), k.Args...)
+	return start(t, KnestdPath(), dataDir, ReadyMessage, append([]string{"--data-dir=" + dataDir}, args...))
+}
+
+// HostReadyMessage is the line the devcluster logs once it is ready.
+const HostReadyMessage = "Host cluster is ready"
+
+// StartHost starts a devcluster (knest dev host) on dir.
+func StartHost(t testing.TB, dir string, args ...string) *Process {
+	t.Helper()
+	return start(t, KnestPath(), dir, HostReadyMessage, append([]string{"dev", "host", "--dir=" + dir}, args...))
+}
+
+func start(t testing.TB, bin, dataDir, ready string, args []string) *Process {
+	t.Helper()
+	k := &Process{DataDir: dataDir, Args: args, ready: ready, output: &syncBuffer{}, exited: make(chan struct{})}
+	k.cmd = exec.Command(bin, k.Args...)
 	k.cmd.Stdout = k.output
 	k.cmd.Stderr = k.output
 	if err := k.cmd.Start(); err != nil {
@@ -142,7 +157,7 @@ func Start(t testing.TB, dataDir string, args ...string) *Knestd {
 	t.Cleanup(func() {
 		k.Kill()
 		if t.Failed() {
-			t.Logf("knestd output (%s):\n%s", dataDir, tail(k.Output(), 60))
+			t.Logf("%s output (%s):\n%s", filepath.Base(bin), dataDir, tail(k.Output(), 60))
 		}
 	})
 	return k
@@ -158,26 +173,26 @@ func Run(t testing.TB, timeout time.Duration, bin string, args ...string) (strin
 	return string(out), err
 }
 
-// Output is everything knestd printed so far.
-func (k *Knestd) Output() string { return k.output.String() }
+// Output is everything the process printed so far.
+func (k *Process) Output() string { return k.output.String() }
 
 // WaitReady waits for the ready line and returns how long it took.
-func (k *Knestd) WaitReady(t testing.TB, timeout time.Duration) {
+func (k *Process) WaitReady(t testing.TB, timeout time.Duration) {
 	t.Helper()
 	deadline := time.After(timeout)
-	for !strings.Contains(k.Output(), ReadyMessage) {
+	for !strings.Contains(k.Output(), k.ready) {
 		select {
 		case <-k.exited:
-			t.Fatalf("knestd exited before it was ready (%v):\n%s", k.exitErr, tail(k.Output(), 40))
+			t.Fatalf("process exited before it was ready (%v):\n%s", k.exitErr, tail(k.Output(), 40))
 		case <-deadline:
-			t.Fatalf("knestd not ready within %s:\n%s", timeout, tail(k.Output(), 40))
+			t.Fatalf("process not ready within %s:\n%s", timeout, tail(k.Output(), 40))
 		case <-time.After(50 * time.Millisecond):
 		}
 	}
 }
 
 // Stop sends SIGTERM and waits for the process to exit, returning how long it took.
-func (k *Knestd) Stop(t testing.TB, timeout time.Duration) time.Duration {
+func (k *Process) Stop(t testing.TB, timeout time.Duration) time.Duration {
 	t.Helper()
 	start := time.Now()
 	if err := k.cmd.Process.Signal(syscall.SIGTERM); err != nil {
@@ -186,13 +201,13 @@ func (k *Knestd) Stop(t testing.TB, timeout time.Duration) time.Duration {
 	select {
 	case <-k.exited:
 	case <-time.After(timeout):
-		t.Fatalf("knestd did not exit within %s of SIGTERM", timeout)
+		t.Fatalf("process did not exit within %s of SIGTERM", timeout)
 	}
 	return time.Since(start)
 }
 
 // Kill kills the process if it still runs.
-func (k *Knestd) Kill() {
+func (k *Process) Kill() {
 	select {
 	case <-k.exited:
 	default:
@@ -202,13 +217,13 @@ func (k *Knestd) Kill() {
 }
 
 // ExitErr is the process's exit error once it has exited.
-func (k *Knestd) ExitErr() error {
+func (k *Process) ExitErr() error {
 	<-k.exited
 	return k.exitErr
 }
 
 // AdminKubeconfig is the admin kubeconfig path in the data directory.
-func (k *Knestd) AdminKubeconfig() string { return filepath.Join(k.DataDir, "admin.kubeconfig") }
+func (k *Process) AdminKubeconfig() string { return filepath.Join(k.DataDir, "admin.kubeconfig") }
 
 // AdminConfig loads the admin kubeconfig into a rest.Config.
 func AdminConfig(t testing.TB, path string) *rest.Config {

@@ -1,0 +1,315 @@
+package syncer
+
+import (
+	"context"
+	"path/filepath"
+	"testing"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/fields"
+	"k8s.io/apimachinery/pkg/util/wait"
+	"k8s.io/apimachinery/pkg/watch"
+	"k8s.io/client-go/kubernetes"
+
+	"github.com/knest-dev/knest/pkg/devenv"
+	"github.com/knest-dev/knest/pkg/translate"
+	"github.com/knest-dev/knest/test/integration/framework"
+)
+
+const (
+	tenantName    = "it"
+	hostNamespace = "knest-it"
+	readyTimeout  = 90 * time.Second
+	// syncWithin is how fast a change must reach the other side.
+	syncWithin = time.Second
+)
+
+type env struct {
+	hostDir, tenantDir, identity string
+	host, tenant                 kubernetes.Interface
+	knestd                       *framework.Process
+}
+
+// setUp starts a devcluster, grants the tenant its namespaced host identity
+// (never host admin) and starts knestd syncing with it.
+func setUp(t *testing.T) *env {
+	t.Helper()
+	e := &env{hostDir: t.TempDir(), tenantDir: t.TempDir()}
+	h := framework.StartHost(t, e.hostDir)
+	h.WaitReady(t, readyTimeout)
+	hostCfg := framework.AdminConfig(t, filepath.Join(e.hostDir, "admin.kubeconfig"))
+	e.host = framework.Client(t, hostCfg)
+	if _, err := e.host.CoreV1().Namespaces().Create(t.Context(), &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: hostNamespace}}, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	e.identity = filepath.Join(t.TempDir(), "host-identity.kubeconfig")
+	if err := devenv.GrantHostIdentity(t.Context(), e.host, hostCfg, filepath.Join(e.hostDir, "pki", "ca.crt"), hostNamespace, e.identity); err != nil {
+		t.Fatal(err)
+	}
+	e.startKnestd(t, true)
+	return e
+}
+
+func (e *env) startKnestd(t *testing.T, sync bool) {
+	t.Helper()
+	args := []string{"--name=" + tenantName, "--secure-port=0"}
+	if sync {
+		args = append(args, "--host-kubeconfig="+e.identity, "--host-namespace="+hostNamespace)
+	}
+	e.knestd = framework.Start(t, e.tenantDir, args...)
+	e.knestd.WaitReady(t, readyTimeout)
+	e.tenant = framework.Client(t, framework.AdminConfig(t, e.knestd.AdminKubeconfig()))
+}
+
+func hostName(ns, name string) string {
+	return translate.HostName(tenantName, ns, name, translate.MaxSubdomainLength)
+}
+
+func podUsing(name string, configMaps, secrets []string) *corev1.Pod {
+	p := &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Name: name}, Spec: corev1.PodSpec{Containers: []corev1.Container{{Name: "c", Image: "busybox"}}}}
+	for _, cm := range configMaps {
+		p.Spec.Containers[0].EnvFrom = append(p.Spec.Containers[0].EnvFrom, corev1.EnvFromSource{ConfigMapRef: &corev1.ConfigMapEnvSource{LocalObjectReference: corev1.LocalObjectReference{Name: cm}}})
+	}
+	for _, s := range secrets {
+		p.Spec.Volumes = append(p.Spec.Volumes, corev1.Volume{Name: s, VolumeSource: corev1.VolumeSource{Secret: &corev1.SecretVolumeSource{SecretName: s}}})
+	}
+	return p
+}
+
+// within polls cond every 20 ms and fails the test unless it holds within d.
+func within(t *testing.T, d time.Duration, what string, cond func(ctx context.Context) (bool, error)) time.Duration {
+	t.Helper()
+	start := time.Now()
+	err := wait.PollUntilContextTimeout(t.Context(), 20*time.Millisecond, d, true, cond)
+	if err != nil {
+		t.Fatalf("%s: not within %s: %v", what, d, err)
+	}
+	return time.Since(start)
+}
+
+func hostConfigMap(e *env, ns, name string) func(context.Context) (*corev1.ConfigMap, error) {
+	return func(ctx context.Context) (*corev1.ConfigMap, error) {
+		return e.host.CoreV1().ConfigMaps(hostNamespace).Get(ctx, hostName(ns, name), metav1.GetOptions{})
+	}
+}
+
+func TestIntegrationSyncer(t *testing.T) {
+	if testing.Short() {
+		t.Skip("integration test")
+	}
+	e := setUp(t)
+	ctx := t.Context()
+	const ns = "default"
+	mustCreate := func(err error) {
+		t.Helper()
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	_, err := e.tenant.CoreV1().ConfigMaps(ns).Create(ctx, &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Name: "app"}, Data: map[string]string{"k": "v1"}}, metav1.CreateOptions{})
+	mustCreate(err)
+	_, err = e.tenant.CoreV1().ConfigMaps(ns).Create(ctx, &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Name: "unused"}, Data: map[string]string{"k": "v"}}, metav1.CreateOptions{})
+	mustCreate(err)
+	_, err = e.tenant.CoreV1().Secrets(ns).Create(ctx, &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Name: "db"}, StringData: map[string]string{"pw": "s3cret"}}, metav1.CreateOptions{})
+	mustCreate(err)
+	_, err = e.tenant.CoreV1().Pods(ns).Create(ctx, podUsing("app", []string{"app"}, []string{"db"}), metav1.CreateOptions{})
+	mustCreate(err)
+
+	t.Run("referenced objects reach the host within a second, the rest never", func(t *testing.T) {
+		took := within(t, syncWithin, "host copies of app and db", func(ctx context.Context) (bool, error) {
+			cm, err := hostConfigMap(e, ns, "app")(ctx)
+			if err != nil {
+				return false, nil
+			}
+			s, err := e.host.CoreV1().Secrets(hostNamespace).Get(ctx, hostName(ns, "db"), metav1.GetOptions{})
+			return err == nil && cm.Data["k"] == "v1" && string(s.Data["pw"]) == "s3cret", nil
+		})
+		t.Logf("copies appeared %s after the pod was created", took)
+		cm, _ := hostConfigMap(e, ns, "app")(ctx)
+		if cm.Labels[translate.LabelTenant] != tenantName || cm.Annotations[translate.AnnotationName] != "app" || cm.Annotations[translate.AnnotationKind] != "ConfigMap" {
+			t.Errorf("host copy lacks the marker and identity: labels %v annotations %v", cm.Labels, cm.Annotations)
+		}
+		time.Sleep(500 * time.Millisecond)
+		if _, err := hostConfigMap(e, ns, "unused")(ctx); !apierrors.IsNotFound(err) {
+			t.Errorf("an unreferenced ConfigMap is on the host (err %v)", err)
+		}
+	})
+
+	t.Run("a tenant update reaches the host within a second", func(t *testing.T) {
+		cm, err := e.tenant.CoreV1().ConfigMaps(ns).Get(ctx, "app", metav1.GetOptions{})
+		mustCreate(err)
+		cm.Data["k"] = "v2"
+		_, err = e.tenant.CoreV1().ConfigMaps(ns).Update(ctx, cm, metav1.UpdateOptions{})
+		mustCreate(err)
+		within(t, syncWithin, "updated host copy", func(ctx context.Context) (bool, error) {
+			h, err := hostConfigMap(e, ns, "app")(ctx)
+			return err == nil && h.Data["k"] == "v2", nil
+		})
+	})
+
+	t.Run("a host copy edited or deleted behind the syncer's back is restored", func(t *testing.T) {
+		h, err := hostConfigMap(e, ns, "app")(ctx)
+		mustCreate(err)
+		h.Data["k"] = "tampered"
+		_, err = e.host.CoreV1().ConfigMaps(hostNamespace).Update(ctx, h, metav1.UpdateOptions{})
+		mustCreate(err)
+		within(t, syncWithin, "edited host copy restored", func(ctx context.Context) (bool, error) {
+			h, err := hostConfigMap(e, ns, "app")(ctx)
+			return err == nil && h.Data["k"] == "v2", nil
+		})
+		mustCreate(e.host.CoreV1().Secrets(hostNamespace).Delete(ctx, hostName(ns, "db"), metav1.DeleteOptions{}))
+		within(t, syncWithin, "deleted host copy recreated", func(ctx context.Context) (bool, error) {
+			_, err := e.host.CoreV1().Secrets(hostNamespace).Get(ctx, hostName(ns, "db"), metav1.GetOptions{})
+			return err == nil, nil
+		})
+	})
+
+	t.Run("an unrelated host object with the same name is left alone and the tenant is told", func(t *testing.T) {
+		intruder := &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Name: hostName(ns, "clash"), Namespace: hostNamespace}, Data: map[string]string{"owner": "operator"}}
+		_, err := e.host.CoreV1().ConfigMaps(hostNamespace).Create(ctx, intruder, metav1.CreateOptions{})
+		mustCreate(err)
+		_, err = e.tenant.CoreV1().ConfigMaps(ns).Create(ctx, &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Name: "clash"}, Data: map[string]string{"owner": "tenant"}}, metav1.CreateOptions{})
+		mustCreate(err)
+		_, err = e.tenant.CoreV1().Pods(ns).Create(ctx, podUsing("clasher", []string{"clash"}, nil), metav1.CreateOptions{})
+		mustCreate(err)
+		within(t, 5*time.Second, "a HostNameConflict event on the tenant ConfigMap", func(ctx context.Context) (bool, error) {
+			evs, err := e.tenant.EventsV1().Events(ns).List(ctx, metav1.ListOptions{FieldSelector: fields.OneTermEqualSelector("regarding.name", "clash").String()})
+			if err != nil {
+				return false, nil
+			}
+			for _, ev := range evs.Items {
+				if ev.Reason == "HostNameConflict" && ev.Type == corev1.EventTypeWarning {
+					return true, nil
+				}
+			}
+			return false, nil
+		})
+		h, err := hostConfigMap(e, ns, "clash")(ctx)
+		mustCreate(err)
+		if h.Data["owner"] != "operator" || len(h.Labels) != 0 {
+			t.Errorf("the unrelated host object was modified: data %v labels %v", h.Data, h.Labels)
+		}
+	})
+
+	t.Run("an object no pod references any more leaves the host", func(t *testing.T) {
+		mustCreate(e.tenant.CoreV1().Pods(ns).Delete(ctx, "clasher", metav1.DeleteOptions{GracePeriodSeconds: new(int64)}))
+		mustCreate(e.tenant.CoreV1().Pods(ns).Delete(ctx, "app", metav1.DeleteOptions{GracePeriodSeconds: new(int64)}))
+		within(t, syncWithin, "host copies removed", func(ctx context.Context) (bool, error) {
+			_, err1 := hostConfigMap(e, ns, "app")(ctx)
+			_, err2 := e.host.CoreV1().Secrets(hostNamespace).Get(ctx, hostName(ns, "db"), metav1.GetOptions{})
+			return apierrors.IsNotFound(err1) && apierrors.IsNotFound(err2), nil
+		})
+		if _, err := hostConfigMap(e, ns, "clash")(ctx); err != nil {
+			t.Errorf("the unrelated host object was deleted: %v", err)
+		}
+	})
+
+	t.Run("the host identity is Forbidden outside its namespace", func(t *testing.T) {
+		id := framework.Client(t, framework.AdminConfig(t, e.identity))
+		if _, err := id.CoreV1().Secrets(hostNamespace).List(ctx, metav1.ListOptions{}); err != nil {
+			t.Errorf("the identity cannot list secrets in its own namespace: %v", err)
+		}
+		for _, other := range []string{"default", "kube-system"} {
+			if _, err := id.CoreV1().Secrets(other).List(ctx, metav1.ListOptions{}); !apierrors.IsForbidden(err) {
+				t.Errorf("listing secrets in %s: err = %v, want Forbidden", other, err)
+			}
+			_, err := id.CoreV1().ConfigMaps(other).Create(ctx, &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Name: "escape"}}, metav1.CreateOptions{})
+			if !apierrors.IsForbidden(err) {
+				t.Errorf("creating a ConfigMap in %s: err = %v, want Forbidden", other, err)
+			}
+		}
+		if _, err := id.CoreV1().Nodes().List(ctx, metav1.ListOptions{}); !apierrors.IsForbidden(err) {
+			t.Errorf("listing nodes: err = %v, want Forbidden", err)
+		}
+	})
+}
+
+func TestIntegrationSyncerCatchesUpAfterDowntime(t *testing.T) {
+	if testing.Short() {
+		t.Skip("integration test")
+	}
+	e := setUp(t)
+	ctx := t.Context()
+	const ns = "default"
+	for _, name := range []string{"keep", "drop"} {
+		if _, err := e.tenant.CoreV1().ConfigMaps(ns).Create(ctx, &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Name: name}, Data: map[string]string{"k": name}}, metav1.CreateOptions{}); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := e.tenant.CoreV1().Pods(ns).Create(ctx, podUsing(name, []string{name}, nil), metav1.CreateOptions{}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	within(t, 5*time.Second, "both copies on the host", func(ctx context.Context) (bool, error) {
+		_, err1 := hostConfigMap(e, ns, "keep")(ctx)
+		_, err2 := hostConfigMap(e, ns, "drop")(ctx)
+		return err1 == nil && err2 == nil, nil
+	})
+
+	// knestd without the syncer stands for the syncer being down: the
+	// tenant API stays usable and changes pile up unsynced.
+	e.knestd.Stop(t, 10*time.Second)
+	e.startKnestd(t, false)
+	if err := e.tenant.CoreV1().Pods(ns).Delete(ctx, "drop", metav1.DeleteOptions{GracePeriodSeconds: new(int64)}); err != nil {
+		t.Fatal(err)
+	}
+	if err := e.tenant.CoreV1().ConfigMaps(ns).Delete(ctx, "drop", metav1.DeleteOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := hostConfigMap(e, ns, "drop")(ctx); err != nil {
+		t.Fatalf("without the syncer the host copy must still be there: %v", err)
+	}
+	e.knestd.Stop(t, 10*time.Second)
+	e.startKnestd(t, true)
+	within(t, 5*time.Second, "the copy of the deleted object removed after restart", func(ctx context.Context) (bool, error) {
+		_, err := hostConfigMap(e, ns, "drop")(ctx)
+		return apierrors.IsNotFound(err), nil
+	})
+	if _, err := hostConfigMap(e, ns, "keep")(ctx); err != nil {
+		t.Errorf("the copy of a live object was lost: %v", err)
+	}
+
+	t.Run("an idle minute produces no writes to synced objects on either side", func(t *testing.T) {
+		// knestd's readiness probe namespaces are deleted in the background
+		// after each start; their ConfigMaps go with them. Let that finish:
+		// it is not the syncer's doing.
+		within(t, time.Minute, "readiness probe namespaces gone", func(ctx context.Context) (bool, error) {
+			nss, err := e.tenant.CoreV1().Namespaces().List(ctx, metav1.ListOptions{LabelSelector: "knest.io/probe=true"})
+			return err == nil && len(nss.Items) == 0, nil
+		})
+		hostWatch, err := e.host.CoreV1().ConfigMaps(hostNamespace).Watch(ctx, metav1.ListOptions{LabelSelector: translate.LabelTenant + "=" + tenantName})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer hostWatch.Stop()
+		tenantWatch, err := e.tenant.CoreV1().ConfigMaps("").Watch(ctx, metav1.ListOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer tenantWatch.Stop()
+		// Initial ADDED events describe the present state; only changes count.
+		writes := 0
+		idle := time.After(time.Minute)
+		for {
+			select {
+			case ev := <-hostWatch.ResultChan():
+				if ev.Type != watch.Added && ev.Type != watch.Bookmark {
+					writes++
+					t.Logf("host write during the idle minute: %s %v", ev.Type, ev.Object)
+				}
+			case ev := <-tenantWatch.ResultChan():
+				if ev.Type != watch.Added && ev.Type != watch.Bookmark {
+					writes++
+					t.Logf("tenant write during the idle minute: %s", ev.Type)
+				}
+			case <-idle:
+				if writes != 0 {
+					t.Errorf("%d writes to synced ConfigMaps during an idle minute, want 0", writes)
+				}
+				return
+			}
+		}
+	})
+}
