@@ -9,6 +9,7 @@ import (
 
 	"github.com/spf13/pflag"
 	utilerrors "k8s.io/apimachinery/pkg/util/errors"
+	"k8s.io/apiserver/pkg/admission"
 	"k8s.io/client-go/rest"
 	apiserverapp "k8s.io/kubernetes/cmd/kube-apiserver/app"
 	apiserveroptions "k8s.io/kubernetes/cmd/kube-apiserver/app/options"
@@ -29,6 +30,12 @@ anonymous:
   - path: /healthz
 `
 
+// AdmissionPlugin is an in-process admission plugin.
+type AdmissionPlugin struct {
+	Name    string
+	Factory admission.Factory
+}
+
 // APIServer configures a kube-apiserver.
 type APIServer struct {
 	// Listener is bound by the caller, so "port in use" is reported before
@@ -48,6 +55,9 @@ type APIServer struct {
 	EncryptionConfigFile string
 	// AuthenticationConfigFile holds AuthenticationConfig.
 	AuthenticationConfigFile string
+	// AdmissionPlugins are compiled-in plugins registered and enabled in
+	// this API server, after every built-in mutating plugin and webhook.
+	AdmissionPlugins []AdmissionPlugin
 	// ExtraFlags are appended last, so they win; for the devcluster, which
 	// needs a host's admission plugins, and for tuning.
 	ExtraFlags []string
@@ -124,6 +134,12 @@ func RunAPIServer(ctx context.Context, a APIServer) error {
 		return err
 	}
 	s := apiserveroptions.NewServerRunOptions()
+	for _, p := range a.AdmissionPlugins {
+		s.Admission.GenericAdmission.Plugins.Register(p.Name, p.Factory)
+		// Last in the recommended order: on by default, and after every
+		// other mutating plugin, webhooks included.
+		s.Admission.GenericAdmission.RecommendedPluginOrder = append(s.Admission.GenericAdmission.RecommendedPluginOrder, p.Name)
+	}
 	fs := pflag.NewFlagSet("kube-apiserver", pflag.ContinueOnError)
 	for _, f := range s.Flags().FlagSets {
 		fs.AddFlagSet(f)

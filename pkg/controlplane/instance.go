@@ -83,7 +83,9 @@ type Spec struct {
 	// generated flags; Controllers replaces the controller list when set.
 	APIServerFlags         []string
 	ControllerManagerFlags []string
-	Controllers            []string
+	// AdmissionPlugins are compiled into the API server.
+	AdmissionPlugins []AdmissionPlugin
+	Controllers      []string
 	// ReadyTimeout bounds start-up; 0 means DefaultReadyTimeout.
 	ReadyTimeout time.Duration
 }
@@ -201,7 +203,7 @@ func Start(ctx context.Context, s Spec) (_ *Instance, err error) {
 			Listener: listener, AdvertiseAddress: s.AdvertiseAddress, ServiceCIDR: s.ServiceCIDR,
 			ClusterDomain: s.ClusterDomain, EtcdURL: etcdServer.ClientURL(), PKI: files,
 			EncryptionConfigFile: encryptionConfig, AuthenticationConfigFile: authnConfig,
-			ExtraFlags: s.APIServerFlags,
+			AdmissionPlugins: s.AdmissionPlugins, ExtraFlags: s.APIServerFlags,
 		})
 	}()
 	kcmCtx, stopKCM := context.WithCancel(base)

@@ -7,9 +7,12 @@ import (
 	"runtime/debug"
 	"time"
 
+	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/clientcmd"
 	"k8s.io/klog/v2"
 
+	"github.com/knest-dev/knest/pkg/admission/hostservices"
 	"github.com/knest-dev/knest/pkg/controlplane"
 	"github.com/knest-dev/knest/pkg/knestd/options"
 	"github.com/knest-dev/knest/pkg/syncer"
@@ -28,8 +31,24 @@ func Run(ctx context.Context, o options.Options) error {
 	}
 	serviceIP, _ := o.ServiceIP()
 	sans, sanIPs := o.SANs()
+	var hostConfig *rest.Config
+	var plugins []controlplane.AdmissionPlugin
+	if o.HostKubeconfig != "" {
+		var err error
+		if hostConfig, err = clientcmd.BuildConfigFromFlags("", o.HostKubeconfig); err != nil {
+			return fmt.Errorf("--host-kubeconfig %s: %w", o.HostKubeconfig, err)
+		}
+		hostClient, err := kubernetes.NewForConfig(hostConfig)
+		if err != nil {
+			return err
+		}
+		plugins = append(plugins, controlplane.AdmissionPlugin{
+			Name: hostservices.PluginName, Factory: hostservices.NewFactory(hostClient, o.Name, o.HostNamespace),
+		})
+	}
 	inst, err := controlplane.Start(ctx, controlplane.Spec{
-		Name: o.Name, DataDir: o.DataDir, BindAddress: o.BindAddress, Port: o.SecurePort,
+		AdmissionPlugins: plugins,
+		Name:             o.Name, DataDir: o.DataDir, BindAddress: o.BindAddress, Port: o.SecurePort,
 		AdvertiseAddress: o.Advertise(), ServiceCIDR: o.ServiceCIDR, ServiceIP: serviceIP,
 		ClusterDomain: o.ClusterDomain, SANs: sans, SANIPs: sanIPs,
 		EncryptionKeyFile: o.EncryptionKeyFile, EtcdQuotaBytes: o.EtcdQuotaBytes,
@@ -51,7 +70,10 @@ func Run(ctx context.Context, o options.Options) error {
 	var syncDone chan error
 	if o.HostKubeconfig != "" {
 		syncDone = make(chan error, 1)
-		s, err := newSyncer(syncCtx, o, inst)
+		s, err := syncer.New(syncCtx, syncer.Config{
+			Tenant: o.Name, HostNamespace: o.HostNamespace,
+			TenantConfig: inst.AdminConfig, HostConfig: hostConfig,
+		})
 		if err != nil {
 			inst.Stop("syncer failed")
 			return err
@@ -76,17 +98,6 @@ func Run(ctx context.Context, o options.Options) error {
 		inst.Stop("syncer stopped")
 		return fmt.Errorf("syncer stopped: %w", err)
 	}
-}
-
-func newSyncer(ctx context.Context, o options.Options, inst *controlplane.Instance) (*syncer.Syncer, error) {
-	hostConfig, err := clientcmd.BuildConfigFromFlags("", o.HostKubeconfig)
-	if err != nil {
-		return nil, fmt.Errorf("--host-kubeconfig %s: %w", o.HostKubeconfig, err)
-	}
-	return syncer.New(ctx, syncer.Config{
-		Tenant: o.Name, HostNamespace: o.HostNamespace,
-		TenantConfig: inst.AdminConfig, HostConfig: hostConfig,
-	})
 }
 
 // IdleGCPercent is the GOGC knestd switches to once it is ready, unless the

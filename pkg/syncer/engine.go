@@ -32,6 +32,10 @@ type Kind struct {
 	Forward func(tenant, host client.Object, meta translate.Meta) client.Object
 	// Recreate reports whether host cannot be changed in place to desired.
 	Recreate func(desired, host client.Object) bool
+	// OrphanGrace spares host copies without a tenant UID that are younger
+	// than this: Services are created on the host in admission, before the
+	// tenant object is stored (and has a UID).
+	OrphanGrace time.Duration
 	// Wanted reports whether a tenant object belongs on the host at all
 	// (ConfigMaps and Secrets only while a pod references them). Nil means
 	// always.
@@ -99,6 +103,13 @@ func (r *reconciler) Reconcile(ctx context.Context, req reconcile.Request) (resu
 			host = nil
 		case translate.Ours:
 			if !wanted {
+				// A copy that never had a tenant UID was made in admission
+				// for an object that may not be stored yet: spare it for a
+				// while. One with a UID stood for a stored object, now gone.
+				age := time.Since(host.GetCreationTimestamp().Time)
+				if obj == nil && host.GetAnnotations()[translate.AnnotationUID] == "" && age < r.kind.OrphanGrace {
+					return reconcile.Result{RequeueAfter: r.kind.OrphanGrace - age}, nil
+				}
 				logger.Info("Deleting host copy", "host", hostKey)
 				return reconcile.Result{}, r.deleteHost(ctx, host)
 			}
@@ -109,7 +120,10 @@ func (r *reconciler) Reconcile(ctx context.Context, req reconcile.Request) (resu
 	}
 
 	labels, annotations := translate.HostMeta(r.tenant, id, obj.GetLabels())
-	meta := translate.Meta{Name: hostKey.Name, Namespace: hostKey.Namespace, Labels: labels, Annotations: annotations}
+	meta := translate.Meta{
+		Name: hostKey.Name, Namespace: hostKey.Namespace, Labels: labels, Annotations: annotations,
+		Tenant: r.tenant, TenantNamespace: req.Namespace,
+	}
 	desired := r.kind.Forward(obj, host, meta)
 	if host == nil {
 		logger.Info("Creating host copy", "host", hostKey)

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	corev1 "k8s.io/api/core/v1"
@@ -27,6 +28,7 @@ import (
 	"github.com/knest-dev/knest/pkg/syncer/podrefs"
 	"github.com/knest-dev/knest/pkg/syncer/resources/configmaps"
 	"github.com/knest-dev/knest/pkg/syncer/resources/secrets"
+	"github.com/knest-dev/knest/pkg/syncer/resources/services"
 	"github.com/knest-dev/knest/pkg/translate"
 )
 
@@ -97,6 +99,26 @@ func Kinds() []Kind {
 				return secrets.Recreate(desired.(*corev1.Secret), host.(*corev1.Secret))
 			},
 			Wanted: referencedBy(indexSecretRefs),
+		},
+		{
+			Name:          "Service",
+			New:           func() client.Object { return &corev1.Service{} },
+			MaxNameLength: translate.MaxLabelLength,
+			Forward: func(tenant, host client.Object, meta translate.Meta) client.Object {
+				h, _ := host.(*corev1.Service)
+				return services.Forward(tenant.(*corev1.Service), h, meta)
+			},
+			Recreate: func(desired, host client.Object) bool {
+				return services.Recreate(desired.(*corev1.Service), host.(*corev1.Service))
+			},
+			// The admission plugin creates the host copy before the tenant
+			// Service is stored.
+			OrphanGrace: 30 * time.Second,
+			Wanted: func(_ context.Context, _ client.Reader, obj client.Object) (bool, error) {
+				// The tenant's own "kubernetes" Service points at the
+				// tenant API server, never at a host copy.
+				return !translate.IsAPIServerService(obj.GetNamespace(), obj.GetName()), nil
+			},
 		},
 	}
 }

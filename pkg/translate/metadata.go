@@ -112,7 +112,8 @@ const (
 // Owns decides whether host is the syncer's copy of obj. Marker label,
 // tenant, kind, namespace and name must all match; the UID then tells a
 // current copy from a stale one. An empty obj.UID (the tenant object is
-// gone) accepts any UID, so the copy can be removed.
+// gone) accepts any UID, so the copy can be removed; a copy without a UID
+// (made in admission, before the tenant object had one) is ours to adopt.
 func Owns(tenant string, obj Object, host metav1.Object) Ownership {
 	if host.GetLabels()[LabelTenant] != tenant {
 		return NotOurs
@@ -121,7 +122,7 @@ func Owns(tenant string, obj Object, host metav1.Object) Ownership {
 	if a[AnnotationKind] != obj.Kind || a[AnnotationNamespace] != obj.Namespace || a[AnnotationName] != obj.Name {
 		return NotOurs
 	}
-	if obj.UID != "" && a[AnnotationUID] != string(obj.UID) {
+	if obj.UID != "" && a[AnnotationUID] != "" && a[AnnotationUID] != string(obj.UID) {
 		return Stale
 	}
 	return Ours
@@ -155,10 +156,12 @@ func Selector(tenant, namespace string, in map[string]string) map[string]string 
 	return out
 }
 
-// Meta is the metadata the syncer owns on a host object.
+// Meta is the metadata the syncer owns on a host object, and whose it is.
 type Meta struct {
 	Name, Namespace     string
 	Labels, Annotations map[string]string
+	// Tenant and TenantNamespace say whose object this is, for selectors.
+	Tenant, TenantNamespace string
 }
 
 // ApplyTo sets the owned metadata on a host object: name and namespace,
@@ -180,4 +183,11 @@ func (m Meta) ApplyTo(obj metav1.Object) {
 		annotations[k] = v
 	}
 	obj.SetAnnotations(annotations)
+}
+
+// IsAPIServerService reports whether a tenant Service is the tenant's own
+// "kubernetes" Service, which the tenant API server manages itself and which
+// must never get a host copy.
+func IsAPIServerService(namespace, name string) bool {
+	return namespace == metav1.NamespaceDefault && name == "kubernetes"
 }

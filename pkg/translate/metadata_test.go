@@ -95,6 +95,7 @@ func TestOwns(t *testing.T) {
 	}{
 		{name: "our copy", host: host(func(*metav1.ObjectMeta) {}), obj: obj, want: Ours},
 		{name: "a copy of an earlier object of the same name is stale", host: host(func(m *metav1.ObjectMeta) { m.Annotations[AnnotationUID] = "uid-0" }), obj: obj, want: Stale},
+		{name: "a copy made before the tenant object had a UID is ours, to adopt", host: host(func(m *metav1.ObjectMeta) { m.Annotations[AnnotationUID] = "" }), obj: obj, want: Ours},
 		{name: "with the tenant object gone any UID is ours, to delete", host: host(func(m *metav1.ObjectMeta) {}), obj: Object{Kind: "ConfigMap", Namespace: "web", Name: "cfg"}, want: Ours},
 		{name: "no marker label: not ours", host: host(func(m *metav1.ObjectMeta) { delete(m.Labels, LabelTenant) }), obj: obj, want: NotOurs},
 		{name: "another tenant's marker: not ours", host: host(func(m *metav1.ObjectMeta) { m.Labels[LabelTenant] = "other" }), obj: obj, want: NotOurs},

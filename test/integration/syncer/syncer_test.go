@@ -3,6 +3,8 @@ package syncer
 import (
 	"context"
 	"path/filepath"
+	"reflect"
+	"strings"
 	"testing"
 	"time"
 
@@ -10,6 +12,7 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/fields"
+	"k8s.io/apimachinery/pkg/util/intstr"
 	"k8s.io/apimachinery/pkg/util/wait"
 	"k8s.io/apimachinery/pkg/watch"
 	"k8s.io/client-go/kubernetes"
@@ -204,6 +207,54 @@ func TestIntegrationSyncer(t *testing.T) {
 		})
 		if _, err := hostConfigMap(e, ns, "clash")(ctx); err != nil {
 			t.Errorf("the unrelated host object was deleted: %v", err)
+		}
+	})
+
+	t.Run("a tenant Service carries its host Service's ClusterIP", func(t *testing.T) {
+		created, err := e.tenant.CoreV1().Services(ns).Create(ctx, &corev1.Service{
+			ObjectMeta: metav1.ObjectMeta{Name: "web"},
+			Spec:       corev1.ServiceSpec{Selector: map[string]string{"app": "web"}, Ports: []corev1.ServicePort{{Port: 80, TargetPort: intstr.FromInt32(8080)}}},
+		}, metav1.CreateOptions{})
+		mustCreate(err)
+		hostSvc, err := e.host.CoreV1().Services(hostNamespace).Get(ctx, translate.HostName(tenantName, ns, "web", translate.MaxLabelLength), metav1.GetOptions{})
+		if err != nil {
+			t.Fatalf("the host Service must exist as soon as the tenant create returns: %v", err)
+		}
+		if created.Spec.ClusterIP == "" || created.Spec.ClusterIP != hostSvc.Spec.ClusterIP {
+			t.Errorf("tenant ClusterIP %q, host ClusterIP %q: want the same", created.Spec.ClusterIP, hostSvc.Spec.ClusterIP)
+		}
+		wantSelector := map[string]string{"app": "web", translate.LabelTenant: tenantName, translate.LabelNamespace: ns}
+		if !reflect.DeepEqual(hostSvc.Spec.Selector, wantSelector) {
+			t.Errorf("host selector %v, want %v", hostSvc.Spec.Selector, wantSelector)
+		}
+		within(t, syncWithin, "the host Service adopted (tenant UID recorded)", func(ctx context.Context) (bool, error) {
+			h, err := e.host.CoreV1().Services(hostNamespace).Get(ctx, hostSvc.Name, metav1.GetOptions{})
+			return err == nil && h.Annotations[translate.AnnotationUID] == string(created.UID), nil
+		})
+		for _, bad := range []struct {
+			svc  corev1.Service
+			want string
+		}{
+			{svc: corev1.Service{ObjectMeta: metav1.ObjectMeta{Name: "np"}, Spec: corev1.ServiceSpec{Type: corev1.ServiceTypeNodePort, Ports: []corev1.ServicePort{{Port: 80}}}}, want: "spec.type NodePort is not allowed"},
+			{svc: corev1.Service{ObjectMeta: metav1.ObjectMeta{Name: "lb"}, Spec: corev1.ServiceSpec{Type: corev1.ServiceTypeLoadBalancer, Ports: []corev1.ServicePort{{Port: 80}}}}, want: "spec.type LoadBalancer is not allowed"},
+			{svc: corev1.Service{ObjectMeta: metav1.ObjectMeta{Name: "ext"}, Spec: corev1.ServiceSpec{ExternalIPs: []string{"192.0.2.1"}, Ports: []corev1.ServicePort{{Port: 80}}}}, want: "spec.externalIPs"},
+			{svc: corev1.Service{ObjectMeta: metav1.ObjectMeta{Name: "pinned"}, Spec: corev1.ServiceSpec{ClusterIP: "10.96.9.9", Ports: []corev1.ServicePort{{Port: 80}}}}, want: "spec.clusterIP 10.96.9.9 cannot be chosen"},
+		} {
+			_, err := e.tenant.CoreV1().Services(ns).Create(ctx, &bad.svc, metav1.CreateOptions{})
+			if !apierrors.IsForbidden(err) || !strings.Contains(err.Error(), bad.want) {
+				t.Errorf("creating Service %s: err = %v, want Forbidden naming %q", bad.svc.Name, err, bad.want)
+			}
+			if _, err := e.host.CoreV1().Services(hostNamespace).Get(ctx, translate.HostName(tenantName, ns, bad.svc.Name, translate.MaxLabelLength), metav1.GetOptions{}); !apierrors.IsNotFound(err) {
+				t.Errorf("refused Service %s has a host copy (err %v)", bad.svc.Name, err)
+			}
+		}
+		mustCreate(e.tenant.CoreV1().Services(ns).Delete(ctx, "web", metav1.DeleteOptions{}))
+		within(t, syncWithin, "host Service removed", func(ctx context.Context) (bool, error) {
+			_, err := e.host.CoreV1().Services(hostNamespace).Get(ctx, hostSvc.Name, metav1.GetOptions{})
+			return apierrors.IsNotFound(err), nil
+		})
+		if _, err := e.host.CoreV1().Services(hostNamespace).Get(ctx, translate.HostName(tenantName, "default", "kubernetes", translate.MaxLabelLength), metav1.GetOptions{}); !apierrors.IsNotFound(err) {
+			t.Errorf("the tenant's own kubernetes Service must not get a host copy (err %v)", err)
 		}
 	})
 

@@ -1,0 +1,93 @@
+package hostservices
+
+import (
+	"strings"
+	"testing"
+
+	"github.com/google/go-cmp/cmp"
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/util/intstr"
+	core "k8s.io/kubernetes/pkg/apis/core"
+
+	"github.com/knest-dev/knest/pkg/translate"
+)
+
+func svc(tweak func(*core.Service)) *core.Service {
+	s := &core.Service{
+		ObjectMeta: metav1.ObjectMeta{Name: "web", Labels: map[string]string{"app": "web", translate.LabelTenant: "spoof"}},
+		Spec: core.ServiceSpec{
+			Type:     core.ServiceTypeClusterIP,
+			Selector: map[string]string{"app": "web"},
+			Ports:    []core.ServicePort{{Name: "http", Protocol: core.ProtocolTCP, Port: 80, TargetPort: intstr.FromInt32(8080), NodePort: 30080}},
+		},
+	}
+	if tweak != nil {
+		tweak(s)
+	}
+	return s
+}
+
+func TestCheck(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name      string
+		namespace string
+		svc       *core.Service
+		wantErr   string
+	}{
+		{name: "a ClusterIP Service is allowed", namespace: "shop", svc: svc(nil)},
+		{name: "a headless Service is allowed", namespace: "shop", svc: svc(func(s *core.Service) { s.Spec.ClusterIP = core.ClusterIPNone })},
+		{name: "NodePort is refused", namespace: "shop", svc: svc(func(s *core.Service) { s.Spec.Type = core.ServiceTypeNodePort }), wantErr: "spec.type NodePort is not allowed"},
+		{name: "LoadBalancer is refused", namespace: "shop", svc: svc(func(s *core.Service) { s.Spec.Type = core.ServiceTypeLoadBalancer }), wantErr: "spec.type LoadBalancer is not allowed"},
+		{name: "ExternalName is refused", namespace: "shop", svc: svc(func(s *core.Service) { s.Spec.Type = core.ServiceTypeExternalName }), wantErr: "spec.type ExternalName is not allowed"},
+		{name: "externalIPs are refused", namespace: "shop", svc: svc(func(s *core.Service) { s.Spec.ExternalIPs = []string{"1.2.3.4"} }), wantErr: "spec.externalIPs [1.2.3.4] is not allowed"},
+		{name: "a chosen ClusterIP is refused", namespace: "shop", svc: svc(func(s *core.Service) { s.Spec.ClusterIP = "10.96.5.5" }), wantErr: "spec.clusterIP 10.96.5.5 cannot be chosen"},
+		{
+			name: "the tenant API server's own Service is the API server's business", namespace: "default",
+			svc: svc(func(s *core.Service) { s.Name = "kubernetes"; s.Spec.ClusterIP = "10.96.0.1" }),
+		},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			err := Check(tc.namespace, tc.svc)
+			if tc.wantErr == "" {
+				if err != nil {
+					t.Fatalf("unexpected error: %v", err)
+				}
+				return
+			}
+			if err == nil || !strings.Contains(err.Error(), tc.wantErr) {
+				t.Fatalf("error = %v, want one containing %q", err, tc.wantErr)
+			}
+		})
+	}
+}
+
+func TestHostService(t *testing.T) {
+	t.Parallel()
+	in := svc(nil)
+	before := in.DeepCopy()
+	got := HostService("acme", "knest-acme", "shop", in)
+	want := &corev1.Service{
+		ObjectMeta: metav1.ObjectMeta{
+			Name: "web-x-shop-x-acme", Namespace: "knest-acme",
+			Labels: map[string]string{"app": "web", "tenant.knest.io/knest.io_tenant": "spoof", translate.LabelTenant: "acme", translate.LabelNamespace: "shop"},
+			Annotations: map[string]string{
+				translate.AnnotationName: "web", translate.AnnotationNamespace: "shop", translate.AnnotationKind: "Service", translate.AnnotationUID: "",
+			},
+		},
+		Spec: corev1.ServiceSpec{
+			Type:     corev1.ServiceTypeClusterIP,
+			Selector: map[string]string{"app": "web", translate.LabelTenant: "acme", translate.LabelNamespace: "shop"},
+			Ports:    []corev1.ServicePort{{Name: "http", Protocol: corev1.ProtocolTCP, Port: 80, TargetPort: intstr.FromInt32(8080)}},
+		},
+	}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("HostService (-want +got):\n%s", diff)
+	}
+	if diff := cmp.Diff(before, in); diff != "" {
+		t.Errorf("HostService mutated the tenant Service:\n%s", diff)
+	}
+}
