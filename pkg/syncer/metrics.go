@@ -60,6 +60,10 @@ func (m *metrics) write(kind, op string) {
 	m.writes.WithLabelValues(kind, "host", op).Inc()
 }
 
+func (m *metrics) writeTenant(kind, op string) {
+	m.writes.WithLabelValues(kind, "tenant", op).Inc()
+}
+
 // register registers c, or returns the collector already registered under
 // its name (a second syncer in one process shares the metrics).
 func register[C prometheus.Collector](reg prometheus.Registerer, c C) (C, error) {

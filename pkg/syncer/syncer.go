@@ -171,6 +171,9 @@ func New(ctx context.Context, cfg Config) (*Syncer, error) {
 		// Only what the namespaced Role may see, and only ours.
 		o.Cache.DefaultNamespaces = map[string]cache.Config{cfg.HostNamespace: {}}
 		o.Cache.DefaultLabelSelector = marker
+		// Events carry no marker: all of the namespace's, to find those
+		// about our copies.
+		o.Cache.ByObject = map[client.Object]cache.ByObject{&corev1.Event{}: {Label: labels.Everything()}}
 	})
 	if err != nil {
 		return nil, fmt.Errorf("failed to set up the host cluster client: %w", err)
@@ -229,6 +232,20 @@ func New(ctx context.Context, cfg Config) (*Syncer, error) {
 		if err := b.Complete(r); err != nil {
 			return nil, fmt.Errorf("failed to set up the %s reconciler: %w", kind.Name, err)
 		}
+	}
+	kinds := map[string]Kind{}
+	for _, k := range Kinds() {
+		kinds[k.Name] = k
+	}
+	er := &eventReconciler{
+		kinds: kinds, tenant: cfg.Tenant, hostNamespace: cfg.HostNamespace,
+		tenantClient: mgr.GetClient(), hostClient: host.GetClient(), metrics: m,
+	}
+	if err := builder.ControllerManagedBy(mgr).
+		Named("sync-host-events").
+		WatchesRawSource(source.Kind(host.GetCache(), client.Object(&corev1.Event{}), &handler.EnqueueRequestForObject{})).
+		Complete(er); err != nil {
+		return nil, fmt.Errorf("failed to set up the event reconciler: %w", err)
 	}
 	return &Syncer{mgr: mgr}, nil
 }

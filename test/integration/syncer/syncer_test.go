@@ -141,6 +141,44 @@ func TestIntegrationSyncer(t *testing.T) {
 		}
 	})
 
+	t.Run("host events about a copy appear on the tenant object, others never", func(t *testing.T) {
+		hostEvent := func(name, involved, reason string) *corev1.Event {
+			return &corev1.Event{
+				ObjectMeta:     metav1.ObjectMeta{Name: name, Namespace: hostNamespace},
+				InvolvedObject: corev1.ObjectReference{Kind: "ConfigMap", APIVersion: "v1", Namespace: hostNamespace, Name: involved},
+				Type:           corev1.EventTypeWarning, Reason: reason, Message: "seen on the host", Count: 1,
+				FirstTimestamp: metav1.Now(), LastTimestamp: metav1.Now(),
+				Source: corev1.EventSource{Component: "host-test", Host: "host-node-1"},
+			}
+		}
+		_, err := e.host.CoreV1().Events(hostNamespace).Create(ctx, hostEvent("ours.1", hostName(ns, "app"), "HostSaysHello"), metav1.CreateOptions{})
+		mustCreate(err)
+		_, err = e.host.CoreV1().Events(hostNamespace).Create(ctx, hostEvent("theirs.1", "operator-config", "NotForTenants"), metav1.CreateOptions{})
+		mustCreate(err)
+		within(t, syncWithin, "the host event on the tenant ConfigMap", func(ctx context.Context) (bool, error) {
+			evs, err := e.tenant.CoreV1().Events(ns).List(ctx, metav1.ListOptions{FieldSelector: fields.OneTermEqualSelector("involvedObject.name", "app").String()})
+			if err != nil {
+				return false, nil
+			}
+			for _, ev := range evs.Items {
+				if ev.Reason == "HostSaysHello" {
+					if ev.Source.Host != "" {
+						t.Errorf("the copied event names a host node: %q", ev.Source.Host)
+					}
+					return ev.InvolvedObject.Kind == "ConfigMap" && ev.Message == "seen on the host", nil
+				}
+			}
+			return false, nil
+		})
+		all, err := e.tenant.CoreV1().Events("").List(ctx, metav1.ListOptions{})
+		mustCreate(err)
+		for _, ev := range all.Items {
+			if ev.Reason == "NotForTenants" {
+				t.Errorf("a host event about an object that is not ours reached the tenant: %s/%s", ev.Namespace, ev.Name)
+			}
+		}
+	})
+
 	t.Run("a tenant update reaches the host within a second", func(t *testing.T) {
 		cm, err := e.tenant.CoreV1().ConfigMaps(ns).Get(ctx, "app", metav1.GetOptions{})
 		mustCreate(err)
