@@ -9,8 +9,9 @@
 // the tenant.
 //
 // It also refuses what the host would not run for a tenant: NodePort,
-// LoadBalancer and ExternalName Services, externalIPs, and ClusterIPs chosen
-// by the tenant. The plugin is registered in-process and enabled in every
+// LoadBalancer and ExternalName Services, externalIPs, ClusterIPs chosen by
+// the tenant, and ServiceCIDR or IPAddress objects created by anyone but the
+// tenant API server itself. The plugin is registered in-process and enabled in every
 // configuration, last among the mutating plugins so that no tenant webhook can
 // change the IP or the type after it; tenants cannot remove it.
 //
@@ -27,8 +28,10 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/apimachinery/pkg/util/intstr"
 	"k8s.io/apiserver/pkg/admission"
+	"k8s.io/apiserver/pkg/authentication/user"
 	"k8s.io/client-go/kubernetes"
 	core "k8s.io/kubernetes/pkg/apis/core"
 
@@ -75,9 +78,25 @@ func Check(namespace string, svc *core.Service) error {
 	return nil
 }
 
+// serviceIPResources are the objects that define or claim service IPs.
+// Only the tenant API server itself (its allocator and default-CIDR
+// controller, through its loopback client) may create them: the tenant's
+// service network is the host's, and its addresses are handed out by the
+// host.
+var serviceIPResources = map[schema.GroupResource]bool{
+	{Group: "networking.k8s.io", Resource: "servicecidrs"}: true,
+	{Group: "networking.k8s.io", Resource: "ipaddresses"}:  true,
+}
+
 // Admit refuses what the host would not run and gives ClusterIP Services
 // their host IP.
 func (p *Plugin) Admit(ctx context.Context, a admission.Attributes, _ admission.ObjectInterfaces) error {
+	if serviceIPResources[a.GetResource().GroupResource()] {
+		if a.GetUserInfo() == nil || a.GetUserInfo().GetName() != user.APIServerUser {
+			return admission.NewForbidden(a, fmt.Errorf("%s are managed by the host cluster: tenant Services get their ClusterIPs from the host", a.GetResource().Resource))
+		}
+		return nil
+	}
 	if a.GetResource().GroupResource() != core.Resource("services") || a.GetSubresource() != "" {
 		return nil
 	}

@@ -1,13 +1,17 @@
 package hostservices
 
 import (
+	"context"
 	"strings"
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/apimachinery/pkg/util/intstr"
+	"k8s.io/apiserver/pkg/admission"
+	"k8s.io/apiserver/pkg/authentication/user"
 	core "k8s.io/kubernetes/pkg/apis/core"
 
 	"github.com/knest-dev/knest/pkg/translate"
@@ -89,5 +93,36 @@ func TestHostService(t *testing.T) {
 	}
 	if diff := cmp.Diff(before, in); diff != "" {
 		t.Errorf("HostService mutated the tenant Service:\n%s", diff)
+	}
+}
+
+func TestServiceIPObjectsOnlyFromTheAPIServerItself(t *testing.T) {
+	t.Parallel()
+	p, err := NewFactory(nil, "acme", "knest-acme")(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	plugin := p.(*Plugin)
+	for _, res := range []string{"servicecidrs", "ipaddresses"} {
+		gvr := schema.GroupVersionResource{Group: "networking.k8s.io", Version: "v1", Resource: res}
+		for _, tc := range []struct {
+			user    string
+			groups  []string
+			allowed bool
+		}{
+			{user: user.APIServerUser, groups: []string{user.SystemPrivilegedGroup}, allowed: true},
+			{user: "knest-admin", groups: []string{user.SystemPrivilegedGroup}, allowed: false},
+			{user: "system:serviceaccount:default:ci", allowed: false},
+		} {
+			a := admission.NewAttributesRecord(nil, nil, schema.GroupVersionKind{}, "", "x", gvr, "", admission.Create, nil, false,
+				&user.DefaultInfo{Name: tc.user, Groups: tc.groups})
+			err := plugin.Admit(context.Background(), a, nil)
+			if tc.allowed && err != nil {
+				t.Errorf("%s creating %s: %v, want allowed", tc.user, res, err)
+			}
+			if !tc.allowed && (err == nil || !strings.Contains(err.Error(), "managed by the host cluster")) {
+				t.Errorf("%s creating %s: %v, want Forbidden", tc.user, res, err)
+			}
+		}
 	}
 }

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
+	networkingv1 "k8s.io/api/networking/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/fields"
@@ -285,6 +286,12 @@ func TestIntegrationSyncer(t *testing.T) {
 			if _, err := e.host.CoreV1().Services(hostNamespace).Get(ctx, translate.HostName(tenantName, ns, bad.svc.Name, translate.MaxLabelLength), metav1.GetOptions{}); !apierrors.IsNotFound(err) {
 				t.Errorf("refused Service %s has a host copy (err %v)", bad.svc.Name, err)
 			}
+		}
+		_, err = e.tenant.NetworkingV1().ServiceCIDRs().Create(ctx, &networkingv1.ServiceCIDR{
+			ObjectMeta: metav1.ObjectMeta{Name: "mine"}, Spec: networkingv1.ServiceCIDRSpec{CIDRs: []string{"192.168.0.0/24"}},
+		}, metav1.CreateOptions{})
+		if !apierrors.IsForbidden(err) {
+			t.Errorf("a tenant admin creating a ServiceCIDR: err = %v, want Forbidden", err)
 		}
 		mustCreate(e.tenant.CoreV1().Services(ns).Delete(ctx, "web", metav1.DeleteOptions{}))
 		within(t, syncWithin, "host Service removed", func(ctx context.Context) (bool, error) {
