@@ -40,7 +40,16 @@ type Kind struct {
 	// (ConfigMaps and Secrets only while a pod references them). Nil means
 	// always.
 	Wanted func(ctx context.Context, tenant client.Reader, obj client.Object) (bool, error)
+	// Refuse returns why a wanted object must not reach the host (the
+	// tenant gets the reason as a warning Event, and any host copy goes),
+	// or "". Nil means never.
+	Refuse func(ctx context.Context, host client.Reader, hostNamespace string, obj client.Object) (string, error)
 }
+
+// refusedRetry is how soon a refused object is looked at again: what made it
+// unacceptable (a pod IP not known yet, say) may change without an event on
+// the object itself.
+const refusedRetry = 10 * time.Second
 
 // reconciler is the generic level-based reconciler of one Kind.
 type reconciler struct {
@@ -73,6 +82,17 @@ func (r *reconciler) Reconcile(ctx context.Context, req reconcile.Request) (resu
 	if wanted && r.kind.Wanted != nil {
 		if wanted, err = r.kind.Wanted(ctx, r.tenantClient, obj); err != nil {
 			return reconcile.Result{}, err
+		}
+	}
+
+	var refused string
+	if wanted && r.kind.Refuse != nil {
+		if refused, err = r.kind.Refuse(ctx, r.hostClient, r.hostNamespace, obj); err != nil {
+			return reconcile.Result{}, err
+		}
+		if refused != "" {
+			r.warn(obj, "SyncRefused", "Sync", "%s", refused)
+			wanted = false
 		}
 	}
 
@@ -111,9 +131,18 @@ func (r *reconciler) Reconcile(ctx context.Context, req reconcile.Request) (resu
 					return reconcile.Result{RequeueAfter: r.kind.OrphanGrace - age}, nil
 				}
 				logger.Info("Deleting host copy", "host", hostKey)
-				return reconcile.Result{}, r.deleteHost(ctx, host)
+				if err := r.deleteHost(ctx, host); err != nil {
+					return reconcile.Result{}, err
+				}
+				if refused != "" {
+					return reconcile.Result{RequeueAfter: refusedRetry}, nil
+				}
+				return reconcile.Result{}, nil
 			}
 		}
+	}
+	if refused != "" {
+		return reconcile.Result{RequeueAfter: refusedRetry}, nil
 	}
 	if !wanted {
 		return reconcile.Result{}, nil

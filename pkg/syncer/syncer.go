@@ -8,6 +8,8 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	corev1 "k8s.io/api/core/v1"
+	discoveryv1 "k8s.io/api/discovery/v1"
+	kerrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/types"
@@ -27,6 +29,7 @@ import (
 
 	"github.com/knest-dev/knest/pkg/syncer/podrefs"
 	"github.com/knest-dev/knest/pkg/syncer/resources/configmaps"
+	"github.com/knest-dev/knest/pkg/syncer/resources/endpointslices"
 	"github.com/knest-dev/knest/pkg/syncer/resources/secrets"
 	"github.com/knest-dev/knest/pkg/syncer/resources/services"
 	"github.com/knest-dev/knest/pkg/translate"
@@ -120,7 +123,49 @@ func Kinds() []Kind {
 				return !translate.IsAPIServerService(obj.GetNamespace(), obj.GetName()), nil
 			},
 		},
+		{
+			Name:          "EndpointSlice",
+			New:           func() client.Object { return &discoveryv1.EndpointSlice{} },
+			MaxNameLength: translate.MaxSubdomainLength,
+			Forward: func(tenant, host client.Object, meta translate.Meta) client.Object {
+				h, _ := host.(*discoveryv1.EndpointSlice)
+				return endpointslices.Forward(tenant.(*discoveryv1.EndpointSlice), h, meta)
+			},
+			Wanted: selectorlessServiceSlice,
+			Refuse: func(ctx context.Context, host client.Reader, hostNamespace string, obj client.Object) (string, error) {
+				// The host cache holds only this tenant's pods.
+				var pods corev1.PodList
+				if err := host.List(ctx, &pods, client.InNamespace(hostNamespace)); err != nil {
+					return "", fmt.Errorf("failed to list pods in host cluster: %w", err)
+				}
+				ips := map[string]bool{}
+				for _, p := range pods.Items {
+					for _, ip := range p.Status.PodIPs {
+						ips[ip.IP] = true
+					}
+				}
+				return endpointslices.Refuse(obj.(*discoveryv1.EndpointSlice), ips), nil
+			},
+		},
 	}
+}
+
+// selectorlessServiceSlice wants the tenant's own slices of Services that
+// have no selector; slices of other Services are computed on the host.
+func selectorlessServiceSlice(ctx context.Context, c client.Reader, obj client.Object) (bool, error) {
+	slice := obj.(*discoveryv1.EndpointSlice)
+	if !endpointslices.TenantManaged(slice) {
+		return false, nil
+	}
+	var svc corev1.Service
+	err := c.Get(ctx, types.NamespacedName{Namespace: slice.Namespace, Name: slice.Labels[discoveryv1.LabelServiceName]}, &svc)
+	if kerrors.IsNotFound(err) {
+		return false, nil
+	}
+	if err != nil {
+		return false, fmt.Errorf("failed to get Service for EndpointSlice %s/%s in tenant cluster: %w", slice.Namespace, slice.Name, err)
+	}
+	return len(svc.Spec.Selector) == 0 && !translate.IsAPIServerService(svc.Namespace, svc.Name), nil
 }
 
 // referencedBy wants an object while some tenant pod in its namespace

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
+	discoveryv1 "k8s.io/api/discovery/v1"
 	networkingv1 "k8s.io/api/networking/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -17,6 +18,7 @@ import (
 	"k8s.io/apimachinery/pkg/util/wait"
 	"k8s.io/apimachinery/pkg/watch"
 	"k8s.io/client-go/kubernetes"
+	"k8s.io/utils/ptr"
 
 	"github.com/knest-dev/knest/pkg/devenv"
 	"github.com/knest-dev/knest/pkg/translate"
@@ -300,6 +302,60 @@ func TestIntegrationSyncer(t *testing.T) {
 		})
 		if _, err := e.host.CoreV1().Services(hostNamespace).Get(ctx, translate.HostName(tenantName, "default", "kubernetes", translate.MaxLabelLength), metav1.GetOptions{}); !apierrors.IsNotFound(err) {
 			t.Errorf("the tenant's own kubernetes Service must not get a host copy (err %v)", err)
+		}
+	})
+
+	t.Run("EndpointSlices of selector-less Services reach the host only with the tenant's own pod IPs", func(t *testing.T) {
+		// A host pod of this tenant, as the pod syncer will create them.
+		hostPod := &corev1.Pod{
+			ObjectMeta: metav1.ObjectMeta{Name: hostName(ns, "db-0"), Namespace: hostNamespace, Labels: map[string]string{translate.LabelTenant: tenantName}},
+			Spec:       corev1.PodSpec{Containers: []corev1.Container{{Name: "db", Image: "postgres"}}},
+		}
+		_, err := e.host.CoreV1().Pods(hostNamespace).Create(ctx, hostPod, metav1.CreateOptions{})
+		mustCreate(err)
+		var podIP string
+		within(t, 30*time.Second, "the host pod has an IP", func(ctx context.Context) (bool, error) {
+			p, err := e.host.CoreV1().Pods(hostNamespace).Get(ctx, hostPod.Name, metav1.GetOptions{})
+			if err == nil {
+				podIP = p.Status.PodIP
+			}
+			return podIP != "", nil
+		})
+		_, err = e.tenant.CoreV1().Services(ns).Create(ctx, &corev1.Service{
+			ObjectMeta: metav1.ObjectMeta{Name: "db"}, Spec: corev1.ServiceSpec{Ports: []corev1.ServicePort{{Port: 5432}}},
+		}, metav1.CreateOptions{})
+		mustCreate(err)
+		mkSlice := func(name, addr string) *discoveryv1.EndpointSlice {
+			return &discoveryv1.EndpointSlice{
+				ObjectMeta:  metav1.ObjectMeta{Name: name, Labels: map[string]string{discoveryv1.LabelServiceName: "db"}},
+				AddressType: discoveryv1.AddressTypeIPv4,
+				Endpoints:   []discoveryv1.Endpoint{{Addresses: []string{addr}}},
+				Ports:       []discoveryv1.EndpointPort{{Port: ptr.To[int32](5432)}},
+			}
+		}
+		_, err = e.tenant.DiscoveryV1().EndpointSlices(ns).Create(ctx, mkSlice("db-own", podIP), metav1.CreateOptions{})
+		mustCreate(err)
+		_, err = e.tenant.DiscoveryV1().EndpointSlices(ns).Create(ctx, mkSlice("db-foreign", "10.99.0.99"), metav1.CreateOptions{})
+		mustCreate(err)
+		within(t, syncWithin, "the slice with the tenant's pod IP on the host, tied to the host Service", func(ctx context.Context) (bool, error) {
+			h, err := e.host.DiscoveryV1().EndpointSlices(hostNamespace).Get(ctx, hostName(ns, "db-own"), metav1.GetOptions{})
+			return err == nil && h.Labels[discoveryv1.LabelServiceName] == translate.HostName(tenantName, ns, "db", translate.MaxLabelLength) &&
+				len(h.Endpoints) == 1 && h.Endpoints[0].Addresses[0] == podIP, nil
+		})
+		within(t, 5*time.Second, "a SyncRefused event on the foreign slice", func(ctx context.Context) (bool, error) {
+			evs, err := e.tenant.EventsV1().Events(ns).List(ctx, metav1.ListOptions{FieldSelector: fields.OneTermEqualSelector("regarding.name", "db-foreign").String()})
+			if err != nil {
+				return false, nil
+			}
+			for _, ev := range evs.Items {
+				if ev.Reason == "SyncRefused" && strings.Contains(ev.Note, "10.99.0.99") {
+					return true, nil
+				}
+			}
+			return false, nil
+		})
+		if _, err := e.host.DiscoveryV1().EndpointSlices(hostNamespace).Get(ctx, hostName(ns, "db-foreign"), metav1.GetOptions{}); !apierrors.IsNotFound(err) {
+			t.Errorf("a slice pointing outside the tenant reached the host (err %v)", err)
 		}
 	})
 
