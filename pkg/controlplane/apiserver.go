@@ -55,6 +55,12 @@ type APIServer struct {
 	EncryptionConfigFile string
 	// AuthenticationConfigFile holds AuthenticationConfig.
 	AuthenticationConfigFile string
+	// KubernetesServiceIP, if set, is the ClusterIP of the "kubernetes"
+	// Service instead of the first IP of ServiceCIDR. A tenant shares the
+	// host's service CIDR, whose first IP is the host API server's Service:
+	// the tenant's must be the host Service in front of the tenant API
+	// server.
+	KubernetesServiceIP net.IP
 	// AdmissionPlugins are compiled-in plugins registered and enabled in
 	// this API server, after every built-in mutating plugin and webhook.
 	AdmissionPlugins []AdmissionPlugin
@@ -161,6 +167,9 @@ func RunAPIServer(ctx context.Context, a APIServer) error {
 	}
 	if errs := completed.Validate(); len(errs) > 0 {
 		return fmt.Errorf("apiserver options: %w", utilerrors.NewAggregate(errs))
+	}
+	if a.KubernetesServiceIP != nil {
+		completed.APIServerServiceIP = a.KubernetesServiceIP
 	}
 	return apiserverapp.Run(ctx, completed)
 }

@@ -71,6 +71,8 @@ type Spec struct {
 	ServiceCIDR   string
 	ServiceIP     net.IP
 	ClusterDomain string
+	// KubernetesServiceIP overrides the "kubernetes" Service's ClusterIP.
+	KubernetesServiceIP net.IP
 	// SANs and SANIPs are added to the serving certificate.
 	SANs   []string
 	SANIPs []net.IP
@@ -139,6 +141,9 @@ func Start(ctx context.Context, s Spec) (_ *Instance, err error) {
 	inst.cleanup = append(inst.cleanup, func() { listener.Close() })
 
 	sanIPs := append([]net.IP(nil), s.SANIPs...)
+	if s.KubernetesServiceIP != nil {
+		sanIPs = append(sanIPs, s.KubernetesServiceIP)
+	}
 	if !s.AdvertiseAddress.IsUnspecified() {
 		sanIPs = append(sanIPs, s.AdvertiseAddress)
 	}
@@ -203,7 +208,7 @@ func Start(ctx context.Context, s Spec) (_ *Instance, err error) {
 			Listener: listener, AdvertiseAddress: s.AdvertiseAddress, ServiceCIDR: s.ServiceCIDR,
 			ClusterDomain: s.ClusterDomain, EtcdURL: etcdServer.ClientURL(), PKI: files,
 			EncryptionConfigFile: encryptionConfig, AuthenticationConfigFile: authnConfig,
-			AdmissionPlugins: s.AdmissionPlugins, ExtraFlags: s.APIServerFlags,
+			AdmissionPlugins: s.AdmissionPlugins, ExtraFlags: s.APIServerFlags, KubernetesServiceIP: s.KubernetesServiceIP,
 		})
 	}()
 	kcmCtx, stopKCM := context.WithCancel(base)

@@ -11,6 +11,7 @@ import (
 	rbacv1 "k8s.io/api/rbac/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/util/intstr"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
 	"k8s.io/utils/ptr"
@@ -66,4 +67,30 @@ func GrantHostIdentity(ctx context.Context, client kubernetes.Interface, host *r
 		return err
 	}
 	return kubeconfig.Client{Name: "host", Server: host.Host, CAFile: caFile, Token: tr.Status.Token}.Write(path)
+}
+
+// APIServiceName is the host Service in front of a tenant's knestd; the
+// tenant's default/kubernetes Service carries its ClusterIP.
+const APIServiceName = "knestd"
+
+// EnsureAPIService creates the host Service in front of a tenant's knestd
+// and returns its ClusterIP. In a dev environment knestd is a local process,
+// so the Service has no endpoints; on a real host the chart's Service selects
+// the knestd pod.
+func EnsureAPIService(ctx context.Context, client kubernetes.Interface, namespace string) (string, error) {
+	svc := &corev1.Service{
+		ObjectMeta: metav1.ObjectMeta{Name: APIServiceName, Namespace: namespace, Labels: map[string]string{"knest.io/component": "apiserver"}},
+		Spec: corev1.ServiceSpec{
+			Type:  corev1.ServiceTypeClusterIP,
+			Ports: []corev1.ServicePort{{Name: "https", Port: 443, TargetPort: intstr.FromInt32(6443)}},
+		},
+	}
+	created, err := client.CoreV1().Services(namespace).Create(ctx, svc, metav1.CreateOptions{})
+	if apierrors.IsAlreadyExists(err) {
+		created, err = client.CoreV1().Services(namespace).Get(ctx, APIServiceName, metav1.GetOptions{})
+	}
+	if err != nil {
+		return "", fmt.Errorf("failed to create the tenant API Service %s/%s in host cluster: %w", namespace, APIServiceName, err)
+	}
+	return created.Spec.ClusterIP, nil
 }

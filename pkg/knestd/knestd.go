@@ -3,6 +3,7 @@ package knestd
 import (
 	"context"
 	"fmt"
+	"net"
 	"os"
 	"runtime/debug"
 	"time"
@@ -47,8 +48,8 @@ func Run(ctx context.Context, o options.Options) error {
 		})
 	}
 	inst, err := controlplane.Start(ctx, controlplane.Spec{
-		AdmissionPlugins: plugins,
-		Name:             o.Name, DataDir: o.DataDir, BindAddress: o.BindAddress, Port: o.SecurePort,
+		AdmissionPlugins: plugins, KubernetesServiceIP: net.ParseIP(o.KubernetesServiceIP),
+		Name: o.Name, DataDir: o.DataDir, BindAddress: o.BindAddress, Port: o.SecurePort,
 		AdvertiseAddress: o.Advertise(), ServiceCIDR: o.ServiceCIDR, ServiceIP: serviceIP,
 		ClusterDomain: o.ClusterDomain, SANs: sans, SANIPs: sanIPs,
 		EncryptionKeyFile: o.EncryptionKeyFile, EtcdQuotaBytes: o.EtcdQuotaBytes,

@@ -38,6 +38,10 @@ type Options struct {
 	EncryptionKeyFile string
 	// EtcdQuotaBytes caps the tenant's etcd database size.
 	EtcdQuotaBytes int64
+	// KubernetesServiceIP is the ClusterIP the tenant's "kubernetes" Service
+	// gets: the host Service in front of this knestd. Empty means the first
+	// IP of the service CIDR, which on a shared CIDR is the host API server.
+	KubernetesServiceIP string
 	// HostKubeconfig reaches the host cluster; with HostNamespace it turns
 	// the syncer on. The identity needs only the knestd Role in that
 	// namespace.
@@ -71,6 +75,7 @@ func (o *Options) AddFlags(fs *pflag.FlagSet) {
 	fs.StringSliceVar(&o.TLSSANs, "tls-san", o.TLSSANs, "Extra DNS names or IP addresses for the API serving certificate (repeatable).")
 	fs.StringVar(&o.EncryptionKeyFile, "encryption-key-file", o.EncryptionKeyFile, "File holding the base64 32-byte key that encrypts Secrets at rest (default: generated into the data directory).")
 	fs.Int64Var(&o.EtcdQuotaBytes, "etcd-quota-bytes", o.EtcdQuotaBytes, "Maximum etcd database size in bytes (default 2 GiB).")
+	fs.StringVar(&o.KubernetesServiceIP, "kubernetes-service-ip", o.KubernetesServiceIP, "ClusterIP of the tenant's default/kubernetes Service: the host Service in front of this knestd (default: the first IP of --service-cidr).")
 	fs.StringVar(&o.HostKubeconfig, "host-kubeconfig", o.HostKubeconfig, "Kubeconfig of the host cluster; with --host-namespace it starts the syncer.")
 	fs.StringVar(&o.HostNamespace, "host-namespace", o.HostNamespace, "Host namespace the tenant's objects are synced into.")
 	fs.IntVarP(&o.Verbosity, "v", "v", o.Verbosity, "Log verbosity.")
@@ -112,6 +117,16 @@ func (o Options) Validate() error {
 	}
 	if o.EtcdQuotaBytes < 0 {
 		errs = append(errs, fmt.Errorf("--etcd-quota-bytes must not be negative, got %d", o.EtcdQuotaBytes))
+	}
+	if o.KubernetesServiceIP != "" {
+		ip := net.ParseIP(o.KubernetesServiceIP)
+		_, cidr, err := net.ParseCIDR(o.ServiceCIDR)
+		switch {
+		case ip == nil:
+			errs = append(errs, fmt.Errorf("--kubernetes-service-ip %q is not an IP address", o.KubernetesServiceIP))
+		case err == nil && !cidr.Contains(ip):
+			errs = append(errs, fmt.Errorf("--kubernetes-service-ip %s is outside --service-cidr %s", ip, o.ServiceCIDR))
+		}
 	}
 	if (o.HostKubeconfig == "") != (o.HostNamespace == "") {
 		errs = append(errs, errors.New("--host-kubeconfig and --host-namespace go together"))

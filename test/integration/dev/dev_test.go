@@ -106,6 +106,28 @@ func TestIntegrationDevUpDown(t *testing.T) {
 		}
 	}
 
+	t.Run("a tenant's kubernetes Service is its knestd's host Service, never the host API server", func(t *testing.T) {
+		hostAPI, err := host.CoreV1().Services("default").Get(t.Context(), "kubernetes", metav1.GetOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, tenant := range []string{"alpha", "beta"} {
+			tc := framework.Client(t, framework.AdminConfig(t, filepath.Join(dir, "tenants", tenant+".kubeconfig")))
+			tenantAPI, err := tc.CoreV1().Services("default").Get(t.Context(), "kubernetes", metav1.GetOptions{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			front, err := host.CoreV1().Services("knest-"+tenant).Get(t.Context(), "knestd", metav1.GetOptions{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if tenantAPI.Spec.ClusterIP != front.Spec.ClusterIP || tenantAPI.Spec.ClusterIP == hostAPI.Spec.ClusterIP {
+				t.Errorf("tenant %s: default/kubernetes is %s, its knestd host Service %s, the host API server %s",
+					tenant, tenantAPI.Spec.ClusterIP, front.Spec.ClusterIP, hostAPI.Spec.ClusterIP)
+			}
+		}
+	})
+
 	t.Run("a second up on the same dir is refused and leaves it alone", func(t *testing.T) {
 		before := snapshot(t, dir)
 		out, err := framework.Run(t, 30*time.Second, framework.KnestPath(), "dev", "up", "--dir", dir)

@@ -161,10 +161,14 @@ func Run(ctx context.Context, streams cli.Streams, o Options) error {
 		if err := devenv.GrantHostIdentity(ctx, hostClient, hostConfig, hostCA, ns, layout.TenantHostKubeconfig(t)); err != nil {
 			return err
 		}
+		apiIP, err := devenv.EnsureAPIService(ctx, hostClient, ns)
+		if err != nil {
+			return err
+		}
 		fmt.Fprintf(streams.ErrOut, "Starting tenant %s (log: %s)\n", t, layout.Log("tenant-"+t))
 		child, err := devenv.StartChild("tenant "+t, layout.Log("tenant-"+t), tenantReadyMessage, knestd,
 			"--data-dir="+layout.TenantDir(t), "--name="+t, "--secure-port=0", "--service-cidr="+o.ServiceCIDR,
-			"--host-kubeconfig="+layout.TenantHostKubeconfig(t), "--host-namespace="+ns)
+			"--host-kubeconfig="+layout.TenantHostKubeconfig(t), "--host-namespace="+ns, "--kubernetes-service-ip="+apiIP)
 		if err != nil {
 			return err
 		}
