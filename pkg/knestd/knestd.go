@@ -74,6 +74,7 @@ func Run(ctx context.Context, o options.Options) error {
 		s, err := syncer.New(syncCtx, syncer.Config{
 			Tenant: o.Name, HostNamespace: o.HostNamespace,
 			TenantConfig: inst.AdminConfig, HostConfig: hostConfig,
+			MetricsBindAddress: o.SyncerMetricsAddress,
 		})
 		if err != nil {
 			inst.Stop("syncer failed")

@@ -48,6 +48,9 @@ type Options struct {
 	HostKubeconfig string
 	// HostNamespace is the host namespace the tenant's objects go to.
 	HostNamespace string
+	// SyncerMetricsAddress serves the syncer's Prometheus metrics
+	// (knest_syncer_*) over plain HTTP; empty means not served.
+	SyncerMetricsAddress string
 	// Verbosity is the klog verbosity.
 	Verbosity int
 }
@@ -78,6 +81,7 @@ func (o *Options) AddFlags(fs *pflag.FlagSet) {
 	fs.StringVar(&o.KubernetesServiceIP, "kubernetes-service-ip", o.KubernetesServiceIP, "ClusterIP of the tenant's default/kubernetes Service: the host Service in front of this knestd (default: the first IP of --service-cidr).")
 	fs.StringVar(&o.HostKubeconfig, "host-kubeconfig", o.HostKubeconfig, "Kubeconfig of the host cluster; with --host-namespace it starts the syncer.")
 	fs.StringVar(&o.HostNamespace, "host-namespace", o.HostNamespace, "Host namespace the tenant's objects are synced into.")
+	fs.StringVar(&o.SyncerMetricsAddress, "syncer-metrics-address", o.SyncerMetricsAddress, "Address (host:port) serving the syncer's Prometheus metrics; empty: not served.")
 	fs.IntVarP(&o.Verbosity, "v", "v", o.Verbosity, "Log verbosity.")
 }
 
@@ -126,6 +130,11 @@ func (o Options) Validate() error {
 			errs = append(errs, fmt.Errorf("--kubernetes-service-ip %q is not an IP address", o.KubernetesServiceIP))
 		case err == nil && !cidr.Contains(ip):
 			errs = append(errs, fmt.Errorf("--kubernetes-service-ip %s is outside --service-cidr %s", ip, o.ServiceCIDR))
+		}
+	}
+	if o.SyncerMetricsAddress != "" {
+		if _, _, err := net.SplitHostPort(o.SyncerMetricsAddress); err != nil {
+			errs = append(errs, fmt.Errorf("--syncer-metrics-address %q is not host:port", o.SyncerMetricsAddress))
 		}
 	}
 	if (o.HostKubeconfig == "") != (o.HostNamespace == "") {

@@ -42,6 +42,7 @@ func TestValidate(t *testing.T) {
 		{name: "a kubernetes service IP inside the CIDR is valid", opts: valid(func(o *Options) { o.KubernetesServiceIP = "10.96.12.7" })},
 		{name: "a kubernetes service IP must be an IP", opts: valid(func(o *Options) { o.KubernetesServiceIP = "api" }), wantErrs: []string{`--kubernetes-service-ip "api" is not an IP address`}},
 		{name: "a kubernetes service IP must be in the service CIDR", opts: valid(func(o *Options) { o.KubernetesServiceIP = "10.200.0.1" }), wantErrs: []string{"--kubernetes-service-ip 10.200.0.1 is outside --service-cidr 10.96.0.0/12"}},
+		{name: "a metrics address must be host:port", opts: valid(func(o *Options) { o.SyncerMetricsAddress = "9090" }), wantErrs: []string{`--syncer-metrics-address "9090" is not host:port`}},
 		{name: "a host kubeconfig needs a host namespace", opts: valid(func(o *Options) { o.HostKubeconfig = "/h" }), wantErrs: []string{"--host-kubeconfig and --host-namespace go together"}},
 		{name: "a host namespace needs a host kubeconfig", opts: valid(func(o *Options) { o.HostNamespace = "knest-a" }), wantErrs: []string{"--host-kubeconfig and --host-namespace go together"}},
 		{name: "a host namespace must be a valid name", opts: valid(func(o *Options) { o.HostKubeconfig = "/h"; o.HostNamespace = "Knest_A" }), wantErrs: []string{`--host-namespace "Knest_A" is not a valid namespace name`}},

@@ -2,8 +2,12 @@ package syncer
 
 import (
 	"context"
+	"fmt"
+	"io"
+	"net/http"
 	"path/filepath"
 	"reflect"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -37,6 +41,7 @@ type env struct {
 	hostDir, tenantDir, identity string
 	host, tenant                 kubernetes.Interface
 	knestd                       *framework.Process
+	metrics                      string
 }
 
 // setUp starts a devcluster, grants the tenant its namespaced host identity
@@ -63,7 +68,8 @@ func (e *env) startKnestd(t *testing.T, sync bool) {
 	t.Helper()
 	args := []string{"--name=" + tenantName, "--secure-port=0"}
 	if sync {
-		args = append(args, "--host-kubeconfig="+e.identity, "--host-namespace="+hostNamespace)
+		e.metrics = fmt.Sprintf("127.0.0.1:%d", framework.FreePort(t))
+		args = append(args, "--host-kubeconfig="+e.identity, "--host-namespace="+hostNamespace, "--syncer-metrics-address="+e.metrics)
 	}
 	e.knestd = framework.Start(t, e.tenantDir, args...)
 	e.knestd.WaitReady(t, readyTimeout)
@@ -431,6 +437,7 @@ func TestIntegrationSyncerCatchesUpAfterDowntime(t *testing.T) {
 			nss, err := e.tenant.CoreV1().Namespaces().List(ctx, metav1.ListOptions{LabelSelector: "knest.io/probe=true"})
 			return err == nil && len(nss.Items) == 0, nil
 		})
+		writesBefore := syncerWrites(t, e.metrics)
 		hostWatch, err := e.host.CoreV1().ConfigMaps(hostNamespace).Watch(ctx, metav1.ListOptions{LabelSelector: translate.LabelTenant + "=" + tenantName})
 		if err != nil {
 			t.Fatal(err)
@@ -460,8 +467,42 @@ func TestIntegrationSyncerCatchesUpAfterDowntime(t *testing.T) {
 				if writes != 0 {
 					t.Errorf("%d writes to synced ConfigMaps during an idle minute, want 0", writes)
 				}
+				if after := syncerWrites(t, e.metrics); after != writesBefore {
+					t.Errorf("the syncer counted %v writes before and %v after an idle minute, want no change", writesBefore, after)
+				}
 				return
 			}
 		}
 	})
+}
+
+// syncerWrites reads knest_syncer_writes_total (all kinds, both clusters)
+// from knestd's metrics endpoint.
+func syncerWrites(t *testing.T, addr string) float64 {
+	t.Helper()
+	resp, err := http.Get("http://" + addr + "/metrics")
+	if err != nil {
+		t.Fatalf("syncer metrics: %v", err)
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	total, found := 0.0, false
+	for _, line := range strings.Split(string(body), "\n") {
+		if strings.HasPrefix(line, "knest_syncer_writes_total{") {
+			f := strings.Fields(line)
+			v, err := strconv.ParseFloat(f[len(f)-1], 64)
+			if err != nil {
+				t.Fatalf("bad metric line %q", line)
+			}
+			total += v
+			found = true
+		}
+	}
+	if !found {
+		t.Fatalf("no knest_syncer_writes_total in the syncer's metrics")
+	}
+	return total
 }
