@@ -15,7 +15,6 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/util/validation"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/klog/v2"
 	"k8s.io/utils/clock"
@@ -28,17 +27,12 @@ import (
 	"sigs.k8s.io/yaml"
 
 	"github.com/knest-dev/knest/pkg/controlplane"
+	"github.com/knest-dev/knest/pkg/devcluster/pools"
 )
 
 const (
 	// ReadyMessage is logged once the host cluster is ready.
 	ReadyMessage = "Host cluster is ready"
-	// PoolLabel names the pool a node belongs to.
-	PoolLabel = "knest.io/pool"
-	// SandboxedPool is the pool the "kata" RuntimeClass targets.
-	SandboxedPool = "sandboxed"
-	// GeneralPool is the pool of ordinary nodes.
-	GeneralPool = "general"
 	// KataRuntimeClass is the sandboxed RuntimeClass's name.
 	KataRuntimeClass = "kata"
 	// kwokNodeAnnotation marks the nodes KWOK manages.
@@ -51,17 +45,6 @@ var podCompleteStage string
 //go:embed stages/pod-delete.yaml
 var podDeleteStage string
 
-// NodePool is a group of identical simulated nodes.
-type NodePool struct {
-	Name    string
-	Count   int
-	Labels  map[string]string
-	Taints  []corev1.Taint
-	CPU     string
-	Memory  string
-	MaxPods int
-}
-
 // Config configures a devcluster.
 type Config struct {
 	// Dir holds the cluster's data; admin.kubeconfig appears there when ready.
@@ -73,7 +56,7 @@ type Config struct {
 	ServiceCIDR string
 	PodCIDR     string
 	// Pools are the simulated nodes.
-	Pools []NodePool
+	Pools []pools.NodePool
 }
 
 // DefaultConfig returns a devcluster with general nodes and one sandboxed node.
@@ -85,18 +68,7 @@ func DefaultConfig(dir string, generalNodes int) Config {
 		// A /16 of services and a /14 of pods: room for thousands of pods.
 		ServiceCIDR: "10.96.0.0/16",
 		PodCIDR:     "10.244.0.0/14",
-		Pools:       DefaultPools(generalNodes),
-	}
-}
-
-// DefaultPools returns n general nodes and one node of the sandboxed pool.
-func DefaultPools(generalNodes int) []NodePool {
-	return []NodePool{
-		{Name: GeneralPool, Count: generalNodes, CPU: "32", Memory: "128Gi", MaxPods: 1000},
-		{
-			Name: SandboxedPool, Count: 1, CPU: "32", Memory: "128Gi", MaxPods: 1000,
-			Taints: []corev1.Taint{{Key: PoolLabel, Value: SandboxedPool, Effect: corev1.TaintEffectNoSchedule}},
-		},
+		Pools:       pools.Defaults(generalNodes, 1),
 	}
 }
 
@@ -115,26 +87,8 @@ func (c Config) Validate() error {
 	if c.Port < 0 || c.Port > 65535 {
 		errs = append(errs, fmt.Errorf("port %d is out of range", c.Port))
 	}
-	names := map[string]bool{}
-	for _, p := range c.Pools {
-		if msgs := validation.IsDNS1123Label(p.Name); len(msgs) > 0 {
-			errs = append(errs, fmt.Errorf("node pool name %q is invalid: %v", p.Name, msgs))
-		}
-		if names[p.Name] {
-			errs = append(errs, fmt.Errorf("node pool %q is defined twice", p.Name))
-		}
-		names[p.Name] = true
-		if p.Count < 0 {
-			errs = append(errs, fmt.Errorf("node pool %q has a negative count", p.Name))
-		}
-		for _, q := range []string{p.CPU, p.Memory} {
-			if _, err := resource.ParseQuantity(q); err != nil {
-				errs = append(errs, fmt.Errorf("node pool %q: capacity %q: %w", p.Name, q, err))
-			}
-		}
-		if p.MaxPods <= 0 {
-			errs = append(errs, fmt.Errorf("node pool %q needs a positive max pods", p.Name))
-		}
+	if err := pools.Validate(c.Pools); err != nil {
+		errs = append(errs, err)
 	}
 	return errors.Join(errs...)
 }
@@ -269,9 +223,9 @@ func (c *Cluster) NewClient() (kubernetes.Interface, error) {
 	return kubernetes.NewForConfig(c.inst.AdminConfig)
 }
 
-func totalNodes(pools []NodePool) int {
+func totalNodes(ps []pools.NodePool) int {
 	n := 0
-	for _, p := range pools {
+	for _, p := range ps {
 		n += p.Count
 	}
 	return n
@@ -280,13 +234,13 @@ func totalNodes(pools []NodePool) int {
 // NodeName is the name of the i-th node of a pool.
 func NodeName(pool string, i int) string { return "kwok-" + pool + "-" + strconv.Itoa(i) }
 
-func ensureNodes(ctx context.Context, client kubernetes.Interface, pools []NodePool) error {
-	for _, p := range pools {
+func ensureNodes(ctx context.Context, client kubernetes.Interface, ps []pools.NodePool) error {
+	for _, p := range ps {
 		for i := 0; i < p.Count; i++ {
 			name := NodeName(p.Name, i)
 			labels := map[string]string{
 				"kubernetes.io/hostname": name, "kubernetes.io/os": "linux", "kubernetes.io/arch": "amd64",
-				"type": "kwok", PoolLabel: p.Name,
+				"type": "kwok", pools.Label: p.Name,
 			}
 			for k, v := range p.Labels {
 				labels[k] = v
@@ -318,9 +272,9 @@ func ensureRuntimeClass(ctx context.Context, client kubernetes.Interface) error 
 		ObjectMeta: metav1.ObjectMeta{Name: KataRuntimeClass},
 		Handler:    "kata",
 		Scheduling: &nodev1.Scheduling{
-			NodeSelector: map[string]string{PoolLabel: SandboxedPool},
+			NodeSelector: map[string]string{pools.Label: pools.Sandboxed},
 			Tolerations: []corev1.Toleration{{
-				Key: PoolLabel, Operator: corev1.TolerationOpEqual, Value: SandboxedPool, Effect: corev1.TaintEffectNoSchedule,
+				Key: pools.Label, Operator: corev1.TolerationOpEqual, Value: pools.Sandboxed, Effect: corev1.TaintEffectNoSchedule,
 			}},
 		},
 	}
@@ -331,8 +285,8 @@ func ensureRuntimeClass(ctx context.Context, client kubernetes.Interface) error 
 	return nil
 }
 
-func waitNodesReady(ctx context.Context, client kubernetes.Interface, pools []NodePool) error {
-	want := totalNodes(pools)
+func waitNodesReady(ctx context.Context, client kubernetes.Interface, ps []pools.NodePool) error {
+	want := totalNodes(ps)
 	ctx, cancel := context.WithTimeout(ctx, time.Minute)
 	defer cancel()
 	ticker := time.NewTicker(50 * time.Millisecond)

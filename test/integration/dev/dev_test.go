@@ -178,6 +178,7 @@ func TestIntegrationDevBadInput(t *testing.T) {
 		{name: "a tenant name too long for its host namespace", args: []string{"--tenants", strings.Repeat("t", 58)}, want: "is longer than 57 characters"},
 		{name: "an occupied port", args: []string{"--port", fmt.Sprint(port)}, want: fmt.Sprintf("port %d is not available", port)},
 		{name: "no general nodes", args: []string{"--nodes", "0"}, want: "--nodes must be at least 1"},
+		{name: "a bad node pools file", args: []string{"--pools", writeFile(t, "- name: gpu\n  count: 1\n  cpu: lots\n")}, want: `capacity "lots"`},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -225,4 +226,13 @@ func snapshot(t *testing.T, dir string) map[string]int64 {
 		t.Fatal(err)
 	}
 	return out
+}
+
+func writeFile(t *testing.T, content string) string {
+	t.Helper()
+	p := filepath.Join(t.TempDir(), "file.yaml")
+	if err := os.WriteFile(p, []byte(content), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return p
 }

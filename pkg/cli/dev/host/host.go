@@ -13,22 +13,25 @@ import (
 
 	"github.com/knest-dev/knest/pkg/cli"
 	"github.com/knest-dev/knest/pkg/devcluster"
+	"github.com/knest-dev/knest/pkg/devcluster/pools"
 )
 
 // NewCommand returns `knest dev host`.
 func NewCommand(streams cli.Streams) *cobra.Command {
 	var cfg = devcluster.DefaultConfig("", 2)
 	var nodes, sandboxed int
+	var poolsFile string
 	cmd := &cobra.Command{
 		Use:    "host --dir DIR",
 		Short:  "Run the devcluster host in the foreground",
 		Hidden: true,
 		Args:   cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			cfg.Pools = devcluster.DefaultPools(nodes)
-			for i := range cfg.Pools {
-				if cfg.Pools[i].Name == devcluster.SandboxedPool {
-					cfg.Pools[i].Count = sandboxed
+			cfg.Pools = pools.Defaults(nodes, sandboxed)
+			if poolsFile != "" {
+				var err error
+				if cfg.Pools, err = pools.Load(poolsFile); err != nil {
+					return err
 				}
 			}
 			return run(cmd.Context(), cfg)
@@ -40,6 +43,7 @@ func NewCommand(streams cli.Streams) *cobra.Command {
 	cmd.Flags().StringVar(&cfg.PodCIDR, "pod-cidr", cfg.PodCIDR, "host pod CIDR")
 	cmd.Flags().IntVar(&nodes, "nodes", 2, "number of general nodes")
 	cmd.Flags().IntVar(&sandboxed, "sandboxed-nodes", 1, "number of nodes in the sandboxed pool")
+	cmd.Flags().StringVar(&poolsFile, "pools", "", "YAML file of node pools (replaces --nodes and --sandboxed-nodes)")
 	_ = cmd.MarkFlagRequired("dir")
 	return cmd
 }

@@ -25,6 +25,7 @@ import (
 
 	"github.com/knest-dev/knest/internal/dirlock"
 	"github.com/knest-dev/knest/pkg/cli"
+	"github.com/knest-dev/knest/pkg/devcluster/pools"
 	"github.com/knest-dev/knest/pkg/devenv"
 )
 
@@ -44,6 +45,7 @@ type Options struct {
 	Port           int
 	ServiceCIDR    string
 	PodCIDR        string
+	PoolsFile      string
 }
 
 // NewCommand returns `knest dev up`.
@@ -70,6 +72,7 @@ every process it started.`,
 	f.IntVar(&o.Port, "port", 0, "host API server port (0 picks a free one)")
 	f.StringVar(&o.ServiceCIDR, "service-cidr", o.ServiceCIDR, "host service CIDR (tenants use it too)")
 	f.StringVar(&o.PodCIDR, "pod-cidr", o.PodCIDR, "host pod CIDR")
+	f.StringVar(&o.PoolsFile, "pools", "", "YAML file of host node pools: name, count, labels, taints, cpu, memory, maxPods (replaces --nodes and --sandboxed-nodes)")
 	_ = cmd.MarkFlagRequired("dir")
 	return cmd
 }
@@ -82,6 +85,18 @@ func Run(ctx context.Context, streams cli.Streams, o Options) error {
 	}
 	if o.Nodes < 1 {
 		return fmt.Errorf("--nodes must be at least 1, got %d", o.Nodes)
+	}
+	var poolsArgs []string
+	if o.PoolsFile != "" {
+		// Checked here so a bad file fails in one line before anything starts.
+		if _, err := pools.Load(o.PoolsFile); err != nil {
+			return err
+		}
+		abs, err := filepath.Abs(o.PoolsFile)
+		if err != nil {
+			return err
+		}
+		poolsArgs = []string{"--pools=" + abs}
 	}
 	if o.SandboxedNodes < 0 {
 		return fmt.Errorf("--sandboxed-nodes must not be negative, got %d", o.SandboxedNodes)
@@ -130,9 +145,9 @@ func Run(ctx context.Context, streams cli.Streams, o Options) error {
 	defer stopAll()
 
 	fmt.Fprintf(streams.ErrOut, "Starting the host cluster (log: %s)\n", layout.Log("host"))
-	host, err := devenv.StartChild("host cluster", layout.Log("host"), hostReadyMessage, self, "dev", "host",
-		"--dir="+layout.HostDir(), "--port="+strconv.Itoa(o.Port), "--nodes="+strconv.Itoa(o.Nodes),
-		"--sandboxed-nodes="+strconv.Itoa(o.SandboxedNodes), "--service-cidr="+o.ServiceCIDR, "--pod-cidr="+o.PodCIDR)
+	host, err := devenv.StartChild("host cluster", layout.Log("host"), hostReadyMessage, self, append([]string{"dev", "host",
+		"--dir=" + layout.HostDir(), "--port=" + strconv.Itoa(o.Port), "--nodes=" + strconv.Itoa(o.Nodes),
+		"--sandboxed-nodes=" + strconv.Itoa(o.SandboxedNodes), "--service-cidr=" + o.ServiceCIDR, "--pod-cidr=" + o.PodCIDR}, poolsArgs...)...)
 	if err != nil {
 		return err
 	}
