@@ -74,80 +74,65 @@ const (
 	indexSecretRefs    = "knest.io/secret-refs"
 )
 
-// Kinds returns the kinds the syncer handles.
-func Kinds() []Kind {
-	return []Kind{
-		{
-			Name:          "ConfigMap",
-			New:           func() client.Object { return &corev1.ConfigMap{} },
-			MaxNameLength: translate.MaxSubdomainLength,
-			Forward: func(tenant, host client.Object, meta translate.Meta) client.Object {
-				h, _ := host.(*corev1.ConfigMap)
-				return configmaps.Forward(tenant.(*corev1.ConfigMap), h, meta)
-			},
-			Recreate: func(desired, host client.Object) bool {
-				return configmaps.Recreate(desired.(*corev1.ConfigMap), host.(*corev1.ConfigMap))
-			},
-			Wanted: referencedBy(indexConfigMapRefs),
-		},
-		{
-			Name:          "Secret",
-			New:           func() client.Object { return &corev1.Secret{} },
-			MaxNameLength: translate.MaxSubdomainLength,
-			Forward: func(tenant, host client.Object, meta translate.Meta) client.Object {
-				h, _ := host.(*corev1.Secret)
-				return secrets.Forward(tenant.(*corev1.Secret), h, meta)
-			},
-			Recreate: func(desired, host client.Object) bool {
-				return secrets.Recreate(desired.(*corev1.Secret), host.(*corev1.Secret))
-			},
-			Wanted: referencedBy(indexSecretRefs),
-		},
-		{
-			Name:          "Service",
-			New:           func() client.Object { return &corev1.Service{} },
-			MaxNameLength: translate.MaxLabelLength,
-			Forward: func(tenant, host client.Object, meta translate.Meta) client.Object {
-				h, _ := host.(*corev1.Service)
-				return services.Forward(tenant.(*corev1.Service), h, meta)
-			},
-			Recreate: func(desired, host client.Object) bool {
-				return services.Recreate(desired.(*corev1.Service), host.(*corev1.Service))
-			},
-			// The admission plugin creates the host copy before the tenant
-			// Service is stored.
-			OrphanGrace: 30 * time.Second,
-			Wanted: func(_ context.Context, _ client.Reader, obj client.Object) (bool, error) {
-				// The tenant's own "kubernetes" Service points at the
-				// tenant API server, never at a host copy.
-				return !translate.IsAPIServerService(obj.GetNamespace(), obj.GetName()), nil
-			},
-		},
-		{
-			Name:          "EndpointSlice",
-			New:           func() client.Object { return &discoveryv1.EndpointSlice{} },
-			MaxNameLength: translate.MaxSubdomainLength,
-			Forward: func(tenant, host client.Object, meta translate.Meta) client.Object {
-				h, _ := host.(*discoveryv1.EndpointSlice)
-				return endpointslices.Forward(tenant.(*discoveryv1.EndpointSlice), h, meta)
-			},
-			Wanted: selectorlessServiceSlice,
-			Refuse: func(ctx context.Context, host client.Reader, hostNamespace string, obj client.Object) (string, error) {
-				// The host cache holds only this tenant's pods.
-				var pods corev1.PodList
-				if err := host.List(ctx, &pods, client.InNamespace(hostNamespace)); err != nil {
-					return "", fmt.Errorf("failed to list pods in host cluster: %w", err)
-				}
-				ips := map[string]bool{}
-				for _, p := range pods.Items {
-					for _, ip := range p.Status.PodIPs {
-						ips[ip.IP] = true
-					}
-				}
-				return endpointslices.Refuse(obj.(*discoveryv1.EndpointSlice), ips), nil
-			},
+// typed builds a Kind's translation fields from the typed functions of a
+// kind package; recreate may be nil.
+func typed[T client.Object](name string, maxNameLength int, newObj func() T,
+	forward func(tenant, host T, meta translate.Meta) T, recreate func(desired, host T) bool) Kind {
+	k := Kind{
+		Name:          name,
+		New:           func() client.Object { return newObj() },
+		MaxNameLength: maxNameLength,
+		Forward: func(tenant, host client.Object, meta translate.Meta) client.Object {
+			// A nil host stays the typed nil the kind package expects.
+			h, _ := host.(T)
+			return forward(tenant.(T), h, meta)
 		},
 	}
+	if recreate != nil {
+		k.Recreate = func(desired, host client.Object) bool { return recreate(desired.(T), host.(T)) }
+	}
+	return k
+}
+
+// Kinds returns the kinds the syncer handles.
+func Kinds() []Kind {
+	configMap := typed("ConfigMap", translate.MaxSubdomainLength, func() *corev1.ConfigMap { return &corev1.ConfigMap{} },
+		configmaps.Forward, configmaps.Recreate)
+	configMap.Wanted = referencedBy(indexConfigMapRefs)
+
+	secret := typed("Secret", translate.MaxSubdomainLength, func() *corev1.Secret { return &corev1.Secret{} },
+		secrets.Forward, secrets.Recreate)
+	secret.Wanted = referencedBy(indexSecretRefs)
+
+	service := typed("Service", translate.MaxLabelLength, func() *corev1.Service { return &corev1.Service{} },
+		services.Forward, services.Recreate)
+	// The admission plugin creates the host copy before the tenant Service
+	// is stored.
+	service.OrphanGrace = 30 * time.Second
+	service.Wanted = func(_ context.Context, _ client.Reader, obj client.Object) (bool, error) {
+		// The tenant's own "kubernetes" Service points at the tenant API
+		// server, never at a host copy.
+		return !translate.IsAPIServerService(obj.GetNamespace(), obj.GetName()), nil
+	}
+
+	slice := typed("EndpointSlice", translate.MaxSubdomainLength, func() *discoveryv1.EndpointSlice { return &discoveryv1.EndpointSlice{} },
+		endpointslices.Forward, nil)
+	slice.Wanted = selectorlessServiceSlice
+	slice.Refuse = func(ctx context.Context, host client.Reader, hostNamespace string, obj client.Object) (string, error) {
+		// The host cache holds only this tenant's pods.
+		var pods corev1.PodList
+		if err := host.List(ctx, &pods, client.InNamespace(hostNamespace)); err != nil {
+			return "", fmt.Errorf("failed to list pods in host cluster: %w", err)
+		}
+		ips := map[string]bool{}
+		for _, p := range pods.Items {
+			for _, ip := range p.Status.PodIPs {
+				ips[ip.IP] = true
+			}
+		}
+		return endpointslices.Refuse(obj.(*discoveryv1.EndpointSlice), ips), nil
+	}
+	return []Kind{configMap, secret, service, slice}
 }
 
 // selectorlessServiceSlice wants the tenant's own slices of Services that

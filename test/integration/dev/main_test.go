@@ -3,8 +3,6 @@
 package dev
 
 import (
-	"flag"
-	"fmt"
 	"os"
 	"testing"
 
@@ -12,16 +10,5 @@ import (
 )
 
 func TestMain(m *testing.M) {
-	flag.Parse()
-	if testing.Short() {
-		os.Exit(m.Run())
-	}
-	cleanup, err := framework.BuildBinaries()
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		os.Exit(1)
-	}
-	code := m.Run()
-	cleanup()
-	os.Exit(code)
+	os.Exit(framework.RunTests(m))
 }

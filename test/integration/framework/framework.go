@@ -7,6 +7,7 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"flag"
 	"fmt"
 	"net"
 	"os"
@@ -84,6 +85,23 @@ func BuildBinaries() (cleanup func(), err error) {
 	}
 	dir := binDir
 	return func() { os.RemoveAll(dir) }, nil
+}
+
+// RunTests is the TestMain of every integration test package: under -short
+// the tests skip themselves; otherwise the binaries are built (or taken from
+// $KNEST_BIN_DIR) once for the package.
+func RunTests(m *testing.M) int {
+	flag.Parse()
+	if testing.Short() {
+		return m.Run()
+	}
+	cleanup, err := BuildBinaries()
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
+	defer cleanup()
+	return m.Run()
 }
 
 // Process is a knestd or devcluster process started by a test.

@@ -4,8 +4,6 @@
 package knestd
 
 import (
-	"flag"
-	"fmt"
 	"os"
 	"testing"
 
@@ -13,16 +11,5 @@ import (
 )
 
 func TestMain(m *testing.M) {
-	flag.Parse()
-	if testing.Short() {
-		os.Exit(m.Run())
-	}
-	cleanup, err := framework.BuildBinaries()
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		os.Exit(1)
-	}
-	code := m.Run()
-	cleanup()
-	os.Exit(code)
+	os.Exit(framework.RunTests(m))
 }
