@@ -22,7 +22,14 @@ import (
 var env struct {
 	hostConfig *rest.Config
 	host       kubernetes.Interface
+	// tenant is nil when the suite runs against a host without a tenant.
+	tenant kubernetes.Interface
+	// tenantHostNamespace is the host namespace the tenant syncs into.
+	tenantHostNamespace string
 }
+
+// e2eTenant is the tenant the suite's own environment runs.
+const e2eTenant = "e2e"
 
 func TestE2E(t *testing.T) {
 	if testing.Short() {
@@ -35,20 +42,31 @@ func TestE2E(t *testing.T) {
 var _ = SynchronizedBeforeSuite(func(ctx SpecContext) []byte {
 	if kc := os.Getenv("KNEST_E2E_HOST_KUBECONFIG"); kc != "" {
 		By("using the host cluster in " + kc)
-		return []byte(kc)
+		// An existing tenant may be named too; its specs skip otherwise.
+		return []byte(kc + "\n" + os.Getenv("KNEST_E2E_TENANT_KUBECONFIG") + "\n" + os.Getenv("KNEST_E2E_TENANT_HOST_NAMESPACE"))
 	}
-	return []byte(startDevEnvironment(ctx))
-}, func(kubeconfig []byte) {
-	cfg, err := clientcmd.BuildConfigFromFlags("", string(kubeconfig))
-	Expect(err).NotTo(HaveOccurred(), "loading the host kubeconfig")
-	cfg.QPS, cfg.Burst = 100, 200
-	env.hostConfig = cfg
-	env.host, err = kubernetes.NewForConfig(cfg)
-	Expect(err).NotTo(HaveOccurred(), "creating the host client")
+	dir := startDevEnvironment(ctx)
+	return []byte(filepath.Join(dir, "host.kubeconfig") + "\n" + filepath.Join(dir, "tenants", e2eTenant+".kubeconfig") + "\nknest-" + e2eTenant)
+}, func(data []byte) {
+	parts := strings.Split(string(data), "\n")
+	env.hostConfig, env.host = client(parts[0])
+	if parts[1] != "" {
+		_, env.tenant = client(parts[1])
+		env.tenantHostNamespace = parts[2]
+	}
 }, NodeTimeout(5*time.Minute))
 
-// startDevEnvironment runs `knest dev up` for the whole suite and returns
-// the host kubeconfig. The process is stopped after the suite.
+func client(kubeconfig string) (*rest.Config, kubernetes.Interface) {
+	cfg, err := clientcmd.BuildConfigFromFlags("", kubeconfig)
+	Expect(err).NotTo(HaveOccurred(), "loading kubeconfig %s", kubeconfig)
+	cfg.QPS, cfg.Burst = 100, 200
+	c, err := kubernetes.NewForConfig(cfg)
+	Expect(err).NotTo(HaveOccurred(), "creating a client for %s", kubeconfig)
+	return cfg, c
+}
+
+// startDevEnvironment runs `knest dev up` with tenant "e2e" for the whole
+// suite and returns its directory. The process is stopped after the suite.
 func startDevEnvironment(ctx context.Context) string {
 	binDir := os.Getenv("KNEST_BIN_DIR")
 	if binDir == "" {
@@ -61,7 +79,7 @@ func startDevEnvironment(ctx context.Context) string {
 	Expect(err).NotTo(HaveOccurred())
 
 	By("starting knest dev up in " + dir)
-	cmd := exec.Command(knest, "dev", "up", "--dir", dir, "--tenants", "e2e")
+	cmd := exec.Command(knest, "dev", "up", "--dir", dir, "--tenants", e2eTenant)
 	stdout, err := cmd.StdoutPipe()
 	Expect(err).NotTo(HaveOccurred())
 	cmd.Stderr = GinkgoWriter
@@ -102,7 +120,7 @@ func startDevEnvironment(ctx context.Context) string {
 	case <-ctx.Done():
 		Fail("interrupted")
 	}
-	return filepath.Join(dir, "host.kubeconfig")
+	return dir
 }
 
 func errString(err error) string {
