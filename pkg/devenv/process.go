@@ -83,6 +83,9 @@ func (c *Child) WaitReady(ctx context.Context) error {
 		time.Sleep(50 * time.Millisecond)
 		return fmt.Errorf("%s exited before it was ready: %s (log: %s)", c.Name, c.LastLine(), c.LogPath)
 	case <-ctx.Done():
+		if errors.Is(ctx.Err(), context.Canceled) {
+			return fmt.Errorf("interrupted while waiting for %s to start", c.Name)
+		}
 		return fmt.Errorf("%s was not ready in time (log: %s): %w", c.Name, c.LogPath, ctx.Err())
 	}
 }
