@@ -1,0 +1,214 @@
+package pods
+
+import (
+	"slices"
+
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/utils/ptr"
+
+	"github.com/knest-dev/knest/pkg/translate"
+)
+
+// HostServiceAccount is the host ServiceAccount every host pod runs as; it
+// has no permissions and its token is never mounted.
+const HostServiceAccount = "knest-workload"
+
+// allowedVolume reports whether a volume type may reach the host.
+func allowedVolume(v corev1.VolumeSource) bool {
+	return v.ConfigMap != nil || v.Secret != nil || v.Projected != nil || v.DownwardAPI != nil ||
+		v.EmptyDir != nil || v.PersistentVolumeClaim != nil || v.Ephemeral != nil
+}
+
+// IsServiceAccountTokenVolume reports whether a volume is the projected
+// service-account token volume the tenant's ServiceAccount admission added.
+func IsServiceAccountTokenVolume(v corev1.Volume) bool {
+	if v.Projected == nil {
+		return false
+	}
+	for _, s := range v.Projected.Sources {
+		if s.ServiceAccountToken != nil {
+			return true
+		}
+	}
+	return false
+}
+
+// Forward returns the desired host pod for tenant pod p. host is the current
+// host pod or nil: a pod's spec is immutable but for a few fields, so an
+// existing host pod keeps its spec and only the mutable parts follow. Neither
+// input is modified.
+func Forward(p, host *corev1.Pod, meta translate.Meta) *corev1.Pod {
+	if host != nil {
+		out := host.DeepCopy()
+		meta.ApplyTo(out)
+		// The fields Kubernetes lets change on a running pod.
+		for i := range out.Spec.Containers {
+			if i < len(p.Spec.Containers) && out.Spec.Containers[i].Name == p.Spec.Containers[i].Name {
+				out.Spec.Containers[i].Image = p.Spec.Containers[i].Image
+			}
+		}
+		for i := range out.Spec.InitContainers {
+			if i < len(p.Spec.InitContainers) && out.Spec.InitContainers[i].Name == p.Spec.InitContainers[i].Name {
+				out.Spec.InitContainers[i].Image = p.Spec.InitContainers[i].Image
+			}
+		}
+		out.Spec.ActiveDeadlineSeconds = p.Spec.ActiveDeadlineSeconds
+		return out
+	}
+	names := func(name string) string {
+		return translate.HostName(meta.Tenant, meta.TenantNamespace, name, translate.MaxSubdomainLength)
+	}
+	out := &corev1.Pod{}
+	meta.ApplyTo(out)
+	s := &out.Spec
+	s.ServiceAccountName = HostServiceAccount
+	s.AutomountServiceAccountToken = ptr.To(false)
+	s.EnableServiceLinks = ptr.To(false)
+	s.RestartPolicy = p.Spec.RestartPolicy
+	s.TerminationGracePeriodSeconds = p.Spec.TerminationGracePeriodSeconds
+	s.ActiveDeadlineSeconds = p.Spec.ActiveDeadlineSeconds
+	s.Hostname = p.Spec.Hostname
+	if s.Hostname == "" {
+		// Without it the host would name the pod after its host name.
+		s.Hostname = p.Name
+	}
+	s.Subdomain = p.Spec.Subdomain
+	s.SecurityContext = p.Spec.SecurityContext.DeepCopy()
+	for _, ref := range p.Spec.ImagePullSecrets {
+		s.ImagePullSecrets = append(s.ImagePullSecrets, corev1.LocalObjectReference{Name: names(ref.Name)})
+	}
+	for _, v := range p.Spec.Volumes {
+		if IsServiceAccountTokenVolume(v) || !allowedVolume(v.VolumeSource) {
+			continue
+		}
+		s.Volumes = append(s.Volumes, forwardVolume(v, names))
+	}
+	for _, c := range p.Spec.InitContainers {
+		s.InitContainers = append(s.InitContainers, forwardContainer(c, p, names))
+	}
+	for _, c := range p.Spec.Containers {
+		s.Containers = append(s.Containers, forwardContainer(c, p, names))
+	}
+	return out
+}
+
+func forwardVolume(v corev1.Volume, names func(string) string) corev1.Volume {
+	v = *v.DeepCopy()
+	switch {
+	case v.ConfigMap != nil:
+		v.ConfigMap.Name = names(v.ConfigMap.Name)
+	case v.Secret != nil:
+		v.Secret.SecretName = names(v.Secret.SecretName)
+	case v.PersistentVolumeClaim != nil:
+		v.PersistentVolumeClaim.ClaimName = names(v.PersistentVolumeClaim.ClaimName)
+	case v.DownwardAPI != nil:
+		for i := range v.DownwardAPI.Items {
+			v.DownwardAPI.Items[i].FieldRef = identityFieldRef(v.DownwardAPI.Items[i].FieldRef)
+		}
+	case v.Projected != nil:
+		for i := range v.Projected.Sources {
+			src := &v.Projected.Sources[i]
+			if src.ConfigMap != nil {
+				src.ConfigMap.Name = names(src.ConfigMap.Name)
+			}
+			if src.Secret != nil {
+				src.Secret.Name = names(src.Secret.Name)
+			}
+			if src.DownwardAPI != nil {
+				for j := range src.DownwardAPI.Items {
+					src.DownwardAPI.Items[j].FieldRef = identityFieldRef(src.DownwardAPI.Items[j].FieldRef)
+				}
+			}
+		}
+	}
+	return v
+}
+
+// identityAnnotations are where a host pod keeps the tenant identity; the
+// downward API reads them instead of the host pod's own name, namespace and
+// UID.
+var identityAnnotations = map[string]string{
+	"metadata.name":      translate.AnnotationName,
+	"metadata.namespace": translate.AnnotationNamespace,
+	"metadata.uid":       translate.AnnotationUID,
+}
+
+func identityFieldRef(ref *corev1.ObjectFieldSelector) *corev1.ObjectFieldSelector {
+	if ref == nil {
+		return nil
+	}
+	if key, ok := identityAnnotations[ref.FieldPath]; ok {
+		return &corev1.ObjectFieldSelector{APIVersion: ref.APIVersion, FieldPath: "metadata.annotations['" + key + "']"}
+	}
+	return ref
+}
+
+func forwardContainer(c corev1.Container, p *corev1.Pod, names func(string) string) corev1.Container {
+	out := corev1.Container{
+		Name:                     c.Name,
+		Image:                    c.Image,
+		Command:                  slices.Clone(c.Command),
+		Args:                     slices.Clone(c.Args),
+		WorkingDir:               c.WorkingDir,
+		Resources:                *c.Resources.DeepCopy(),
+		LivenessProbe:            c.LivenessProbe.DeepCopy(),
+		ReadinessProbe:           c.ReadinessProbe.DeepCopy(),
+		StartupProbe:             c.StartupProbe.DeepCopy(),
+		Lifecycle:                c.Lifecycle.DeepCopy(),
+		TerminationMessagePath:   c.TerminationMessagePath,
+		TerminationMessagePolicy: c.TerminationMessagePolicy,
+		ImagePullPolicy:          c.ImagePullPolicy,
+		SecurityContext:          c.SecurityContext.DeepCopy(),
+		RestartPolicy:            c.RestartPolicy,
+		Stdin:                    c.Stdin,
+		StdinOnce:                c.StdinOnce,
+		TTY:                      c.TTY,
+	}
+	for _, port := range c.Ports {
+		// Never a port of the node.
+		port.HostPort, port.HostIP = 0, ""
+		out.Ports = append(out.Ports, port)
+	}
+	for _, m := range c.VolumeMounts {
+		if isTokenMount(m, p) {
+			continue
+		}
+		out.VolumeMounts = append(out.VolumeMounts, m)
+	}
+	for _, e := range c.EnvFrom {
+		e = *e.DeepCopy()
+		if e.ConfigMapRef != nil {
+			e.ConfigMapRef.Name = names(e.ConfigMapRef.Name)
+		}
+		if e.SecretRef != nil {
+			e.SecretRef.Name = names(e.SecretRef.Name)
+		}
+		out.EnvFrom = append(out.EnvFrom, e)
+	}
+	for _, e := range c.Env {
+		e = *e.DeepCopy()
+		if e.ValueFrom != nil {
+			switch {
+			case e.ValueFrom.ConfigMapKeyRef != nil:
+				e.ValueFrom.ConfigMapKeyRef.Name = names(e.ValueFrom.ConfigMapKeyRef.Name)
+			case e.ValueFrom.SecretKeyRef != nil:
+				e.ValueFrom.SecretKeyRef.Name = names(e.ValueFrom.SecretKeyRef.Name)
+			case e.ValueFrom.FieldRef != nil:
+				e.ValueFrom.FieldRef = identityFieldRef(e.ValueFrom.FieldRef)
+			}
+		}
+		out.Env = append(out.Env, e)
+	}
+	return out
+}
+
+// isTokenMount reports whether m mounts the tenant's service-account token
+// volume, which does not reach the host.
+func isTokenMount(m corev1.VolumeMount, p *corev1.Pod) bool {
+	for _, v := range p.Spec.Volumes {
+		if v.Name == m.Name {
+			return IsServiceAccountTokenVolume(v)
+		}
+	}
+	return false
+}

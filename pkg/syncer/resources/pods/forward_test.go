@@ -1,0 +1,154 @@
+package pods
+
+import (
+	"testing"
+
+	"github.com/google/go-cmp/cmp"
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/utils/ptr"
+
+	"github.com/knest-dev/knest/pkg/translate"
+)
+
+var meta = translate.Meta{
+	Name: "api-0-x-shop-x-acme", Namespace: "knest-acme",
+	Labels:      map[string]string{translate.LabelTenant: "acme", translate.LabelNamespace: "shop", "app": "api"},
+	Annotations: map[string]string{translate.AnnotationName: "api-0", translate.AnnotationNamespace: "shop", translate.AnnotationUID: "u1", translate.AnnotationKind: "Pod"},
+	Tenant:      "acme", TenantNamespace: "shop",
+}
+
+func host(name string) string {
+	return translate.HostName("acme", "shop", name, translate.MaxSubdomainLength)
+}
+
+func tenantPod() *corev1.Pod {
+	return &corev1.Pod{
+		ObjectMeta: metav1.ObjectMeta{Name: "api-0", Namespace: "shop", UID: "u1", Labels: map[string]string{"app": "api"}},
+		Spec: corev1.PodSpec{
+			NodeName:           "virtual-node",
+			ServiceAccountName: "api",
+			HostNetwork:        true,
+			PriorityClassName:  "system-cluster-critical",
+			RuntimeClassName:   ptr.To("runc"),
+			Tolerations:        []corev1.Toleration{{Operator: corev1.TolerationOpExists}},
+			ImagePullSecrets:   []corev1.LocalObjectReference{{Name: "registry"}},
+			Subdomain:          "api",
+			Volumes: []corev1.Volume{
+				{Name: "cfg", VolumeSource: corev1.VolumeSource{ConfigMap: &corev1.ConfigMapVolumeSource{LocalObjectReference: corev1.LocalObjectReference{Name: "cfg"}}}},
+				{Name: "tls", VolumeSource: corev1.VolumeSource{Secret: &corev1.SecretVolumeSource{SecretName: "tls"}}},
+				{Name: "data", VolumeSource: corev1.VolumeSource{PersistentVolumeClaim: &corev1.PersistentVolumeClaimVolumeSource{ClaimName: "data-api-0"}}},
+				{Name: "info", VolumeSource: corev1.VolumeSource{DownwardAPI: &corev1.DownwardAPIVolumeSource{Items: []corev1.DownwardAPIVolumeFile{
+					{Path: "name", FieldRef: &corev1.ObjectFieldSelector{FieldPath: "metadata.name"}},
+					{Path: "labels", FieldRef: &corev1.ObjectFieldSelector{FieldPath: "metadata.labels"}},
+				}}}},
+				{Name: "root", VolumeSource: corev1.VolumeSource{HostPath: &corev1.HostPathVolumeSource{Path: "/"}}},
+				{Name: "kube-api-access-x", VolumeSource: corev1.VolumeSource{Projected: &corev1.ProjectedVolumeSource{Sources: []corev1.VolumeProjection{
+					{ServiceAccountToken: &corev1.ServiceAccountTokenProjection{Path: "token"}},
+					{ConfigMap: &corev1.ConfigMapProjection{LocalObjectReference: corev1.LocalObjectReference{Name: "kube-root-ca.crt"}}},
+				}}}},
+			},
+			Containers: []corev1.Container{{
+				Name: "api", Image: "api:1",
+				Ports:   []corev1.ContainerPort{{ContainerPort: 8080, HostPort: 80}},
+				EnvFrom: []corev1.EnvFromSource{{SecretRef: &corev1.SecretEnvSource{LocalObjectReference: corev1.LocalObjectReference{Name: "db"}}}},
+				Env: []corev1.EnvVar{
+					{Name: "POD_NAME", ValueFrom: &corev1.EnvVarSource{FieldRef: &corev1.ObjectFieldSelector{FieldPath: "metadata.name"}}},
+					{Name: "POD_NS", ValueFrom: &corev1.EnvVarSource{FieldRef: &corev1.ObjectFieldSelector{FieldPath: "metadata.namespace"}}},
+					{Name: "MODE", ValueFrom: &corev1.EnvVarSource{ConfigMapKeyRef: &corev1.ConfigMapKeySelector{LocalObjectReference: corev1.LocalObjectReference{Name: "cfg"}, Key: "mode"}}},
+				},
+				VolumeMounts: []corev1.VolumeMount{{Name: "cfg", MountPath: "/cfg"}, {Name: "kube-api-access-x", MountPath: "/var/run/secrets/kubernetes.io/serviceaccount"}},
+			}},
+		},
+	}
+}
+
+func TestForwardNewPod(t *testing.T) {
+	t.Parallel()
+	in := tenantPod()
+	before := in.DeepCopy()
+	got := Forward(in, nil, meta)
+
+	if diff := cmp.Diff(before, in); diff != "" {
+		t.Errorf("Forward mutated the tenant pod:\n%s", diff)
+	}
+	s := got.Spec
+	checks := []struct {
+		what string
+		ok   bool
+	}{
+		{"runs as the fixed host ServiceAccount", s.ServiceAccountName == HostServiceAccount},
+		{"mounts no host token", s.AutomountServiceAccountToken != nil && !*s.AutomountServiceAccountToken},
+		{"has no service links", s.EnableServiceLinks != nil && !*s.EnableServiceLinks},
+		{"is not pinned to a node", s.NodeName == ""},
+		{"does not use the host network", !s.HostNetwork},
+		{"carries no tenant priority, runtime class or tolerations", s.PriorityClassName == "" && s.RuntimeClassName == nil && len(s.Tolerations) == 0},
+		{"keeps the tenant hostname and subdomain", s.Hostname == "api-0" && s.Subdomain == "api"},
+		{"binds no host port", s.Containers[0].Ports[0].HostPort == 0 && s.Containers[0].Ports[0].ContainerPort == 8080},
+		{"pulls with the host copy of its pull secret", len(s.ImagePullSecrets) == 1 && s.ImagePullSecrets[0].Name == host("registry")},
+	}
+	for _, c := range checks {
+		if !c.ok {
+			t.Errorf("the host pod %s: spec %+v", c.what, s)
+		}
+	}
+
+	var volumes []string
+	for _, v := range s.Volumes {
+		volumes = append(volumes, v.Name)
+	}
+	if diff := cmp.Diff([]string{"cfg", "tls", "data", "info"}, volumes); diff != "" {
+		t.Errorf("volumes: hostPath and the tenant token volume must be left out (-want +got):\n%s", diff)
+	}
+	if s.Volumes[0].ConfigMap.Name != host("cfg") || s.Volumes[1].Secret.SecretName != host("tls") || s.Volumes[2].PersistentVolumeClaim.ClaimName != host("data-api-0") {
+		t.Errorf("volume references are not renamed to host copies: %+v", s.Volumes)
+	}
+	if got := s.Volumes[3].DownwardAPI.Items[0].FieldRef.FieldPath; got != "metadata.annotations['knest.io/name']" {
+		t.Errorf("downward API metadata.name reads %q, want the tenant name annotation", got)
+	}
+	if got := s.Volumes[3].DownwardAPI.Items[1].FieldRef.FieldPath; got != "metadata.labels" {
+		t.Errorf("downward API metadata.labels reads %q", got)
+	}
+	c := s.Containers[0]
+	if len(c.VolumeMounts) != 1 || c.VolumeMounts[0].Name != "cfg" {
+		t.Errorf("the tenant token mount must be left out: %+v", c.VolumeMounts)
+	}
+	if c.EnvFrom[0].SecretRef.Name != host("db") || c.Env[2].ValueFrom.ConfigMapKeyRef.Name != host("cfg") {
+		t.Errorf("env references are not renamed: %+v %+v", c.EnvFrom, c.Env)
+	}
+	if c.Env[0].ValueFrom.FieldRef.FieldPath != "metadata.annotations['knest.io/name']" || c.Env[1].ValueFrom.FieldRef.FieldPath != "metadata.annotations['knest.io/namespace']" {
+		t.Errorf("downward API env must show the tenant identity: %+v", c.Env)
+	}
+	if got.Annotations[translate.AnnotationName] != "api-0" || got.Annotations[translate.AnnotationNamespace] != "shop" {
+		t.Errorf("the identity annotations the downward API reads are missing: %v", got.Annotations)
+	}
+}
+
+func TestForwardExistingPodOnlyChangesMutableFields(t *testing.T) {
+	t.Parallel()
+	in := tenantPod()
+	existing := Forward(in, nil, meta)
+	existing.UID, existing.ResourceVersion = "host-uid", "5"
+	existing.Spec.NodeName = "host-node-3"
+	existing.Spec.Tolerations = []corev1.Toleration{{Key: "node.kubernetes.io/not-ready", Operator: corev1.TolerationOpExists}}
+
+	changed := in.DeepCopy()
+	changed.Spec.Containers[0].Image = "api:2"
+	changed.Spec.ActiveDeadlineSeconds = ptr.To[int64](600)
+	changed.Spec.Containers[0].Args = []string{"--not", "mutable"}
+	before := existing.DeepCopy()
+	got := Forward(changed, existing, meta)
+
+	if diff := cmp.Diff(before, existing); diff != "" {
+		t.Errorf("Forward mutated the host pod:\n%s", diff)
+	}
+	want := before.DeepCopy()
+	want.Spec.Containers[0].Image = "api:2"
+	want.Spec.ActiveDeadlineSeconds = ptr.To[int64](600)
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("only image and activeDeadlineSeconds may change on a running pod (-want +got):\n%s", diff)
+	}
+	if diff := cmp.Diff(got, Forward(changed, got, meta)); diff != "" {
+		t.Errorf("Forward is not stable on its own output:\n%s", diff)
+	}
+}
