@@ -25,3 +25,8 @@ if ! diff -u pkg/syncer/rbac/role.yaml manifests/knestd-role.yaml; then
   echo "manifests/knestd-role.yaml differs from pkg/syncer/rbac/role.yaml: copy it over" >&2
   exit 1
 fi
+
+if ! diff -u pkg/syncer/rbac/role.yaml charts/knest/files/knestd-role.yaml; then
+  echo "charts/knest/files/knestd-role.yaml differs from pkg/syncer/rbac/role.yaml: copy it over" >&2
+  exit 1
+fi
