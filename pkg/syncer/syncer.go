@@ -259,6 +259,27 @@ func New(ctx context.Context, cfg Config) (*Syncer, error) {
 				return out
 			}))
 		}
+		if kind.Name == "EndpointSlice" {
+			// Whether a slice may reach the host depends on the tenant's host
+			// pod IPs: re-check a namespace's slices when its host pods change.
+			tenantClient := mgr.GetClient()
+			b = b.WatchesRawSource(source.Kind(host.GetCache(), client.Object(&corev1.Pod{}),
+				handler.TypedEnqueueRequestsFromMapFunc(func(ctx context.Context, o client.Object) []reconcile.Request {
+					ns := o.GetLabels()[translate.LabelNamespace]
+					if ns == "" {
+						return nil
+					}
+					var slices discoveryv1.EndpointSliceList
+					if err := tenantClient.List(ctx, &slices, client.InNamespace(ns)); err != nil {
+						return nil
+					}
+					var out []reconcile.Request
+					for _, sl := range slices.Items {
+						out = append(out, reconcile.Request{NamespacedName: types.NamespacedName{Namespace: sl.Namespace, Name: sl.Name}})
+					}
+					return out
+				})))
+		}
 		if err := b.Complete(r); err != nil {
 			return nil, fmt.Errorf("failed to set up the %s reconciler: %w", kind.Name, err)
 		}

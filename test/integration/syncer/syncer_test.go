@@ -363,6 +363,40 @@ func TestIntegrationSyncer(t *testing.T) {
 		if _, err := e.host.DiscoveryV1().EndpointSlices(hostNamespace).Get(ctx, hostName(ns, "db-foreign"), metav1.GetOptions{}); !apierrors.IsNotFound(err) {
 			t.Errorf("a slice pointing outside the tenant reached the host (err %v)", err)
 		}
+
+		// A refused slice is looked at again as soon as the tenant's host pods
+		// change, not only on its periodic retry: a host pod that is not the
+		// tenant's has an address the tenant may not use, until it becomes one
+		// of the tenant's pods.
+		stranger := &corev1.Pod{
+			ObjectMeta: metav1.ObjectMeta{Name: "stranger", Namespace: hostNamespace},
+			Spec:       corev1.PodSpec{Containers: []corev1.Container{{Name: "c", Image: "pause"}}},
+		}
+		_, err = e.host.CoreV1().Pods(hostNamespace).Create(ctx, stranger, metav1.CreateOptions{})
+		mustCreate(err)
+		var strangerIP string
+		within(t, 30*time.Second, "the stranger pod has an IP", func(ctx context.Context) (bool, error) {
+			p, err := e.host.CoreV1().Pods(hostNamespace).Get(ctx, stranger.Name, metav1.GetOptions{})
+			if err == nil {
+				strangerIP = p.Status.PodIP
+			}
+			return strangerIP != "", nil
+		})
+		_, err = e.tenant.DiscoveryV1().EndpointSlices(ns).Create(ctx, mkSlice("db-later", strangerIP), metav1.CreateOptions{})
+		mustCreate(err)
+		time.Sleep(500 * time.Millisecond)
+		if _, err := e.host.DiscoveryV1().EndpointSlices(hostNamespace).Get(ctx, hostName(ns, "db-later"), metav1.GetOptions{}); !apierrors.IsNotFound(err) {
+			t.Fatalf("a slice pointing at a pod that is not the tenant's reached the host (err %v)", err)
+		}
+		p, err := e.host.CoreV1().Pods(hostNamespace).Get(ctx, stranger.Name, metav1.GetOptions{})
+		mustCreate(err)
+		p.Labels = map[string]string{translate.LabelTenant: tenantName, translate.LabelNamespace: ns}
+		_, err = e.host.CoreV1().Pods(hostNamespace).Update(ctx, p, metav1.UpdateOptions{})
+		mustCreate(err)
+		within(t, 2*time.Second, "the slice on the host once its address is a tenant pod's (well before the 10 s retry)", func(ctx context.Context) (bool, error) {
+			_, err := e.host.DiscoveryV1().EndpointSlices(hostNamespace).Get(ctx, hostName(ns, "db-later"), metav1.GetOptions{})
+			return err == nil, nil
+		})
 	})
 
 	t.Run("the host identity is Forbidden outside its namespace", func(t *testing.T) {
