@@ -25,6 +25,7 @@ import (
 	"github.com/knest-dev/knest/pkg/etcd"
 	"github.com/knest-dev/knest/pkg/kubeconfig"
 	"github.com/knest-dev/knest/pkg/pki"
+	"github.com/knest-dev/knest/pkg/servicecidr"
 )
 
 // ProbeNamespacePrefix starts the name of the namespace created at every
@@ -69,7 +70,6 @@ type Spec struct {
 	AdvertiseAddress net.IP
 	// ServiceCIDR and ClusterDomain shape the service network.
 	ServiceCIDR   string
-	ServiceIP     net.IP
 	ClusterDomain string
 	// KubernetesServiceIP overrides the "kubernetes" Service's ClusterIP.
 	KubernetesServiceIP net.IP
@@ -140,6 +140,10 @@ func Start(ctx context.Context, s Spec) (_ *Instance, err error) {
 	// The API server takes the listener over; closing it again is harmless.
 	inst.cleanup = append(inst.cleanup, func() { listener.Close() })
 
+	serviceIP, err := servicecidr.FirstIP(s.ServiceCIDR)
+	if err != nil {
+		return nil, fmt.Errorf("service CIDR %w", err)
+	}
 	sanIPs := append([]net.IP(nil), s.SANIPs...)
 	if s.KubernetesServiceIP != nil {
 		sanIPs = append(sanIPs, s.KubernetesServiceIP)
@@ -148,7 +152,7 @@ func Start(ctx context.Context, s Spec) (_ *Instance, err error) {
 		sanIPs = append(sanIPs, s.AdvertiseAddress)
 	}
 	files, err := pki.Ensure(pki.Config{
-		Dir: inst.Layout.PKI, ClusterName: s.Name, ServiceIP: s.ServiceIP, ClusterDomain: s.ClusterDomain,
+		Dir: inst.Layout.PKI, ClusterName: s.Name, ServiceIP: serviceIP, ClusterDomain: s.ClusterDomain,
 		ExtraSANs: s.SANs, ExtraIPs: sanIPs,
 	}, time.Now())
 	if err != nil {

@@ -28,6 +28,7 @@ import (
 
 	"github.com/knest-dev/knest/pkg/controlplane"
 	"github.com/knest-dev/knest/pkg/devcluster/pools"
+	"github.com/knest-dev/knest/pkg/servicecidr"
 )
 
 const (
@@ -78,8 +79,8 @@ func (c Config) Validate() error {
 	if c.Dir == "" {
 		errs = append(errs, errors.New("a data directory is required"))
 	}
-	if _, _, err := net.ParseCIDR(c.ServiceCIDR); err != nil {
-		errs = append(errs, fmt.Errorf("service CIDR %q is not a CIDR", c.ServiceCIDR))
+	if _, err := servicecidr.FirstIP(c.ServiceCIDR); err != nil {
+		errs = append(errs, fmt.Errorf("service CIDR %w", err))
 	}
 	if _, _, err := net.ParseCIDR(c.PodCIDR); err != nil {
 		errs = append(errs, fmt.Errorf("pod CIDR %q is not a CIDR", c.PodCIDR))
@@ -107,11 +108,6 @@ func Start(ctx context.Context, c Config) (*Cluster, error) {
 	if err := c.Validate(); err != nil {
 		return nil, err
 	}
-	_, svc, _ := net.ParseCIDR(c.ServiceCIDR)
-	serviceIP := make(net.IP, len(svc.IP))
-	copy(serviceIP, svc.IP)
-	serviceIP[len(serviceIP)-1]++
-
 	stages, err := loadStages()
 	if err != nil {
 		return nil, err
@@ -119,7 +115,7 @@ func Start(ctx context.Context, c Config) (*Cluster, error) {
 
 	inst, err := controlplane.Start(ctx, controlplane.Spec{
 		Name: "knest-host", DataDir: c.Dir, BindAddress: c.BindAddress, Port: c.Port,
-		AdvertiseAddress: net.ParseIP("127.0.0.1"), ServiceCIDR: c.ServiceCIDR, ServiceIP: serviceIP,
+		AdvertiseAddress: net.ParseIP("127.0.0.1"), ServiceCIDR: c.ServiceCIDR,
 		ClusterDomain: "cluster.local",
 		// A host cluster runs every default controller, node lifecycle
 		// included: KWOK keeps the nodes' leases fresh.

@@ -30,7 +30,6 @@ func Run(ctx context.Context, o options.Options) error {
 	if err := o.Validate(); err != nil {
 		return err
 	}
-	serviceIP, _ := o.ServiceIP()
 	sans, sanIPs := o.SANs()
 	var hostConfig *rest.Config
 	var plugins []controlplane.AdmissionPlugin
@@ -50,7 +49,7 @@ func Run(ctx context.Context, o options.Options) error {
 	inst, err := controlplane.Start(ctx, controlplane.Spec{
 		AdmissionPlugins: plugins, KubernetesServiceIP: net.ParseIP(o.KubernetesServiceIP),
 		Name: o.Name, DataDir: o.DataDir, BindAddress: o.BindAddress, Port: o.SecurePort,
-		AdvertiseAddress: o.Advertise(), ServiceCIDR: o.ServiceCIDR, ServiceIP: serviceIP,
+		AdvertiseAddress: o.Advertise(), ServiceCIDR: o.ServiceCIDR,
 		ClusterDomain: o.ClusterDomain, SANs: sans, SANIPs: sanIPs,
 		EncryptionKeyFile: o.EncryptionKeyFile, EtcdQuotaBytes: o.EtcdQuotaBytes,
 	})

@@ -44,6 +44,20 @@ type Kind struct {
 	// tenant gets the reason as a warning Event, and any host copy goes),
 	// or "". Nil means never.
 	Refuse func(ctx context.Context, host client.Reader, hostNamespace string, obj client.Object) (string, error)
+	// Triggers are other objects whose changes may change what Wanted or
+	// Refuse decide, and so must reconcile objects of this kind.
+	Triggers []Trigger
+}
+
+// Trigger maps changes of another object to tenant objects of a Kind.
+type Trigger struct {
+	// Host says the object is watched in the host cache (the tenant's
+	// marker-filtered copies), not the tenant's.
+	Host bool
+	// Object is an empty object of the watched type.
+	Object client.Object
+	// Requests returns the tenant objects to reconcile when o changes.
+	Requests func(ctx context.Context, tenant client.Reader, o client.Object) []reconcile.Request
 }
 
 // refusedRetry is how soon a refused object is looked at again: what made it

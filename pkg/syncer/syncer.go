@@ -99,10 +99,12 @@ func Kinds() []Kind {
 	configMap := typed("ConfigMap", translate.MaxSubdomainLength, func() *corev1.ConfigMap { return &corev1.ConfigMap{} },
 		configmaps.Forward, configmaps.Recreate)
 	configMap.Wanted = referencedBy(indexConfigMapRefs)
+	configMap.Triggers = []Trigger{referencingPods(podrefs.ConfigMaps)}
 
 	secret := typed("Secret", translate.MaxSubdomainLength, func() *corev1.Secret { return &corev1.Secret{} },
 		secrets.Forward, secrets.Recreate)
 	secret.Wanted = referencedBy(indexSecretRefs)
+	secret.Triggers = []Trigger{referencingPods(podrefs.Secrets)}
 
 	service := typed("Service", translate.MaxLabelLength, func() *corev1.Service { return &corev1.Service{} },
 		services.Forward, services.Recreate)
@@ -132,7 +134,40 @@ func Kinds() []Kind {
 		}
 		return endpointslices.Refuse(obj.(*discoveryv1.EndpointSlice), ips), nil
 	}
+	// What Refuse decides depends on the tenant's host pod IPs: re-check a
+	// namespace's slices when its host pods change.
+	slice.Triggers = []Trigger{{Host: true, Object: &corev1.Pod{}, Requests: slicesOfHostPodNamespace}}
 	return []Kind{configMap, secret, service, slice}
+}
+
+// referencingPods reconciles what a tenant pod references, so objects follow
+// the pods that start or stop using them.
+func referencingPods(refs func(*corev1.Pod) []string) Trigger {
+	return Trigger{Object: &corev1.Pod{}, Requests: func(_ context.Context, _ client.Reader, o client.Object) []reconcile.Request {
+		var out []reconcile.Request
+		for _, name := range refs(o.(*corev1.Pod)) {
+			out = append(out, reconcile.Request{NamespacedName: types.NamespacedName{Namespace: o.GetNamespace(), Name: name}})
+		}
+		return out
+	}}
+}
+
+// slicesOfHostPodNamespace reconciles the EndpointSlices of the tenant
+// namespace a host pod belongs to.
+func slicesOfHostPodNamespace(ctx context.Context, tenant client.Reader, o client.Object) []reconcile.Request {
+	ns := o.GetLabels()[translate.LabelNamespace]
+	if ns == "" {
+		return nil
+	}
+	var slices discoveryv1.EndpointSliceList
+	if err := tenant.List(ctx, &slices, client.InNamespace(ns)); err != nil {
+		return nil
+	}
+	var out []reconcile.Request
+	for _, sl := range slices.Items {
+		out = append(out, reconcile.Request{NamespacedName: types.NamespacedName{Namespace: sl.Namespace, Name: sl.Name}})
+	}
+	return out
 }
 
 // selectorlessServiceSlice wants the tenant's own slices of Services that
@@ -233,10 +268,12 @@ func New(ctx context.Context, cfg Config) (*Syncer, error) {
 	}
 
 	recorder := mgr.GetEventRecorder("knest-syncer")
-	for _, kind := range Kinds() {
+	tenantClient := mgr.GetClient()
+	kinds := Kinds()
+	for _, kind := range kinds {
 		r := &reconciler{
 			kind: kind, tenant: cfg.Tenant, hostNamespace: cfg.HostNamespace,
-			tenantClient: mgr.GetClient(), hostClient: host.GetClient(), hostReader: host.GetAPIReader(),
+			tenantClient: tenantClient, hostClient: host.GetClient(), hostReader: host.GetAPIReader(),
 			recorder: recorder, metrics: m,
 		}
 		b := builder.ControllerManagedBy(mgr).
@@ -250,47 +287,27 @@ func New(ctx context.Context, cfg Config) (*Syncer, error) {
 					}
 					return []reconcile.Request{{NamespacedName: types.NamespacedName{Namespace: id.Namespace, Name: id.Name}}}
 				})))
-		if refs := podReferences(kind.Name); refs != nil {
-			b = b.Watches(&corev1.Pod{}, handler.EnqueueRequestsFromMapFunc(func(_ context.Context, o client.Object) []reconcile.Request {
-				var out []reconcile.Request
-				for _, name := range refs(o.(*corev1.Pod)) {
-					out = append(out, reconcile.Request{NamespacedName: types.NamespacedName{Namespace: o.GetNamespace(), Name: name}})
-				}
-				return out
-			}))
-		}
-		if kind.Name == "EndpointSlice" {
-			// Whether a slice may reach the host depends on the tenant's host
-			// pod IPs: re-check a namespace's slices when its host pods change.
-			tenantClient := mgr.GetClient()
-			b = b.WatchesRawSource(source.Kind(host.GetCache(), client.Object(&corev1.Pod{}),
+		for _, tr := range kind.Triggers {
+			cache := mgr.GetCache()
+			if tr.Host {
+				cache = host.GetCache()
+			}
+			b = b.WatchesRawSource(source.Kind(cache, tr.Object,
 				handler.TypedEnqueueRequestsFromMapFunc(func(ctx context.Context, o client.Object) []reconcile.Request {
-					ns := o.GetLabels()[translate.LabelNamespace]
-					if ns == "" {
-						return nil
-					}
-					var slices discoveryv1.EndpointSliceList
-					if err := tenantClient.List(ctx, &slices, client.InNamespace(ns)); err != nil {
-						return nil
-					}
-					var out []reconcile.Request
-					for _, sl := range slices.Items {
-						out = append(out, reconcile.Request{NamespacedName: types.NamespacedName{Namespace: sl.Namespace, Name: sl.Name}})
-					}
-					return out
+					return tr.Requests(ctx, tenantClient, o)
 				})))
 		}
 		if err := b.Complete(r); err != nil {
 			return nil, fmt.Errorf("failed to set up the %s reconciler: %w", kind.Name, err)
 		}
 	}
-	kinds := map[string]Kind{}
-	for _, k := range Kinds() {
-		kinds[k.Name] = k
+	byName := map[string]Kind{}
+	for _, k := range kinds {
+		byName[k.Name] = k
 	}
 	er := &eventReconciler{
-		kinds: kinds, tenant: cfg.Tenant, hostNamespace: cfg.HostNamespace,
-		tenantClient: mgr.GetClient(), hostClient: host.GetClient(), metrics: m,
+		kinds: byName, tenant: cfg.Tenant, hostNamespace: cfg.HostNamespace,
+		tenantClient: tenantClient, hostClient: host.GetClient(), metrics: m,
 	}
 	if err := builder.ControllerManagedBy(mgr).
 		Named("sync-host-events").
@@ -299,16 +316,6 @@ func New(ctx context.Context, cfg Config) (*Syncer, error) {
 		return nil, fmt.Errorf("failed to set up the event reconciler: %w", err)
 	}
 	return &Syncer{mgr: mgr}, nil
-}
-
-func podReferences(kind string) func(*corev1.Pod) []string {
-	switch kind {
-	case "ConfigMap":
-		return podrefs.ConfigMaps
-	case "Secret":
-		return podrefs.Secrets
-	}
-	return nil
 }
 
 // Start runs the syncer until ctx ends.

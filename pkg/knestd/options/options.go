@@ -11,6 +11,8 @@ import (
 
 	"github.com/spf13/pflag"
 	"k8s.io/apimachinery/pkg/util/validation"
+
+	"github.com/knest-dev/knest/pkg/servicecidr"
 )
 
 // Options configure one knestd process: one tenant control plane.
@@ -151,25 +153,11 @@ func (o Options) Validate() error {
 // ServiceIP returns the first usable address of the service CIDR: the IP of
 // the "kubernetes" Service.
 func (o Options) ServiceIP() (net.IP, error) {
-	ip, cidr, err := net.ParseCIDR(o.ServiceCIDR)
+	ip, err := servicecidr.FirstIP(o.ServiceCIDR)
 	if err != nil {
-		return nil, fmt.Errorf("--service-cidr %q is not a CIDR", o.ServiceCIDR)
+		return nil, fmt.Errorf("--service-cidr %w", err)
 	}
-	if !ip.Equal(cidr.IP) {
-		return nil, fmt.Errorf("--service-cidr %q has host bits set; did you mean %s?", o.ServiceCIDR, cidr.String())
-	}
-	ones, bits := cidr.Mask.Size()
-	if bits-ones < 2 {
-		return nil, fmt.Errorf("--service-cidr %q is too small", o.ServiceCIDR)
-	}
-	if bits == 128 && bits-ones > 20 {
-		// The API server's allocator refuses IPv6 ranges larger than /108.
-		return nil, fmt.Errorf("--service-cidr %q is larger than /108", o.ServiceCIDR)
-	}
-	first := make(net.IP, len(cidr.IP))
-	copy(first, cidr.IP)
-	first[len(first)-1]++
-	return first, nil
+	return ip, nil
 }
 
 // Advertise returns the address the API server advertises.
