@@ -18,6 +18,7 @@ import (
 
 	"github.com/knest-dev/knest/pkg/kubeconfig"
 	"github.com/knest-dev/knest/pkg/syncer/rbac"
+	"github.com/knest-dev/knest/pkg/syncer/resources/pods"
 )
 
 // HostIdentityTokenSeconds is how long the token of a dev tenant's host
@@ -32,6 +33,14 @@ func GrantHostIdentity(ctx context.Context, client kubernetes.Interface, host *r
 	sa := &corev1.ServiceAccount{ObjectMeta: metav1.ObjectMeta{Name: rbac.RoleName, Namespace: namespace}}
 	if _, err := client.CoreV1().ServiceAccounts(namespace).Create(ctx, sa, metav1.CreateOptions{}); err != nil && !apierrors.IsAlreadyExists(err) {
 		return fmt.Errorf("failed to create ServiceAccount %s/%s in host cluster: %w", namespace, sa.Name, err)
+	}
+	// Tenant pods run on the host as this ServiceAccount, without a token.
+	workload := &corev1.ServiceAccount{
+		ObjectMeta:                   metav1.ObjectMeta{Name: pods.HostServiceAccount, Namespace: namespace},
+		AutomountServiceAccountToken: ptr.To(false),
+	}
+	if _, err := client.CoreV1().ServiceAccounts(namespace).Create(ctx, workload, metav1.CreateOptions{}); err != nil && !apierrors.IsAlreadyExists(err) {
+		return fmt.Errorf("failed to create ServiceAccount %s/%s in host cluster: %w", namespace, workload.Name, err)
 	}
 	role, err := rbac.Role(namespace)
 	if err != nil {

@@ -2,6 +2,7 @@ package knestd
 
 import (
 	"context"
+	"crypto/sha256"
 	"fmt"
 	"net"
 	"os"
@@ -11,11 +12,13 @@ import (
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/clientcmd"
+	"k8s.io/component-base/version"
 	"k8s.io/klog/v2"
 
 	"github.com/knest-dev/knest/pkg/admission/hostservices"
 	"github.com/knest-dev/knest/pkg/controlplane"
 	"github.com/knest-dev/knest/pkg/knestd/options"
+	"github.com/knest-dev/knest/pkg/pki"
 	"github.com/knest-dev/knest/pkg/syncer"
 )
 
@@ -38,6 +41,7 @@ func Run(ctx context.Context, o options.Options) error {
 		if hostConfig, err = clientcmd.BuildConfigFromFlags("", o.HostKubeconfig); err != nil {
 			return fmt.Errorf("--host-kubeconfig %s: %w", o.HostKubeconfig, err)
 		}
+		hostConfig.QPS, hostConfig.Burst = o.HostQPS, o.HostBurst
 		hostClient, err := kubernetes.NewForConfig(hostConfig)
 		if err != nil {
 			return err
@@ -70,10 +74,16 @@ func Run(ctx context.Context, o options.Options) error {
 	var syncDone chan error
 	if o.HostKubeconfig != "" {
 		syncDone = make(chan error, 1)
+		aliasKey, err := nodeAliasKey(pki.FilesIn(inst.Layout.PKI).ServiceAccountKey)
+		if err != nil {
+			inst.Stop("syncer failed")
+			return err
+		}
 		s, err := syncer.New(syncCtx, syncer.Config{
 			Tenant: o.Name, HostNamespace: o.HostNamespace,
-			TenantConfig: inst.AdminConfig, HostConfig: hostConfig,
+			TenantConfig: tenantConfig(inst.AdminConfig), HostConfig: hostConfig,
 			MetricsBindAddress: o.SyncerMetricsAddress,
+			NodeAddress:        o.Advertise().String(), NodeAliasKey: aliasKey, Version: version.Get().GitVersion,
 		})
 		if err != nil {
 			inst.Stop("syncer failed")
@@ -99,6 +109,25 @@ func Run(ctx context.Context, o options.Options) error {
 		inst.Stop("syncer stopped")
 		return fmt.Errorf("syncer stopped: %w", err)
 	}
+}
+
+// tenantConfig is the syncer's tenant client config: its own API server,
+// in-process, so not throttled like a remote one.
+func tenantConfig(admin *rest.Config) *rest.Config {
+	c := rest.CopyConfig(admin)
+	c.QPS, c.Burst = 1000, 2000
+	return c
+}
+
+// nodeAliasKey derives the key of virtual Node names from the tenant's
+// service-account signing key: secret, and as lasting as the tenant.
+func nodeAliasKey(saKeyFile string) ([]byte, error) {
+	data, err := os.ReadFile(saKeyFile)
+	if err != nil {
+		return nil, fmt.Errorf("failed to read the service-account key: %w", err)
+	}
+	sum := sha256.Sum256(append([]byte("knest virtual node alias\x00"), data...))
+	return sum[:], nil
 }
 
 // IdleGCPercent is the GOGC knestd switches to once it is ready, unless the

@@ -3,6 +3,7 @@ package syncer
 import (
 	"context"
 	"fmt"
+	"strings"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
@@ -26,6 +27,22 @@ type eventReconciler struct {
 	tenantClient  client.Client
 	hostClient    client.Client
 	metrics       *metrics
+	// nodeAlias names the virtual Node standing for a host node.
+	nodeAlias func(hostNode string) string
+}
+
+// scrubber rewrites host names in an Event message about host object
+// hostObj to what the tenant knows: the tenant object's name, and for pods
+// the virtual Node instead of the host node.
+func (r *eventReconciler) scrubber(hostObj client.Object, id translate.Object) *strings.Replacer {
+	pairs := []string{
+		hostObj.GetNamespace() + "/" + hostObj.GetName(), id.Namespace + "/" + id.Name,
+		hostObj.GetName(), id.Name,
+	}
+	if pod, ok := hostObj.(*corev1.Pod); ok && pod.Spec.NodeName != "" {
+		pairs = append(pairs, pod.Spec.NodeName, r.nodeAlias(pod.Spec.NodeName))
+	}
+	return strings.NewReplacer(pairs...)
 }
 
 // Reconcile mirrors one host Event.
@@ -68,7 +85,7 @@ func (r *eventReconciler) Reconcile(ctx context.Context, req reconcile.Request) 
 	} else if err != nil {
 		return reconcile.Result{}, fmt.Errorf("failed to get Event %s in tenant cluster: %w", key, err)
 	}
-	desired := events.Backward(&ev, id, "v1", existing)
+	desired := events.Backward(&ev, id, "v1", existing, r.scrubber(hostObj, id))
 	if existing == nil {
 		klog.FromContext(ctx).V(1).Info("Copying host event", "virtual", key, "reason", ev.Reason)
 		if err := r.tenantClient.Create(ctx, desired); err != nil && !kerrors.IsAlreadyExists(err) {

@@ -14,6 +14,9 @@ type metrics struct {
 	errors     *prometheus.CounterVec
 	latency    *prometheus.HistogramVec
 	writes     *prometheus.CounterVec
+	// heartbeats are the virtual Nodes' Lease renewals and Ready
+	// refreshes: writes a live node makes by design, counted apart.
+	heartbeats *prometheus.CounterVec
 }
 
 func newMetrics(reg prometheus.Registerer) (*metrics, error) {
@@ -31,6 +34,9 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 		writes: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "knest_syncer_writes_total", Help: "Writes to synced objects, by kind, cluster and operation.",
 		}, []string{"kind", "cluster", "op"}),
+		heartbeats: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "knest_syncer_node_heartbeats_total", Help: "Virtual Node heartbeats, by kind (Lease or Node status).",
+		}, []string{"kind"}),
 	}
 	var err error
 	if m.reconciles, err = register(reg, m.reconciles); err != nil {
@@ -43,6 +49,9 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 		return nil, err
 	}
 	if m.writes, err = register(reg, m.writes); err != nil {
+		return nil, err
+	}
+	if m.heartbeats, err = register(reg, m.heartbeats); err != nil {
 		return nil, err
 	}
 	return m, nil
@@ -58,6 +67,10 @@ func (m *metrics) observe(kind string, d time.Duration, err error) {
 
 func (m *metrics) write(kind, op string) {
 	m.writes.WithLabelValues(kind, "host", op).Inc()
+}
+
+func (m *metrics) heartbeat(kind string) {
+	m.heartbeats.WithLabelValues(kind).Inc()
 }
 
 func (m *metrics) writeTenant(kind, op string) {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"os"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -20,6 +21,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/cache"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/cluster"
+	"sigs.k8s.io/controller-runtime/pkg/controller"
 	"sigs.k8s.io/controller-runtime/pkg/handler"
 	"sigs.k8s.io/controller-runtime/pkg/manager"
 	ctrlmetrics "sigs.k8s.io/controller-runtime/pkg/metrics"
@@ -51,6 +53,19 @@ type Config struct {
 	MetricsRegistry prometheus.Registerer
 	// MetricsBindAddress serves metrics; "" or "0" means not served.
 	MetricsBindAddress string
+	// NodeAddress is the address virtual Nodes advertise: where the tenant
+	// API server reaches knestd's kubelet API, and the host IP tenant pods
+	// see. Never a host node's.
+	NodeAddress string
+	// KubeletPort is the port of knestd's kubelet API; 0 if none.
+	KubeletPort int32
+	// NodeAliasKey keys the virtual Node names, so host node names cannot
+	// be guessed back from them. It must stay the same across restarts.
+	NodeAliasKey []byte
+	// Version is what virtual Nodes report as their kubelet version.
+	Version string
+	// PodWorkers is how many pods are synced at once; 0 means 16.
+	PodWorkers int
 }
 
 // Validate reports configuration errors.
@@ -64,6 +79,12 @@ func (c Config) Validate() error {
 	}
 	if c.TenantConfig == nil || c.HostConfig == nil {
 		errs = append(errs, errors.New("syncer: tenant and host configs are required"))
+	}
+	if c.NodeAddress == "" {
+		errs = append(errs, errors.New("syncer: a node address is required"))
+	}
+	if len(c.NodeAliasKey) < 16 {
+		errs = append(errs, errors.New("syncer: a node alias key of at least 16 bytes is required"))
 	}
 	return errors.Join(errs...)
 }
@@ -267,6 +288,15 @@ func New(ctx context.Context, cfg Config) (*Syncer, error) {
 		return nil, err
 	}
 
+	if err := indexer.IndexField(ctx, &corev1.Pod{}, indexNodeName, func(o client.Object) []string {
+		if n := o.(*corev1.Pod).Spec.NodeName; n != "" {
+			return []string{n}
+		}
+		return nil
+	}); err != nil {
+		return nil, err
+	}
+
 	recorder := mgr.GetEventRecorder("knest-syncer")
 	tenantClient := mgr.GetClient()
 	kinds := Kinds()
@@ -301,13 +331,33 @@ func New(ctx context.Context, cfg Config) (*Syncer, error) {
 			return nil, fmt.Errorf("failed to set up the %s reconciler: %w", kind.Name, err)
 		}
 	}
-	byName := map[string]Kind{}
+	caData, err := tenantCA(cfg.TenantConfig)
+	if err != nil {
+		return nil, err
+	}
+	nm := &nodeManager{
+		tenantClient: tenantClient, key: cfg.NodeAliasKey, address: cfg.NodeAddress, kubeletPort: cfg.KubeletPort,
+		version: cfg.Version, metrics: m, ready: map[string]bool{},
+	}
+	if err := mgr.Add(nm); err != nil {
+		return nil, err
+	}
+	if err := setUpPods(mgr, host, cfg, &podReconciler{
+		tenant: cfg.Tenant, hostNamespace: cfg.HostNamespace,
+		tenantClient: tenantClient, hostClient: host.GetClient(), hostReader: host.GetAPIReader(),
+		recorder: recorder, metrics: m, nodes: nm,
+		tokens: &tokenIssuer{tenantClient: tenantClient, hostClient: host.GetClient(), tenant: cfg.Tenant, caData: caData, metrics: m},
+	}); err != nil {
+		return nil, err
+	}
+
+	byName := map[string]Kind{"Pod": {Name: "Pod", New: func() client.Object { return &corev1.Pod{} }}}
 	for _, k := range kinds {
 		byName[k.Name] = k
 	}
 	er := &eventReconciler{
 		kinds: byName, tenant: cfg.Tenant, hostNamespace: cfg.HostNamespace,
-		tenantClient: tenantClient, hostClient: host.GetClient(), metrics: m,
+		tenantClient: tenantClient, hostClient: host.GetClient(), metrics: m, nodeAlias: nm.alias,
 	}
 	if err := builder.ControllerManagedBy(mgr).
 		Named("sync-host-events").
@@ -316,6 +366,50 @@ func New(ctx context.Context, cfg Config) (*Syncer, error) {
 		return nil, fmt.Errorf("failed to set up the event reconciler: %w", err)
 	}
 	return &Syncer{mgr: mgr}, nil
+}
+
+// setUpPods registers the pod reconciler: tenant pods, their host pods and
+// the host pods' token Secrets all lead to the tenant pod.
+func setUpPods(mgr manager.Manager, host cluster.Cluster, cfg Config, r *podReconciler) error {
+	toTenantPod := func(kind string) handler.TypedEventHandler[client.Object, reconcile.Request] {
+		return handler.TypedEnqueueRequestsFromMapFunc(func(_ context.Context, o client.Object) []reconcile.Request {
+			id, ok := translate.IdentityOf(cfg.Tenant, o)
+			if !ok || id.Kind != kind {
+				return nil
+			}
+			return []reconcile.Request{{NamespacedName: types.NamespacedName{Namespace: id.Namespace, Name: id.Name}}}
+		})
+	}
+	workers := cfg.PodWorkers
+	if workers == 0 {
+		workers = 16
+	}
+	err := builder.ControllerManagedBy(mgr).
+		Named("sync-Pod").
+		For(&corev1.Pod{}).
+		WatchesRawSource(source.Kind(host.GetCache(), client.Object(&corev1.Pod{}), toTenantPod("Pod"))).
+		WatchesRawSource(source.Kind(host.GetCache(), client.Object(&corev1.Secret{}), toTenantPod(kindToken))).
+		WithOptions(controller.Options{MaxConcurrentReconciles: workers}).
+		Complete(r)
+	if err != nil {
+		return fmt.Errorf("failed to set up the Pod reconciler: %w", err)
+	}
+	return nil
+}
+
+// tenantCA returns the CA bundle the tenant API server's clients trust.
+func tenantCA(c *rest.Config) ([]byte, error) {
+	if len(c.CAData) > 0 {
+		return c.CAData, nil
+	}
+	if c.CAFile == "" {
+		return nil, errors.New("syncer: the tenant config names no CA")
+	}
+	data, err := os.ReadFile(c.CAFile)
+	if err != nil {
+		return nil, fmt.Errorf("failed to read the tenant CA: %w", err)
+	}
+	return data, nil
 }
 
 // Start runs the syncer until ctx ends.

@@ -21,6 +21,9 @@ const (
 	AnnotationNamespace = "knest.io/namespace"
 	AnnotationKind      = "knest.io/kind"
 	AnnotationUID       = "knest.io/uid"
+	// AnnotationOwnerKind carries the kind of a tenant pod's controller
+	// (host pods have no owner references).
+	AnnotationOwnerKind = "knest.io/owner-kind"
 	// RewrittenPrefix holds tenant label and annotation keys that fall in
 	// a reserved domain.
 	RewrittenPrefix = "tenant.knest.io/"

@@ -53,6 +53,10 @@ type Options struct {
 	// SyncerMetricsAddress serves the syncer's Prometheus metrics
 	// (knest_syncer_*) over plain HTTP; empty means not served.
 	SyncerMetricsAddress string
+	// HostQPS and HostBurst limit the syncer's requests to the host API
+	// server: one tenant must not be able to flood it.
+	HostQPS   float32
+	HostBurst int
 	// Verbosity is the klog verbosity.
 	Verbosity int
 }
@@ -65,6 +69,8 @@ func Defaults() Options {
 		SecurePort:    6443,
 		ServiceCIDR:   "10.96.0.0/12",
 		ClusterDomain: "cluster.local",
+		HostQPS:       50,
+		HostBurst:     100,
 	}
 }
 
@@ -83,6 +89,8 @@ func (o *Options) AddFlags(fs *pflag.FlagSet) {
 	fs.StringVar(&o.KubernetesServiceIP, "kubernetes-service-ip", o.KubernetesServiceIP, "ClusterIP of the tenant's default/kubernetes Service: the host Service in front of this knestd (default: the first IP of --service-cidr).")
 	fs.StringVar(&o.HostKubeconfig, "host-kubeconfig", o.HostKubeconfig, "Kubeconfig of the host cluster; with --host-namespace it starts the syncer.")
 	fs.StringVar(&o.HostNamespace, "host-namespace", o.HostNamespace, "Host namespace the tenant's objects are synced into.")
+	fs.Float32Var(&o.HostQPS, "host-qps", o.HostQPS, "Sustained requests per second the syncer may send to the host API server.")
+	fs.IntVar(&o.HostBurst, "host-burst", o.HostBurst, "Requests the syncer may send to the host API server in a burst.")
 	fs.StringVar(&o.SyncerMetricsAddress, "syncer-metrics-address", o.SyncerMetricsAddress, "Address (host:port) serving the syncer's Prometheus metrics; empty: not served.")
 	fs.IntVarP(&o.Verbosity, "v", "v", o.Verbosity, "Log verbosity.")
 }
@@ -133,6 +141,9 @@ func (o Options) Validate() error {
 		case err == nil && !cidr.Contains(ip):
 			errs = append(errs, fmt.Errorf("--kubernetes-service-ip %s is outside --service-cidr %s", ip, o.ServiceCIDR))
 		}
+	}
+	if o.HostQPS <= 0 || o.HostBurst <= 0 {
+		errs = append(errs, fmt.Errorf("--host-qps and --host-burst must be positive, got %v and %d", o.HostQPS, o.HostBurst))
 	}
 	if o.SyncerMetricsAddress != "" {
 		if _, _, err := net.SplitHostPort(o.SyncerMetricsAddress); err != nil {

@@ -20,7 +20,9 @@ func ConfigMaps(pod *corev1.Pod) []string {
 		}
 		if v.Projected != nil {
 			for _, s := range v.Projected.Sources {
-				if s.ConfigMap != nil {
+				// A token volume's root CA comes from the pod's token
+				// Secret on the host.
+				if s.ConfigMap != nil && !(s.ConfigMap.Name == rootCAConfigMap && hasToken(v.Projected)) {
 					out = append(out, s.ConfigMap.Name)
 				}
 			}
@@ -72,6 +74,35 @@ func Secrets(pod *corev1.Pod) []string {
 			}
 		}
 	})
+	return sortedUnique(out)
+}
+
+// rootCAConfigMap is the ConfigMap service-account token volumes read the
+// cluster CA from.
+const rootCAConfigMap = "kube-root-ca.crt"
+
+func hasToken(p *corev1.ProjectedVolumeSource) bool {
+	for _, s := range p.Sources {
+		if s.ServiceAccountToken != nil {
+			return true
+		}
+	}
+	return false
+}
+
+// PersistentVolumeClaims returns the names of the claims pod uses: its
+// persistentVolumeClaim volumes and the claims the ephemeral-volume
+// controller makes for its ephemeral volumes, sorted and without duplicates.
+func PersistentVolumeClaims(pod *corev1.Pod) []string {
+	var out []string
+	for _, v := range pod.Spec.Volumes {
+		if v.PersistentVolumeClaim != nil {
+			out = append(out, v.PersistentVolumeClaim.ClaimName)
+		}
+		if v.Ephemeral != nil {
+			out = append(out, pod.Name+"-"+v.Name)
+		}
+	}
 	return sortedUnique(out)
 }
 

@@ -9,6 +9,7 @@ import (
 	"reflect"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -38,6 +39,8 @@ const (
 )
 
 type env struct {
+	// mu guards tenant where a test restarts knestd under running clients.
+	mu                           sync.Mutex
 	hostDir, tenantDir, identity string
 	host, tenant                 kubernetes.Interface
 	knestd                       *framework.Process

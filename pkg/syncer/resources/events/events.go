@@ -13,6 +13,7 @@ package events
 import (
 	"crypto/sha256"
 	"encoding/hex"
+	"strings"
 
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -35,8 +36,9 @@ func TenantEventName(regardingName string, hostEvent *corev1.Event) string {
 
 // Backward returns the desired tenant Event for host Event ev about the host
 // copy of tenant object obj (whose kind's API version is apiVersion). existing
-// is the current tenant copy or nil; it is not modified.
-func Backward(ev *corev1.Event, obj translate.Object, apiVersion string, existing *corev1.Event) *corev1.Event {
+// is the current tenant copy or nil; it is not modified. scrub rewrites the
+// message's host names (host object and node names) to tenant ones.
+func Backward(ev *corev1.Event, obj translate.Object, apiVersion string, existing *corev1.Event, scrub *strings.Replacer) *corev1.Event {
 	out := &corev1.Event{}
 	if existing != nil {
 		out = existing.DeepCopy()
@@ -48,7 +50,7 @@ func Backward(ev *corev1.Event, obj translate.Object, apiVersion string, existin
 	}
 	out.Type = ev.Type
 	out.Reason = ev.Reason
-	out.Message = ev.Message
+	out.Message = scrub.Replace(ev.Message)
 	out.Count = ev.Count
 	out.FirstTimestamp = ev.FirstTimestamp
 	out.LastTimestamp = ev.LastTimestamp

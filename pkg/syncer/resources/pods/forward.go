@@ -13,6 +13,16 @@ import (
 // has no permissions and its token is never mounted.
 const HostServiceAccount = "knest-workload"
 
+// Env is what the caller computes for a new host pod from other objects.
+type Env struct {
+	// ServiceEnv are the service environment variables the tenant pod
+	// expects (see ServiceEnv); every container gets them ahead of its own.
+	ServiceEnv []corev1.EnvVar
+	// TokenSecret is the host Secret that carries the pod's tenant
+	// service-account tokens (see TokenSecretName).
+	TokenSecret string
+}
+
 // allowedVolume reports whether a volume type may reach the host.
 func allowedVolume(v corev1.VolumeSource) bool {
 	return v.ConfigMap != nil || v.Secret != nil || v.Projected != nil || v.DownwardAPI != nil ||
@@ -37,7 +47,8 @@ func IsServiceAccountTokenVolume(v corev1.Volume) bool {
 // host pod or nil: a pod's spec is immutable but for a few fields, so an
 // existing host pod keeps its spec and only the mutable parts follow. Neither
 // input is modified.
-func Forward(p, host *corev1.Pod, meta translate.Meta) *corev1.Pod {
+func Forward(p, host *corev1.Pod, meta translate.Meta, env Env) *corev1.Pod {
+	meta = withOwnerKind(meta, p)
 	if host != nil {
 		out := host.DeepCopy()
 		meta.ApplyTo(out)
@@ -77,19 +88,46 @@ func Forward(p, host *corev1.Pod, meta translate.Meta) *corev1.Pod {
 	for _, ref := range p.Spec.ImagePullSecrets {
 		s.ImagePullSecrets = append(s.ImagePullSecrets, corev1.LocalObjectReference{Name: names(ref.Name)})
 	}
+	tokens := 0
 	for _, v := range p.Spec.Volumes {
-		if IsServiceAccountTokenVolume(v) || !allowedVolume(v.VolumeSource) {
-			continue
+		switch {
+		case IsServiceAccountTokenVolume(v):
+			s.Volumes = append(s.Volumes, tokenVolume(v, env.TokenSecret, &tokens, names))
+		case v.Ephemeral != nil:
+			// The tenant's ephemeral-volume controller made the claim,
+			// named after the pod and the volume; the host pod uses its
+			// host copy instead of making a claim of its own.
+			s.Volumes = append(s.Volumes, corev1.Volume{Name: v.Name, VolumeSource: corev1.VolumeSource{
+				PersistentVolumeClaim: &corev1.PersistentVolumeClaimVolumeSource{ClaimName: names(p.Name + "-" + v.Name)},
+			}})
+		case allowedVolume(v.VolumeSource):
+			s.Volumes = append(s.Volumes, forwardVolume(v, names))
 		}
-		s.Volumes = append(s.Volumes, forwardVolume(v, names))
 	}
 	for _, c := range p.Spec.InitContainers {
-		s.InitContainers = append(s.InitContainers, forwardContainer(c, p, names))
+		s.InitContainers = append(s.InitContainers, forwardContainer(c, p, env, names))
 	}
 	for _, c := range p.Spec.Containers {
-		s.Containers = append(s.Containers, forwardContainer(c, p, names))
+		s.Containers = append(s.Containers, forwardContainer(c, p, env, names))
 	}
 	return out
+}
+
+// withOwnerKind adds the kind of the tenant pod's controller to the owned
+// annotations: host pods have no owner references, and the host may treat
+// a Job's pods differently (the devcluster completes them).
+func withOwnerKind(meta translate.Meta, p *corev1.Pod) translate.Meta {
+	for _, ref := range p.OwnerReferences {
+		if ref.Controller != nil && *ref.Controller {
+			annotations := make(map[string]string, len(meta.Annotations)+1)
+			for k, v := range meta.Annotations {
+				annotations[k] = v
+			}
+			annotations[translate.AnnotationOwnerKind] = ref.Kind
+			meta.Annotations = annotations
+		}
+	}
+	return meta
 }
 
 func forwardVolume(v corev1.Volume, names func(string) string) corev1.Volume {
@@ -143,7 +181,7 @@ func identityFieldRef(ref *corev1.ObjectFieldSelector) *corev1.ObjectFieldSelect
 	return ref
 }
 
-func forwardContainer(c corev1.Container, p *corev1.Pod, names func(string) string) corev1.Container {
+func forwardContainer(c corev1.Container, p *corev1.Pod, env Env, names func(string) string) corev1.Container {
 	out := corev1.Container{
 		Name:                     c.Name,
 		Image:                    c.Image,
@@ -169,12 +207,7 @@ func forwardContainer(c corev1.Container, p *corev1.Pod, names func(string) stri
 		port.HostPort, port.HostIP = 0, ""
 		out.Ports = append(out.Ports, port)
 	}
-	for _, m := range c.VolumeMounts {
-		if isTokenMount(m, p) {
-			continue
-		}
-		out.VolumeMounts = append(out.VolumeMounts, m)
-	}
+	out.VolumeMounts = slices.Clone(c.VolumeMounts)
 	for _, e := range c.EnvFrom {
 		e = *e.DeepCopy()
 		if e.ConfigMapRef != nil {
@@ -185,6 +218,9 @@ func forwardContainer(c corev1.Container, p *corev1.Pod, names func(string) stri
 		}
 		out.EnvFrom = append(out.EnvFrom, e)
 	}
+	// Service variables first: the container's own win, and may refer to
+	// them as $(VAR).
+	out.Env = slices.Clone(env.ServiceEnv)
 	for _, e := range c.Env {
 		e = *e.DeepCopy()
 		if e.ValueFrom != nil {
@@ -200,15 +236,4 @@ func forwardContainer(c corev1.Container, p *corev1.Pod, names func(string) stri
 		out.Env = append(out.Env, e)
 	}
 	return out
-}
-
-// isTokenMount reports whether m mounts the tenant's service-account token
-// volume, which does not reach the host.
-func isTokenMount(m corev1.VolumeMount, p *corev1.Pod) bool {
-	for _, v := range p.Spec.Volumes {
-		if v.Name == m.Name {
-			return IsServiceAccountTokenVolume(v)
-		}
-	}
-	return false
 }

@@ -1,6 +1,7 @@
 package pods
 
 import (
+	"strings"
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
@@ -8,6 +9,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/utils/ptr"
 
+	"github.com/knest-dev/knest/pkg/syncer/resources/internal/forwardtest"
 	"github.com/knest-dev/knest/pkg/translate"
 )
 
@@ -67,7 +69,7 @@ func TestForwardNewPod(t *testing.T) {
 	t.Parallel()
 	in := tenantPod()
 	before := in.DeepCopy()
-	got := Forward(in, nil, meta)
+	got := Forward(in, nil, meta, Env{})
 
 	if diff := cmp.Diff(before, in); diff != "" {
 		t.Errorf("Forward mutated the tenant pod:\n%s", diff)
@@ -97,8 +99,8 @@ func TestForwardNewPod(t *testing.T) {
 	for _, v := range s.Volumes {
 		volumes = append(volumes, v.Name)
 	}
-	if diff := cmp.Diff([]string{"cfg", "tls", "data", "info"}, volumes); diff != "" {
-		t.Errorf("volumes: hostPath and the tenant token volume must be left out (-want +got):\n%s", diff)
+	if diff := cmp.Diff([]string{"cfg", "tls", "data", "info", "kube-api-access-x"}, volumes); diff != "" {
+		t.Errorf("volumes: hostPath must be left out (-want +got):\n%s", diff)
 	}
 	if s.Volumes[0].ConfigMap.Name != host("cfg") || s.Volumes[1].Secret.SecretName != host("tls") || s.Volumes[2].PersistentVolumeClaim.ClaimName != host("data-api-0") {
 		t.Errorf("volume references are not renamed to host copies: %+v", s.Volumes)
@@ -110,8 +112,8 @@ func TestForwardNewPod(t *testing.T) {
 		t.Errorf("downward API metadata.labels reads %q", got)
 	}
 	c := s.Containers[0]
-	if len(c.VolumeMounts) != 1 || c.VolumeMounts[0].Name != "cfg" {
-		t.Errorf("the tenant token mount must be left out: %+v", c.VolumeMounts)
+	if len(c.VolumeMounts) != 2 || c.VolumeMounts[1].MountPath != "/var/run/secrets/kubernetes.io/serviceaccount" {
+		t.Errorf("the token volume must be mounted where the tenant pod expects it: %+v", c.VolumeMounts)
 	}
 	if c.EnvFrom[0].SecretRef.Name != host("db") || c.Env[2].ValueFrom.ConfigMapKeyRef.Name != host("cfg") {
 		t.Errorf("env references are not renamed: %+v %+v", c.EnvFrom, c.Env)
@@ -127,7 +129,7 @@ func TestForwardNewPod(t *testing.T) {
 func TestForwardExistingPodOnlyChangesMutableFields(t *testing.T) {
 	t.Parallel()
 	in := tenantPod()
-	existing := Forward(in, nil, meta)
+	existing := Forward(in, nil, meta, Env{})
 	existing.UID, existing.ResourceVersion = "host-uid", "5"
 	existing.Spec.NodeName = "host-node-3"
 	existing.Spec.Tolerations = []corev1.Toleration{{Key: "node.kubernetes.io/not-ready", Operator: corev1.TolerationOpExists}}
@@ -137,7 +139,7 @@ func TestForwardExistingPodOnlyChangesMutableFields(t *testing.T) {
 	changed.Spec.ActiveDeadlineSeconds = ptr.To[int64](600)
 	changed.Spec.Containers[0].Args = []string{"--not", "mutable"}
 	before := existing.DeepCopy()
-	got := Forward(changed, existing, meta)
+	got := Forward(changed, existing, meta, Env{})
 
 	if diff := cmp.Diff(before, existing); diff != "" {
 		t.Errorf("Forward mutated the host pod:\n%s", diff)
@@ -148,7 +150,69 @@ func TestForwardExistingPodOnlyChangesMutableFields(t *testing.T) {
 	if diff := cmp.Diff(want, got); diff != "" {
 		t.Errorf("only image and activeDeadlineSeconds may change on a running pod (-want +got):\n%s", diff)
 	}
-	if diff := cmp.Diff(got, Forward(changed, got, meta)); diff != "" {
+	if diff := cmp.Diff(got, Forward(changed, got, meta, Env{})); diff != "" {
 		t.Errorf("Forward is not stable on its own output:\n%s", diff)
+	}
+}
+
+func TestForwardTokenVolumeReadsTheTokenSecret(t *testing.T) {
+	t.Parallel()
+	in := tenantPod()
+	in.Spec.Volumes = append(in.Spec.Volumes, corev1.Volume{Name: "vault", VolumeSource: corev1.VolumeSource{Projected: &corev1.ProjectedVolumeSource{
+		Sources: []corev1.VolumeProjection{
+			{ServiceAccountToken: &corev1.ServiceAccountTokenProjection{Path: "vault-token", Audience: "vault", ExpirationSeconds: ptr.To[int64](600)}},
+			{ConfigMap: &corev1.ConfigMapProjection{LocalObjectReference: corev1.LocalObjectReference{Name: "cfg"}}},
+		},
+	}}})
+	secret := TokenSecretName(meta.Name)
+	got := forwardtest.Forward(t, in, nil, func(p, h *corev1.Pod) *corev1.Pod { return Forward(p, h, meta, Env{TokenSecret: secret}) })
+
+	byName := map[string]corev1.Volume{}
+	for _, v := range got.Spec.Volumes {
+		byName[v.Name] = v
+	}
+	fromSecret := func(items ...corev1.KeyToPath) corev1.VolumeProjection {
+		return corev1.VolumeProjection{Secret: &corev1.SecretProjection{LocalObjectReference: corev1.LocalObjectReference{Name: secret}, Items: items}}
+	}
+	want := []corev1.VolumeProjection{
+		fromSecret(corev1.KeyToPath{Key: TokenKey(0), Path: "token"}),
+		fromSecret(corev1.KeyToPath{Key: CAKey, Path: CAKey}),
+	}
+	if diff := cmp.Diff(want, byName["kube-api-access-x"].Projected.Sources); diff != "" {
+		t.Errorf("the default token volume must read token and CA from the token Secret (-want +got):\n%s", diff)
+	}
+	want = []corev1.VolumeProjection{
+		fromSecret(corev1.KeyToPath{Key: TokenKey(1), Path: "vault-token"}),
+		{ConfigMap: &corev1.ConfigMapProjection{LocalObjectReference: corev1.LocalObjectReference{Name: host("cfg")}}},
+	}
+	if diff := cmp.Diff(want, byName["vault"].Projected.Sources); diff != "" {
+		t.Errorf("a second token projection gets its own key; other sources are renamed as usual (-want +got):\n%s", diff)
+	}
+	if n := len(TokenProjections(in)); n != 2 {
+		t.Errorf("TokenProjections found %d projections, want 2", n)
+	}
+	if strings.Contains(secret, "-x-") || len(secret) > translate.MaxSubdomainLength {
+		t.Errorf("token Secret name %q could collide with a tenant Secret's host copy", secret)
+	}
+}
+
+func TestForwardEnvironment(t *testing.T) {
+	t.Parallel()
+	in := tenantPod()
+	in.OwnerReferences = []metav1.OwnerReference{{Kind: "Job", Name: "migrate", Controller: ptr.To(true)}}
+	in.Spec.Volumes = append(in.Spec.Volumes, corev1.Volume{Name: "scratch", VolumeSource: corev1.VolumeSource{Ephemeral: &corev1.EphemeralVolumeSource{}}})
+	svcEnv := []corev1.EnvVar{{Name: "KUBERNETES_SERVICE_HOST", Value: "10.96.7.7"}, {Name: "POD_NAME", Value: "overridden"}}
+	got := forwardtest.Forward(t, in, nil, func(p, h *corev1.Pod) *corev1.Pod { return Forward(p, h, meta, Env{ServiceEnv: svcEnv}) })
+
+	env := got.Spec.Containers[0].Env
+	if len(env) != 5 || env[0].Name != "KUBERNETES_SERVICE_HOST" || env[2].Name != "POD_NAME" || env[2].ValueFrom == nil {
+		t.Errorf("service variables must come first, so the container's own win and can refer to them: %+v", env)
+	}
+	if got.Annotations[translate.AnnotationOwnerKind] != "Job" {
+		t.Errorf("the controller kind must be on the host pod (the devcluster completes Job pods): %v", got.Annotations)
+	}
+	last := got.Spec.Volumes[len(got.Spec.Volumes)-1]
+	if last.PersistentVolumeClaim == nil || last.PersistentVolumeClaim.ClaimName != host("api-0-scratch") {
+		t.Errorf("an ephemeral volume must use the host copy of the tenant's generated claim: %+v", last)
 	}
 }

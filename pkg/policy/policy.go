@@ -1,0 +1,411 @@
+package policy
+
+import (
+	"fmt"
+	"maps"
+	"net/netip"
+	"os"
+	"reflect"
+	"slices"
+	"strings"
+
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/validate/content"
+	"k8s.io/apimachinery/pkg/util/validation/field"
+	"k8s.io/utils/ptr"
+	"sigs.k8s.io/yaml"
+)
+
+// Policy is the operator's word on what one tenant may run: allowlists that
+// loosen the profile's defaults, and the placement forced on its host pods.
+// It is read from a YAML file (Load) or built from a profile's defaults
+// (Default). A field left out of the file takes the profile's default;
+// loosening is always explicit.
+type Policy struct {
+	// Profile is the isolation profile the policy is written for, "soft"
+	// or "hard"; empty means hard. knestd refuses to start when it
+	// differs from --isolation, so a file written for soft tenants
+	// cannot silently loosen a hard one.
+	Profile Profile `json:"profile,omitempty"`
+
+	// RuntimeClasses says which host RuntimeClass a pod runs with.
+	RuntimeClasses RuntimeClasses `json:"runtimeClasses,omitzero"`
+
+	// PriorityClasses says which priority classes reach the host.
+	PriorityClasses PriorityClasses `json:"priorityClasses,omitzero"`
+
+	// Tolerations tenants may set on their pods, on top of the tolerations
+	// every pod gets from the API server (node.kubernetes.io/not-ready and
+	// node.kubernetes.io/unreachable, NoExecute). Empty by default: the
+	// tenant's pool tolerations come from Placement, not from tenants.
+	Tolerations []TolerationRule `json:"tolerations,omitempty"`
+
+	// NodeLabelKeys are the node label keys tenants may use in a pod's
+	// nodeSelector and node affinity. When left out:
+	// kubernetes.io/os, kubernetes.io/arch, topology.kubernetes.io/zone
+	// and topology.kubernetes.io/region. An empty list allows none.
+	NodeLabelKeys []string `json:"nodeLabelKeys,omitempty"`
+
+	// ServiceTypes are the Service types tenants may use besides ClusterIP
+	// (always allowed, headless included): NodePort, LoadBalancer,
+	// ExternalName. None by default: a NodePort or LoadBalancer opens a
+	// port on every host node or an external address for the tenant.
+	ServiceTypes []corev1.ServiceType `json:"serviceTypes,omitempty"`
+
+	// VolumeTypes are the volume types tenants may use besides configMap,
+	// secret, projected, downwardAPI, emptyDir, persistentVolumeClaim and
+	// ephemeral, named as in a pod's volume (hostPath, nfs, csi, ...).
+	// Allowlisting a type here also lifts the Pod Security volume rules
+	// for it: allowlisting hostPath hands the host's file system to the
+	// tenant.
+	VolumeTypes []string `json:"volumeTypes,omitempty"`
+
+	// EgressCIDRs are the networks tenant pods may reach outside the
+	// cluster, in CIDR notation (10.20.0.0/16, 2001:db8::/32). Used to
+	// build the tenant's NetworkPolicies; none by default.
+	EgressCIDRs []string `json:"egressCIDRs,omitempty"`
+
+	// Placement is forced on every host pod: it keeps the tenant's pods on
+	// its dedicated node pool.
+	Placement Placement `json:"placement,omitzero"`
+}
+
+// RuntimeClasses says which host RuntimeClass a pod runs with.
+type RuntimeClasses struct {
+	// Forced is the RuntimeClass every host pod gets, whatever the tenant
+	// set. The hard profile requires one and defaults to "kata"; soft
+	// defaults to none.
+	Forced string `json:"forced,omitempty"`
+	// Allowed are the host RuntimeClasses a tenant may name in a pod's
+	// runtimeClassName when none is forced. None by default.
+	Allowed []string `json:"allowed,omitempty"`
+}
+
+// PriorityClasses says which priority classes reach the host. Host
+// PriorityClasses are not readable by knestd, so the operator maps names.
+type PriorityClasses struct {
+	// Classes maps a tenant priority class name, as a pod names it, to the
+	// host PriorityClass its host pod gets. A pod naming a class not
+	// listed here is refused. Empty by default.
+	Classes map[string]string `json:"classes,omitempty"`
+	// MaxValue caps the value of the tenant's own PriorityClass objects.
+	// At most 1000000000 (the highest user-definable priority; the host's
+	// system classes sit above it), which is the default.
+	MaxValue *int32 `json:"maxValue,omitempty"`
+}
+
+// TolerationRule allows tolerations of one taint key.
+type TolerationRule struct {
+	// Key is the taint key. Required: a rule for every key would let
+	// tenants onto every tainted node.
+	Key string `json:"key"`
+	// Operator is Equal (the default) or Exists. Exists allows both:
+	// tolerating every value of the key is the wider of the two.
+	Operator corev1.TolerationOperator `json:"operator,omitempty"`
+	// Effect is NoSchedule, PreferNoSchedule or NoExecute; empty allows
+	// each effect and tolerations that name none.
+	Effect corev1.TaintEffect `json:"effect,omitempty"`
+}
+
+// Placement is forced on every host pod.
+type Placement struct {
+	// NodeSelector is merged into every host pod's nodeSelector, replacing
+	// tenant values for the same keys.
+	NodeSelector map[string]string `json:"nodeSelector,omitempty"`
+	// Tolerations are added to every host pod: the taints of the tenant's
+	// dedicated pool.
+	Tolerations []corev1.Toleration `json:"tolerations,omitempty"`
+}
+
+// highestUserPriority is the largest value a host PriorityClass that is not
+// a system class may have; Kubernetes reserves the values above it.
+const highestUserPriority int32 = 1_000_000_000
+
+// DefaultHardRuntimeClass is the sandboxed RuntimeClass the hard profile
+// forces unless the policy names another.
+const DefaultHardRuntimeClass = "kata"
+
+// Default returns the policy of a tenant with the given profile and no
+// policy file.
+func Default(profile Profile) *Policy {
+	p := &Policy{Profile: profile}
+	p.applyDefaults()
+	return p
+}
+
+// Load reads a policy file: YAML, strictly decoded (an unknown or repeated
+// field is an error, so a typo cannot silently drop a restriction),
+// defaulted for its profile and validated.
+func Load(path string) (*Policy, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("failed to read policy file: %w", err)
+	}
+	p := &Policy{}
+	if err := yaml.UnmarshalStrict(data, p); err != nil {
+		return nil, fmt.Errorf("failed to parse policy file %s: %w", path, err)
+	}
+	p.applyDefaults()
+	if err := p.Validate(); err != nil {
+		return nil, fmt.Errorf("invalid policy file %s: %w", path, err)
+	}
+	return p, nil
+}
+
+// applyDefaults fills what the file left out from the profile's defaults.
+// An unknown profile gets none; Validate reports it.
+func (p *Policy) applyDefaults() {
+	if p.Profile == "" {
+		p.Profile = DefaultProfile
+	}
+	if p.Profile == ProfileHard && p.RuntimeClasses.Forced == "" {
+		p.RuntimeClasses.Forced = DefaultHardRuntimeClass
+	}
+	if p.PriorityClasses.MaxValue == nil {
+		p.PriorityClasses.MaxValue = ptr.To(highestUserPriority)
+	}
+	if p.NodeLabelKeys == nil {
+		p.NodeLabelKeys = []string{
+			corev1.LabelOSStable,
+			corev1.LabelArchStable,
+			corev1.LabelTopologyZone,
+			corev1.LabelTopologyRegion,
+		}
+	}
+}
+
+// Validate reports every mistake in the policy, each under its field path
+// in the file.
+func (p *Policy) Validate() error {
+	var errs field.ErrorList
+	switch p.Profile {
+	case ProfileSoft, ProfileHard:
+	default:
+		errs = append(errs, field.NotSupported(field.NewPath("profile"), p.Profile, profiles))
+	}
+	errs = append(errs, p.validateRuntimeClasses(field.NewPath("runtimeClasses"))...)
+	errs = append(errs, p.validatePriorityClasses(field.NewPath("priorityClasses"))...)
+	for i, r := range p.Tolerations {
+		errs = append(errs, validateTolerationRule(r, field.NewPath("tolerations").Index(i))...)
+	}
+	errs = append(errs, validateLabelKeys(p.NodeLabelKeys, field.NewPath("nodeLabelKeys"))...)
+	for i, t := range p.ServiceTypes {
+		if !slices.Contains(serviceTypes(), t) {
+			errs = append(errs, field.NotSupported(field.NewPath("serviceTypes").Index(i), t, serviceTypes()))
+		}
+	}
+	known := knownVolumeTypes()
+	for i, t := range p.VolumeTypes {
+		if !slices.Contains(known, t) {
+			errs = append(errs, field.NotSupported(field.NewPath("volumeTypes").Index(i), t, known))
+		}
+	}
+	for i, c := range p.EgressCIDRs {
+		errs = append(errs, validateCIDR(c, field.NewPath("egressCIDRs").Index(i))...)
+	}
+	errs = append(errs, validatePlacement(p.Placement, field.NewPath("placement"))...)
+	return errs.ToAggregate()
+}
+
+func (p *Policy) validateRuntimeClasses(path *field.Path) field.ErrorList {
+	var errs field.ErrorList
+	rc := p.RuntimeClasses
+	if rc.Forced != "" {
+		errs = append(errs, validateName(rc.Forced, path.Child("forced"))...)
+	} else if p.Profile == ProfileHard {
+		errs = append(errs, field.Required(path.Child("forced"), "the hard profile runs every pod in a sandboxed runtime class"))
+	}
+	for i, name := range rc.Allowed {
+		at := path.Child("allowed").Index(i)
+		errs = append(errs, validateName(name, at)...)
+		if rc.Forced != "" && name != rc.Forced {
+			errs = append(errs, field.Invalid(at, name, fmt.Sprintf("has no effect: every host pod gets the forced runtime class %q", rc.Forced)))
+		}
+	}
+	return errs
+}
+
+func (p *Policy) validatePriorityClasses(path *field.Path) field.ErrorList {
+	var errs field.ErrorList
+	pc := p.PriorityClasses
+	for _, tenant := range slices.Sorted(maps.Keys(pc.Classes)) {
+		at := path.Child("classes").Key(tenant)
+		errs = append(errs, validateName(tenant, at)...)
+		host := pc.Classes[tenant]
+		errs = append(errs, validateName(host, at)...)
+		// Kubernetes reserves the system- prefix for its own classes,
+		// which outrank every workload on the node.
+		if strings.HasPrefix(host, "system-") {
+			errs = append(errs, field.Invalid(at, host, "host system priority classes are reserved for the host's own components"))
+		}
+	}
+	if pc.MaxValue != nil && *pc.MaxValue > highestUserPriority {
+		errs = append(errs, field.Invalid(path.Child("maxValue"), *pc.MaxValue,
+			fmt.Sprintf("must be at most %d: higher values are reserved for system priority classes", highestUserPriority)))
+	}
+	return errs
+}
+
+func validateTolerationRule(r TolerationRule, path *field.Path) field.ErrorList {
+	var errs field.ErrorList
+	if r.Key == "" {
+		errs = append(errs, field.Required(path.Child("key"), "a rule without a key would allow tolerating every taint"))
+	} else {
+		errs = append(errs, validateLabelKey(r.Key, path.Child("key"))...)
+	}
+	errs = append(errs, validateOperator(r.Operator, path.Child("operator"))...)
+	errs = append(errs, validateEffect(r.Effect, path.Child("effect"))...)
+	return errs
+}
+
+func validatePlacement(pl Placement, path *field.Path) field.ErrorList {
+	var errs field.ErrorList
+	for _, k := range slices.Sorted(maps.Keys(pl.NodeSelector)) {
+		at := path.Child("nodeSelector").Key(k)
+		errs = append(errs, validateLabelKey(k, at)...)
+		for _, msg := range content.IsLabelValue(pl.NodeSelector[k]) {
+			errs = append(errs, field.Invalid(at, pl.NodeSelector[k], msg))
+		}
+	}
+	for i, t := range pl.Tolerations {
+		at := path.Child("tolerations").Index(i)
+		if t.Key == "" {
+			errs = append(errs, field.Required(at.Child("key"), "a toleration without a key tolerates every taint, including other tenants' pools"))
+		} else {
+			errs = append(errs, validateLabelKey(t.Key, at.Child("key"))...)
+		}
+		errs = append(errs, validateOperator(t.Operator, at.Child("operator"))...)
+		if t.Operator == corev1.TolerationOpExists && t.Value != "" {
+			errs = append(errs, field.Invalid(at.Child("value"), t.Value, "must be empty when operator is Exists"))
+		}
+		if t.Value != "" {
+			for _, msg := range content.IsLabelValue(t.Value) {
+				errs = append(errs, field.Invalid(at.Child("value"), t.Value, msg))
+			}
+		}
+		errs = append(errs, validateEffect(t.Effect, at.Child("effect"))...)
+		if t.TolerationSeconds != nil && t.Effect != corev1.TaintEffectNoExecute {
+			errs = append(errs, field.Invalid(at.Child("tolerationSeconds"), *t.TolerationSeconds, "only valid with effect NoExecute"))
+		}
+	}
+	return errs
+}
+
+func validateOperator(op corev1.TolerationOperator, path *field.Path) field.ErrorList {
+	switch op {
+	case "", corev1.TolerationOpEqual, corev1.TolerationOpExists:
+		return nil
+	}
+	return field.ErrorList{field.NotSupported(path, op, []corev1.TolerationOperator{corev1.TolerationOpEqual, corev1.TolerationOpExists})}
+}
+
+func validateEffect(e corev1.TaintEffect, path *field.Path) field.ErrorList {
+	switch e {
+	case "", corev1.TaintEffectNoSchedule, corev1.TaintEffectPreferNoSchedule, corev1.TaintEffectNoExecute:
+		return nil
+	}
+	return field.ErrorList{field.NotSupported(path, e, []corev1.TaintEffect{
+		corev1.TaintEffectNoSchedule, corev1.TaintEffectPreferNoSchedule, corev1.TaintEffectNoExecute,
+	})}
+}
+
+func validateLabelKeys(keys []string, path *field.Path) field.ErrorList {
+	var errs field.ErrorList
+	for i, k := range keys {
+		errs = append(errs, validateLabelKey(k, path.Index(i))...)
+	}
+	return errs
+}
+
+func validateLabelKey(k string, path *field.Path) field.ErrorList {
+	var errs field.ErrorList
+	for _, msg := range content.IsLabelKey(k) {
+		errs = append(errs, field.Invalid(path, k, msg))
+	}
+	return errs
+}
+
+func validateName(name string, path *field.Path) field.ErrorList {
+	var errs field.ErrorList
+	for _, msg := range content.IsDNS1123Subdomain(name) {
+		errs = append(errs, field.Invalid(path, name, msg))
+	}
+	return errs
+}
+
+func validateCIDR(s string, path *field.Path) field.ErrorList {
+	prefix, err := netip.ParsePrefix(s)
+	if err != nil {
+		return field.ErrorList{field.Invalid(path, s, "must be a network in CIDR notation, such as 10.20.0.0/16 or 2001:db8::/32")}
+	}
+	if masked := prefix.Masked(); masked != prefix {
+		return field.ErrorList{field.Invalid(path, s, fmt.Sprintf("has host bits set; did you mean %s?", masked))}
+	}
+	return nil
+}
+
+// serviceTypes are the Service types a policy may allow.
+func serviceTypes() []corev1.ServiceType {
+	return []corev1.ServiceType{
+		corev1.ServiceTypeClusterIP, corev1.ServiceTypeNodePort,
+		corev1.ServiceTypeLoadBalancer, corev1.ServiceTypeExternalName,
+	}
+}
+
+// baseVolumeTypes are the volume types every tenant may use: they hold
+// data from the tenant's own API or storage, never from the node.
+func baseVolumeTypes() []string {
+	return []string{"configMap", "secret", "projected", "downwardAPI", "emptyDir", "persistentVolumeClaim", "ephemeral"}
+}
+
+// knownVolumeTypes lists the volume types of the Kubernetes API this
+// package was built with, by their field names in a pod volume.
+func knownVolumeTypes() []string {
+	t := reflect.TypeFor[corev1.VolumeSource]()
+	names := make([]string, 0, t.NumField())
+	for i := range t.NumField() {
+		names = append(names, jsonName(t.Field(i)))
+	}
+	return names
+}
+
+// volumeType names the type of a volume as its field name in the API
+// ("hostPath"). A volume with no source is an emptyDir, as the API server
+// defaults it.
+func volumeType(v *corev1.VolumeSource) string {
+	rv := reflect.ValueOf(v).Elem()
+	for i := range rv.NumField() {
+		if f := rv.Field(i); f.Kind() == reflect.Pointer && !f.IsNil() {
+			return jsonName(rv.Type().Field(i))
+		}
+	}
+	return "emptyDir"
+}
+
+func jsonName(f reflect.StructField) string {
+	name, _, _ := strings.Cut(f.Tag.Get("json"), ",")
+	if name == "" {
+		return f.Name
+	}
+	return name
+}
+
+// allowedVolumeTypes are the base types and the operator's additions.
+func (p *Policy) allowedVolumeTypes() []string {
+	return append(baseVolumeTypes(), p.VolumeTypes...)
+}
+
+// HostPriorityClass returns the host PriorityClass a tenant pod naming
+// tenantClass gets, and whether the policy lets that class reach the host.
+func (p *Policy) HostPriorityClass(tenantClass string) (string, bool) {
+	host, ok := p.PriorityClasses.Classes[tenantClass]
+	return host, ok
+}
+
+// profile is the policy's profile; an unset one is the default profile.
+func (p *Policy) profile() Profile {
+	if p.Profile == "" {
+		return DefaultProfile
+	}
+	return p.Profile
+}

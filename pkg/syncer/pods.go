@@ -1,0 +1,414 @@
+package syncer
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/equality"
+	kerrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/client-go/tools/events"
+	"k8s.io/klog/v2"
+	"k8s.io/utils/ptr"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/reconcile"
+
+	"github.com/knest-dev/knest/pkg/syncer/resources/pods"
+	"github.com/knest-dev/knest/pkg/translate"
+)
+
+// Reasons the syncer gives a tenant pod it finishes itself.
+const (
+	// ReasonHostPodGone: the host removed the host pod of a running pod.
+	ReasonHostPodGone = "HostPodGone"
+	// ReasonDaemonSetRefused: DaemonSet pods are not run.
+	ReasonDaemonSetRefused = "DaemonSetNotSupported"
+)
+
+// podReconciler syncs tenant pods. Pods are not a plain Kind of the generic
+// reconciler: the tenant pod's status comes back from the host, it is bound
+// to a virtual Node, its tokens are issued by the tenant API server, and its
+// deletion is finished the way a kubelet would finish it.
+type podReconciler struct {
+	tenant        string
+	hostNamespace string
+	tenantClient  client.Client
+	hostClient    client.Client
+	hostReader    client.Reader
+	recorder      events.EventRecorder
+	metrics       *metrics
+	nodes         *nodeManager
+	tokens        *tokenIssuer
+}
+
+func (r *podReconciler) hostKey(req types.NamespacedName) types.NamespacedName {
+	return types.NamespacedName{Namespace: r.hostNamespace, Name: translate.HostName(r.tenant, req.Namespace, req.Name, translate.MaxSubdomainLength)}
+}
+
+// Reconcile brings a tenant pod and its host pod in line.
+func (r *podReconciler) Reconcile(ctx context.Context, req reconcile.Request) (result reconcile.Result, err error) {
+	start := time.Now()
+	defer func() { r.metrics.observe("Pod", time.Since(start), err) }()
+	logger := klog.FromContext(ctx).WithValues("kind", "Pod", "virtual", req.NamespacedName)
+	ctx = klog.NewContext(ctx, logger)
+
+	var t *corev1.Pod
+	if pod := (&corev1.Pod{}); true {
+		if err := r.tenantClient.Get(ctx, req.NamespacedName, pod); err == nil {
+			t = pod
+		} else if !kerrors.IsNotFound(err) {
+			return reconcile.Result{}, fmt.Errorf("failed to get Pod %s in tenant cluster: %w", req, err)
+		}
+	}
+	hostKey := r.hostKey(req.NamespacedName)
+	var h *corev1.Pod
+	if pod := (&corev1.Pod{}); true {
+		if err := r.hostClient.Get(ctx, hostKey, pod); err == nil {
+			h = pod
+		} else if !kerrors.IsNotFound(err) {
+			return reconcile.Result{}, fmt.Errorf("failed to get Pod %s in host cluster: %w", hostKey, err)
+		}
+	}
+	id := translate.Object{Kind: "Pod", Namespace: req.Namespace, Name: req.Name}
+	if t != nil {
+		id.UID = t.UID
+	}
+	if h != nil {
+		switch translate.Owns(r.tenant, id, h) {
+		case translate.NotOurs:
+			if t != nil {
+				r.warn(t, "HostNameConflict", "host pod %s exists and is not managed by knest; it is left alone", hostKey)
+			}
+			return reconcile.Result{}, nil
+		case translate.Stale:
+			logger.Info("Deleting stale host pod", "host", hostKey, "hostUID", h.UID)
+			if err := r.deleteHost(ctx, h, ptr.To[int64](0)); err != nil {
+				return reconcile.Result{}, err
+			}
+			h = nil
+		}
+	}
+
+	switch {
+	case t == nil:
+		// Gone from the tenant (force-deleted): the host pod goes too.
+		if h != nil && h.DeletionTimestamp == nil {
+			logger.Info("Deleting host pod of a deleted tenant pod", "host", hostKey)
+			return reconcile.Result{}, r.deleteHost(ctx, h, nil)
+		}
+		return reconcile.Result{}, nil
+
+	case t.DeletionTimestamp != nil:
+		return r.finishDeletion(ctx, t, h)
+
+	case h == nil:
+		if pods.Terminal(t) {
+			return reconcile.Result{}, nil
+		}
+		if wasOnHost(t) {
+			// Scheduled on the host once and now gone: evicted, preempted
+			// or lost with its node. Never silently recreated.
+			return reconcile.Result{}, r.fail(ctx, t, ReasonHostPodGone,
+				"the host pod is gone (evicted, preempted or its node was lost); knest does not recreate pods, the pod's controller replaces it")
+		}
+		if reason := refusePod(t); reason != "" {
+			r.warn(t, "SyncRefused", "%s", reason)
+			return reconcile.Result{}, nil
+		}
+		return r.create(ctx, t, hostKey)
+	}
+
+	// Both exist.
+	var requeue time.Duration
+	if d, err := r.tokens.ensure(ctx, t, h); err != nil {
+		return reconcile.Result{}, r.failed(t, err)
+	} else if d > 0 {
+		requeue = d
+	}
+	meta := r.meta(t, hostKey)
+	desired := pods.Forward(t, h, meta, pods.Env{})
+	if !equality.Semantic.DeepEqual(desired, h) {
+		logger.Info("Updating host pod", "host", hostKey)
+		if err := r.hostClient.Patch(ctx, desired, client.MergeFromWithOptions(h, client.MergeFromWithOptimisticLock{})); err != nil {
+			if kerrors.IsConflict(err) {
+				return reconcile.Result{Requeue: true}, nil
+			}
+			return reconcile.Result{}, r.failed(t, fmt.Errorf("failed to update Pod %s in host cluster: %w", hostKey, err))
+		}
+		r.metrics.write("Pod", "update")
+	}
+	if pods.Terminal(t) {
+		return reconcile.Result{RequeueAfter: requeue}, nil
+	}
+	if h.Spec.NodeName != "" && t.Spec.NodeName == "" {
+		if err := r.bind(ctx, t, h.Spec.NodeName); err != nil {
+			return reconcile.Result{}, err
+		}
+		// The binding changed the tenant pod: its watch event brings the
+		// status step with a fresh object.
+		return reconcile.Result{RequeueAfter: requeue}, nil
+	}
+	if err := r.copyStatus(ctx, t, h); err != nil {
+		return reconcile.Result{}, err
+	}
+	return reconcile.Result{RequeueAfter: requeue}, nil
+}
+
+// wasOnHost reports whether a tenant pod has had a host pod: it was bound to
+// a virtual Node, or the host's scheduling condition was copied onto it.
+func wasOnHost(t *corev1.Pod) bool {
+	for _, c := range t.Status.Conditions {
+		if c.Type == corev1.PodScheduled {
+			return true
+		}
+	}
+	return false
+}
+
+// refusePod says why a tenant pod must not reach the host, or "".
+func refusePod(t *corev1.Pod) string {
+	if ref := metav1.GetControllerOf(t); ref != nil && ref.Kind == "DaemonSet" {
+		return "DaemonSet pods are not run: tenant pods share host nodes and cannot be pinned to one; use a Deployment"
+	}
+	if t.Spec.NodeName != "" {
+		return fmt.Sprintf("spec.nodeName %q is set: knest places pods on host nodes and binds them to virtual nodes itself; leave it empty", t.Spec.NodeName)
+	}
+	return ""
+}
+
+func (r *podReconciler) meta(t *corev1.Pod, hostKey types.NamespacedName) translate.Meta {
+	id := translate.Object{Kind: "Pod", Namespace: t.Namespace, Name: t.Name, UID: t.UID}
+	labels, annotations := translate.HostMeta(r.tenant, id, t.Labels)
+	for k, v := range t.Annotations {
+		annotations[translate.RewriteKey(k)] = v
+	}
+	return translate.Meta{
+		Name: hostKey.Name, Namespace: hostKey.Namespace, Labels: labels, Annotations: annotations,
+		Tenant: r.tenant, TenantNamespace: t.Namespace,
+	}
+}
+
+// create makes the host pod of a tenant pod, then its token Secret (which
+// the host pod owns, so it needs the pod's UID).
+func (r *podReconciler) create(ctx context.Context, t *corev1.Pod, hostKey types.NamespacedName) (reconcile.Result, error) {
+	env, err := r.serviceEnv(ctx, t)
+	if err != nil {
+		return reconcile.Result{}, err
+	}
+	desired := pods.Forward(t, nil, r.meta(t, hostKey), pods.Env{
+		ServiceEnv: env, TokenSecret: pods.TokenSecretName(hostKey.Name),
+	})
+	klog.FromContext(ctx).Info("Creating host pod", "host", hostKey)
+	if err := r.hostClient.Create(ctx, desired); err != nil {
+		if kerrors.IsAlreadyExists(err) {
+			// Ours and not in the cache yet, or not ours at all.
+			existing := &corev1.Pod{}
+			if err := r.hostReader.Get(ctx, hostKey, existing); err != nil {
+				return reconcile.Result{}, fmt.Errorf("failed to get Pod %s in host cluster: %w", hostKey, err)
+			}
+			if translate.Owns(r.tenant, translate.Object{Kind: "Pod", Namespace: t.Namespace, Name: t.Name, UID: t.UID}, existing) == translate.NotOurs {
+				r.warn(t, "HostNameConflict", "host pod %s exists and is not managed by knest; it is left alone", hostKey)
+				return reconcile.Result{RequeueAfter: 30 * time.Second}, nil
+			}
+			return reconcile.Result{RequeueAfter: time.Second}, nil
+		}
+		return reconcile.Result{}, r.failed(t, fmt.Errorf("failed to create Pod %s in host cluster: %w", hostKey, err))
+	}
+	r.metrics.write("Pod", "create")
+	d, err := r.tokens.ensure(ctx, t, desired)
+	if err != nil {
+		return reconcile.Result{}, r.failed(t, err)
+	}
+	return reconcile.Result{RequeueAfter: d}, nil
+}
+
+// serviceEnv lists the Services whose variables the pod gets, as a kubelet
+// would: the API server's always, the namespace's unless service links are
+// off.
+func (r *podReconciler) serviceEnv(ctx context.Context, t *corev1.Pod) ([]corev1.EnvVar, error) {
+	var services []corev1.Service
+	if t.Spec.EnableServiceLinks == nil || *t.Spec.EnableServiceLinks {
+		var list corev1.ServiceList
+		if err := r.tenantClient.List(ctx, &list, client.InNamespace(t.Namespace)); err != nil {
+			return nil, fmt.Errorf("failed to list Services in tenant cluster: %w", err)
+		}
+		services = list.Items
+	}
+	if t.Namespace != metav1.NamespaceDefault || len(services) == 0 {
+		var api corev1.Service
+		if err := r.tenantClient.Get(ctx, types.NamespacedName{Namespace: metav1.NamespaceDefault, Name: "kubernetes"}, &api); err != nil {
+			return nil, fmt.Errorf("failed to get Service default/kubernetes in tenant cluster: %w", err)
+		}
+		services = append(services, api)
+	}
+	return pods.ServiceEnv(services), nil
+}
+
+// bind binds the tenant pod to the virtual Node of its host pod's node.
+func (r *podReconciler) bind(ctx context.Context, t *corev1.Pod, hostNode string) error {
+	alias, err := r.nodes.ensure(ctx, hostNode)
+	if err != nil {
+		return err
+	}
+	binding := &corev1.Binding{
+		ObjectMeta: metav1.ObjectMeta{Name: t.Name, Namespace: t.Namespace, UID: t.UID},
+		Target:     corev1.ObjectReference{Kind: "Node", Name: alias},
+	}
+	if err := r.tenantClient.SubResource("binding").Create(ctx, t, binding); err != nil {
+		if kerrors.IsConflict(err) || kerrors.IsNotFound(err) {
+			// Bound meanwhile, or gone: the next event tells.
+			return nil
+		}
+		return fmt.Errorf("failed to bind Pod %s/%s to %s in tenant cluster: %w", t.Namespace, t.Name, alias, err)
+	}
+	klog.FromContext(ctx).V(1).Info("Bound tenant pod", "node", alias)
+	r.metrics.writeTenant("Pod", "bind")
+	return nil
+}
+
+// copyStatus brings the host pod's status to the tenant pod.
+func (r *podReconciler) copyStatus(ctx context.Context, t, h *corev1.Pod) error {
+	desired := pods.Backward(h, t, r.nodes.address)
+	if equality.Semantic.DeepEqual(desired.Status, t.Status) {
+		return nil
+	}
+	if err := r.tenantClient.Status().Patch(ctx, desired, client.MergeFrom(t)); err != nil {
+		if kerrors.IsNotFound(err) {
+			return nil
+		}
+		return fmt.Errorf("failed to update status of Pod %s/%s in tenant cluster: %w", t.Namespace, t.Name, err)
+	}
+	r.metrics.writeTenant("Pod", "status")
+	return nil
+}
+
+// finishDeletion deletes the host pod of a deleted tenant pod with the same
+// grace period, and once it is gone finishes the tenant pod as a kubelet
+// does: a terminal phase first, then deletion with grace period 0. Job
+// failure and replacement policies depend on that order.
+func (r *podReconciler) finishDeletion(ctx context.Context, t, h *corev1.Pod) (reconcile.Result, error) {
+	if h != nil {
+		if h.DeletionTimestamp == nil {
+			klog.FromContext(ctx).Info("Deleting host pod", "host", client.ObjectKeyFromObject(h), "gracePeriod", ptr.Deref(t.DeletionGracePeriodSeconds, -1))
+			if err := r.deleteHost(ctx, h, t.DeletionGracePeriodSeconds); err != nil {
+				return reconcile.Result{}, r.failed(t, err)
+			}
+			return reconcile.Result{}, nil
+		}
+		if !pods.Terminal(t) {
+			return reconcile.Result{}, r.copyStatus(ctx, t, h)
+		}
+		return reconcile.Result{}, nil
+	}
+	if !pods.Terminal(t) {
+		desired := t.DeepCopy()
+		desired.Status.Phase = corev1.PodFailed
+		if allSucceeded(t) {
+			desired.Status.Phase = corev1.PodSucceeded
+		}
+		for i := range desired.Status.ContainerStatuses {
+			terminate(&desired.Status.ContainerStatuses[i])
+		}
+		if err := r.tenantClient.Status().Patch(ctx, desired, client.MergeFrom(t)); err != nil {
+			if kerrors.IsNotFound(err) {
+				return reconcile.Result{}, nil
+			}
+			return reconcile.Result{}, fmt.Errorf("failed to update status of Pod %s/%s in tenant cluster: %w", t.Namespace, t.Name, err)
+		}
+		r.metrics.writeTenant("Pod", "status")
+	}
+	uid := t.UID
+	if err := r.tenantClient.Delete(ctx, t, client.GracePeriodSeconds(0), client.Preconditions{UID: &uid}); err != nil && !kerrors.IsNotFound(err) && !kerrors.IsConflict(err) {
+		return reconcile.Result{}, fmt.Errorf("failed to delete Pod %s/%s in tenant cluster: %w", t.Namespace, t.Name, err)
+	}
+	r.metrics.writeTenant("Pod", "delete")
+	return reconcile.Result{}, nil
+}
+
+// allSucceeded reports whether every container of the pod exited 0.
+func allSucceeded(t *corev1.Pod) bool {
+	if len(t.Status.ContainerStatuses) == 0 {
+		return false
+	}
+	for _, s := range t.Status.ContainerStatuses {
+		if s.State.Terminated == nil || s.State.Terminated.ExitCode != 0 {
+			return false
+		}
+	}
+	return true
+}
+
+// terminate marks a container that was still running as killed.
+func terminate(s *corev1.ContainerStatus) {
+	if s.State.Terminated != nil {
+		return
+	}
+	started := metav1.Time{}
+	if s.State.Running != nil {
+		started = s.State.Running.StartedAt
+	}
+	s.State = corev1.ContainerState{Terminated: &corev1.ContainerStateTerminated{
+		ExitCode: 137, Reason: "Error", StartedAt: started, FinishedAt: metav1.Now(),
+	}}
+	s.Ready = false
+	s.Started = ptr.To(false)
+}
+
+// fail turns a tenant pod whose host pod is gone Failed, with the reason,
+// so its controller replaces it.
+func (r *podReconciler) fail(ctx context.Context, t *corev1.Pod, reason, message string) error {
+	desired := t.DeepCopy()
+	desired.Status.Phase = corev1.PodFailed
+	desired.Status.Reason = reason
+	desired.Status.Message = message
+	for i := range desired.Status.ContainerStatuses {
+		terminate(&desired.Status.ContainerStatuses[i])
+	}
+	now := metav1.Now()
+	desired.Status.Conditions = append(desired.Status.Conditions, corev1.PodCondition{
+		Type: corev1.DisruptionTarget, Status: corev1.ConditionTrue, Reason: reason, Message: message, LastTransitionTime: now,
+	})
+	for i, c := range desired.Status.Conditions {
+		if c.Type == corev1.PodReady || c.Type == corev1.ContainersReady {
+			desired.Status.Conditions[i].Status = corev1.ConditionFalse
+			desired.Status.Conditions[i].LastTransitionTime = now
+		}
+	}
+	klog.FromContext(ctx).Info("Tenant pod failed: its host pod is gone", "reason", reason)
+	if err := r.tenantClient.Status().Patch(ctx, desired, client.MergeFrom(t)); err != nil {
+		if kerrors.IsNotFound(err) {
+			return nil
+		}
+		return fmt.Errorf("failed to update status of Pod %s/%s in tenant cluster: %w", t.Namespace, t.Name, err)
+	}
+	r.metrics.writeTenant("Pod", "status")
+	r.warn(t, reason, "%s", message)
+	return nil
+}
+
+func (r *podReconciler) deleteHost(ctx context.Context, h *corev1.Pod, grace *int64) error {
+	uid := h.UID
+	opts := []client.DeleteOption{client.Preconditions{UID: &uid}}
+	if grace != nil {
+		opts = append(opts, client.GracePeriodSeconds(*grace))
+	}
+	if err := r.hostClient.Delete(ctx, h, opts...); err != nil && !kerrors.IsNotFound(err) {
+		return fmt.Errorf("failed to delete Pod %s/%s in host cluster: %w", h.Namespace, h.Name, err)
+	}
+	r.metrics.write("Pod", "delete")
+	return nil
+}
+
+func (r *podReconciler) failed(t *corev1.Pod, err error) error {
+	r.warn(t, "SyncFailed", "%s", err.Error())
+	return err
+}
+
+func (r *podReconciler) warn(t *corev1.Pod, reason, format string, args ...any) {
+	if r.recorder != nil {
+		r.recorder.Eventf(t, nil, corev1.EventTypeWarning, reason, "Sync", format, args...)
+	}
+}

@@ -1,0 +1,353 @@
+package syncer
+
+import (
+	"context"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	authenticationv1 "k8s.io/api/authentication/v1"
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/kubernetes"
+	"k8s.io/utils/ptr"
+
+	"github.com/knest-dev/knest/pkg/syncer"
+	"github.com/knest-dev/knest/pkg/syncer/resources/nodes"
+	"github.com/knest-dev/knest/pkg/syncer/resources/pods"
+	"github.com/knest-dev/knest/pkg/translate"
+)
+
+func simplePod(name string) *corev1.Pod {
+	return &corev1.Pod{
+		ObjectMeta: metav1.ObjectMeta{Name: name, Labels: map[string]string{"app": name}},
+		Spec:       corev1.PodSpec{Containers: []corev1.Container{{Name: "c", Image: "busybox"}}},
+	}
+}
+
+func (e *env) tenantPod(ctx context.Context, ns, name string) (*corev1.Pod, error) {
+	return e.tenant.CoreV1().Pods(ns).Get(ctx, name, metav1.GetOptions{})
+}
+
+func (e *env) hostPod(ctx context.Context, ns, name string) (*corev1.Pod, error) {
+	return e.host.CoreV1().Pods(hostNamespace).Get(ctx, hostName(ns, name), metav1.GetOptions{})
+}
+
+func TestIntegrationPods(t *testing.T) {
+	if testing.Short() {
+		t.Skip("integration test")
+	}
+	e := setUp(t)
+	ctx := t.Context()
+	const ns = "default"
+	if _, err := e.tenant.CoreV1().Pods(ns).Create(ctx, simplePod("web"), metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+
+	var tenantPod *corev1.Pod
+	t.Run("a tenant pod runs on the host and its status comes back", func(t *testing.T) {
+		within(t, 30*time.Second, "tenant pod Running with an IP", func(ctx context.Context) (bool, error) {
+			p, err := e.tenantPod(ctx, ns, "web")
+			if err != nil {
+				return false, err
+			}
+			tenantPod = p
+			return p.Status.Phase == corev1.PodRunning && p.Status.PodIP != "" && p.Spec.NodeName != "", nil
+		})
+		h, err := e.hostPod(ctx, ns, "web")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if tenantPod.Status.PodIP != h.Status.PodIP {
+			t.Errorf("tenant pod IP %s, host pod IP %s", tenantPod.Status.PodIP, h.Status.PodIP)
+		}
+		if tenantPod.Spec.NodeName == h.Spec.NodeName || !strings.HasPrefix(tenantPod.Spec.NodeName, "knest-node-") {
+			t.Errorf("tenant pod bound to %q: want a virtual node alias, never the host node %q", tenantPod.Spec.NodeName, h.Spec.NodeName)
+		}
+		if h.Spec.ServiceAccountName != pods.HostServiceAccount || ptr.Deref(h.Spec.AutomountServiceAccountToken, true) {
+			t.Errorf("host pod runs as %q (automount %v), want %q without a token", h.Spec.ServiceAccountName, h.Spec.AutomountServiceAccountToken, pods.HostServiceAccount)
+		}
+		api, err := e.tenant.CoreV1().Services(ns).Get(ctx, "kubernetes", metav1.GetOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		env := map[string]string{}
+		for _, v := range h.Spec.Containers[0].Env {
+			env[v.Name] = v.Value
+		}
+		if env["KUBERNETES_SERVICE_HOST"] != api.Spec.ClusterIP || env["KUBERNETES_SERVICE_PORT"] != "443" {
+			t.Errorf("KUBERNETES_SERVICE_HOST/PORT = %q/%q, want the tenant API server's Service %s:443", env["KUBERNETES_SERVICE_HOST"], env["KUBERNETES_SERVICE_PORT"], api.Spec.ClusterIP)
+		}
+	})
+
+	t.Run("the virtual node is Ready with a fresh Lease", func(t *testing.T) {
+		node, err := e.tenant.CoreV1().Nodes().Get(ctx, tenantPod.Spec.NodeName, metav1.GetOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		ready := false
+		for _, c := range node.Status.Conditions {
+			ready = ready || (c.Type == corev1.NodeReady && c.Status == corev1.ConditionTrue)
+		}
+		if len(node.Status.Addresses) == 0 || tenantPod.Status.HostIP != node.Status.Addresses[0].Address {
+			t.Errorf("tenant pod hostIP %q, want its virtual node's address %v", tenantPod.Status.HostIP, node.Status.Addresses)
+		}
+		if !ready || len(node.Status.Images) != 0 || node.Labels[nodes.LabelVirtual] != "true" {
+			t.Errorf("virtual node: ready=%v images=%d labels=%v", ready, len(node.Status.Images), node.Labels)
+		}
+		lease, err := e.tenant.CoordinationV1().Leases(corev1.NamespaceNodeLease).Get(ctx, node.Name, metav1.GetOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if age := time.Since(lease.Spec.RenewTime.Time); age > nodes.LeaseDuration {
+			t.Errorf("lease renewed %s ago", age)
+		}
+	})
+
+	t.Run("the pod's token reaches the host in a Secret it owns and passes TokenReview", func(t *testing.T) {
+		h, err := e.hostPod(ctx, ns, "web")
+		if err != nil {
+			t.Fatal(err)
+		}
+		var secret *corev1.Secret
+		within(t, 10*time.Second, "token Secret on the host", func(ctx context.Context) (bool, error) {
+			secret, err = e.host.CoreV1().Secrets(hostNamespace).Get(ctx, pods.TokenSecretName(h.Name), metav1.GetOptions{})
+			return err == nil, nil
+		})
+		if len(secret.OwnerReferences) != 1 || secret.OwnerReferences[0].UID != h.UID {
+			t.Errorf("token Secret owners %+v, want the host pod %s", secret.OwnerReferences, h.UID)
+		}
+		token := string(secret.Data[pods.TokenKey(0)])
+		if token == "" || len(secret.Data[pods.CAKey]) == 0 {
+			t.Fatalf("token Secret keys: %v", keys(secret.Data))
+		}
+		review, err := e.tenant.AuthenticationV1().TokenReviews().Create(ctx, &authenticationv1.TokenReview{Spec: authenticationv1.TokenReviewSpec{Token: token}}, metav1.CreateOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !review.Status.Authenticated || review.Status.User.Username != "system:serviceaccount:default:default" {
+			t.Errorf("TokenReview: %+v", review.Status)
+		}
+		if got := review.Status.User.Extra["authentication.kubernetes.io/pod-uid"]; len(got) != 1 || got[0] != string(tenantPod.UID) {
+			t.Errorf("token bound to pod %v, want the tenant pod %s", got, tenantPod.UID)
+		}
+		// Never in metadata: check every object the tenant has on the host.
+		list, err := e.host.CoreV1().Pods(hostNamespace).List(ctx, metav1.ListOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		secrets, err := e.host.CoreV1().Secrets(hostNamespace).List(ctx, metav1.ListOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		var metas []metav1.ObjectMeta
+		for _, p := range list.Items {
+			metas = append(metas, p.ObjectMeta)
+			for _, c := range p.Spec.Containers {
+				for _, v := range c.Env {
+					if strings.Contains(v.Value, token) {
+						t.Errorf("host pod %s has the token in env %s", p.Name, v.Name)
+					}
+				}
+			}
+		}
+		for _, s := range secrets.Items {
+			metas = append(metas, s.ObjectMeta)
+		}
+		for _, m := range metas {
+			for k, v := range m.Annotations {
+				if strings.Contains(v, token) {
+					t.Errorf("host object %s has the token in annotation %s", m.Name, k)
+				}
+			}
+			for k, v := range m.Labels {
+				if strings.Contains(v, token[:40]) {
+					t.Errorf("host object %s has the token in label %s", m.Name, k)
+				}
+			}
+		}
+	})
+
+	t.Run("a host pod removed by the host fails the tenant pod, which is not recreated", func(t *testing.T) {
+		if err := e.host.CoreV1().Pods(hostNamespace).Delete(ctx, hostName(ns, "web"), metav1.DeleteOptions{GracePeriodSeconds: ptr.To[int64](0)}); err != nil {
+			t.Fatal(err)
+		}
+		within(t, 20*time.Second, "tenant pod Failed", func(ctx context.Context) (bool, error) {
+			p, err := e.tenantPod(ctx, ns, "web")
+			return err == nil && p.Status.Phase == corev1.PodFailed && p.Status.Reason == syncer.ReasonHostPodGone, nil
+		})
+		time.Sleep(2 * time.Second)
+		if _, err := e.hostPod(ctx, ns, "web"); !apierrors.IsNotFound(err) {
+			t.Errorf("the host pod was recreated for a failed tenant pod: %v", err)
+		}
+	})
+
+	t.Run("a tenant delete deletes the host pod, then the tenant pod ends terminal", func(t *testing.T) {
+		if _, err := e.tenant.CoreV1().Pods(ns).Create(ctx, simplePod("gone"), metav1.CreateOptions{}); err != nil {
+			t.Fatal(err)
+		}
+		within(t, 30*time.Second, "pod Running", func(ctx context.Context) (bool, error) {
+			p, err := e.tenantPod(ctx, ns, "gone")
+			return err == nil && p.Status.Phase == corev1.PodRunning, nil
+		})
+		w, err := e.tenant.CoreV1().Pods(ns).Watch(ctx, metav1.ListOptions{FieldSelector: "metadata.name=gone"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer w.Stop()
+		if err := e.tenant.CoreV1().Pods(ns).Delete(ctx, "gone", metav1.DeleteOptions{GracePeriodSeconds: ptr.To[int64](1)}); err != nil {
+			t.Fatal(err)
+		}
+		var lastPhase corev1.PodPhase
+		timeout := time.After(30 * time.Second)
+		for deleted := false; !deleted; {
+			select {
+			case ev := <-w.ResultChan():
+				p, ok := ev.Object.(*corev1.Pod)
+				if !ok {
+					continue
+				}
+				if ev.Type == "DELETED" {
+					deleted = true
+					continue
+				}
+				lastPhase = p.Status.Phase
+			case <-timeout:
+				t.Fatal("tenant pod not deleted within 30s")
+			}
+		}
+		if lastPhase != corev1.PodFailed && lastPhase != corev1.PodSucceeded {
+			t.Errorf("the tenant pod was deleted in phase %q: a terminal phase must come first", lastPhase)
+		}
+		if _, err := e.hostPod(ctx, ns, "gone"); !apierrors.IsNotFound(err) {
+			t.Errorf("host pod still there: %v", err)
+		}
+	})
+
+	t.Run("an unused virtual node is removed", func(t *testing.T) {
+		if err := e.tenant.CoreV1().Pods(ns).Delete(ctx, "web", metav1.DeleteOptions{GracePeriodSeconds: ptr.To[int64](0)}); err != nil {
+			t.Fatal(err)
+		}
+		within(t, 2*time.Minute, "virtual node gone", func(ctx context.Context) (bool, error) {
+			_, err := e.tenant.CoreV1().Nodes().Get(ctx, tenantPod.Spec.NodeName, metav1.GetOptions{})
+			return apierrors.IsNotFound(err), nil
+		})
+	})
+}
+
+func keys[V any](m map[string]V) []string {
+	var out []string
+	for k := range m {
+		out = append(out, k)
+	}
+	return out
+}
+
+// TestIntegrationPodsSurviveACrash kills knestd (SIGKILL) while 300 tenant
+// pods are being synced; after a restart every tenant pod has exactly one
+// host pod and runs.
+func TestIntegrationPodsSurviveACrash(t *testing.T) {
+	if testing.Short() {
+		t.Skip("integration test")
+	}
+	const n = 300
+	e := setUp(t)
+	ctx := t.Context()
+	const ns = "default"
+
+	// Eight creators at about 100 pods a second; a create that fails while
+	// knestd is down is retried until it lands (AlreadyExists: it landed).
+	var created atomic.Int32
+	var wg sync.WaitGroup
+	names := make(chan string, n)
+	for i := range n {
+		names <- "crash-" + strconv.Itoa(i)
+	}
+	close(names)
+	tenant := func() kubernetes.Interface {
+		e.mu.Lock()
+		defer e.mu.Unlock()
+		return e.tenant
+	}
+	for range 8 {
+		wg.Go(func() {
+			for name := range names {
+				for {
+					_, err := tenant().CoreV1().Pods(ns).Create(ctx, simplePod(name), metav1.CreateOptions{})
+					if err == nil || apierrors.IsAlreadyExists(err) {
+						break
+					}
+					if ctx.Err() != nil {
+						return
+					}
+					time.Sleep(200 * time.Millisecond)
+				}
+				created.Add(1)
+				time.Sleep(80 * time.Millisecond)
+			}
+		})
+	}
+	// Kill mid-way: tenant pods still being created, host pods being made.
+	within(t, time.Minute, "half the tenant pods created and host pods appearing", func(ctx context.Context) (bool, error) {
+		list, err := e.host.CoreV1().Pods(hostNamespace).List(ctx, metav1.ListOptions{LabelSelector: translate.LabelTenant + "=" + tenantName})
+		return err == nil && created.Load() >= n/2 && len(list.Items) >= 10, nil
+	})
+	e.knestd.Kill()
+	hostBefore, err := e.host.CoreV1().Pods(hostNamespace).List(ctx, metav1.ListOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("killed knestd (SIGKILL) with %d of %d tenant pods created and %d host pods", created.Load(), n, len(hostBefore.Items))
+	e.mu.Lock()
+	e.startKnestd(t, true)
+	e.mu.Unlock()
+	wg.Wait()
+	restarted := time.Now()
+
+	within(t, 3*time.Minute, "all tenant pods Running", func(ctx context.Context) (bool, error) {
+		list, err := e.tenant.CoreV1().Pods(ns).List(ctx, metav1.ListOptions{})
+		if err != nil {
+			return false, err
+		}
+		running := 0
+		for _, p := range list.Items {
+			if p.Status.Phase == corev1.PodRunning {
+				running++
+			}
+		}
+		return running == n, nil
+	})
+	t.Logf("all %d tenant pods Running %s after the restart", n, time.Since(restarted).Round(time.Second))
+	hosts, err := e.host.CoreV1().Pods(hostNamespace).List(ctx, metav1.ListOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	tenants, err := e.tenant.CoreV1().Pods(ns).List(ctx, metav1.ListOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	byUID := map[string]int{}
+	for _, p := range tenants.Items {
+		byUID[string(p.UID)] = 0
+	}
+	for _, h := range hosts.Items {
+		uid := h.Annotations[translate.AnnotationUID]
+		if _, ok := byUID[uid]; !ok {
+			t.Errorf("host pod %s is an orphan (tenant uid %q)", h.Name, uid)
+			continue
+		}
+		byUID[uid]++
+	}
+	for uid, count := range byUID {
+		if count != 1 {
+			t.Errorf("tenant pod %s has %d host pods, want exactly 1", uid, count)
+		}
+	}
+	if len(hosts.Items) != n {
+		t.Errorf("%d host pods, want exactly %d", len(hosts.Items), n)
+	}
+}
