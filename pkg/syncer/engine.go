@@ -32,6 +32,11 @@ type Kind struct {
 	Forward func(tenant, host client.Object, meta translate.Meta) client.Object
 	// Recreate reports whether host cannot be changed in place to desired.
 	Recreate func(desired, host client.Object) bool
+	// Backward returns the tenant object with what the host owns (its
+	// status) taken from the host copy; it is written through the status
+	// subresource. Nil means nothing flows back. It must not modify its
+	// inputs.
+	Backward func(host, tenant client.Object) client.Object
 	// OrphanGrace spares host copies without a tenant UID that are younger
 	// than this: Services are created on the host in admission, before the
 	// tenant object is stored (and has a UID).
@@ -180,7 +185,7 @@ func (r *reconciler) Reconcile(ctx context.Context, req reconcile.Request) (resu
 		return reconcile.Result{}, nil
 	}
 	if equality.Semantic.DeepEqual(desired, host) {
-		return reconcile.Result{}, nil
+		return r.backward(ctx, obj, host)
 	}
 	if r.kind.Recreate != nil && r.kind.Recreate(desired, host) {
 		logger.Info("Recreating host copy", "host", hostKey)
@@ -197,6 +202,25 @@ func (r *reconciler) Reconcile(ctx context.Context, req reconcile.Request) (resu
 		return reconcile.Result{}, r.failed(obj, fmt.Errorf("failed to update %s %s in host cluster: %w", r.kind.Name, hostKey, err))
 	}
 	r.metrics.write(r.kind.Name, "update")
+	return r.backward(ctx, obj, host)
+}
+
+// backward brings what the host owns back to the tenant object.
+func (r *reconciler) backward(ctx context.Context, obj, host client.Object) (reconcile.Result, error) {
+	if r.kind.Backward == nil {
+		return reconcile.Result{}, nil
+	}
+	desired := r.kind.Backward(host, obj)
+	if equality.Semantic.DeepEqual(desired, obj) {
+		return reconcile.Result{}, nil
+	}
+	if err := r.tenantClient.Status().Update(ctx, desired); err != nil {
+		if kerrors.IsConflict(err) || kerrors.IsNotFound(err) {
+			return reconcile.Result{Requeue: true}, nil
+		}
+		return reconcile.Result{}, fmt.Errorf("failed to update status of %s %s/%s in tenant cluster: %w", r.kind.Name, obj.GetNamespace(), obj.GetName(), err)
+	}
+	r.metrics.writeTenant(r.kind.Name, "status")
 	return reconcile.Result{}, nil
 }
 

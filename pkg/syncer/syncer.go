@@ -32,6 +32,7 @@ import (
 	"github.com/knest-dev/knest/pkg/syncer/podrefs"
 	"github.com/knest-dev/knest/pkg/syncer/resources/configmaps"
 	"github.com/knest-dev/knest/pkg/syncer/resources/endpointslices"
+	"github.com/knest-dev/knest/pkg/syncer/resources/persistentvolumeclaims"
 	"github.com/knest-dev/knest/pkg/syncer/resources/secrets"
 	"github.com/knest-dev/knest/pkg/syncer/resources/services"
 	"github.com/knest-dev/knest/pkg/translate"
@@ -158,7 +159,14 @@ func Kinds() []Kind {
 	// What Refuse decides depends on the tenant's host pod IPs: re-check a
 	// namespace's slices when its host pods change.
 	slice.Triggers = []Trigger{{Host: true, Object: &corev1.Pod{}, Requests: slicesOfHostPodNamespace}}
-	return []Kind{configMap, secret, service, slice}
+	claim := typed("PersistentVolumeClaim", translate.MaxSubdomainLength, func() *corev1.PersistentVolumeClaim { return &corev1.PersistentVolumeClaim{} },
+		persistentvolumeclaims.Forward, nil)
+	// Every claim syncs, used by a pod yet or not: removing a host claim
+	// when its last pod goes would lose the data.
+	claim.Backward = func(host, tenant client.Object) client.Object {
+		return persistentvolumeclaims.Backward(host.(*corev1.PersistentVolumeClaim), tenant.(*corev1.PersistentVolumeClaim))
+	}
+	return []Kind{configMap, secret, service, slice, claim}
 }
 
 // referencingPods reconciles what a tenant pod references, so objects follow

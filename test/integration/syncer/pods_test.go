@@ -12,6 +12,7 @@ import (
 	authenticationv1 "k8s.io/api/authentication/v1"
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/utils/ptr"
@@ -226,6 +227,47 @@ func TestIntegrationPods(t *testing.T) {
 		if _, err := e.hostPod(ctx, ns, "gone"); !apierrors.IsNotFound(err) {
 			t.Errorf("host pod still there: %v", err)
 		}
+	})
+
+	t.Run("a claim reaches the host and its status comes back", func(t *testing.T) {
+		claim := &corev1.PersistentVolumeClaim{
+			ObjectMeta: metav1.ObjectMeta{Name: "data"},
+			Spec: corev1.PersistentVolumeClaimSpec{
+				AccessModes: []corev1.PersistentVolumeAccessMode{corev1.ReadWriteOnce},
+				Resources:   corev1.VolumeResourceRequirements{Requests: corev1.ResourceList{corev1.ResourceStorage: resource.MustParse("1Gi")}},
+				VolumeName:  "someone-elses-volume",
+			},
+		}
+		if _, err := e.tenant.CoreV1().PersistentVolumeClaims(ns).Create(ctx, claim, metav1.CreateOptions{}); err != nil {
+			t.Fatal(err)
+		}
+		var hostClaim *corev1.PersistentVolumeClaim
+		within(t, 5*time.Second, "host claim", func(ctx context.Context) (bool, error) {
+			c, err := e.host.CoreV1().PersistentVolumeClaims(hostNamespace).Get(ctx, hostName(ns, "data"), metav1.GetOptions{})
+			hostClaim = c
+			return err == nil, nil
+		})
+		if hostClaim.Spec.VolumeName != "" {
+			t.Errorf("the host claim names volume %q: a tenant must not pick host volumes", hostClaim.Spec.VolumeName)
+		}
+		// The devcluster has no storage: stand in for the host's binder
+		// (retrying: host controllers add finalizers meanwhile).
+		within(t, 5*time.Second, "host claim status written", func(ctx context.Context) (bool, error) {
+			c, err := e.host.CoreV1().PersistentVolumeClaims(hostNamespace).Get(ctx, hostName(ns, "data"), metav1.GetOptions{})
+			if err != nil {
+				return false, err
+			}
+			c.Status = corev1.PersistentVolumeClaimStatus{
+				Phase: corev1.ClaimBound, AccessModes: c.Spec.AccessModes,
+				Capacity: corev1.ResourceList{corev1.ResourceStorage: resource.MustParse("1Gi")},
+			}
+			_, err = e.host.CoreV1().PersistentVolumeClaims(hostNamespace).UpdateStatus(ctx, c, metav1.UpdateOptions{})
+			return err == nil, nil
+		})
+		within(t, 5*time.Second, "tenant claim Bound", func(ctx context.Context) (bool, error) {
+			c, err := e.tenant.CoreV1().PersistentVolumeClaims(ns).Get(ctx, "data", metav1.GetOptions{})
+			return err == nil && c.Status.Phase == corev1.ClaimBound && c.Status.Capacity.Storage().String() == "1Gi", nil
+		})
 	})
 
 	t.Run("an unused virtual node is removed", func(t *testing.T) {
