@@ -15,6 +15,7 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/klog/v2"
 	"k8s.io/utils/clock"
@@ -27,7 +28,9 @@ import (
 	"sigs.k8s.io/yaml"
 
 	"github.com/knest-dev/knest/pkg/controlplane"
+	"github.com/knest-dev/knest/pkg/devcluster/kubeletserver"
 	"github.com/knest-dev/knest/pkg/devcluster/pools"
+	"github.com/knest-dev/knest/pkg/pki"
 	"github.com/knest-dev/knest/pkg/servicecidr"
 )
 
@@ -38,6 +41,9 @@ const (
 	KataRuntimeClass = "kata"
 	// kwokNodeAnnotation marks the nodes KWOK manages.
 	kwokNodeAnnotation = "kwok.x-k8s.io/node"
+	// nodeIP is every node's InternalIP: the API server reaches the nodes'
+	// kubelet API (kubeletserver) there.
+	nodeIP = "127.0.0.1"
 )
 
 //go:embed stages/pod-complete.yaml
@@ -53,6 +59,9 @@ type Config struct {
 	// BindAddress and Port are where the API server listens; port 0 picks one.
 	BindAddress string
 	Port        int
+	// KubeletPort is where the nodes' kubelet API (logs, exec, attach,
+	// port-forward) listens on 127.0.0.1; 0 picks a free port at every start.
+	KubeletPort int
 	// ServiceCIDR and PodCIDR are the host's service and pod networks.
 	ServiceCIDR string
 	PodCIDR     string
@@ -88,6 +97,9 @@ func (c Config) Validate() error {
 	if c.Port < 0 || c.Port > 65535 {
 		errs = append(errs, fmt.Errorf("port %d is out of range", c.Port))
 	}
+	if c.KubeletPort < 0 || c.KubeletPort > 65535 {
+		errs = append(errs, fmt.Errorf("kubelet port %d is out of range", c.KubeletPort))
+	}
 	if err := pools.Validate(c.Pools); err != nil {
 		errs = append(errs, err)
 	}
@@ -112,6 +124,16 @@ func Start(ctx context.Context, c Config) (*Cluster, error) {
 	if err != nil {
 		return nil, err
 	}
+	// Bound first: a port in use is reported before anything starts, and
+	// KWOK needs the port for the nodes it initializes.
+	kubeletAddress := net.JoinHostPort(nodeIP, strconv.Itoa(c.KubeletPort))
+	kubeletListener, err := net.Listen("tcp", kubeletAddress)
+	if err != nil {
+		return nil, fmt.Errorf("cannot listen on %s for the nodes' kubelet API: %w", kubeletAddress, errors.Unwrap(err))
+	}
+	kubeletPort := kubeletListener.Addr().(*net.TCPAddr).Port
+	// controlplane.Start creates the CA here.
+	caFile := pki.FilesIn(controlplane.LayoutOf(c.Dir).PKI).CACert
 
 	inst, err := controlplane.Start(ctx, controlplane.Spec{
 		Name: "knest-host", DataDir: c.Dir, BindAddress: c.BindAddress, Port: c.Port,
@@ -120,15 +142,24 @@ func Start(ctx context.Context, c Config) (*Cluster, error) {
 		// A host cluster runs every default controller, node lifecycle
 		// included: KWOK keeps the nodes' leases fresh.
 		Controllers: []string{"*"},
-		// Admin clients of this process create thousands of pods in the
-		// benchmarks; the defaults would queue them.
-		APIServerFlags: []string{"--max-requests-inflight=2000", "--max-mutating-requests-inflight=1000"},
+		APIServerFlags: []string{
+			// Admin clients of this process create thousands of pods in the
+			// benchmarks; the defaults would queue them.
+			"--max-requests-inflight=2000", "--max-mutating-requests-inflight=1000",
+			// A node's Hostname address (its name) does not resolve; its
+			// InternalIP is where its kubelet API listens, with a
+			// certificate from the cluster CA.
+			"--kubelet-preferred-address-types=InternalIP",
+			"--kubelet-certificate-authority=" + caFile,
+		},
 	})
 	if err != nil {
+		kubeletListener.Close()
 		return nil, err
 	}
-	cl := &Cluster{inst: inst, Kubeconfig: filepath.Join(c.Dir, "admin.kubeconfig"), failed: make(chan error, 3)}
+	cl := &Cluster{inst: inst, Kubeconfig: filepath.Join(c.Dir, "admin.kubeconfig"), failed: make(chan error, 4)}
 	fail := func(err error) (*Cluster, error) {
+		kubeletListener.Close()
 		inst.Stop("start failed")
 		return nil, err
 	}
@@ -153,6 +184,20 @@ func Start(ctx context.Context, c Config) (*Cluster, error) {
 		}
 	}()
 
+	kubelet, err := kubeletserver.New(kubeletserver.Config{
+		Listener: kubeletListener, Dir: c.Dir, Pods: client.CoreV1(),
+		CACertFile: inst.Files.CACert, CAKeyFile: inst.Files.CAKey, ClientCertFile: inst.Files.KubeletClientCert,
+	})
+	if err != nil {
+		return fail(err)
+	}
+	go func() {
+		err := kubelet.Run(ctx)
+		if ctx.Err() == nil {
+			cl.failed <- fmt.Errorf("kubelet API stopped: %w", err)
+		}
+	}()
+
 	id, err := kwokcontrollers.Identity()
 	if err != nil {
 		return fail(err)
@@ -162,7 +207,8 @@ func Start(ctx context.Context, c Config) (*Cluster, error) {
 		TypedClient:                       client,
 		ManageNodesWithAnnotationSelector: kwokNodeAnnotation + "=fake",
 		CIDR:                              c.PodCIDR,
-		NodeIP:                            "127.0.0.1",
+		NodeIP:                            nodeIP,
+		NodePort:                          kubeletPort,
 		LocalStages:                       stages,
 		PodPlayStageParallelism:           8,
 		NodePlayStageParallelism:          4,
@@ -179,7 +225,7 @@ func Start(ctx context.Context, c Config) (*Cluster, error) {
 		return fail(fmt.Errorf("kwok: %w", err))
 	}
 
-	if err := ensureNodes(ctx, client, c.Pools); err != nil {
+	if err := ensureNodes(ctx, client, c.Pools, kubeletPort); err != nil {
 		return fail(err)
 	}
 	if err := ensureRuntimeClass(ctx, client); err != nil {
@@ -192,7 +238,7 @@ func Start(ctx context.Context, c Config) (*Cluster, error) {
 		return fail(err)
 	}
 	logger.Info(ReadyMessage, "server", inst.Server, "kubeconfig", cl.Kubeconfig,
-		"nodes", totalNodes(c.Pools), "elapsed", time.Since(start).Round(time.Millisecond).String())
+		"nodes", totalNodes(c.Pools), "kubeletPort", kubeletPort, "elapsed", time.Since(start).Round(time.Millisecond).String())
 	go func() {
 		if err, ok := <-inst.Failed(); ok {
 			cl.failed <- err
@@ -230,7 +276,10 @@ func totalNodes(ps []pools.NodePool) int {
 // NodeName is the name of the i-th node of a pool.
 func NodeName(pool string, i int) string { return "kwok-" + pool + "-" + strconv.Itoa(i) }
 
-func ensureNodes(ctx context.Context, client kubernetes.Interface, ps []pools.NodePool) error {
+// ensureNodes creates the pools' nodes. KWOK initializes a new node's
+// status, kubelet port included; a node kept from an earlier start is Ready
+// already, so KWOK leaves it alone and it is told this start's port here.
+func ensureNodes(ctx context.Context, client kubernetes.Interface, ps []pools.NodePool, kubeletPort int) error {
 	for _, p := range ps {
 		for i := 0; i < p.Count; i++ {
 			name := NodeName(p.Name, i)
@@ -255,7 +304,15 @@ func ensureNodes(ctx context.Context, client kubernetes.Interface, ps []pools.No
 				Status: corev1.NodeStatus{Capacity: capacity, Allocatable: capacity},
 			}
 			_, err := client.CoreV1().Nodes().Create(ctx, node, metav1.CreateOptions{})
-			if err != nil && !apierrors.IsAlreadyExists(err) {
+			if apierrors.IsAlreadyExists(err) {
+				patch := fmt.Sprintf(`{"status":{"daemonEndpoints":{"kubeletEndpoint":{"Port":%d}}}}`, kubeletPort)
+				_, err = client.CoreV1().Nodes().Patch(ctx, name, types.MergePatchType, []byte(patch), metav1.PatchOptions{}, "status")
+				if err != nil {
+					return fmt.Errorf("failed to set the kubelet port of node %s: %w", name, err)
+				}
+				continue
+			}
+			if err != nil {
 				return fmt.Errorf("failed to create node %s: %w", name, err)
 			}
 		}

@@ -16,6 +16,20 @@
 // and tainted knest.io/pool=sandboxed, and a RuntimeClass "kata" whose
 // scheduling section targets that pool, as on a host with Kata Containers.
 //
-// Nothing here runs containers: images are never pulled and processes never
+// The nodes' kubelet API is served too (see kubeletserver), so `kubectl
+// logs`, `exec`, `attach` and `port-forward` work through the API server as
+// on a real cluster: every node advertises InternalIP 127.0.0.1 and the
+// server's port (Config.KubeletPort, a free one by default), and the API
+// server dials it with its kubelet client certificate and checks the
+// server's against the cluster CA. Logs and attach read a file per container
+// under Dir/pods, and port-forward is an echo.
+//
+// The devcluster is a development tool, not a sandbox: `kubectl exec` runs
+// the command as a local process of the devcluster's user, in a per-pod
+// directory under Dir/pods and with a minimal environment, but with that
+// user's rights: whoever may create pods/exec in the host cluster can run
+// commands on the machine.
+//
+// Nothing else runs: images are never pulled and containers' processes never
 // start. Real pods need a real host (kind); see hack/e2e-kind.sh.
 package devcluster
