@@ -1,7 +1,7 @@
 # knest: targets are thin; the work is in hack/.
 SHELL := /usr/bin/env bash
 
-.PHONY: all demo run build test test-unit test-integration test-e2e test-e2e-kind verify bench-startup bench-devcluster clean
+.PHONY: all demo run build test test-unit test-integration test-e2e test-e2e-kind verify bench-startup bench-devcluster bench-sync clean
 
 all: build
 
@@ -37,7 +37,7 @@ test-e2e: build
 test-e2e-kind:
 	hack/e2e-kind.sh
 
-## verify: gofmt, go vet, go mod tidy
+## verify: gofmt, go vet, go mod tidy, generated files (manifests/)
 verify:
 	hack/verify.sh
 
@@ -48,6 +48,10 @@ bench-startup: build
 ## bench-devcluster: devcluster start to nodes Ready and to a 10-pod Deployment Running, RSS
 bench-devcluster: build
 	go run ./hack/bench/devcluster --knest bin/knest
+
+## bench-sync: 1000 pods through the syncer vs created directly on the host with the same QPS budget, as JSON
+bench-sync: build
+	go run ./hack/bench/sync --knest bin/knest --knestd bin/knestd
 
 clean:
 	rm -rf bin _output

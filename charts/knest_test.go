@@ -1,13 +1,20 @@
 package charts
 
 import (
+	"flag"
+	"fmt"
+	"os"
+	"path/filepath"
+	"sort"
 	"strings"
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
 	"helm.sh/helm/v3/pkg/chartutil"
 	"helm.sh/helm/v3/pkg/engine"
+	networkingv1 "k8s.io/api/networking/v1"
 	rbacv1 "k8s.io/api/rbac/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"sigs.k8s.io/yaml"
 
 	"github.com/knest-dev/knest/pkg/syncer/rbac"
@@ -67,6 +74,22 @@ func TestTheSchemaRejectsBadValues(t *testing.T) {
 	}{
 		{name: "an invalid ServiceAccount name", values: map[string]any{"serviceAccount": map[string]any{"name": "Bad_Name"}}, want: "/serviceAccount/name"},
 		{name: "an unknown value", values: map[string]any{"isolaton": "hard"}, want: "isolaton"},
+		{name: "an unknown profile", values: map[string]any{"isolation": "medium"}, want: "/isolation"},
+		{name: "a quantity that is not one", values: map[string]any{"quota": map[string]any{"enabled": true, "hard": map[string]any{"pods": "lots"}}}, want: "/quota/hard/pods"},
+		{name: "an egress network that is not a CIDR", values: map[string]any{"networkPolicy": map[string]any{"enabled": true, "egressCIDRs": []any{"example.com"}}}, want: "/networkPolicy/egressCIDRs/0"},
+		{name: "the cloud metadata network as an egress network", values: map[string]any{"networkPolicy": map[string]any{"enabled": true, "egressCIDRs": []any{"169.254.169.254/32"}}}, want: "/networkPolicy/egressCIDRs/0"},
+		{name: "no metadata networks to block", values: map[string]any{"networkPolicy": map[string]any{"enabled": true, "metadataCIDRs": []any{}}}, want: "/networkPolicy/metadataCIDRs"},
+		{name: "an image tag with a space", values: map[string]any{"knestd": map[string]any{"image": map[string]any{"repository": "r", "tag": "v1 2"}}}, want: "/knestd/image/tag"},
+		{name: "an unknown pull policy", values: map[string]any{"knestd": map[string]any{"image": map[string]any{"repository": "r", "pullPolicy": "Sometimes"}}}, want: "/knestd/image/pullPolicy"},
+		{name: "a service CIDR that is not one", values: map[string]any{"knestd": map[string]any{"serviceCIDR": "10.96.0.0"}}, want: "/knestd/serviceCIDR"},
+		{name: "a storage size that is not a quantity", values: map[string]any{"knestd": map[string]any{"storage": map[string]any{"size": "big"}}}, want: "/knestd/storage/size"},
+		{name: "a resource that is not a quantity", values: map[string]any{"knestd": map[string]any{"resources": map[string]any{"limits": map[string]any{"memory": "2 GB"}}}}, want: "/knestd/resources/limits/memory"},
+		{name: "an unknown knestd value", values: map[string]any{"knestd": map[string]any{"replicas": 3}}, want: "replicas"},
+		{name: "an invalid host cluster domain", values: map[string]any{"knestd": map[string]any{"hostClusterDomain": "Cluster_Local"}}, want: "/knestd/hostClusterDomain"},
+		{name: "an exposed hostname that is not a DNS name", values: map[string]any{"expose": map[string]any{"enabled": true, "hostname": "api tenant"}}, want: "/expose/hostname"},
+		{name: "a policy that sets its own profile", values: map[string]any{"policy": map[string]any{"profile": "soft"}}, want: "profile"},
+		{name: "an unknown policy field", values: map[string]any{"policy": map[string]any{"runtimeClass": "kata"}}, want: "runtimeClass"},
+		{name: "a service type tenants cannot be given", values: map[string]any{"policy": map[string]any{"serviceTypes": []any{"ClusterIP"}}}, want: "/policy/serviceTypes/0"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -76,5 +99,112 @@ func TestTheSchemaRejectsBadValues(t *testing.T) {
 				t.Fatalf("error = %v, want one naming %q", err, tc.want)
 			}
 		})
+	}
+}
+
+var update = flag.Bool("update", false, "rewrite the golden files")
+
+// TestGolden renders the chart with its defaults and with a loosened
+// configuration and compares with testdata/*.golden.yaml (-update rewrites).
+func TestGolden(t *testing.T) {
+	t.Parallel()
+	cases := map[string]map[string]any{
+		"default": nil,
+		// knest dev: knestd runs as a local process.
+		"dev": {"knestd": map[string]any{"enabled": false}},
+		"egress": {
+			"isolation":     "soft",
+			"expose":        map[string]any{"enabled": true, "hostname": "acme.tenants.example.com", "loadBalancerSourceRanges": []any{"198.51.100.0/24"}},
+			"policy":        map[string]any{"serviceTypes": []any{"LoadBalancer"}},
+			"networkPolicy": map[string]any{"enabled": true, "internetEgress": true, "egressCIDRs": []any{"203.0.113.0/24", "2001:db8::/32"}},
+			"quota":         map[string]any{"enabled": true, "priorityClasses": map[string]any{"tenant-high": map[string]any{"pods": "10"}}},
+		},
+	}
+	for name, values := range cases {
+		t.Run(name, func(t *testing.T) {
+			t.Parallel()
+			out, err := render(t, values)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var names []string
+			for n, s := range out {
+				// NOTES.txt is shown to the user, not applied.
+				if strings.TrimSpace(s) != "" && !strings.HasSuffix(n, "NOTES.txt") {
+					names = append(names, n)
+				}
+			}
+			sort.Strings(names)
+			var b strings.Builder
+			for _, n := range names {
+				fmt.Fprintf(&b, "# Source: %s\n%s\n---\n", n, strings.TrimSpace(out[n]))
+			}
+			path := filepath.Join("testdata", name+".golden.yaml")
+			if *update {
+				if err := os.WriteFile(path, []byte(b.String()), 0o644); err != nil {
+					t.Fatal(err)
+				}
+			}
+			want, err := os.ReadFile(path)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if diff := cmp.Diff(string(want), b.String()); diff != "" {
+				t.Errorf("rendered chart differs from %s (-want +got; run go test ./charts -update):\n%s", path, diff)
+			}
+			// Every document must be a valid Kubernetes object.
+			for _, doc := range strings.Split(b.String(), "\n---\n") {
+				var obj map[string]any
+				if err := yaml.Unmarshal([]byte(doc), &obj); err != nil {
+					t.Errorf("invalid YAML: %v\n%s", err, doc)
+				}
+			}
+		})
+	}
+}
+
+func TestNetworkPoliciesSelectOnlyReservedLabels(t *testing.T) {
+	t.Parallel()
+	out, err := render(t, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var sel []string
+	for _, doc := range strings.Split(out["knest/templates/networkpolicies.yaml"], "\n---\n") {
+		var np networkingv1.NetworkPolicy
+		if err := yaml.UnmarshalStrict([]byte(doc), &np); err != nil {
+			t.Fatalf("%v\n%s", err, doc)
+		}
+		collect := func(s *metav1.LabelSelector) {
+			if s != nil {
+				for k := range s.MatchLabels {
+					sel = append(sel, k)
+				}
+			}
+		}
+		collect(&np.Spec.PodSelector)
+		for _, r := range np.Spec.Ingress {
+			for _, p := range r.From {
+				collect(p.PodSelector)
+				collect(p.NamespaceSelector)
+			}
+		}
+		for _, r := range np.Spec.Egress {
+			for _, p := range r.To {
+				collect(p.PodSelector)
+				collect(p.NamespaceSelector)
+				if p.IPBlock != nil && (p.IPBlock.CIDR == "0.0.0.0/0" || p.IPBlock.CIDR == "::/0") && np.Name == "knest-tenant-pods" {
+					t.Errorf("tenant pods reach the internet by default")
+				}
+			}
+		}
+	}
+	if len(sel) == 0 {
+		t.Fatal("no selectors found")
+	}
+	for _, k := range sel {
+		if !strings.HasPrefix(k, "knest.io/") {
+			t.Errorf("a NetworkPolicy selects on %q, a label tenants could set on their pods", k)
+		}
 	}
 }

@@ -21,7 +21,9 @@ func podTemplate(name string) corev1.PodTemplateSpec {
 		ObjectMeta: metav1.ObjectMeta{Labels: map[string]string{"app": name}},
 		Spec: corev1.PodSpec{
 			TerminationGracePeriodSeconds: ptr.To[int64](1),
-			Containers:                    []corev1.Container{{Name: "main", Image: "registry.k8s.io/pause:3.10"}},
+			// Pod Security restricted, as the default hard profile requires.
+			SecurityContext: &corev1.PodSecurityContext{RunAsNonRoot: ptr.To(true), RunAsUser: ptr.To[int64](65534)},
+			Containers:      []corev1.Container{{Name: "main", Image: "registry.k8s.io/pause:3.10"}},
 		},
 	}
 }
@@ -112,8 +114,9 @@ var _ = Describe("Tenant workloads", func() {
 			Spec: batchv1.JobSpec{
 				BackoffLimit: ptr.To[int32](2),
 				Template: corev1.PodTemplateSpec{Spec: corev1.PodSpec{
-					RestartPolicy: corev1.RestartPolicyNever,
-					Containers:    []corev1.Container{{Name: "main", Image: "busybox:1.36", Command: []string{"sh", "-c", "true"}}},
+					RestartPolicy:   corev1.RestartPolicyNever,
+					SecurityContext: &corev1.PodSecurityContext{RunAsNonRoot: ptr.To(true), RunAsUser: ptr.To[int64](65534)},
+					Containers:      []corev1.Container{{Name: "main", Image: "busybox:1.36", Command: []string{"sh", "-c", "true"}}},
 				}},
 			},
 		}, metav1.CreateOptions{})

@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Fails on unformatted code, vet findings, or an untidy go.mod.
+# Fails on unformatted code, vet findings, an untidy go.mod, or generated
+# files (the knestd Role copies, manifests/knest.yaml) out of date.
 set -o errexit -o nounset -o pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
@@ -28,5 +29,13 @@ fi
 
 if ! diff -u pkg/syncer/rbac/role.yaml charts/knest/files/knestd-role.yaml; then
   echo "charts/knest/files/knestd-role.yaml differs from pkg/syncer/rbac/role.yaml: copy it over" >&2
+  exit 1
+fi
+
+rendered="$(mktemp)"
+trap 'rm -f "${rendered}"; mv "${TMPDIR:-/tmp}/go.mod" "${TMPDIR:-/tmp}/go.sum" .' EXIT
+go run ./hack/manifests -out "${rendered}"
+if ! diff -u manifests/knest.yaml "${rendered}"; then
+  echo "manifests/knest.yaml is stale: run 'go run ./hack/manifests'" >&2
   exit 1
 fi

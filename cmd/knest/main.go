@@ -1,5 +1,5 @@
-// Command knest is the user CLI: local development environments today;
-// creating, connecting to and deleting tenants on a host cluster later.
+// Command knest is the user CLI: creating, connecting to, listing and
+// deleting tenants on a host cluster, and local development environments.
 package main
 
 import (

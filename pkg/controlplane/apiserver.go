@@ -113,6 +113,12 @@ func (a APIServer) Flags() []string {
 		"--api-audiences=" + issuer,
 		"--kubelet-client-certificate=" + a.PKI.KubeletClientCert,
 		"--kubelet-client-key=" + a.PKI.KubeletClientKey,
+		// A node's kubelet API is reached at its InternalIP (a virtual
+		// Node's is knestd's, a name would not resolve) and must present a
+		// certificate from the cluster CA: logs and exec never go to an
+		// unverified endpoint.
+		"--kubelet-preferred-address-types=InternalIP",
+		"--kubelet-certificate-authority=" + a.PKI.CACert,
 		"--requestheader-client-ca-file=" + a.PKI.FrontProxyCACert,
 		"--requestheader-allowed-names=front-proxy-client",
 		"--requestheader-username-headers=X-Remote-User",

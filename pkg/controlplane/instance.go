@@ -100,7 +100,8 @@ type Instance struct {
 	Files pki.Files
 	// Layout is the data directory layout.
 	Layout Layout
-	// AdminConfig is a cluster-admin client configuration.
+	// AdminConfig is knestd's own cluster-admin client configuration (user
+	// pki.InternalUser); the tenant's admin kubeconfig is another user.
 	AdminConfig *rest.Config
 
 	admin   kubeconfig.Client
@@ -133,7 +134,14 @@ func Start(ctx context.Context, s Spec) (_ *Instance, err error) {
 	inst.cleanup = append(inst.cleanup, lock.Release)
 
 	address := net.JoinHostPort(s.BindAddress, strconv.Itoa(s.Port))
-	listener, err := net.Listen("tcp", address)
+	network := "tcp"
+	if ip := net.ParseIP(s.BindAddress); ip != nil && ip.To4() != nil {
+		// Otherwise 0.0.0.0 (a pod's bind address) listens on both stacks
+		// and reports "::", and knestd's own clients dial ::1, which the
+		// serving certificate does not cover.
+		network = "tcp4"
+	}
+	listener, err := net.Listen(network, address)
 	if err != nil {
 		return nil, fmt.Errorf("cannot listen on %s: %w", address, errors.Unwrap(err))
 	}
@@ -233,7 +241,10 @@ func Start(ctx context.Context, s Spec) (_ *Instance, err error) {
 		close(inst.stopped)
 	}
 
-	adminCfg, err := inst.admin.Build()
+	// knestd's own clients use the internal identity, never the tenant's
+	// admin (admission tells them apart).
+	internal := kubeconfig.Client{Name: s.Name, Server: inst.Server, CAFile: files.CACert, CertFile: files.InternalCert, KeyFile: files.InternalKey}
+	adminCfg, err := internal.Build()
 	if err == nil {
 		inst.AdminConfig, err = clientcmd.NewDefaultClientConfig(*adminCfg, nil).ClientConfig()
 	}

@@ -11,10 +11,10 @@ import (
 
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
-	"k8s.io/client-go/tools/clientcmd"
 	"k8s.io/component-base/version"
 	"k8s.io/klog/v2"
 
+	"github.com/knest-dev/knest/pkg/admission/confinement"
 	"github.com/knest-dev/knest/pkg/admission/hostservices"
 	"github.com/knest-dev/knest/pkg/controlplane"
 	"github.com/knest-dev/knest/pkg/knestd/options"
@@ -33,23 +33,35 @@ func Run(ctx context.Context, o options.Options) error {
 	if err := o.Validate(); err != nil {
 		return err
 	}
-	sans, sanIPs := o.SANs()
+	pol, err := o.Policy()
+	if err != nil {
+		return err
+	}
 	var hostConfig *rest.Config
-	var plugins []controlplane.AdmissionPlugin
-	if o.HostKubeconfig != "" {
+	var hostClient kubernetes.Interface
+	// Confinement is on in every configuration, syncing or not.
+	plugins := []controlplane.AdmissionPlugin{{Name: confinement.PluginName, Factory: confinement.NewFactory(pol)}}
+	if o.Syncing() {
 		var err error
-		if hostConfig, err = clientcmd.BuildConfigFromFlags("", o.HostKubeconfig); err != nil {
-			return fmt.Errorf("--host-kubeconfig %s: %w", o.HostKubeconfig, err)
+		if hostConfig, err = hostRESTConfig(o); err != nil {
+			return err
 		}
-		hostConfig.QPS, hostConfig.Burst = o.HostQPS, o.HostBurst
-		hostClient, err := kubernetes.NewForConfig(hostConfig)
+		if hostClient, err = kubernetes.NewForConfig(hostConfig); err != nil {
+			return err
+		}
+		cleanup, err := resolveFromHost(ctx, &o, hostClient)
+		defer cleanup()
 		if err != nil {
 			return err
 		}
 		plugins = append(plugins, controlplane.AdmissionPlugin{
 			Name: hostservices.PluginName, Factory: hostservices.NewFactory(hostClient, o.Name, o.HostNamespace),
 		})
+		if err := syncer.CheckHostRunsPods(ctx, hostClient, o.HostNamespace, pol); err != nil {
+			return err
+		}
 	}
+	sans, sanIPs := o.SANs()
 	inst, err := controlplane.Start(ctx, controlplane.Spec{
 		AdmissionPlugins: plugins, KubernetesServiceIP: net.ParseIP(o.KubernetesServiceIP),
 		Name: o.Name, DataDir: o.DataDir, BindAddress: o.BindAddress, Port: o.SecurePort,
@@ -64,26 +76,42 @@ func Run(ctx context.Context, o options.Options) error {
 		inst.Stop("start failed")
 		return err
 	}
+	if err := publishKubeconfig(ctx, o, inst, hostClient); err != nil {
+		inst.Stop("start failed")
+		return err
+	}
 	tuneMemoryForIdle()
 	logger.Info(ReadyMessage, "name", o.Name, "server", inst.Server,
 		"kubeconfig", inst.Layout.AdminKubeconfig, "elapsed", time.Since(start).Round(time.Millisecond).String())
 
 	syncCtx, stopSync := context.WithCancel(ctx)
 	defer stopSync()
-	// syncDone stays nil (never ready) when no syncer runs.
-	var syncDone chan error
-	if o.HostKubeconfig != "" {
+	// syncDone and servedFailed stay nil (never ready) when no syncer runs.
+	var syncDone, servedFailed chan error
+	if o.Syncing() {
 		syncDone = make(chan error, 1)
 		aliasKey, err := nodeAliasKey(pki.FilesIn(inst.Layout.PKI).ServiceAccountKey)
 		if err != nil {
 			inst.Stop("syncer failed")
 			return err
 		}
+		// The kubelet API and DNS serve the pods the syncer runs.
+		servedFailed = make(chan error, 4)
+		kubeletPort, err := startKubelet(syncCtx, o, inst, hostConfig, servedFailed)
+		if err != nil {
+			inst.Stop("kubelet API failed")
+			return err
+		}
+		if err := startDNS(syncCtx, o, tenantConfig(inst.AdminConfig), servedFailed); err != nil {
+			inst.Stop("DNS failed")
+			return err
+		}
 		s, err := syncer.New(syncCtx, syncer.Config{
 			Tenant: o.Name, HostNamespace: o.HostNamespace,
 			TenantConfig: tenantConfig(inst.AdminConfig), HostConfig: hostConfig,
-			MetricsBindAddress: o.SyncerMetricsAddress,
-			NodeAddress:        o.Advertise().String(), NodeAliasKey: aliasKey, Version: version.Get().GitVersion,
+			MetricsBindAddress: o.SyncerMetricsAddress, Policy: pol,
+			NodeAddress: o.Advertise().String(), NodeAliasKey: aliasKey, Version: version.Get().GitVersion,
+			KubeletPort: kubeletPort, DNSServiceIP: o.DNSServiceIP, ClusterDomain: o.ClusterDomain,
 		})
 		if err != nil {
 			inst.Stop("syncer failed")
@@ -108,6 +136,11 @@ func Run(ctx context.Context, o options.Options) error {
 	case err := <-syncDone:
 		inst.Stop("syncer stopped")
 		return fmt.Errorf("syncer stopped: %w", err)
+	case err := <-servedFailed:
+		stopSync()
+		<-syncDone
+		inst.Stop("kubelet API or DNS failed")
+		return err
 	}
 }
 

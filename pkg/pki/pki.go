@@ -57,10 +57,14 @@ type Files struct {
 	FrontProxyCACert, FrontProxyCAKey           string
 	FrontProxyClientCert, FrontProxyClientKey   string
 	AdminCert, AdminKey                         string
+	InternalCert, InternalKey                   string
 	ControllerManagerCert, ControllerManagerKey string
 	KubeletClientCert, KubeletClientKey         string
 	ServiceAccountKey, ServiceAccountPub        string
 }
+
+// InternalUser is the user name of knestd's own clients.
+const InternalUser = "system:knest:knestd"
 
 // FilesIn returns where the files of a PKI directory live.
 func FilesIn(dir string) Files {
@@ -71,6 +75,7 @@ func FilesIn(dir string) Files {
 		FrontProxyCACert: p("front-proxy-ca.crt"), FrontProxyCAKey: p("front-proxy-ca.key"),
 		FrontProxyClientCert: p("front-proxy-client.crt"), FrontProxyClientKey: p("front-proxy-client.key"),
 		AdminCert: p("admin.crt"), AdminKey: p("admin.key"),
+		InternalCert: p("internal.crt"), InternalKey: p("internal.key"),
 		ControllerManagerCert: p("controller-manager.crt"), ControllerManagerKey: p("controller-manager.key"),
 		KubeletClientCert: p("apiserver-kubelet-client.crt"), KubeletClientKey: p("apiserver-kubelet-client.key"),
 		ServiceAccountKey: p("sa.key"), ServiceAccountPub: p("sa.pub"),
@@ -152,6 +157,10 @@ func Ensure(c Config, now time.Time) (Files, error) {
 		}},
 		{f.FrontProxyClientCert, f.FrontProxyClientKey, fpCA, leafSpec{Subject: pkix.Name{CommonName: "front-proxy-client"}}},
 		{f.AdminCert, f.AdminKey, ca, leafSpec{Subject: pkix.Name{CommonName: "knest-admin", Organization: []string{"system:masters"}}}},
+		// knestd's own clients (syncer, readiness probe, DNS): a user apart
+		// from the admin a tenant gets, so that tenant-facing admission can
+		// tell knestd's writes from the tenant's.
+		{f.InternalCert, f.InternalKey, ca, leafSpec{Subject: pkix.Name{CommonName: InternalUser, Organization: []string{"system:masters"}}}},
 		{f.ControllerManagerCert, f.ControllerManagerKey, ca, leafSpec{Subject: pkix.Name{CommonName: "system:kube-controller-manager"}}},
 		{f.KubeletClientCert, f.KubeletClientKey, ca, leafSpec{Subject: pkix.Name{CommonName: "kube-apiserver-kubelet-client", Organization: []string{"kubeadm:cluster-admins"}}}},
 	}

@@ -70,7 +70,7 @@ func TestEnsureCreatesEverythingWithPrivateKeys(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, key := range []string{f.CAKey, f.ServingKey, f.FrontProxyCAKey, f.FrontProxyClientKey, f.AdminKey, f.ControllerManagerKey, f.KubeletClientKey, f.ServiceAccountKey} {
+	for _, key := range []string{f.CAKey, f.ServingKey, f.FrontProxyCAKey, f.FrontProxyClientKey, f.AdminKey, f.InternalKey, f.ControllerManagerKey, f.KubeletClientKey, f.ServiceAccountKey} {
 		st, err := os.Stat(key)
 		if err != nil {
 			t.Fatal(err)
@@ -144,7 +144,7 @@ func TestEnsureReissues(t *testing.T) {
 			change: func(*Config) {},
 			later:  LeafValidity - RenewBefore + time.Hour,
 			wantChanged: []string{"admin.crt", "apiserver-kubelet-client.crt", "apiserver.crt",
-				"controller-manager.crt", "front-proxy-client.crt"},
+				"controller-manager.crt", "front-proxy-client.crt", "internal.crt"},
 		},
 	}
 	for _, tc := range tests {

@@ -162,7 +162,7 @@ func (m *nodeManager) sweep(ctx context.Context, now time.Time) error {
 			m.metrics.writeTenant("Node", "delete")
 			continue
 		}
-		if stale(node, now) {
+		if stale(node, now) || m.moved(node) {
 			if err := m.heartbeat(ctx, node, now); err != nil {
 				errs = append(errs, err)
 			}
@@ -176,6 +176,20 @@ func (m *nodeManager) sweep(ctx context.Context, now time.Time) error {
 		return fmt.Errorf("%d of %d virtual nodes: %w", len(errs), len(list.Items), errs[0])
 	}
 	return nil
+}
+
+// moved reports whether a Node advertises another kubelet address or port
+// than this knestd serves, as after a restart on another port.
+func (m *nodeManager) moved(node *corev1.Node) bool {
+	if node.Status.DaemonEndpoints.KubeletEndpoint.Port != m.kubeletPort {
+		return true
+	}
+	for _, a := range node.Status.Addresses {
+		if a.Type == corev1.NodeInternalIP {
+			return a.Address != m.address
+		}
+	}
+	return true
 }
 
 // stale reports whether a Node's Ready condition is due for a heartbeat.

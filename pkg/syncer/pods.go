@@ -16,6 +16,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/reconcile"
 
+	"github.com/knest-dev/knest/pkg/policy"
 	"github.com/knest-dev/knest/pkg/syncer/resources/pods"
 	"github.com/knest-dev/knest/pkg/translate"
 )
@@ -42,6 +43,8 @@ type podReconciler struct {
 	metrics       *metrics
 	nodes         *nodeManager
 	tokens        *tokenIssuer
+	policy        *policy.Policy
+	dns           pods.DNS
 }
 
 func (r *podReconciler) hostKey(req types.NamespacedName) types.NamespacedName {
@@ -128,7 +131,10 @@ func (r *podReconciler) Reconcile(ctx context.Context, req reconcile.Request) (r
 	} else if d > 0 {
 		requeue = d
 	}
-	meta := r.meta(t, hostKey)
+	meta, err := r.meta(ctx, t, hostKey)
+	if err != nil {
+		return reconcile.Result{}, err
+	}
 	desired := pods.Forward(t, h, meta, pods.Env{})
 	if !equality.Semantic.DeepEqual(desired, h) {
 		logger.Info("Updating host pod", "host", hostKey)
@@ -139,22 +145,66 @@ func (r *podReconciler) Reconcile(ctx context.Context, req reconcile.Request) (r
 			return reconcile.Result{}, r.failed(t, fmt.Errorf("failed to update Pod %s in host cluster: %w", hostKey, err))
 		}
 		r.metrics.write("Pod", "update")
+		// The subresource writes below need the patched pod: its event
+		// brings us back.
+		return reconcile.Result{RequeueAfter: requeue}, nil
+	}
+	if done, err := r.subresources(ctx, t, h, meta); err != nil || done {
+		return reconcile.Result{Requeue: done}, err
 	}
 	if pods.Terminal(t) {
 		return reconcile.Result{RequeueAfter: requeue}, nil
 	}
 	if h.Spec.NodeName != "" && t.Spec.NodeName == "" {
-		if err := r.bind(ctx, t, h.Spec.NodeName); err != nil {
+		alias, err := r.bind(ctx, t, h.Spec.NodeName)
+		if err != nil {
 			return reconcile.Result{}, err
 		}
-		// The binding changed the tenant pod: its watch event brings the
-		// status step with a fresh object.
-		return reconcile.Result{RequeueAfter: requeue}, nil
+		// The status patch below carries no resourceVersion, so it applies
+		// on top of the binding without waiting for its watch event.
+		bound := t.DeepCopy()
+		bound.Spec.NodeName = alias
+		t = bound
 	}
 	if err := r.copyStatus(ctx, t, h); err != nil {
 		return reconcile.Result{}, err
 	}
 	return reconcile.Result{RequeueAfter: requeue}, nil
+}
+
+// hostDNS is the tenant's DNS server as host pods reach it.
+func hostDNS(cfg Config) pods.DNS {
+	return pods.DNS{Nameserver: cfg.DNSServiceIP, ClusterDomain: cfg.ClusterDomain}
+}
+
+// subresources forwards the changes a running pod takes only through
+// subresources: ephemeral containers and in-place resizes. done reports a
+// write (the next step needs the updated host pod).
+func (r *podReconciler) subresources(ctx context.Context, t, h *corev1.Pod, meta translate.Meta) (done bool, err error) {
+	if pods.Terminal(t) || h.DeletionTimestamp != nil {
+		return false, nil
+	}
+	for _, step := range []struct {
+		subresource string
+		desired     *corev1.Pod
+	}{
+		{"ephemeralcontainers", pods.EphemeralContainers(t, h, meta)},
+		{"resize", pods.Resize(t, h)},
+	} {
+		if step.desired == nil {
+			continue
+		}
+		klog.FromContext(ctx).Info("Updating host pod", "subresource", step.subresource)
+		if err := r.hostClient.SubResource(step.subresource).Update(ctx, step.desired); err != nil {
+			if kerrors.IsConflict(err) {
+				return true, nil
+			}
+			return false, r.failed(t, fmt.Errorf("failed to update %s of Pod %s/%s in host cluster: %w", step.subresource, h.Namespace, h.Name, err))
+		}
+		r.metrics.write("Pod", step.subresource)
+		return true, nil
+	}
+	return false, nil
 }
 
 // wasOnHost reports whether a tenant pod has had a host pod: it was bound to
@@ -179,16 +229,26 @@ func refusePod(t *corev1.Pod) string {
 	return ""
 }
 
-func (r *podReconciler) meta(t *corev1.Pod, hostKey types.NamespacedName) translate.Meta {
+// meta is the host pod's owned metadata: the tenant's labels and annotations
+// (reserved keys rewritten), identity, and the labels of the pod's tenant
+// namespace, which host NetworkPolicies select on.
+func (r *podReconciler) meta(ctx context.Context, t *corev1.Pod, hostKey types.NamespacedName) (translate.Meta, error) {
 	id := translate.Object{Kind: "Pod", Namespace: t.Namespace, Name: t.Name, UID: t.UID}
 	labels, annotations := translate.HostMeta(r.tenant, id, t.Labels)
+	var ns corev1.Namespace
+	if err := r.tenantClient.Get(ctx, types.NamespacedName{Name: t.Namespace}, &ns); err != nil && !kerrors.IsNotFound(err) {
+		return translate.Meta{}, fmt.Errorf("failed to get Namespace %s in tenant cluster: %w", t.Namespace, err)
+	}
+	for k, v := range translate.NamespaceLabels(ns.Labels) {
+		labels[k] = v
+	}
 	for k, v := range t.Annotations {
 		annotations[translate.RewriteKey(k)] = v
 	}
 	return translate.Meta{
 		Name: hostKey.Name, Namespace: hostKey.Namespace, Labels: labels, Annotations: annotations,
 		Tenant: r.tenant, TenantNamespace: t.Namespace,
-	}
+	}, nil
 }
 
 // create makes the host pod of a tenant pod, then its token Secret (which
@@ -198,9 +258,18 @@ func (r *podReconciler) create(ctx context.Context, t *corev1.Pod, hostKey types
 	if err != nil {
 		return reconcile.Result{}, err
 	}
-	desired := pods.Forward(t, nil, r.meta(t, hostKey), pods.Env{
-		ServiceEnv: env, TokenSecret: pods.TokenSecretName(hostKey.Name),
+	meta, err := r.meta(ctx, t, hostKey)
+	if err != nil {
+		return reconcile.Result{}, err
+	}
+	desired := pods.Forward(t, nil, meta, pods.Env{
+		ServiceEnv: env, TokenSecret: pods.TokenSecretName(hostKey.Name), DNS: r.dns,
 	})
+	if err := place(t, desired, r.policy); err != nil {
+		// Never created: the tenant is told why.
+		r.warn(t, "SyncRefused", "%s", err.Error())
+		return reconcile.Result{}, nil
+	}
 	klog.FromContext(ctx).Info("Creating host pod", "host", hostKey)
 	if err := r.hostClient.Create(ctx, desired); err != nil {
 		if kerrors.IsAlreadyExists(err) {
@@ -247,11 +316,12 @@ func (r *podReconciler) serviceEnv(ctx context.Context, t *corev1.Pod) ([]corev1
 	return pods.ServiceEnv(services), nil
 }
 
-// bind binds the tenant pod to the virtual Node of its host pod's node.
-func (r *podReconciler) bind(ctx context.Context, t *corev1.Pod, hostNode string) error {
+// bind binds the tenant pod to the virtual Node of its host pod's node and
+// returns the Node's name.
+func (r *podReconciler) bind(ctx context.Context, t *corev1.Pod, hostNode string) (string, error) {
 	alias, err := r.nodes.ensure(ctx, hostNode)
 	if err != nil {
-		return err
+		return "", err
 	}
 	binding := &corev1.Binding{
 		ObjectMeta: metav1.ObjectMeta{Name: t.Name, Namespace: t.Namespace, UID: t.UID},
@@ -260,13 +330,13 @@ func (r *podReconciler) bind(ctx context.Context, t *corev1.Pod, hostNode string
 	if err := r.tenantClient.SubResource("binding").Create(ctx, t, binding); err != nil {
 		if kerrors.IsConflict(err) || kerrors.IsNotFound(err) {
 			// Bound meanwhile, or gone: the next event tells.
-			return nil
+			return alias, nil
 		}
-		return fmt.Errorf("failed to bind Pod %s/%s to %s in tenant cluster: %w", t.Namespace, t.Name, alias, err)
+		return "", fmt.Errorf("failed to bind Pod %s/%s to %s in tenant cluster: %w", t.Namespace, t.Name, alias, err)
 	}
 	klog.FromContext(ctx).V(1).Info("Bound tenant pod", "node", alias)
 	r.metrics.writeTenant("Pod", "bind")
-	return nil
+	return alias, nil
 }
 
 // copyStatus brings the host pod's status to the tenant pod.

@@ -4,12 +4,14 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net"
 	"os"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	corev1 "k8s.io/api/core/v1"
 	discoveryv1 "k8s.io/api/discovery/v1"
+	networkingv1 "k8s.io/api/networking/v1"
 	kerrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/runtime"
@@ -29,9 +31,11 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/reconcile"
 	"sigs.k8s.io/controller-runtime/pkg/source"
 
+	"github.com/knest-dev/knest/pkg/policy"
 	"github.com/knest-dev/knest/pkg/syncer/podrefs"
 	"github.com/knest-dev/knest/pkg/syncer/resources/configmaps"
 	"github.com/knest-dev/knest/pkg/syncer/resources/endpointslices"
+	"github.com/knest-dev/knest/pkg/syncer/resources/networkpolicies"
 	"github.com/knest-dev/knest/pkg/syncer/resources/persistentvolumeclaims"
 	"github.com/knest-dev/knest/pkg/syncer/resources/secrets"
 	"github.com/knest-dev/knest/pkg/syncer/resources/services"
@@ -60,11 +64,21 @@ type Config struct {
 	NodeAddress string
 	// KubeletPort is the port of knestd's kubelet API; 0 if none.
 	KubeletPort int32
+	// DNSServiceIP is the host ClusterIP in front of knestd's DNS server:
+	// ClusterFirst host pods resolve with it. "" leaves their DNS to the
+	// host.
+	DNSServiceIP string
+	// ClusterDomain is the tenant's cluster domain, for host pods' DNS
+	// search path.
+	ClusterDomain string
 	// NodeAliasKey keys the virtual Node names, so host node names cannot
 	// be guessed back from them. It must stay the same across restarts.
 	NodeAliasKey []byte
 	// Version is what virtual Nodes report as their kubelet version.
 	Version string
+	// Policy is the tenant's isolation policy: forced on every host pod,
+	// which is checked against it before it is created.
+	Policy *policy.Policy
 	// PodWorkers is how many pods are synced at once; 0 means 16.
 	PodWorkers int
 }
@@ -80,6 +94,12 @@ func (c Config) Validate() error {
 	}
 	if c.TenantConfig == nil || c.HostConfig == nil {
 		errs = append(errs, errors.New("syncer: tenant and host configs are required"))
+	}
+	if c.Policy == nil {
+		errs = append(errs, errors.New("syncer: an isolation policy is required"))
+	}
+	if c.DNSServiceIP != "" && net.ParseIP(c.DNSServiceIP) == nil {
+		errs = append(errs, fmt.Errorf("syncer: DNS service IP %q is not an IP address", c.DNSServiceIP))
 	}
 	if c.NodeAddress == "" {
 		errs = append(errs, errors.New("syncer: a node address is required"))
@@ -117,7 +137,7 @@ func typed[T client.Object](name string, maxNameLength int, newObj func() T,
 }
 
 // Kinds returns the kinds the syncer handles.
-func Kinds() []Kind {
+func Kinds(pol *policy.Policy) []Kind {
 	configMap := typed("ConfigMap", translate.MaxSubdomainLength, func() *corev1.ConfigMap { return &corev1.ConfigMap{} },
 		configmaps.Forward, configmaps.Recreate)
 	configMap.Wanted = referencedBy(indexConfigMapRefs)
@@ -166,7 +186,11 @@ func Kinds() []Kind {
 	claim.Backward = func(host, tenant client.Object) client.Object {
 		return persistentvolumeclaims.Backward(host.(*corev1.PersistentVolumeClaim), tenant.(*corev1.PersistentVolumeClaim))
 	}
-	return []Kind{configMap, secret, service, slice, claim}
+	netpol := typed("NetworkPolicy", translate.MaxSubdomainLength, func() *networkingv1.NetworkPolicy { return &networkingv1.NetworkPolicy{} },
+		func(np, host *networkingv1.NetworkPolicy, meta translate.Meta) *networkingv1.NetworkPolicy {
+			return networkpolicies.Forward(np, host, meta, pol.EgressCIDRs)
+		}, nil)
+	return []Kind{configMap, secret, service, slice, claim, netpol}
 }
 
 // referencingPods reconciles what a tenant pod references, so objects follow
@@ -307,7 +331,7 @@ func New(ctx context.Context, cfg Config) (*Syncer, error) {
 
 	recorder := mgr.GetEventRecorder("knest-syncer")
 	tenantClient := mgr.GetClient()
-	kinds := Kinds()
+	kinds := Kinds(cfg.Policy)
 	for _, kind := range kinds {
 		r := &reconciler{
 			kind: kind, tenant: cfg.Tenant, hostNamespace: cfg.HostNamespace,
@@ -353,8 +377,8 @@ func New(ctx context.Context, cfg Config) (*Syncer, error) {
 	if err := setUpPods(mgr, host, cfg, &podReconciler{
 		tenant: cfg.Tenant, hostNamespace: cfg.HostNamespace,
 		tenantClient: tenantClient, hostClient: host.GetClient(), hostReader: host.GetAPIReader(),
-		recorder: recorder, metrics: m, nodes: nm,
-		tokens: &tokenIssuer{tenantClient: tenantClient, hostClient: host.GetClient(), tenant: cfg.Tenant, caData: caData, metrics: m},
+		recorder: recorder, metrics: m, nodes: nm, policy: cfg.Policy, dns: hostDNS(cfg),
+		tokens: &tokenIssuer{tenantClient: tenantClient, hostClient: host.GetClient(), hostReader: host.GetAPIReader(), tenant: cfg.Tenant, caData: caData, metrics: m},
 	}); err != nil {
 		return nil, err
 	}
@@ -397,6 +421,18 @@ func setUpPods(mgr manager.Manager, host cluster.Cluster, cfg Config, r *podReco
 		For(&corev1.Pod{}).
 		WatchesRawSource(source.Kind(host.GetCache(), client.Object(&corev1.Pod{}), toTenantPod("Pod"))).
 		WatchesRawSource(source.Kind(host.GetCache(), client.Object(&corev1.Secret{}), toTenantPod(kindToken))).
+		// Host pods carry their tenant namespace's labels.
+		Watches(&corev1.Namespace{}, handler.EnqueueRequestsFromMapFunc(func(ctx context.Context, o client.Object) []reconcile.Request {
+			var list corev1.PodList
+			if err := mgr.GetClient().List(ctx, &list, client.InNamespace(o.GetName())); err != nil {
+				return nil
+			}
+			out := make([]reconcile.Request, 0, len(list.Items))
+			for _, p := range list.Items {
+				out = append(out, reconcile.Request{NamespacedName: types.NamespacedName{Namespace: p.Namespace, Name: p.Name}})
+			}
+			return out
+		})).
 		WithOptions(controller.Options{MaxConcurrentReconciles: workers}).
 		Complete(r)
 	if err != nil {

@@ -39,7 +39,9 @@ const (
 type tokenIssuer struct {
 	tenantClient client.Client
 	hostClient   client.Client
-	tenant       string
+	// hostReader reads the host API directly, past the cache.
+	hostReader client.Reader
+	tenant     string
 	// caData is the tenant cluster's CA bundle.
 	caData  []byte
 	metrics *metrics
@@ -54,7 +56,13 @@ func (ti *tokenIssuer) ensure(ctx context.Context, t, h *corev1.Pod) (time.Durat
 	}
 	key := types.NamespacedName{Namespace: h.Namespace, Name: pods.TokenSecretName(h.Name)}
 	existing := &corev1.Secret{}
-	if err := ti.hostClient.Get(ctx, key, existing); kerrors.IsNotFound(err) {
+	err := ti.hostClient.Get(ctx, key, existing)
+	if kerrors.IsNotFound(err) {
+		// The cache may not have a Secret made moments ago: ask the host
+		// before issuing tokens again.
+		err = ti.hostReader.Get(ctx, key, existing)
+	}
+	if kerrors.IsNotFound(err) {
 		existing = nil
 	} else if err != nil {
 		return 0, fmt.Errorf("failed to get Secret %s in host cluster: %w", key, err)

@@ -70,6 +70,32 @@ func RewriteKey(key string) string {
 	return RewrittenPrefix + name
 }
 
+// NamespaceLabelPrefix holds, on host pods, the labels of their tenant
+// namespace: a tenant NetworkPolicy's namespaceSelector becomes a pod
+// selector over them, since all tenant namespaces share one host namespace.
+const NamespaceLabelPrefix = "ns.knest.io/"
+
+// NamespaceLabelKey is the host pod label key carrying tenant namespace
+// label key: the key with "/" turned into "_", hashed where too long.
+func NamespaceLabelKey(key string) string {
+	name := strings.ReplaceAll(key, "/", "_")
+	if len(name) > 63 {
+		sum := sha256.Sum256([]byte(key))
+		name = strings.TrimRight(name[:46], "-_.") + "_" + hex.EncodeToString(sum[:])[:16]
+	}
+	return NamespaceLabelPrefix + name
+}
+
+// NamespaceLabels returns the host pod labels carrying the labels of the
+// pod's tenant namespace.
+func NamespaceLabels(nsLabels map[string]string) map[string]string {
+	out := make(map[string]string, len(nsLabels))
+	for k, v := range nsLabels {
+		out[NamespaceLabelKey(k)] = v
+	}
+	return out
+}
+
 // TenantLabels returns the labels a host object gets from the tenant
 // object's labels: reserved keys rewritten, nothing dropped.
 func TenantLabels(in map[string]string) map[string]string {

@@ -8,7 +8,12 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/knest-dev/knest/pkg/cli"
+	"github.com/knest-dev/knest/pkg/cli/connect"
+	"github.com/knest-dev/knest/pkg/cli/create"
+	"github.com/knest-dev/knest/pkg/cli/delete"
 	"github.com/knest-dev/knest/pkg/cli/dev"
+	"github.com/knest-dev/knest/pkg/cli/kubeconfig"
+	"github.com/knest-dev/knest/pkg/cli/list"
 )
 
 // NewCommand returns the root `knest` command.
@@ -22,7 +27,8 @@ func NewCommand(streams cli.Streams) *cobra.Command {
 	cmd.SetIn(streams.In)
 	cmd.SetOut(streams.Out)
 	cmd.SetErr(streams.ErrOut)
-	cmd.AddCommand(dev.NewCommand(streams))
+	cmd.AddCommand(create.NewCommand(streams), connect.NewCommand(streams), list.NewCommand(streams),
+		delete.NewCommand(streams), kubeconfig.NewCommand(streams), dev.NewCommand(streams))
 	return cmd
 }
 

@@ -7,11 +7,13 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"strconv"
 	"strings"
 
 	"github.com/spf13/pflag"
 	"k8s.io/apimachinery/pkg/util/validation"
 
+	"github.com/knest-dev/knest/pkg/policy"
 	"github.com/knest-dev/knest/pkg/servicecidr"
 )
 
@@ -49,10 +51,47 @@ type Options struct {
 	// namespace.
 	HostKubeconfig string
 	// HostNamespace is the host namespace the tenant's objects go to.
+	// Without HostKubeconfig knestd reaches the host with its pod's
+	// ServiceAccount (in-cluster configuration).
 	HostNamespace string
+	// HostService names the host Service in front of this knestd, in
+	// HostNamespace: its ClusterIP, read at start, is the serving
+	// certificate's and stands in for an empty KubernetesServiceIP and
+	// DNSServiceIP.
+	HostService string
+	// EncryptionKeySecret names the host Secret, in HostNamespace, that
+	// holds the secrets-encryption key; knestd creates it at its first
+	// start. It keeps the key off the data volume.
+	EncryptionKeySecret string
+	// KubeconfigSecret names the host Secret, in HostNamespace, the admin
+	// kubeconfig is published in once the control plane is ready, with
+	// KubeconfigServer (default: the API server's own URL) as its server.
+	KubeconfigSecret string
+	KubeconfigServer string
 	// SyncerMetricsAddress serves the syncer's Prometheus metrics
 	// (knest_syncer_*) over plain HTTP; empty means not served.
 	SyncerMetricsAddress string
+	// KubeletPort is the port of the virtual Nodes' kubelet API (logs,
+	// exec, attach, port-forward), on BindAddress; 0 picks a free one.
+	KubeletPort int
+	// DNSAddress is where the tenant's DNS server listens (UDP and TCP),
+	// host:port; an empty host means BindAddress, "" turns it off.
+	DNSAddress string
+	// HostClusterDomain is the host cluster's DNS domain: the tenant's DNS
+	// server never forwards names under it.
+	HostClusterDomain string
+	// DNSUpstreamResolvConf names the resolvers the DNS server forwards
+	// other names to.
+	DNSUpstreamResolvConf string
+	// DNSServiceIP is the host ClusterIP of the Service in front of the DNS
+	// server (port 53); host pods of ClusterFirst tenant pods use it. ""
+	// leaves their DNS to the host.
+	DNSServiceIP string
+	// Isolation is the tenant's isolation profile.
+	Isolation policy.Profile
+	// PolicyFile holds the operator's allowlists and forced placement;
+	// empty means the profile's defaults.
+	PolicyFile string
 	// HostQPS and HostBurst limit the syncer's requests to the host API
 	// server: one tenant must not be able to flood it.
 	HostQPS   float32
@@ -60,6 +99,13 @@ type Options struct {
 	// Verbosity is the klog verbosity.
 	Verbosity int
 }
+
+// Defaults of the kubelet API and the DNS server: the kubelet's usual port,
+// and an unprivileged DNS port that a host Service maps port 53 to.
+const (
+	DefaultKubeletPort = 10250
+	DefaultDNSPort     = 10053
+)
 
 // Defaults returns the default options.
 func Defaults() Options {
@@ -69,8 +115,14 @@ func Defaults() Options {
 		SecurePort:    6443,
 		ServiceCIDR:   "10.96.0.0/12",
 		ClusterDomain: "cluster.local",
+		Isolation:     policy.DefaultProfile,
 		HostQPS:       50,
 		HostBurst:     100,
+
+		KubeletPort:           DefaultKubeletPort,
+		DNSAddress:            net.JoinHostPort("", strconv.Itoa(DefaultDNSPort)),
+		HostClusterDomain:     "cluster.local",
+		DNSUpstreamResolvConf: "/etc/resolv.conf",
 	}
 }
 
@@ -87,11 +139,19 @@ func (o *Options) AddFlags(fs *pflag.FlagSet) {
 	fs.StringVar(&o.EncryptionKeyFile, "encryption-key-file", o.EncryptionKeyFile, "File holding the base64 32-byte key that encrypts Secrets at rest (default: generated into the data directory).")
 	fs.Int64Var(&o.EtcdQuotaBytes, "etcd-quota-bytes", o.EtcdQuotaBytes, "Maximum etcd database size in bytes (default 2 GiB).")
 	fs.StringVar(&o.KubernetesServiceIP, "kubernetes-service-ip", o.KubernetesServiceIP, "ClusterIP of the tenant's default/kubernetes Service: the host Service in front of this knestd (default: the first IP of --service-cidr).")
-	fs.StringVar(&o.HostKubeconfig, "host-kubeconfig", o.HostKubeconfig, "Kubeconfig of the host cluster; with --host-namespace it starts the syncer.")
-	fs.StringVar(&o.HostNamespace, "host-namespace", o.HostNamespace, "Host namespace the tenant's objects are synced into.")
+	fs.StringVar(&o.HostKubeconfig, "host-kubeconfig", o.HostKubeconfig, "Kubeconfig of the host cluster (default: the pod's ServiceAccount, when knestd runs in a pod).")
+	fs.StringVar(&o.HostNamespace, "host-namespace", o.HostNamespace, "Host namespace the tenant's objects are synced into; it starts the syncer.")
+	o.addHostObjectFlags(fs)
+	fs.Var(&o.Isolation, "isolation", "Isolation profile: hard (sandboxed RuntimeClass, Pod Security restricted) or soft (shared kernel, Pod Security baseline).")
+	fs.StringVar(&o.PolicyFile, "policy-file", o.PolicyFile, "YAML file of the operator's allowlists and forced placement (see pkg/policy); empty: the profile's defaults.")
 	fs.Float32Var(&o.HostQPS, "host-qps", o.HostQPS, "Sustained requests per second the syncer may send to the host API server.")
 	fs.IntVar(&o.HostBurst, "host-burst", o.HostBurst, "Requests the syncer may send to the host API server in a burst.")
 	fs.StringVar(&o.SyncerMetricsAddress, "syncer-metrics-address", o.SyncerMetricsAddress, "Address (host:port) serving the syncer's Prometheus metrics; empty: not served.")
+	fs.IntVar(&o.KubeletPort, "kubelet-port", o.KubeletPort, "Port of the virtual nodes' kubelet API (logs, exec, attach, port-forward) on the bind address; 0 picks a free port. Served with the syncer.")
+	fs.StringVar(&o.DNSAddress, "dns-address", o.DNSAddress, "Address (host:port, UDP and TCP) of the tenant's DNS server; an empty host means the bind address, an empty value turns it off. Served with the syncer.")
+	fs.StringVar(&o.HostClusterDomain, "host-cluster-domain", o.HostClusterDomain, "DNS domain of the host cluster: the tenant's DNS server never forwards names under it.")
+	fs.StringVar(&o.DNSUpstreamResolvConf, "dns-upstream-resolv-conf", o.DNSUpstreamResolvConf, "resolv.conf naming the resolvers the tenant's DNS server forwards other names to.")
+	fs.StringVar(&o.DNSServiceIP, "dns-service-ip", o.DNSServiceIP, "Host ClusterIP of the Service (port 53) in front of the tenant's DNS server; host pods resolve with it. Empty: host pods use the host's DNS.")
 	fs.IntVarP(&o.Verbosity, "v", "v", o.Verbosity, "Log verbosity.")
 }
 
@@ -142,17 +202,19 @@ func (o Options) Validate() error {
 			errs = append(errs, fmt.Errorf("--kubernetes-service-ip %s is outside --service-cidr %s", ip, o.ServiceCIDR))
 		}
 	}
+	if _, err := o.Policy(); err != nil {
+		errs = append(errs, err)
+	}
 	if o.HostQPS <= 0 || o.HostBurst <= 0 {
 		errs = append(errs, fmt.Errorf("--host-qps and --host-burst must be positive, got %v and %d", o.HostQPS, o.HostBurst))
 	}
+	errs = append(errs, o.validateKubeletAndDNS()...)
 	if o.SyncerMetricsAddress != "" {
 		if _, _, err := net.SplitHostPort(o.SyncerMetricsAddress); err != nil {
 			errs = append(errs, fmt.Errorf("--syncer-metrics-address %q is not host:port", o.SyncerMetricsAddress))
 		}
 	}
-	if (o.HostKubeconfig == "") != (o.HostNamespace == "") {
-		errs = append(errs, errors.New("--host-kubeconfig and --host-namespace go together"))
-	}
+	errs = append(errs, o.validateHostObjects()...)
 	if o.HostNamespace != "" {
 		if msgs := validation.IsDNS1123Label(o.HostNamespace); len(msgs) > 0 {
 			errs = append(errs, fmt.Errorf("--host-namespace %q is not a valid namespace name: %s", o.HostNamespace, strings.Join(msgs, "; ")))
@@ -169,6 +231,55 @@ func (o Options) ServiceIP() (net.IP, error) {
 		return nil, fmt.Errorf("--service-cidr %w", err)
 	}
 	return ip, nil
+}
+
+// validateKubeletAndDNS checks the kubelet API and DNS flags.
+func (o Options) validateKubeletAndDNS() []error {
+	var errs []error
+	if o.KubeletPort < 0 || o.KubeletPort > 65535 {
+		errs = append(errs, fmt.Errorf("--kubelet-port %d is out of range 0-65535", o.KubeletPort))
+	}
+	if o.DNSAddress != "" {
+		host, port, err := net.SplitHostPort(o.DNSAddress)
+		n, perr := strconv.Atoi(port)
+		switch {
+		case err != nil:
+			errs = append(errs, fmt.Errorf("--dns-address %q is not host:port", o.DNSAddress))
+		case host != "" && net.ParseIP(host) == nil:
+			errs = append(errs, fmt.Errorf("--dns-address %q: %q is not an IP address", o.DNSAddress, host))
+		case perr != nil || n < 0 || n > 65535:
+			errs = append(errs, fmt.Errorf("--dns-address %q: port %q is out of range 0-65535", o.DNSAddress, port))
+		}
+	}
+	if msgs := validation.IsDNS1123Subdomain(o.HostClusterDomain); len(msgs) > 0 {
+		errs = append(errs, fmt.Errorf("--host-cluster-domain %q is not a valid domain: %s", o.HostClusterDomain, strings.Join(msgs, "; ")))
+	}
+	if o.DNSAddress != "" && o.DNSUpstreamResolvConf == "" {
+		errs = append(errs, errors.New("--dns-upstream-resolv-conf is required with --dns-address"))
+	}
+	if o.DNSServiceIP != "" {
+		ip := net.ParseIP(o.DNSServiceIP)
+		_, cidr, err := net.ParseCIDR(o.ServiceCIDR)
+		switch {
+		case ip == nil:
+			errs = append(errs, fmt.Errorf("--dns-service-ip %q is not an IP address", o.DNSServiceIP))
+		case err == nil && !cidr.Contains(ip):
+			errs = append(errs, fmt.Errorf("--dns-service-ip %s is outside --service-cidr %s", ip, o.ServiceCIDR))
+		case o.DNSAddress == "":
+			errs = append(errs, errors.New("--dns-service-ip points host pods at the tenant's DNS server, which an empty --dns-address turns off"))
+		}
+	}
+	return errs
+}
+
+// DNSListenAddress is where the DNS server listens: DNSAddress, on
+// BindAddress when it names no host.
+func (o Options) DNSListenAddress() string {
+	host, port, err := net.SplitHostPort(o.DNSAddress)
+	if err != nil || host != "" {
+		return o.DNSAddress
+	}
+	return net.JoinHostPort(o.BindAddress, port)
 }
 
 // Advertise returns the address the API server advertises.
@@ -189,4 +300,20 @@ func (o Options) SANs() (names []string, ips []net.IP) {
 		}
 	}
 	return names, ips
+}
+
+// Policy returns the isolation policy: the policy file's, which must be
+// written for --isolation, or the profile's defaults.
+func (o Options) Policy() (*policy.Policy, error) {
+	if o.PolicyFile == "" {
+		return policy.Default(o.Isolation), nil
+	}
+	p, err := policy.Load(o.PolicyFile)
+	if err != nil {
+		return nil, fmt.Errorf("--policy-file: %w", err)
+	}
+	if p.Profile != o.Isolation {
+		return nil, fmt.Errorf("--policy-file %s is written for the %s profile, but --isolation is %s: a policy cannot change the profile", o.PolicyFile, p.Profile, o.Isolation)
+	}
+	return p, nil
 }

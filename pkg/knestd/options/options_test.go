@@ -43,8 +43,26 @@ func TestValidate(t *testing.T) {
 		{name: "a kubernetes service IP must be an IP", opts: valid(func(o *Options) { o.KubernetesServiceIP = "api" }), wantErrs: []string{`--kubernetes-service-ip "api" is not an IP address`}},
 		{name: "a kubernetes service IP must be in the service CIDR", opts: valid(func(o *Options) { o.KubernetesServiceIP = "10.200.0.1" }), wantErrs: []string{"--kubernetes-service-ip 10.200.0.1 is outside --service-cidr 10.96.0.0/12"}},
 		{name: "a metrics address must be host:port", opts: valid(func(o *Options) { o.SyncerMetricsAddress = "9090" }), wantErrs: []string{`--syncer-metrics-address "9090" is not host:port`}},
-		{name: "a host kubeconfig needs a host namespace", opts: valid(func(o *Options) { o.HostKubeconfig = "/h" }), wantErrs: []string{"--host-kubeconfig and --host-namespace go together"}},
-		{name: "a host namespace needs a host kubeconfig", opts: valid(func(o *Options) { o.HostNamespace = "knest-a" }), wantErrs: []string{"--host-kubeconfig and --host-namespace go together"}},
+		{name: "a host kubeconfig needs a host namespace", opts: valid(func(o *Options) { o.HostKubeconfig = "/h" }), wantErrs: []string{"--host-kubeconfig needs --host-namespace"}},
+		{name: "a host namespace alone means the pod's ServiceAccount", opts: valid(func(o *Options) { o.HostNamespace = "knest-a" })},
+		{name: "host objects need a host namespace", opts: valid(func(o *Options) { o.HostService = "knestd"; o.KubeconfigSecret = "kc" }),
+			wantErrs: []string{"--host-service names an object in the host namespace", "--kubeconfig-secret names an object in the host namespace"}},
+		{name: "host objects have valid names", opts: valid(func(o *Options) { o.HostNamespace = "knest-a"; o.EncryptionKeySecret = "Key_1" }),
+			wantErrs: []string{`--encryption-key-secret "Key_1" is not a valid name`}},
+		{name: "one source of the encryption key", opts: valid(func(o *Options) { o.HostNamespace = "knest-a"; o.EncryptionKeySecret = "k"; o.EncryptionKeyFile = "/k" }),
+			wantErrs: []string{"--encryption-key-secret and --encryption-key-file both name the key"}},
+		{name: "a kubeconfig server is an https URL", opts: valid(func(o *Options) {
+			o.HostNamespace = "knest-a"
+			o.KubeconfigSecret = "kc"
+			o.KubeconfigServer = "http://x"
+		}),
+			wantErrs: []string{`--kubeconfig-server "http://x" is not an https:// URL`}},
+		{name: "a kubeconfig server needs the Secret", opts: valid(func(o *Options) { o.KubeconfigServer = "https://knestd.t.svc:443" }),
+			wantErrs: []string{"--kubeconfig-server needs --kubeconfig-secret"}},
+		{name: "the chart's host objects are valid", opts: valid(func(o *Options) {
+			o.HostNamespace, o.HostService, o.EncryptionKeySecret = "knest-a", "knestd", "knestd-encryption-key"
+			o.KubeconfigSecret, o.KubeconfigServer = "knestd-kubeconfig", "https://knestd.knest-a.svc:443"
+		})},
 		{name: "a host namespace must be a valid name", opts: valid(func(o *Options) { o.HostKubeconfig = "/h"; o.HostNamespace = "Knest_A" }), wantErrs: []string{`--host-namespace "Knest_A" is not a valid namespace name`}},
 		{name: "host kubeconfig and namespace together are valid", opts: valid(func(o *Options) { o.HostKubeconfig = "/h"; o.HostNamespace = "knest-a" })},
 		{
@@ -106,5 +124,58 @@ func TestFlagsParseIntoOptions(t *testing.T) {
 	want := map[string]any{"dir": "/d", "name": "acme", "port": 0, "cidr": "10.100.0.0/16", "names": []string{"a.example.com"}, "ips": 1, "bind": "127.0.0.1"}
 	if diff := cmp.Diff(want, got); diff != "" {
 		t.Errorf("parsed options (-want +got):\n%s", diff)
+	}
+}
+
+func TestValidateKubeletAndDNS(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name     string
+		opts     Options
+		wantErrs []string
+	}{
+		{name: "a kubelet port of 0 picks one", opts: valid(func(o *Options) { o.KubeletPort = 0 })},
+		{name: "a kubelet port must be in range", opts: valid(func(o *Options) { o.KubeletPort = 65536 }), wantErrs: []string{"--kubelet-port 65536 is out of range"}},
+		{name: "an empty DNS address turns DNS off", opts: valid(func(o *Options) { o.DNSAddress = "" })},
+		{name: "a DNS address may name an IP", opts: valid(func(o *Options) { o.DNSAddress = "127.0.0.1:0" })},
+		{name: "a DNS address must be host:port", opts: valid(func(o *Options) { o.DNSAddress = "10053" }), wantErrs: []string{`--dns-address "10053" is not host:port`}},
+		{name: "a DNS address names an IP, not a host name", opts: valid(func(o *Options) { o.DNSAddress = "localhost:53" }), wantErrs: []string{`"localhost" is not an IP address`}},
+		{name: "a DNS port must be in range", opts: valid(func(o *Options) { o.DNSAddress = ":99999" }), wantErrs: []string{`port "99999" is out of range`}},
+		{name: "DNS needs upstream resolvers", opts: valid(func(o *Options) { o.DNSUpstreamResolvConf = "" }), wantErrs: []string{"--dns-upstream-resolv-conf is required"}},
+		{name: "a host cluster domain must be a domain", opts: valid(func(o *Options) { o.HostClusterDomain = "Host_Domain" }), wantErrs: []string{`--host-cluster-domain "Host_Domain" is not a valid domain`}},
+		{name: "a DNS service IP in the service CIDR is valid", opts: valid(func(o *Options) { o.DNSServiceIP = "10.96.0.10" })},
+		{name: "a DNS service IP must be an IP", opts: valid(func(o *Options) { o.DNSServiceIP = "dns" }), wantErrs: []string{`--dns-service-ip "dns" is not an IP address`}},
+		{name: "a DNS service IP must be in the service CIDR", opts: valid(func(o *Options) { o.DNSServiceIP = "10.200.0.10" }), wantErrs: []string{"--dns-service-ip 10.200.0.10 is outside --service-cidr"}},
+		{name: "a DNS service IP needs the DNS server", opts: valid(func(o *Options) { o.DNSServiceIP = "10.96.0.10"; o.DNSAddress = "" }), wantErrs: []string{"an empty --dns-address turns off"}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			err := tc.opts.Validate()
+			if len(tc.wantErrs) == 0 {
+				if err != nil {
+					t.Fatalf("unexpected error: %v", err)
+				}
+				return
+			}
+			if err == nil {
+				t.Fatalf("no error, want %q", tc.wantErrs)
+			}
+			for _, want := range tc.wantErrs {
+				if !strings.Contains(err.Error(), want) {
+					t.Errorf("error %q lacks %q", err, want)
+				}
+			}
+		})
+	}
+}
+
+func TestDNSListenAddressDefaultsToTheBindAddress(t *testing.T) {
+	t.Parallel()
+	tests := map[string]string{":10053": "127.0.0.1:10053", "10.0.0.5:53": "10.0.0.5:53", "[::1]:0": "[::1]:0"}
+	for in, want := range tests {
+		if got := valid(func(o *Options) { o.DNSAddress = in }).DNSListenAddress(); got != want {
+			t.Errorf("DNSListenAddress(%q) = %q, want %q", in, got, want)
+		}
 	}
 }

@@ -11,6 +11,7 @@ import (
 
 	authenticationv1 "k8s.io/api/authentication/v1"
 	corev1 "k8s.io/api/core/v1"
+	networkingv1 "k8s.io/api/networking/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -26,7 +27,11 @@ import (
 func simplePod(name string) *corev1.Pod {
 	return &corev1.Pod{
 		ObjectMeta: metav1.ObjectMeta{Name: name, Labels: map[string]string{"app": name}},
-		Spec:       corev1.PodSpec{Containers: []corev1.Container{{Name: "c", Image: "busybox"}}},
+		Spec: corev1.PodSpec{
+			// Pod Security restricted, as the default hard profile requires.
+			SecurityContext: &corev1.PodSecurityContext{RunAsNonRoot: ptr.To(true), RunAsUser: ptr.To[int64](65534)},
+			Containers:      []corev1.Container{{Name: "c", Image: "busybox"}},
+		},
 	}
 }
 
@@ -171,6 +176,72 @@ func TestIntegrationPods(t *testing.T) {
 				}
 			}
 		}
+	})
+
+	t.Run("NetworkPolicies reach the host confined; host pods follow namespace labels", func(t *testing.T) {
+		np := &networkingv1.NetworkPolicy{
+			ObjectMeta: metav1.ObjectMeta{Name: "web"},
+			Spec: networkingv1.NetworkPolicySpec{
+				PodSelector: metav1.LabelSelector{MatchLabels: map[string]string{"app": "web"}},
+				Ingress: []networkingv1.NetworkPolicyIngressRule{{From: []networkingv1.NetworkPolicyPeer{
+					{NamespaceSelector: &metav1.LabelSelector{MatchLabels: map[string]string{"team": "a"}}},
+				}}},
+				Egress: []networkingv1.NetworkPolicyEgressRule{{To: []networkingv1.NetworkPolicyPeer{
+					{IPBlock: &networkingv1.IPBlock{CIDR: "0.0.0.0/0"}},
+				}}},
+			},
+		}
+		if _, err := e.tenant.NetworkingV1().NetworkPolicies(ns).Create(ctx, np, metav1.CreateOptions{}); err != nil {
+			t.Fatal(err)
+		}
+		var host *networkingv1.NetworkPolicy
+		within(t, 5*time.Second, "host NetworkPolicy", func(ctx context.Context) (bool, error) {
+			h, err := e.host.NetworkingV1().NetworkPolicies(hostNamespace).Get(ctx, hostName(ns, "web"), metav1.GetOptions{})
+			host = h
+			return err == nil, nil
+		})
+		if host.Spec.PodSelector.MatchLabels[translate.LabelTenant] != tenantName || host.Spec.PodSelector.MatchLabels[translate.LabelNamespace] != ns {
+			t.Errorf("host pod selector %v is not confined to the tenant namespace", host.Spec.PodSelector)
+		}
+		if len(host.Spec.Egress) != 0 {
+			t.Errorf("egress to 0.0.0.0/0 reached the host: %+v", host.Spec.Egress)
+		}
+		from := host.Spec.Ingress[0].From[0].PodSelector
+		if from == nil || from.MatchLabels[translate.NamespaceLabelKey("team")] != "a" || from.MatchLabels[translate.LabelTenant] != tenantName {
+			t.Errorf("namespace selector not turned into a tenant pod selector: %+v", host.Spec.Ingress)
+		}
+		nsObj, err := e.tenant.CoreV1().Namespaces().Get(ctx, ns, metav1.GetOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		nsObj.Labels["team"] = "a"
+		if _, err := e.tenant.CoreV1().Namespaces().Update(ctx, nsObj, metav1.UpdateOptions{}); err != nil {
+			t.Fatal(err)
+		}
+		within(t, 5*time.Second, "host pod labelled with its namespace's new label", func(ctx context.Context) (bool, error) {
+			h, err := e.hostPod(ctx, ns, "web")
+			return err == nil && h.Labels[translate.NamespaceLabelKey("team")] == "a", nil
+		})
+	})
+
+	t.Run("ephemeral containers reach the running host pod", func(t *testing.T) {
+		p, err := e.tenantPod(ctx, ns, "web")
+		if err != nil {
+			t.Fatal(err)
+		}
+		p.Spec.EphemeralContainers = append(p.Spec.EphemeralContainers, corev1.EphemeralContainer{
+			EphemeralContainerCommon: corev1.EphemeralContainerCommon{Name: "debug", Image: "busybox"}, TargetContainerName: "c",
+		})
+		if _, err := e.tenant.CoreV1().Pods(ns).UpdateEphemeralContainers(ctx, "web", p, metav1.UpdateOptions{}); err != nil {
+			t.Fatal(err)
+		}
+		within(t, 5*time.Second, "debug container on the host pod", func(ctx context.Context) (bool, error) {
+			h, err := e.hostPod(ctx, ns, "web")
+			return err == nil && len(h.Spec.EphemeralContainers) == 1 && h.Spec.EphemeralContainers[0].Name == "debug", nil
+		})
+		// In-place resize is covered by unit tests (pods.Resize) only: the
+		// API server allows it only for pods whose container statuses report
+		// resources, which KWOK's simulated containers do not.
 	})
 
 	t.Run("a host pod removed by the host fails the tenant pod, which is not recreated", func(t *testing.T) {

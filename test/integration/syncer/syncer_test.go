@@ -26,6 +26,7 @@ import (
 	"k8s.io/utils/ptr"
 
 	"github.com/knest-dev/knest/pkg/devenv"
+	"github.com/knest-dev/knest/pkg/policy"
 	"github.com/knest-dev/knest/pkg/translate"
 	"github.com/knest-dev/knest/test/integration/framework"
 )
@@ -45,18 +46,27 @@ type env struct {
 	host, tenant                 kubernetes.Interface
 	knestd                       *framework.Process
 	metrics                      string
+	// knestdArgs are extra knestd flags, after (so over) setUp's own.
+	knestdArgs []string
 }
 
 // setUp starts a devcluster, grants the tenant its namespaced host identity
 // (never host admin) and starts knestd syncing with it.
-func setUp(t *testing.T) *env {
+func setUp(t *testing.T, knestdArgs ...string) *env {
 	t.Helper()
-	e := &env{hostDir: t.TempDir(), tenantDir: t.TempDir()}
+	e := &env{hostDir: t.TempDir(), tenantDir: t.TempDir(), knestdArgs: knestdArgs}
 	h := framework.StartHost(t, e.hostDir)
 	h.WaitReady(t, readyTimeout)
 	hostCfg := framework.AdminConfig(t, filepath.Join(e.hostDir, "admin.kubeconfig"))
 	e.host = framework.Client(t, hostCfg)
 	if _, err := e.host.CoreV1().Namespaces().Create(t.Context(), &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: hostNamespace}}, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	// The chart's policy part, as knest dev installs it: the same chart CI
+	// tests everywhere. Without its quota: some tests run hundreds of pods,
+	// which the default quota (rightly) refuses.
+	values := map[string]any{"quota": map[string]any{"enabled": false}}
+	if err := devenv.InstallPolicies(t.Context(), hostCfg, tenantName, hostNamespace, policy.DefaultProfile, values); err != nil {
 		t.Fatal(err)
 	}
 	e.identity = filepath.Join(t.TempDir(), "host-identity.kubeconfig")
@@ -72,9 +82,11 @@ func (e *env) startKnestd(t *testing.T, sync bool) {
 	args := []string{"--name=" + tenantName, "--secure-port=0"}
 	if sync {
 		e.metrics = fmt.Sprintf("127.0.0.1:%d", framework.FreePort(t))
-		args = append(args, "--host-kubeconfig="+e.identity, "--host-namespace="+hostNamespace, "--syncer-metrics-address="+e.metrics)
+		args = append(args, "--host-kubeconfig="+e.identity, "--host-namespace="+hostNamespace, "--syncer-metrics-address="+e.metrics,
+			// Free ports: other knestd processes may run on this machine.
+			"--kubelet-port=0", "--dns-address=127.0.0.1:0")
 	}
-	e.knestd = framework.Start(t, e.tenantDir, args...)
+	e.knestd = framework.Start(t, e.tenantDir, append(args, e.knestdArgs...)...)
 	e.knestd.WaitReady(t, readyTimeout)
 	e.tenant = framework.Client(t, framework.AdminConfig(t, e.knestd.AdminKubeconfig()))
 }
@@ -84,7 +96,11 @@ func hostName(ns, name string) string {
 }
 
 func podUsing(name string, configMaps, secrets []string) *corev1.Pod {
-	p := &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Name: name}, Spec: corev1.PodSpec{Containers: []corev1.Container{{Name: "c", Image: "busybox"}}}}
+	p := &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Name: name}, Spec: corev1.PodSpec{
+		// Pod Security restricted, as the default hard profile requires.
+		SecurityContext: &corev1.PodSecurityContext{RunAsNonRoot: ptr.To(true), RunAsUser: ptr.To[int64](65534)},
+		Containers:      []corev1.Container{{Name: "c", Image: "busybox"}},
+	}}
 	for _, cm := range configMaps {
 		p.Spec.Containers[0].EnvFrom = append(p.Spec.Containers[0].EnvFrom, corev1.EnvFromSource{ConfigMapRef: &corev1.ConfigMapEnvSource{LocalObjectReference: corev1.LocalObjectReference{Name: cm}}})
 	}

@@ -17,9 +17,6 @@ import (
 	"time"
 
 	"github.com/spf13/cobra"
-	corev1 "k8s.io/api/core/v1"
-	apierrors "k8s.io/apimachinery/pkg/api/errors"
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/tools/clientcmd"
 
@@ -27,6 +24,8 @@ import (
 	"github.com/knest-dev/knest/pkg/cli"
 	"github.com/knest-dev/knest/pkg/devcluster/pools"
 	"github.com/knest-dev/knest/pkg/devenv"
+	"github.com/knest-dev/knest/pkg/policy"
+	"github.com/knest-dev/knest/pkg/tenant"
 )
 
 const (
@@ -46,11 +45,12 @@ type Options struct {
 	ServiceCIDR    string
 	PodCIDR        string
 	PoolsFile      string
+	Isolation      policy.Profile
 }
 
 // NewCommand returns `knest dev up`.
 func NewCommand(streams cli.Streams) *cobra.Command {
-	o := Options{Tenants: "demo", Nodes: 2, SandboxedNodes: 1, ServiceCIDR: "10.96.0.0/16", PodCIDR: "10.244.0.0/14"}
+	o := Options{Tenants: "demo", Nodes: 2, SandboxedNodes: 1, ServiceCIDR: "10.96.0.0/16", PodCIDR: "10.244.0.0/14", Isolation: policy.DefaultProfile}
 	cmd := &cobra.Command{
 		Use:   "up --dir DIR [--tenants a,b] [--nodes N]",
 		Short: "Start a local host cluster and tenant control planes (foreground)",
@@ -73,6 +73,7 @@ every process it started.`,
 	f.StringVar(&o.ServiceCIDR, "service-cidr", o.ServiceCIDR, "host service CIDR (tenants use it too)")
 	f.StringVar(&o.PodCIDR, "pod-cidr", o.PodCIDR, "host pod CIDR")
 	f.StringVar(&o.PoolsFile, "pools", "", "YAML file of host node pools: name, count, labels, taints, cpu, memory, maxPods (replaces --nodes and --sandboxed-nodes)")
+	f.Var(&o.Isolation, "isolation", "isolation profile of every tenant: hard (kata RuntimeClass, sandboxed pool, Pod Security restricted) or soft (general nodes, baseline)")
 	_ = cmd.MarkFlagRequired("dir")
 	return cmd
 }
@@ -170,7 +171,12 @@ func Run(ctx context.Context, streams cli.Streams, o Options) error {
 
 	for _, t := range tenants {
 		ns := devenv.HostNamespace(t)
-		if err := ensureNamespace(ctx, hostClient, ns); err != nil {
+		// The namespace as `knest create` makes it (Pod Security at the
+		// profile's level), then the chart without knestd, which runs here.
+		if _, err := tenant.EnsureNamespace(ctx, hostClient, ns, t, o.Isolation); err != nil {
+			return err
+		}
+		if err := devenv.InstallPolicies(ctx, hostConfig, t, ns, o.Isolation, nil); err != nil {
 			return err
 		}
 		if err := devenv.GrantHostIdentity(ctx, hostClient, hostConfig, hostCA, ns, layout.TenantHostKubeconfig(t)); err != nil {
@@ -183,7 +189,11 @@ func Run(ctx context.Context, streams cli.Streams, o Options) error {
 		fmt.Fprintf(streams.ErrOut, "Starting tenant %s (log: %s)\n", t, layout.Log("tenant-"+t))
 		child, err := devenv.StartChild("tenant "+t, layout.Log("tenant-"+t), tenantReadyMessage, knestd,
 			"--data-dir="+layout.TenantDir(t), "--name="+t, "--secure-port=0", "--service-cidr="+o.ServiceCIDR,
-			"--host-kubeconfig="+layout.TenantHostKubeconfig(t), "--host-namespace="+ns, "--kubernetes-service-ip="+apiIP)
+			"--host-kubeconfig="+layout.TenantHostKubeconfig(t), "--host-namespace="+ns, "--kubernetes-service-ip="+apiIP,
+			// Tenants share this machine: free ports for each one's kubelet
+			// API and DNS server; host pods resolve through the Service.
+			"--kubelet-port=0", "--dns-address=:0", "--dns-service-ip="+apiIP,
+			"--isolation="+o.Isolation.String())
 		if err != nil {
 			return err
 		}
@@ -237,16 +247,6 @@ func findKnestd(self string) (string, error) {
 		return p, nil
 	}
 	return "", errors.New("knestd binary not found next to knest or on PATH: run 'make build'")
-}
-
-func ensureNamespace(ctx context.Context, client kubernetes.Interface, name string) error {
-	_, err := client.CoreV1().Namespaces().Create(ctx, &corev1.Namespace{
-		ObjectMeta: metav1.ObjectMeta{Name: name, Labels: map[string]string{"knest.io/tenant-namespace": "true"}},
-	}, metav1.CreateOptions{})
-	if err != nil && !apierrors.IsAlreadyExists(err) {
-		return fmt.Errorf("failed to create host namespace %s: %w", name, err)
-	}
-	return nil
 }
 
 func copyFile(from, to string) error {

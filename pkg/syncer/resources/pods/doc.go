@@ -15,7 +15,10 @@
 //     reach host pods through a Secret of their own);
 //   - restartPolicy, grace period, activeDeadlineSeconds, the pod security
 //     context, hostname and subdomain (as the tenant sees them), image pull
-//     secrets (renamed).
+//     secrets (renamed);
+//   - dnsPolicy and dnsConfig, except that a ClusterFirst pod is pointed
+//     at the tenant's DNS server with the tenant's search path (policy
+//     None), never at the host's DNS, which answers for every host Service.
 //
 // Everything that would reach beyond the tenant is never copied: node names,
 // host namespaces and ports of the node, the service account (host pods run

@@ -21,6 +21,9 @@ type Env struct {
 	// TokenSecret is the host Secret that carries the pod's tenant
 	// service-account tokens (see TokenSecretName).
 	TokenSecret string
+	// DNS is the tenant's DNS server, which ClusterFirst pods use (see
+	// DNSConfig).
+	DNS DNS
 }
 
 // allowedVolume reports whether a volume type may reach the host.
@@ -84,6 +87,7 @@ func Forward(p, host *corev1.Pod, meta translate.Meta, env Env) *corev1.Pod {
 		s.Hostname = p.Name
 	}
 	s.Subdomain = p.Spec.Subdomain
+	s.DNSPolicy, s.DNSConfig = DNSConfig(p, env.DNS)
 	s.SecurityContext = p.Spec.SecurityContext.DeepCopy()
 	for _, ref := range p.Spec.ImagePullSecrets {
 		s.ImagePullSecrets = append(s.ImagePullSecrets, corev1.LocalObjectReference{Name: names(ref.Name)})

@@ -1,0 +1,37 @@
+{{/* The tenant name: the marker label value of synced objects. */}}
+{{- define "knest.tenant" -}}
+{{- default .Release.Name .Values.tenant -}}
+{{- end -}}
+
+{{/* Labels of every object the chart installs. */}}
+{{- define "knest.labels" -}}
+app.kubernetes.io/name: knest
+app.kubernetes.io/instance: {{ .Release.Name }}
+app.kubernetes.io/managed-by: {{ .Release.Service }}
+{{- end -}}
+
+{{/* Selects the tenant's synced pods: the marker label, reserved to knest. */}}
+{{- define "knest.tenantPods" -}}
+knest.io/tenant: {{ include "knest.tenant" . }}
+{{- end -}}
+
+{{/* Selects the knestd pod: a reserved label no tenant pod can carry. */}}
+{{- define "knest.knestdPods" -}}
+knest.io/component: knestd
+knest.io/control-plane: {{ include "knest.tenant" . }}
+{{- end -}}
+
+{{/* The knestd image reference. */}}
+{{- define "knest.image" -}}
+{{- $tag := .Values.knestd.image.tag | default (printf "v%s" .Chart.Version) -}}
+{{- if hasPrefix "sha256:" $tag -}}
+{{ .Values.knestd.image.repository }}@{{ $tag }}
+{{- else -}}
+{{ .Values.knestd.image.repository }}:{{ $tag }}
+{{- end -}}
+{{- end -}}
+
+{{/* The in-cluster DNS name of the Service in front of knestd. */}}
+{{- define "knest.serviceHost" -}}
+knestd.{{ .Release.Namespace }}.svc
+{{- end -}}

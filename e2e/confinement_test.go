@@ -1,0 +1,203 @@
+package e2e
+
+import (
+	"strings"
+	"time"
+
+	. "github.com/onsi/ginkgo/v2"
+	. "github.com/onsi/gomega"
+	appsv1 "k8s.io/api/apps/v1"
+	corev1 "k8s.io/api/core/v1"
+	nodev1 "k8s.io/api/node/v1"
+	schedulingv1 "k8s.io/api/scheduling/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/api/resource"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/util/rand"
+	"k8s.io/utils/ptr"
+)
+
+// expectRefused checks that a tenant write was refused as Forbidden with a
+// message naming each of want, and that nothing named name reached the host.
+func expectRefused(ctx SpecContext, err error, ns, name string, want ...string) {
+	GinkgoHelper()
+	Expect(err).To(HaveOccurred(), "the write must be refused")
+	Expect(apierrors.IsForbidden(err)).To(BeTrue(), "refused as Forbidden, got %v", err)
+	for _, w := range want {
+		Expect(err.Error()).To(ContainSubstring(w), "the refusal names %q", w)
+	}
+	Consistently(func(g Gomega) {
+		for _, list := range []func() ([]metav1.ObjectMeta, error){
+			func() ([]metav1.ObjectMeta, error) {
+				l, err := env.host.CoreV1().Pods(env.tenantHostNamespace).List(ctx, metav1.ListOptions{LabelSelector: "knest.io/namespace=" + ns})
+				var out []metav1.ObjectMeta
+				for _, o := range l.Items {
+					out = append(out, o.ObjectMeta)
+				}
+				return out, err
+			},
+			func() ([]metav1.ObjectMeta, error) {
+				l, err := env.host.CoreV1().Services(env.tenantHostNamespace).List(ctx, metav1.ListOptions{LabelSelector: "knest.io/namespace=" + ns})
+				var out []metav1.ObjectMeta
+				for _, o := range l.Items {
+					out = append(out, o.ObjectMeta)
+				}
+				return out, err
+			},
+		} {
+			metas, err := list()
+			g.Expect(err).NotTo(HaveOccurred())
+			for _, m := range metas {
+				g.Expect(strings.HasPrefix(m.Annotations["knest.io/name"], name)).To(BeFalse(), "host object %s stands for the refused %s", m.Name, name)
+			}
+		}
+	}).WithContext(ctx).WithTimeout(2*time.Second).Should(Succeed(), "nothing of the refused object on the host")
+}
+
+// restrictedPod is a pod the hard profile admits.
+func restrictedPod(name string) *corev1.Pod {
+	return &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Name: name, Labels: map[string]string{"app": name}}, Spec: podTemplate(name).Spec}
+}
+
+var _ = Describe("Confinement", func() {
+	BeforeEach(func() {
+		if env.tenant == nil {
+			Skip("no tenant: set KNEST_E2E_TENANT_KUBECONFIG and KNEST_E2E_TENANT_HOST_NAMESPACE")
+		}
+	})
+
+	It("refuses pods the host would not run, naming the field and the profile", func(ctx SpecContext) {
+		ns := createTenantNamespace(ctx, "pods")
+		// A tenant RuntimeClass object, so that the tenant API server's own
+		// RuntimeClass admission lets the pod through to knest's check.
+		rc := "runc-" + rand.String(5)
+		_, err := env.tenant.NodeV1().RuntimeClasses().Create(ctx, &nodev1.RuntimeClass{ObjectMeta: metav1.ObjectMeta{Name: rc}, Handler: "runc"}, metav1.CreateOptions{})
+		Expect(err).NotTo(HaveOccurred(), "creating a tenant RuntimeClass")
+		DeferCleanup(func(ctx SpecContext) {
+			Expect(env.tenant.NodeV1().RuntimeClasses().Delete(ctx, rc, metav1.DeleteOptions{})).To(Succeed())
+		})
+		cases := []struct {
+			name  string
+			tweak func(*corev1.Pod)
+			want  []string
+		}{
+			{"privileged", func(p *corev1.Pod) {
+				p.Spec.Containers[0].SecurityContext = &corev1.SecurityContext{Privileged: ptr.To(true)}
+			}, []string{"privileged", "profile"}},
+			{"root", func(p *corev1.Pod) { p.Spec.SecurityContext = nil }, []string{"runAsNonRoot"}},
+			{"hostpath", func(p *corev1.Pod) {
+				p.Spec.Volumes = []corev1.Volume{{Name: "root", VolumeSource: corev1.VolumeSource{HostPath: &corev1.HostPathVolumeSource{Path: "/"}}}}
+			}, []string{"hostPath"}},
+			{"hostnetwork", func(p *corev1.Pod) { p.Spec.HostNetwork = true }, []string{"hostNetwork"}},
+			{"pinned", func(p *corev1.Pod) { p.Spec.NodeName = "kwok-general-0" }, []string{"nodeName"}},
+			{"tolerating", func(p *corev1.Pod) {
+				p.Spec.Tolerations = []corev1.Toleration{{Key: "knest.io/pool", Operator: corev1.TolerationOpExists}}
+			}, []string{"tolerations"}},
+			{"runtime", func(p *corev1.Pod) { p.Spec.RuntimeClassName = ptr.To(rc) }, []string{"runtimeClassName"}},
+			{"selector", func(p *corev1.Pod) {
+				p.Spec.NodeSelector = map[string]string{"kubernetes.io/hostname": "kwok-general-0"}
+			}, []string{"nodeSelector"}},
+		}
+		for _, c := range cases {
+			By("creating a " + c.name + " pod")
+			p := restrictedPod(c.name)
+			c.tweak(p)
+			_, err := env.tenant.CoreV1().Pods(ns).Create(ctx, p, metav1.CreateOptions{})
+			expectRefused(ctx, err, ns, c.name, c.want...)
+		}
+	})
+
+	It("refuses bad pod templates at apply and DaemonSets outright", func(ctx SpecContext) {
+		ns := createTenantNamespace(ctx, "tpl")
+		tpl := podTemplate("bad")
+		tpl.Spec.HostPID = true
+		_, err := env.tenant.AppsV1().Deployments(ns).Create(ctx, &appsv1.Deployment{
+			ObjectMeta: metav1.ObjectMeta{Name: "bad"},
+			Spec:       appsv1.DeploymentSpec{Selector: &metav1.LabelSelector{MatchLabels: map[string]string{"app": "bad"}}, Template: tpl},
+		}, metav1.CreateOptions{})
+		expectRefused(ctx, err, ns, "bad", "spec.template.spec.hostPID")
+
+		_, err = env.tenant.AppsV1().DaemonSets(ns).Create(ctx, &appsv1.DaemonSet{
+			ObjectMeta: metav1.ObjectMeta{Name: "agent"},
+			Spec:       appsv1.DaemonSetSpec{Selector: &metav1.LabelSelector{MatchLabels: map[string]string{"app": "agent"}}, Template: podTemplate("agent")},
+		}, metav1.CreateOptions{})
+		expectRefused(ctx, err, ns, "agent", "DaemonSets are not supported")
+	})
+
+	It("refuses Services that would claim host addresses or ports", func(ctx SpecContext) {
+		ns := createTenantNamespace(ctx, "svc")
+		_, err := env.tenant.CoreV1().Services(ns).Create(ctx, &corev1.Service{
+			ObjectMeta: metav1.ObjectMeta{Name: "ext"},
+			Spec:       corev1.ServiceSpec{Ports: []corev1.ServicePort{{Port: 80}}, ExternalIPs: []string{"203.0.113.7"}},
+		}, metav1.CreateOptions{})
+		expectRefused(ctx, err, ns, "ext", "externalIPs")
+		_, err = env.tenant.CoreV1().Services(ns).Create(ctx, &corev1.Service{
+			ObjectMeta: metav1.ObjectMeta{Name: "lb"},
+			Spec:       corev1.ServiceSpec{Type: corev1.ServiceTypeLoadBalancer, Ports: []corev1.ServicePort{{Port: 80}}},
+		}, metav1.CreateOptions{})
+		expectRefused(ctx, err, ns, "lb", "LoadBalancer")
+	})
+
+	It("refuses reserved keys, loosening namespace labels and oversized PriorityClasses", func(ctx SpecContext) {
+		ns := createTenantNamespace(ctx, "meta")
+		_, err := env.tenant.CoreV1().ConfigMaps(ns).Create(ctx, &corev1.ConfigMap{
+			ObjectMeta: metav1.ObjectMeta{Name: "spoof", Labels: map[string]string{"knest.io/tenant": "someone-else"}},
+		}, metav1.CreateOptions{})
+		expectRefused(ctx, err, ns, "spoof", "knest.io/tenant")
+
+		loose := "loose-" + rand.String(5)
+		_, err = env.tenant.CoreV1().Namespaces().Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{
+			Name: loose, Labels: map[string]string{"pod-security.kubernetes.io/enforce": "privileged"},
+		}}, metav1.CreateOptions{})
+		expectRefused(ctx, err, loose, "", "pod-security.kubernetes.io/enforce")
+
+		_, err = env.tenant.SchedulingV1().PriorityClasses().Create(ctx, &schedulingv1.PriorityClass{
+			ObjectMeta: metav1.ObjectMeta{Name: "above-everyone-" + rand.String(5)}, Value: 1_500_000_000,
+		}, metav1.CreateOptions{})
+		expectRefused(ctx, err, ns, "above-everyone", "value")
+	})
+
+	It("runs hard-profile pods sandboxed on the sandboxed pool", func(ctx SpecContext) {
+		ns := createTenantNamespace(ctx, "hard")
+		_, err := env.tenant.CoreV1().Pods(ns).Create(ctx, restrictedPod("boxed"), metav1.CreateOptions{})
+		Expect(err).NotTo(HaveOccurred(), "creating a restricted pod")
+		Eventually(func(g Gomega) {
+			hp := hostPodsOf(ctx, g, ns)
+			g.Expect(hp).To(HaveLen(1))
+			g.Expect(hp[0].Spec.RuntimeClassName).To(HaveValue(Equal("kata")), "the host pod runs with the kata RuntimeClass")
+			g.Expect(hp[0].Spec.NodeName).NotTo(BeEmpty())
+			node, err := env.host.CoreV1().Nodes().Get(ctx, hp[0].Spec.NodeName, metav1.GetOptions{})
+			g.Expect(err).NotTo(HaveOccurred())
+			g.Expect(node.Labels).To(HaveKeyWithValue("knest.io/pool", "sandboxed"), "the host pod is on the sandboxed pool")
+		}).WithContext(ctx).WithTimeout(30*time.Second).Should(Succeed(), "the host pod scheduled")
+	})
+
+	It("shows host quota exhaustion to the tenant", Serial, func(ctx SpecContext) {
+		ns := createTenantNamespace(ctx, "quota")
+		_, err := env.host.CoreV1().ResourceQuotas(env.tenantHostNamespace).Create(ctx, &corev1.ResourceQuota{
+			ObjectMeta: metav1.ObjectMeta{Name: "e2e-exhausted"},
+			Spec:       corev1.ResourceQuotaSpec{Hard: corev1.ResourceList{corev1.ResourcePods: resource.MustParse("0")}},
+		}, metav1.CreateOptions{})
+		Expect(err).NotTo(HaveOccurred(), "creating an exhausted host quota")
+		DeferCleanup(func(ctx SpecContext) {
+			Expect(env.host.CoreV1().ResourceQuotas(env.tenantHostNamespace).Delete(ctx, "e2e-exhausted", metav1.DeleteOptions{})).To(Succeed())
+		})
+		// The quota admission needs the quota's usage computed first.
+		Eventually(func(g Gomega) {
+			q, err := env.host.CoreV1().ResourceQuotas(env.tenantHostNamespace).Get(ctx, "e2e-exhausted", metav1.GetOptions{})
+			g.Expect(err).NotTo(HaveOccurred())
+			g.Expect(q.Status.Hard).NotTo(BeEmpty())
+		}).WithContext(ctx).WithTimeout(30*time.Second).Should(Succeed(), "quota status computed")
+		_, err = env.tenant.CoreV1().Pods(ns).Create(ctx, restrictedPod("starved"), metav1.CreateOptions{})
+		Expect(err).NotTo(HaveOccurred(), "the tenant API accepts the pod")
+		Eventually(func(g Gomega) {
+			evs, err := env.tenant.CoreV1().Events(ns).List(ctx, metav1.ListOptions{FieldSelector: "involvedObject.name=starved"})
+			g.Expect(err).NotTo(HaveOccurred())
+			found := false
+			for _, ev := range evs.Items {
+				found = found || (ev.Type == corev1.EventTypeWarning && strings.Contains(ev.Message, "exceeded quota"))
+			}
+			g.Expect(found).To(BeTrue(), "a warning Event about the host quota on the tenant pod")
+		}).WithContext(ctx).WithTimeout(30*time.Second).Should(Succeed(), "the tenant sees why its pod does not run")
+	})
+})

@@ -1,0 +1,93 @@
+// Command manifests renders manifests/knest.yaml: the default install of
+// one tenant, "demo" in namespace knest-demo, exactly as `knest create demo`
+// makes it (the labelled namespace, then the chart with its defaults), for
+// those who apply YAML instead of running knest or helm.
+//
+//	go run ./hack/manifests [-out manifests/knest.yaml]
+//
+// hack/verify.sh fails when the file differs from what this renders.
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"os"
+	"strings"
+
+	"sigs.k8s.io/yaml"
+
+	"github.com/knest-dev/knest/pkg/install"
+	"github.com/knest-dev/knest/pkg/policy"
+	"github.com/knest-dev/knest/pkg/tenant"
+)
+
+const (
+	name   = "demo"
+	header = `# knest: the default install of one tenant, rendered from charts/knest by
+# hack/manifests (do not edit; hack/verify.sh checks it is current).
+#
+# Tenant "demo" in host namespace knest-demo, hard isolation, chart defaults.
+# For another name, namespace or values use 'knest create' or the chart.
+# Hard isolation needs the kata RuntimeClass on the host
+# (manifests/runtimeclasses), and knest.yaml assumes the host's service CIDR
+# lies in 10.96.0.0/12 (chart value knestd.serviceCIDR).
+#
+#   kubectl apply -f manifests/knest.yaml
+#   kubectl -n knest-demo get secret knestd-kubeconfig -o jsonpath='{.data.kubeconfig}' | base64 -d
+`
+)
+
+func main() {
+	out := flag.String("out", "manifests/knest.yaml", "file to write; - for stdout")
+	flag.Parse()
+	if err := run(*out); err != nil {
+		fmt.Fprintln(os.Stderr, "manifests:", err)
+		os.Exit(1)
+	}
+}
+
+func run(out string) error {
+	namespace := tenant.DefaultNamespace(name)
+	n := tenant.Namespace(namespace, name, policy.DefaultProfile)
+	ns, err := yaml.Marshal(map[string]any{"apiVersion": n.APIVersion, "kind": n.Kind, "metadata": map[string]any{"name": n.Name, "labels": n.Labels}})
+	if err != nil {
+		return err
+	}
+	rendered, err := install.Render(context.Background(), name, namespace, nil)
+	if err != nil {
+		return err
+	}
+	var b strings.Builder
+	b.WriteString(header)
+	b.WriteString("---\n")
+	b.Write(ns)
+	for _, doc := range strings.Split(rendered, "\n---\n") {
+		doc = strings.TrimSpace(strings.TrimPrefix(doc, "---"))
+		if doc == "" {
+			continue
+		}
+		// Namespaced objects carry their namespace, so the file applies
+		// as it is.
+		b.WriteString("---\n")
+		b.WriteString(withNamespace(doc, namespace))
+		b.WriteString("\n")
+	}
+	if out == "-" {
+		_, err = os.Stdout.WriteString(b.String())
+		return err
+	}
+	return os.WriteFile(out, []byte(b.String()), 0o644)
+}
+
+// withNamespace adds metadata.namespace after metadata's first line; every
+// object the chart renders is namespaced.
+func withNamespace(doc, namespace string) string {
+	const meta = "\nmetadata:\n"
+	i := strings.Index(doc, meta)
+	if i < 0 {
+		return doc
+	}
+	i += len(meta)
+	return doc[:i] + "  namespace: " + namespace + "\n" + doc[i:]
+}

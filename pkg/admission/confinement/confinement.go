@@ -1,0 +1,199 @@
+package confinement
+
+import (
+	"context"
+	"fmt"
+	"io"
+
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/meta"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime/schema"
+	"k8s.io/apimachinery/pkg/util/validation/field"
+	"k8s.io/apiserver/pkg/admission"
+	"k8s.io/apiserver/pkg/authentication/user"
+	"k8s.io/kubernetes/pkg/apis/apps"
+	"k8s.io/kubernetes/pkg/apis/batch"
+	core "k8s.io/kubernetes/pkg/apis/core"
+	corev1conv "k8s.io/kubernetes/pkg/apis/core/v1"
+	"k8s.io/kubernetes/pkg/apis/scheduling"
+
+	"github.com/knest-dev/knest/pkg/pki"
+	"github.com/knest-dev/knest/pkg/policy"
+)
+
+// PluginName is the admission plugin's name.
+const PluginName = "KnestConfinement"
+
+// Plugin defaults and checks tenant objects against the isolation policy.
+type Plugin struct {
+	*admission.Handler
+	policy *policy.Policy
+}
+
+var (
+	_ admission.MutationInterface   = &Plugin{}
+	_ admission.ValidationInterface = &Plugin{}
+)
+
+// NewFactory returns the plugin factory for a policy.
+func NewFactory(p *policy.Policy) admission.Factory {
+	return func(io.Reader) (admission.Interface, error) {
+		return &Plugin{Handler: admission.NewHandler(admission.Create, admission.Update), policy: p}, nil
+	}
+}
+
+var (
+	podsResource = core.Resource("pods")
+	groupKinds   = map[schema.GroupResource]bool{
+		apps.Resource("deployments"): true, apps.Resource("replicasets"): true, apps.Resource("statefulsets"): true,
+		batch.Resource("jobs"): true, batch.Resource("cronjobs"): true,
+		core.Resource("replicationcontrollers"): true, core.Resource("podtemplates"): true,
+	}
+)
+
+// exempt reports whether a request comes from knestd itself.
+func exempt(a admission.Attributes) bool {
+	u := a.GetUserInfo()
+	return u != nil && (u.GetName() == pki.InternalUser || u.GetName() == user.APIServerUser)
+}
+
+// Admit sets the profile's safe defaults on pods and pod templates, then
+// checks the object: the API server's own validation runs between mutation
+// and validation and would otherwise answer first (privileged containers,
+// priority values) with a message that does not say what knest allows.
+// Validate checks again after any later mutation.
+func (p *Plugin) Admit(_ context.Context, a admission.Attributes, _ admission.ObjectInterfaces) error {
+	if exempt(a) || a.GetObject() == nil {
+		return nil
+	}
+	for _, tpl := range podSpecs(a) {
+		v1spec, err := toV1(tpl.spec)
+		if err != nil {
+			return admission.NewForbidden(a, err)
+		}
+		policy.DefaultPod(v1spec, p.policy.Profile)
+		if err := corev1conv.Convert_v1_PodSpec_To_core_PodSpec(v1spec, tpl.spec, nil); err != nil {
+			return admission.NewForbidden(a, err)
+		}
+	}
+	return p.refuse(a)
+}
+
+// Validate refuses what the host would not run.
+func (p *Plugin) Validate(_ context.Context, a admission.Attributes, _ admission.ObjectInterfaces) error {
+	if exempt(a) || a.GetObject() == nil {
+		return nil
+	}
+	return p.refuse(a)
+}
+
+func (p *Plugin) refuse(a admission.Attributes) error {
+	errs := p.validate(a)
+	if len(errs) == 0 {
+		return nil
+	}
+	return admission.NewForbidden(a, fmt.Errorf("refused by the knest %s profile: %w", p.policy.Profile, errs.ToAggregate()))
+}
+
+func (p *Plugin) validate(a admission.Attributes) field.ErrorList {
+	gr := a.GetResource().GroupResource()
+	switch {
+	case gr == podsResource && a.GetSubresource() == "binding":
+		return field.ErrorList{field.Forbidden(field.NewPath("target"), "pods are bound to nodes by knest, not by tenants")}
+	case gr == apps.Resource("daemonsets") && a.GetSubresource() == "":
+		return field.ErrorList{field.Forbidden(field.NewPath("kind"), "DaemonSets are not supported: tenant pods share host nodes and cannot be pinned to one; use a Deployment")}
+	case a.GetSubresource() != "" && a.GetSubresource() != "ephemeralcontainers":
+		// Status and other subresources carry no spec of the tenant's
+		// making that reaches the host.
+		return nil
+	}
+	var errs field.ErrorList
+	if obj, err := meta.Accessor(a.GetObject()); err == nil && a.GetSubresource() == "" {
+		m := &metav1.ObjectMeta{Labels: obj.GetLabels(), Annotations: obj.GetAnnotations()}
+		if gr == core.Resource("namespaces") {
+			errs = append(errs, policy.CheckNamespace(m, field.NewPath("metadata"), p.policy)...)
+		} else {
+			errs = append(errs, policy.CheckMeta(m, field.NewPath("metadata"))...)
+		}
+	}
+	switch obj := a.GetObject().(type) {
+	case *core.Service:
+		var spec corev1.ServiceSpec
+		if err := corev1conv.Convert_core_ServiceSpec_To_v1_ServiceSpec(&obj.Spec, &spec, nil); err != nil {
+			return append(errs, field.InternalError(field.NewPath("spec"), err))
+		}
+		errs = append(errs, policy.CheckService(&spec, p.policy)...)
+	case *scheduling.PriorityClass:
+		errs = append(errs, policy.CheckPriorityClass(obj.Value, p.policy)...)
+	}
+	for _, tpl := range podSpecs(a) {
+		spec, err := toV1(tpl.spec)
+		if err != nil {
+			return append(errs, field.InternalError(tpl.path, err))
+		}
+		if a.GetOperation() == admission.Update && gr == podsResource {
+			// knestd sets nodeName when it binds a pod; an update keeping
+			// it is not the tenant choosing a node.
+			if old, ok := a.GetOldObject().(*core.Pod); ok && old.Spec.NodeName == spec.NodeName {
+				spec.NodeName = ""
+			}
+		}
+		m := &metav1.ObjectMeta{Labels: tpl.labels, Annotations: tpl.annotations}
+		errs = append(errs, policy.CheckPod(m, spec, tpl.path, p.policy)...)
+	}
+	return errs
+}
+
+// podSpec is a pod spec inside an admitted object, with the metadata that
+// goes with it and the field path of the pod-like object.
+type podSpec struct {
+	spec                *core.PodSpec
+	labels, annotations map[string]string
+	path                *field.Path
+}
+
+// podSpecs finds the pod specs of an admitted object: the pod itself or the
+// pod template of a workload.
+func podSpecs(a admission.Attributes) []podSpec {
+	if a.GetResource().GroupResource() != podsResource && !groupKinds[a.GetResource().GroupResource()] {
+		return nil
+	}
+	if a.GetSubresource() != "" && a.GetSubresource() != "ephemeralcontainers" {
+		return nil
+	}
+	tpl := func(t *core.PodTemplateSpec, path *field.Path) []podSpec {
+		if t == nil {
+			return nil
+		}
+		return []podSpec{{spec: &t.Spec, labels: t.Labels, annotations: t.Annotations, path: path}}
+	}
+	spec := field.NewPath("spec")
+	switch o := a.GetObject().(type) {
+	case *core.Pod:
+		return []podSpec{{spec: &o.Spec, labels: o.Labels, annotations: o.Annotations}}
+	case *apps.Deployment:
+		return tpl(&o.Spec.Template, spec.Child("template"))
+	case *apps.ReplicaSet:
+		return tpl(&o.Spec.Template, spec.Child("template"))
+	case *apps.StatefulSet:
+		return tpl(&o.Spec.Template, spec.Child("template"))
+	case *batch.Job:
+		return tpl(&o.Spec.Template, spec.Child("template"))
+	case *batch.CronJob:
+		return tpl(&o.Spec.JobTemplate.Spec.Template, spec.Child("jobTemplate", "spec", "template"))
+	case *core.ReplicationController:
+		return tpl(o.Spec.Template, spec.Child("template"))
+	case *core.PodTemplate:
+		return tpl(&o.Template, field.NewPath("template"))
+	}
+	return nil
+}
+
+func toV1(in *core.PodSpec) (*corev1.PodSpec, error) {
+	out := &corev1.PodSpec{}
+	if err := corev1conv.Convert_core_PodSpec_To_v1_PodSpec(in, out, nil); err != nil {
+		return nil, fmt.Errorf("failed to convert the pod spec: %w", err)
+	}
+	return out, nil
+}

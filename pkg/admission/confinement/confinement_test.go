@@ -1,0 +1,171 @@
+package confinement
+
+import (
+	"context"
+	"strings"
+	"testing"
+
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/runtime/schema"
+	"k8s.io/apiserver/pkg/admission"
+	"k8s.io/apiserver/pkg/authentication/user"
+	"k8s.io/kubernetes/pkg/apis/apps"
+	"k8s.io/kubernetes/pkg/apis/batch"
+	core "k8s.io/kubernetes/pkg/apis/core"
+	"k8s.io/kubernetes/pkg/apis/scheduling"
+	"k8s.io/utils/ptr"
+
+	"github.com/knest-dev/knest/pkg/pki"
+	"github.com/knest-dev/knest/pkg/policy"
+)
+
+func pod(tweaks ...func(*core.Pod)) *core.Pod {
+	p := &core.Pod{
+		ObjectMeta: metav1.ObjectMeta{Name: "web", Namespace: "shop"},
+		Spec: core.PodSpec{
+			SecurityContext: &core.PodSecurityContext{RunAsNonRoot: ptr.To(true), RunAsUser: ptr.To[int64](1000)},
+			Containers:      []core.Container{{Name: "web", Image: "nginx"}},
+		},
+	}
+	for _, t := range tweaks {
+		t(p)
+	}
+	return p
+}
+
+var tenantAdmin = &user.DefaultInfo{Name: "knest-admin", Groups: []string{user.SystemPrivilegedGroup}}
+
+type request struct {
+	obj, old    runtime.Object
+	resource    schema.GroupVersionResource
+	subresource string
+	op          admission.Operation
+	user        user.Info
+}
+
+func (r request) attributes() admission.Attributes {
+	if r.op == "" {
+		r.op = admission.Create
+	}
+	if r.user == nil {
+		r.user = tenantAdmin
+	}
+	var opts runtime.Object = &metav1.CreateOptions{}
+	if r.op == admission.Update {
+		opts = &metav1.UpdateOptions{}
+	}
+	return admission.NewAttributesRecord(r.obj, r.old, schema.GroupVersionKind{}, "shop", "x", r.resource, r.subresource, r.op, opts, false, r.user)
+}
+
+// admit runs the plugin's mutation then validation, as the API server does.
+func admit(t *testing.T, p *policy.Policy, r request) error {
+	t.Helper()
+	plugin, err := NewFactory(p)(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	a := r.attributes()
+	if err := plugin.(admission.MutationInterface).Admit(context.Background(), a, nil); err != nil {
+		return err
+	}
+	return plugin.(admission.ValidationInterface).Validate(context.Background(), a, nil)
+}
+
+var (
+	pods         = core.SchemeGroupVersion.WithResource("pods")
+	services     = core.SchemeGroupVersion.WithResource("services")
+	namespaces   = core.SchemeGroupVersion.WithResource("namespaces")
+	deployments  = apps.SchemeGroupVersion.WithResource("deployments")
+	daemonsets   = apps.SchemeGroupVersion.WithResource("daemonsets")
+	cronjobs     = batch.SchemeGroupVersion.WithResource("cronjobs")
+	priorityclss = scheduling.SchemeGroupVersion.WithResource("priorityclasses")
+)
+
+func TestConfinement(t *testing.T) {
+	t.Parallel()
+	hard, soft := policy.Default(policy.ProfileHard), policy.Default(policy.ProfileSoft)
+	template := func(p *core.Pod) core.PodTemplateSpec {
+		return core.PodTemplateSpec{ObjectMeta: p.ObjectMeta, Spec: p.Spec}
+	}
+	tests := []struct {
+		name   string
+		policy *policy.Policy
+		req    request
+		// refused is a substring the refusal must contain; "" means admitted.
+		refused string
+	}{
+		{name: "a restricted pod is admitted in hard", policy: hard, req: request{obj: pod(), resource: pods}},
+		{name: "a pod without runAsNonRoot is refused in hard, naming the field", policy: hard,
+			req: request{obj: pod(func(p *core.Pod) { p.Spec.SecurityContext = nil }), resource: pods}, refused: "runAsNonRoot"},
+		{name: "a pod without runAsNonRoot is admitted in soft", policy: soft,
+			req: request{obj: pod(func(p *core.Pod) { p.Spec.SecurityContext = nil }), resource: pods}},
+		{name: "a privileged container is refused in soft", policy: soft,
+			req: request{obj: pod(func(p *core.Pod) {
+				p.Spec.Containers[0].SecurityContext = &core.SecurityContext{Privileged: ptr.To(true)}
+			}), resource: pods}, refused: "privileged"},
+		{name: "a hostPath volume is refused", policy: soft,
+			req: request{obj: pod(func(p *core.Pod) {
+				p.Spec.Volumes = []core.Volume{{Name: "root", VolumeSource: core.VolumeSource{HostPath: &core.HostPathVolumeSource{Path: "/"}}}}
+			}), resource: pods}, refused: "hostPath"},
+		{name: "a pod naming a node is refused", policy: hard,
+			req: request{obj: pod(func(p *core.Pod) { p.Spec.NodeName = "node-1" }), resource: pods}, refused: "nodeName"},
+		{name: "an update keeping the node knest bound the pod to is admitted", policy: hard,
+			req: request{obj: pod(func(p *core.Pod) { p.Spec.NodeName = "knest-node-a" }), old: pod(func(p *core.Pod) { p.Spec.NodeName = "knest-node-a" }), resource: pods, op: admission.Update}},
+		{name: "a Deployment with a privileged template fails at apply", policy: hard,
+			req: request{obj: &apps.Deployment{Spec: apps.DeploymentSpec{Template: template(pod(func(p *core.Pod) {
+				p.Spec.Containers[0].SecurityContext = &core.SecurityContext{Privileged: ptr.To(true)}
+			}))}}, resource: deployments}, refused: "spec.template.spec.containers[0].securityContext.privileged"},
+		{name: "a CronJob's template is checked too", policy: hard,
+			req: request{obj: &batch.CronJob{Spec: batch.CronJobSpec{JobTemplate: batch.JobTemplateSpec{Spec: batch.JobSpec{Template: template(pod(func(p *core.Pod) { p.Spec.HostNetwork = true }))}}}}, resource: cronjobs}, refused: "hostNetwork"},
+		{name: "DaemonSets are refused", policy: soft,
+			req: request{obj: &apps.DaemonSet{Spec: apps.DaemonSetSpec{Template: template(pod())}}, resource: daemonsets}, refused: "DaemonSets are not supported"},
+		{name: "tenants cannot bind pods", policy: soft,
+			req: request{obj: &core.Binding{Target: core.ObjectReference{Name: "node-1"}}, resource: pods, subresource: "binding"}, refused: "bound to nodes by knest"},
+		{name: "knestd binds pods", policy: soft,
+			req: request{obj: &core.Binding{Target: core.ObjectReference{Name: "knest-node-a"}}, resource: pods, subresource: "binding", user: &user.DefaultInfo{Name: pki.InternalUser}}},
+		{name: "a reserved label is refused on any object", policy: soft,
+			req: request{obj: &core.ConfigMap{ObjectMeta: metav1.ObjectMeta{Labels: map[string]string{"knest.io/tenant": "other"}}}, resource: core.SchemeGroupVersion.WithResource("configmaps")}, refused: "knest.io/tenant"},
+		{name: "knestd's own objects may carry knest labels", policy: soft,
+			req: request{obj: &core.Node{ObjectMeta: metav1.ObjectMeta{Labels: map[string]string{"knest.io/virtual-node": "true"}}}, resource: core.SchemeGroupVersion.WithResource("nodes"), user: &user.DefaultInfo{Name: pki.InternalUser}}},
+		{name: "a namespace label loosening Pod Security is refused", policy: hard,
+			req: request{obj: &core.Namespace{ObjectMeta: metav1.ObjectMeta{Labels: map[string]string{"pod-security.kubernetes.io/enforce": "privileged"}}}, resource: namespaces}, refused: "pod-security.kubernetes.io/enforce"},
+		{name: "a NodePort Service is refused", policy: soft,
+			req: request{obj: &core.Service{Spec: core.ServiceSpec{Type: core.ServiceTypeNodePort}}, resource: services}, refused: "NodePort"},
+		{name: "externalIPs are refused", policy: soft,
+			req: request{obj: &core.Service{Spec: core.ServiceSpec{Type: core.ServiceTypeClusterIP, ExternalIPs: []string{"1.2.3.4"}}}, resource: services}, refused: "externalIPs"},
+		{name: "a PriorityClass above the cap is refused", policy: soft,
+			req: request{obj: &scheduling.PriorityClass{Value: 2_000_000_000}, resource: priorityclss}, refused: "value"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			err := admit(t, tt.policy, tt.req)
+			switch {
+			case tt.refused == "" && err != nil:
+				t.Errorf("refused: %v", err)
+			case tt.refused != "" && err == nil:
+				t.Errorf("admitted, want a refusal mentioning %q", tt.refused)
+			case tt.refused != "" && !strings.Contains(err.Error(), tt.refused):
+				t.Errorf("refusal %q does not mention %q", err, tt.refused)
+			case err != nil && !strings.Contains(err.Error(), string(tt.policy.Profile)):
+				t.Errorf("refusal %q does not name the profile", err)
+			}
+		})
+	}
+}
+
+func TestAdmitSetsTheProfileDefaults(t *testing.T) {
+	t.Parallel()
+	p := pod()
+	if err := admit(t, policy.Default(policy.ProfileHard), request{obj: p, resource: pods}); err != nil {
+		t.Fatal(err)
+	}
+	sc := p.Spec.Containers[0].SecurityContext
+	if p.Spec.SecurityContext.SeccompProfile == nil || p.Spec.SecurityContext.SeccompProfile.Type != core.SeccompProfileTypeRuntimeDefault {
+		t.Errorf("seccomp not defaulted to RuntimeDefault: %+v", p.Spec.SecurityContext)
+	}
+	if sc == nil || sc.AllowPrivilegeEscalation == nil || *sc.AllowPrivilegeEscalation || sc.Capabilities == nil || len(sc.Capabilities.Drop) != 1 || sc.Capabilities.Drop[0] != "ALL" {
+		t.Errorf("hard defaults not set on the container: %+v", sc)
+	}
+}

@@ -1,0 +1,245 @@
+// Package create is `knest create`: install a tenant's chart into a host
+// namespace with the Helm SDK and wait, showing each step, until its
+// control plane is ready.
+package create
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"time"
+
+	"github.com/spf13/cobra"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/kubernetes"
+
+	"github.com/knest-dev/knest/charts"
+	"github.com/knest-dev/knest/pkg/cli"
+	"github.com/knest-dev/knest/pkg/install"
+	"github.com/knest-dev/knest/pkg/policy"
+	"github.com/knest-dev/knest/pkg/tenant"
+)
+
+// Options are the flags of `knest create`.
+type Options struct {
+	Host      cli.HostFlags
+	Namespace string
+	// Isolation, when set, overrides the values' isolation.
+	Isolation   policy.Profile
+	ValuesFiles []string
+	Set         []string
+	Timeout     time.Duration
+	Upgrade     bool
+	Wait        bool
+}
+
+// NewCommand returns `knest create`.
+func NewCommand(streams cli.Streams) *cobra.Command {
+	o := Options{Timeout: 5 * time.Minute, Wait: true}
+	cmd := &cobra.Command{
+		Use:   "create NAME [-n NAMESPACE] [--isolation soft|hard] [-f VALUES]...",
+		Short: "Create a tenant: its control plane and policies in one host namespace",
+		Long: `Installs the knest chart as release NAME into host namespace NAMESPACE
+(default knest-NAME), which it creates if needed and labels for Pod Security
+(restricted in hard isolation, baseline in soft), then waits until the
+tenant's control plane is ready. A namespace holds one tenant only.
+
+Values come from the chart's defaults, then -f files, then --set, then
+--isolation. The host's service CIDR is read from the host when the values
+do not set knestd.serviceCIDR.`,
+		Args: cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			return Run(cmd.Context(), streams, args[0], o)
+		},
+	}
+	f := cmd.Flags()
+	o.Host.AddFlags(f)
+	cli.AddNamespaceFlag(f, &o.Namespace)
+	f.Var(&o.Isolation, "isolation", "isolation profile: hard (sandboxed RuntimeClass, Pod Security restricted) or soft (baseline, shared kernel); default: the values', else hard")
+	f.StringArrayVarP(&o.ValuesFiles, "values", "f", nil, "chart values file (repeatable; later files win)")
+	f.StringArrayVar(&o.Set, "set", nil, "chart value as key.sub=value (repeatable; over -f)")
+	f.DurationVar(&o.Timeout, "timeout", o.Timeout, "how long to wait for the tenant to be ready")
+	f.BoolVar(&o.Upgrade, "upgrade", false, "upgrade the tenant if it exists (its values are replaced by these)")
+	f.BoolVar(&o.Wait, "wait", o.Wait, "wait until the tenant is ready")
+	return cmd
+}
+
+// Run creates tenant name.
+func Run(ctx context.Context, streams cli.Streams, name string, o Options) error {
+	ctx, stop := cli.SignalContext(ctx)
+	defer stop()
+	start := time.Now()
+	progress := func(msg string) {
+		fmt.Fprintf(streams.ErrOut, "[%4s] %s\n", time.Since(start).Round(time.Second), msg)
+	}
+	if err := tenant.ValidateName(name); err != nil {
+		return err
+	}
+	// Everything that needs no host is checked before the host is asked.
+	values, err := install.LoadValues(o.ValuesFiles, o.Set)
+	if err != nil {
+		return err
+	}
+	if o.Isolation != "" {
+		values["isolation"] = o.Isolation.String()
+	}
+	if t, ok := values["tenant"]; ok && t != "" && t != name {
+		return fmt.Errorf("the values name tenant %q, but this tenant is %q: leave 'tenant' out of the values", t, name)
+	}
+	chrt, err := charts.Knest()
+	if err != nil {
+		return err
+	}
+	if err := install.ValidateValues(chrt, values); err != nil {
+		return err
+	}
+	profile, knestdEnabled, err := effective(values)
+	if err != nil {
+		return err
+	}
+	hostConfig, err := o.Host.Config()
+	if err != nil {
+		return err
+	}
+	host, err := kubernetes.NewForConfig(hostConfig)
+	if err != nil {
+		return err
+	}
+	ns := cli.TenantNamespace(name, o.Namespace)
+	releases, err := install.New(hostConfig, ns, nil)
+	if err != nil {
+		return err
+	}
+	exists, err := checkNamespaceFree(releases, name, ns, o.Upgrade)
+	if err != nil {
+		return err
+	}
+	if knestdEnabled {
+		if err := setServiceCIDR(ctx, host, values, progress); err != nil {
+			return err
+		}
+	}
+
+	verb := "Creating"
+	if exists {
+		verb = "Upgrading"
+	}
+	progress(fmt.Sprintf("%s tenant %s in host namespace %s (%s isolation)", verb, name, ns, profile))
+	created, err := tenant.EnsureNamespace(ctx, host, ns, name, profile)
+	if err != nil {
+		return err
+	}
+	if created {
+		progress(fmt.Sprintf("Created namespace %s (Pod Security %s)", ns, profile.PodSecurityLevel()))
+	} else {
+		progress(fmt.Sprintf("Namespace %s is labelled for the tenant (Pod Security %s)", ns, profile.PodSecurityLevel()))
+	}
+	opts := install.Options{Timeout: o.Timeout, Progress: progress}
+	if exists {
+		_, err = releases.Upgrade(ctx, name, values, opts)
+	} else {
+		_, err = releases.Install(ctx, name, values, opts)
+	}
+	if err != nil {
+		return err
+	}
+	if !knestdEnabled {
+		progress("knestd is disabled in the values: run it yourself (knest dev does)")
+		return nil
+	}
+	if !o.Wait {
+		fmt.Fprintf(streams.Out, "Tenant %s is starting; 'knest list' shows when it is ready.\n", name)
+		return nil
+	}
+	waitCtx, cancel := context.WithTimeout(ctx, o.Timeout)
+	defer cancel()
+	if err := tenant.WaitReady(waitCtx, host, ns, progress); err != nil {
+		var nr *tenant.NotReadyError
+		switch {
+		case errors.As(err, &nr) && ctx.Err() != nil:
+			return fmt.Errorf("interrupted while tenant %s was starting (%s); it stays installed: 'knest delete %s -n %s' removes it", name, nr.State, name, ns)
+		case errors.As(err, &nr):
+			return fmt.Errorf("tenant %s is not ready after %s: %s. See 'kubectl -n %s describe pod %s' and 'kubectl -n %s logs %s'; the tenant stays installed: 'knest create %s -n %s --upgrade' retries with other values, 'knest delete %s -n %s' removes it",
+				name, o.Timeout, nr.State, ns, tenant.PodName, ns, tenant.PodName, name, ns, name, ns)
+		}
+		return err
+	}
+	fmt.Fprintf(streams.Out, "Tenant %s is ready (%s). Connect with:\n    knest connect %s -n %s\n",
+		name, time.Since(start).Round(time.Second), name, ns)
+	return nil
+}
+
+// effective reads the isolation profile and whether knestd runs from the
+// values over the chart's defaults.
+func effective(values map[string]any) (policy.Profile, bool, error) {
+	profile := policy.DefaultProfile
+	if s, ok := values["isolation"].(string); ok {
+		p, err := policy.ParseProfile(s)
+		if err != nil {
+			return "", false, err
+		}
+		profile = p
+	}
+	enabled := true
+	if k, ok := values["knestd"].(map[string]any); ok {
+		if e, ok := k["enabled"].(bool); ok {
+			enabled = e
+		}
+	}
+	return profile, enabled, nil
+}
+
+// checkNamespaceFree refuses a namespace that holds another tenant's
+// release, and an existing tenant unless upgrading; it reports whether the
+// tenant exists.
+func checkNamespaceFree(releases *install.Client, name, ns string, upgrade bool) (bool, error) {
+	rels, err := releases.List()
+	if err != nil {
+		return false, err
+	}
+	for _, r := range rels {
+		if r.Name != name {
+			return false, fmt.Errorf("namespace %s holds tenant %s: one tenant per namespace (choose another with -n)", ns, r.Name)
+		}
+		if !upgrade {
+			return false, fmt.Errorf("tenant %s exists in namespace %s (release %s): 'knest create %s -n %s --upgrade' changes it, 'knest delete %s -n %s' removes it",
+				name, ns, r.Status, name, ns, name, ns)
+		}
+		return true, nil
+	}
+	return false, nil
+}
+
+// setServiceCIDR sets knestd.serviceCIDR from the host's default
+// ServiceCIDR unless the values set it: tenant Services carry host
+// ClusterIPs, so the tenant must accept the host's range.
+func setServiceCIDR(ctx context.Context, host kubernetes.Interface, values map[string]any, progress func(string)) error {
+	k, _ := values["knestd"].(map[string]any)
+	if k == nil {
+		k = map[string]any{}
+		values["knestd"] = k
+	}
+	if _, set := k["serviceCIDR"]; set {
+		return nil
+	}
+	sc, err := host.NetworkingV1().ServiceCIDRs().Get(ctx, "kubernetes", metav1.GetOptions{})
+	if err != nil {
+		progress(fmt.Sprintf("Cannot read the host's service CIDR (%v): assuming the chart's default; set knestd.serviceCIDR if the host uses another", err))
+		return nil
+	}
+	for _, c := range sc.Spec.CIDRs {
+		// The tenant API server takes one range; the IPv4 one on a
+		// dual-stack host, where Services get an IPv4 ClusterIP first.
+		if ip, _, err := net.ParseCIDR(c); err == nil && ip.To4() != nil {
+			k["serviceCIDR"] = c
+			progress("Host service CIDR: " + c)
+			return nil
+		}
+	}
+	if len(sc.Spec.CIDRs) > 0 {
+		k["serviceCIDR"] = sc.Spec.CIDRs[0]
+		progress("Host service CIDR: " + sc.Spec.CIDRs[0])
+	}
+	return nil
+}

@@ -1,0 +1,74 @@
+// Package kubeconfig is `knest kubeconfig`: the tenant admin kubeconfig as
+// knestd published it in its host namespace, for use inside the host
+// cluster (its server is the knestd Service's cluster DNS name).
+package kubeconfig
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	"github.com/spf13/cobra"
+	"k8s.io/client-go/kubernetes"
+
+	"github.com/knest-dev/knest/pkg/cli"
+	"github.com/knest-dev/knest/pkg/install"
+	"github.com/knest-dev/knest/pkg/tenant"
+)
+
+// Options are the flags of `knest kubeconfig`.
+type Options struct {
+	Host      cli.HostFlags
+	Namespace string
+}
+
+// NewCommand returns `knest kubeconfig`.
+func NewCommand(streams cli.Streams) *cobra.Command {
+	var o Options
+	cmd := &cobra.Command{
+		Use:   "kubeconfig NAME [-n NAMESPACE]",
+		Short: "Print a tenant's admin kubeconfig for use inside the host cluster",
+		Long: `Prints the admin kubeconfig the tenant's knestd published in Secret
+knestd-kubeconfig of its host namespace. Its server is the knestd Service's
+in-cluster name, which resolves inside the host cluster only: from outside,
+use 'knest connect NAME' (or 'knest connect NAME --print').`,
+		Args: cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			return Run(cmd.Context(), streams, args[0], o)
+		},
+	}
+	o.Host.AddFlags(cmd.Flags())
+	cli.AddNamespaceFlag(cmd.Flags(), &o.Namespace)
+	return cmd
+}
+
+// Run prints tenant name's kubeconfig.
+func Run(ctx context.Context, streams cli.Streams, name string, o Options) error {
+	hostConfig, err := o.Host.Config()
+	if err != nil {
+		return err
+	}
+	host, err := kubernetes.NewForConfig(hostConfig)
+	if err != nil {
+		return err
+	}
+	ns := cli.TenantNamespace(name, o.Namespace)
+	releases, err := install.New(hostConfig, ns, nil)
+	if err != nil {
+		return err
+	}
+	if _, err := releases.Get(name); errors.Is(err, install.ErrNotFound) {
+		return fmt.Errorf("no tenant %s in namespace %s ('knest list' shows the tenants and their namespaces)", name, ns)
+	} else if err != nil {
+		return err
+	}
+	data, err := tenant.Kubeconfig(ctx, host, ns)
+	if errors.Is(err, tenant.ErrNotPublished) {
+		return fmt.Errorf("tenant %s is not ready: its knestd has not published its kubeconfig yet ('knest list' shows its state)", name)
+	}
+	if err != nil {
+		return err
+	}
+	_, err = streams.Out.Write(data)
+	return err
+}

@@ -1,0 +1,76 @@
+package syncer
+
+import (
+	"context"
+	"fmt"
+
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/kubernetes"
+	"k8s.io/utils/ptr"
+
+	"github.com/knest-dev/knest/pkg/policy"
+	"github.com/knest-dev/knest/pkg/syncer/resources/pods"
+)
+
+// place sets a new host pod's scheduling fields: what the tenant asked for
+// within the policy's allowlists (tenant admission already refused the
+// rest), then what the policy forces. It returns why the result must not be
+// created, or nil.
+func place(t, h *corev1.Pod, pol *policy.Policy) error {
+	s := &h.Spec
+	s.NodeSelector = nil
+	for k, v := range t.Spec.NodeSelector {
+		if s.NodeSelector == nil {
+			s.NodeSelector = map[string]string{}
+		}
+		s.NodeSelector[k] = v
+	}
+	s.Tolerations = nil
+	for _, tol := range t.Spec.Tolerations {
+		s.Tolerations = append(s.Tolerations, *tol.DeepCopy())
+	}
+	if t.Spec.Affinity != nil && t.Spec.Affinity.NodeAffinity != nil {
+		s.Affinity = &corev1.Affinity{NodeAffinity: t.Spec.Affinity.NodeAffinity.DeepCopy()}
+	}
+	s.RuntimeClassName = t.Spec.RuntimeClassName
+	s.PriorityClassName = ""
+	if name := t.Spec.PriorityClassName; name != "" {
+		hostClass, ok := pol.HostPriorityClass(name)
+		if !ok {
+			return fmt.Errorf("priority class %q has no host class in the %s profile's policy", name, pol.Profile)
+		}
+		s.PriorityClassName = hostClass
+	}
+	policy.ForceHostPod(h, pol)
+	if errs := policy.CheckHostPod(h, pol); len(errs) > 0 {
+		return fmt.Errorf("the host pod would break the %s profile: %w", pol.Profile, errs.ToAggregate())
+	}
+	return nil
+}
+
+// CheckHostRunsPods makes sure the host can run this tenant's pods under
+// pol before anything is synced: a server-side dry-run create of a pod with
+// the forced runtime class and placement, as the syncer's own (namespaced)
+// identity. It is how a missing sandboxed RuntimeClass is found at start
+// instead of by pods running unsandboxed or never starting: the identity
+// cannot read RuntimeClasses.
+func CheckHostRunsPods(ctx context.Context, host kubernetes.Interface, namespace string, pol *policy.Policy) error {
+	probe := &corev1.Pod{
+		ObjectMeta: metav1.ObjectMeta{Name: "knest-placement-check", Namespace: namespace},
+		Spec: corev1.PodSpec{
+			ServiceAccountName: pods.HostServiceAccount,
+			SecurityContext:    &corev1.PodSecurityContext{RunAsNonRoot: ptr.To(true), RunAsUser: ptr.To[int64](65534)},
+			Containers:         []corev1.Container{{Name: "check", Image: "registry.k8s.io/pause:3.10"}},
+		},
+	}
+	policy.ForceHostPod(probe, pol)
+	_, err := host.CoreV1().Pods(namespace).Create(ctx, probe, metav1.CreateOptions{DryRun: []string{metav1.DryRunAll}})
+	if err == nil {
+		return nil
+	}
+	if rc := pol.RuntimeClasses.Forced; rc != "" {
+		return fmt.Errorf("the host cannot run this tenant's pods with RuntimeClass %q (%s profile): %w; install the RuntimeClass on the host (see manifests/runtimeclasses) or choose --isolation=soft", rc, pol.Profile, err)
+	}
+	return fmt.Errorf("the host cannot run this tenant's pods in namespace %s (%s profile): %w", namespace, pol.Profile, err)
+}
