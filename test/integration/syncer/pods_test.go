@@ -321,21 +321,20 @@ func TestIntegrationPods(t *testing.T) {
 		if hostClaim.Spec.VolumeName != "" {
 			t.Errorf("the host claim names volume %q: a tenant must not pick host volumes", hostClaim.Spec.VolumeName)
 		}
-		// The devcluster has no storage: stand in for the host's binder
-		// (retrying: host controllers add finalizers meanwhile).
-		within(t, 5*time.Second, "host claim status written", func(ctx context.Context) (bool, error) {
-			c, err := e.host.CoreV1().PersistentVolumeClaims(hostNamespace).Get(ctx, hostName(ns, "data"), metav1.GetOptions{})
-			if err != nil {
-				return false, err
-			}
-			c.Status = corev1.PersistentVolumeClaimStatus{
-				Phase: corev1.ClaimBound, AccessModes: c.Spec.AccessModes,
-				Capacity: corev1.ResourceList{corev1.ResourceStorage: resource.MustParse("1Gi")},
-			}
-			_, err = e.host.CoreV1().PersistentVolumeClaims(hostNamespace).UpdateStatus(ctx, c, metav1.UpdateOptions{})
-			return err == nil, nil
-		})
-		within(t, 5*time.Second, "tenant claim Bound", func(ctx context.Context) (bool, error) {
+		// The devcluster has no provisioner: give its volume binder a
+		// volume that fits, as an operator's storage would.
+		pv := &corev1.PersistentVolume{
+			ObjectMeta: metav1.ObjectMeta{Name: "it-data-" + strings.ToLower(string(hostClaim.UID))[:8]},
+			Spec: corev1.PersistentVolumeSpec{
+				Capacity:               corev1.ResourceList{corev1.ResourceStorage: resource.MustParse("1Gi")},
+				AccessModes:            []corev1.PersistentVolumeAccessMode{corev1.ReadWriteOnce},
+				PersistentVolumeSource: corev1.PersistentVolumeSource{HostPath: &corev1.HostPathVolumeSource{Path: "/tmp/knest-it"}},
+			},
+		}
+		if _, err := e.host.CoreV1().PersistentVolumes().Create(ctx, pv, metav1.CreateOptions{}); err != nil {
+			t.Fatal(err)
+		}
+		within(t, 30*time.Second, "tenant claim Bound", func(ctx context.Context) (bool, error) {
 			c, err := e.tenant.CoreV1().PersistentVolumeClaims(ns).Get(ctx, "data", metav1.GetOptions{})
 			return err == nil && c.Status.Phase == corev1.ClaimBound && c.Status.Capacity.Storage().String() == "1Gi", nil
 		})
