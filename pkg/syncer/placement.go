@@ -3,10 +3,13 @@ package syncer
 import (
 	"context"
 	"fmt"
+	"strings"
 
 	corev1 "k8s.io/api/core/v1"
+	kerrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes"
+	"k8s.io/klog/v2"
 	"k8s.io/utils/ptr"
 
 	"github.com/knest-dev/knest/pkg/policy"
@@ -69,7 +72,13 @@ func CheckHostRunsPods(ctx context.Context, host kubernetes.Interface, namespace
 	if err == nil {
 		return nil
 	}
-	if rc := pol.RuntimeClasses.Forced; rc != "" {
+	if kerrors.IsForbidden(err) && strings.Contains(err.Error(), "exceeded quota") {
+		// A full quota says nothing about the runtime class; pods will
+		// wait for room, and their tenants see why in Events.
+		klog.FromContext(ctx).Info("Host quota is full; the placement check could not run", "namespace", namespace, "err", err.Error())
+		return nil
+	}
+	if rc := pol.RuntimeClasses.Forced; rc != "" && strings.Contains(err.Error(), "RuntimeClass") {
 		return fmt.Errorf("the host cannot run this tenant's pods with RuntimeClass %q (%s profile): %w; install the RuntimeClass on the host (see manifests/runtimeclasses) or choose --isolation=soft", rc, pol.Profile, err)
 	}
 	return fmt.Errorf("the host cannot run this tenant's pods in namespace %s (%s profile): %w", namespace, pol.Profile, err)
