@@ -287,7 +287,7 @@ func (r *podReconciler) create(ctx context.Context, t *corev1.Pod, hostKey types
 		return reconcile.Result{}, r.failed(t, fmt.Errorf("failed to create Pod %s in host cluster: %w", hostKey, err))
 	}
 	r.metrics.write("Pod", "create")
-	d, err := r.tokens.ensure(ctx, t, desired)
+	d, err := r.tokens.issue(ctx, t, desired, true)
 	if err != nil {
 		return reconcile.Result{}, r.failed(t, err)
 	}

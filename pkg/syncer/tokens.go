@@ -50,14 +50,26 @@ type tokenIssuer struct {
 // ensure makes h's token Secret hold valid tokens for t, and returns when to
 // look again (0: no tokens).
 func (ti *tokenIssuer) ensure(ctx context.Context, t, h *corev1.Pod) (time.Duration, error) {
+	return ti.issue(ctx, t, h, false)
+}
+
+// issue is ensure; fresh says h was just created, so its Secret is most
+// likely missing: it is created without reading first (one host request
+// per pod less), and read only if the create finds one.
+func (ti *tokenIssuer) issue(ctx context.Context, t, h *corev1.Pod, fresh bool) (time.Duration, error) {
 	projections := pods.TokenProjections(t)
 	if len(projections) == 0 {
 		return 0, nil
 	}
 	key := types.NamespacedName{Namespace: h.Namespace, Name: pods.TokenSecretName(h.Name)}
 	existing := &corev1.Secret{}
-	err := ti.hostClient.Get(ctx, key, existing)
-	if kerrors.IsNotFound(err) {
+	var err error
+	if fresh {
+		err = kerrors.NewNotFound(corev1.Resource("secrets"), key.Name)
+	} else {
+		err = ti.hostClient.Get(ctx, key, existing)
+	}
+	if kerrors.IsNotFound(err) && !fresh {
 		// The cache may not have a Secret made moments ago: ask the host
 		// before issuing tokens again.
 		err = ti.hostReader.Get(ctx, key, existing)
@@ -109,7 +121,11 @@ func (ti *tokenIssuer) ensure(ctx context.Context, t, h *corev1.Pod) (time.Durat
 	}
 	switch {
 	case existing == nil:
-		if err := ti.hostClient.Create(ctx, desired); err != nil && !kerrors.IsAlreadyExists(err) {
+		if err := ti.hostClient.Create(ctx, desired); kerrors.IsAlreadyExists(err) && fresh {
+			// Left by an earlier pod of the same name: read it, then
+			// replace it.
+			return ti.issue(ctx, t, h, false)
+		} else if err != nil && !kerrors.IsAlreadyExists(err) {
 			return 0, fmt.Errorf("failed to create Secret %s in host cluster: %w", key, err)
 		}
 		ti.metrics.write(kindToken, "create")
