@@ -15,20 +15,15 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/util/httpstream"
 	"k8s.io/apimachinery/pkg/util/wait"
-	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/kubernetes/scheme"
 	"k8s.io/client-go/rest"
-	"k8s.io/client-go/tools/portforward"
 	"k8s.io/client-go/tools/remotecommand"
-	"k8s.io/client-go/transport/spdy"
 	utilexec "k8s.io/client-go/util/exec"
 	"k8s.io/utils/ptr"
 
@@ -139,7 +134,7 @@ func TestIntegrationDevHostKubeletAPI(t *testing.T) {
 				t.Fatalf("reading the initial lines: %v", err)
 			}
 		}
-		appendLog(t, logOf("sidecar"), "followed line")
+		appendLogLine(t, logOf("sidecar"), "followed line")
 		line, err := r.ReadString('\n')
 		if err != nil || line != "followed line\n" {
 			t.Errorf("logs -f: after appending a line got %q, %v", line, err)
@@ -151,7 +146,7 @@ func TestIntegrationDevHostKubeletAPI(t *testing.T) {
 			t.Errorf("logs -c nope succeeded: %q", out)
 		}
 		for _, transport := range []string{"SPDY", "WebSocket"} {
-			if out, err := execIn(ctx, t, cfg, client, ns, name, "nope", []string{"echo", "hello"}, false, transport); err == nil {
+			if out, err := framework.Exec(ctx, cfg, ns, name, "nope", []string{"echo", "hello"}, false, transport); err == nil {
 				t.Errorf("exec -c nope over %s succeeded: %q", transport, out)
 			}
 		}
@@ -165,7 +160,7 @@ func TestIntegrationDevHostKubeletAPI(t *testing.T) {
 					// The terminal turns newlines into CRLF: proof of a TTY.
 					want = "hello\r\n"
 				}
-				got, err := execIn(ctx, t, cfg, client, ns, name, "main", []string{"echo", "hello"}, tty, transport)
+				got, err := framework.Exec(ctx, cfg, ns, name, "main", []string{"echo", "hello"}, tty, transport)
 				if err != nil || got != want {
 					t.Errorf("exec over %s, tty=%v: got %q, %v; want %q", transport, tty, got, err, want)
 				}
@@ -175,11 +170,11 @@ func TestIntegrationDevHostKubeletAPI(t *testing.T) {
 
 	t.Run("exec runs in the pod's workdir with a minimal environment", func(t *testing.T) {
 		workDir := filepath.Join(podDir, "workdir")
-		got, err := execIn(ctx, t, cfg, client, ns, name, "main", []string{"pwd"}, false, "SPDY")
+		got, err := framework.Exec(ctx, cfg, ns, name, "main", []string{"pwd"}, false, "SPDY")
 		if err != nil || got != workDir+"\n" {
 			t.Errorf("pwd: got %q, %v; want %q", got, err, workDir)
 		}
-		got, err = execIn(ctx, t, cfg, client, ns, name, "main", []string{"env"}, false, "SPDY")
+		got, err = framework.Exec(ctx, cfg, ns, name, "main", []string{"env"}, false, "SPDY")
 		want := "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin\nHOME=" + workDir + "\nHOSTNAME=" + name + "\n"
 		if err != nil || got != want {
 			t.Errorf("env (the devcluster has %s set): got %v\n%s\nwant:\n%s", hostSecret, err, got, want)
@@ -187,7 +182,7 @@ func TestIntegrationDevHostKubeletAPI(t *testing.T) {
 	})
 
 	t.Run("exec passes the command's exit code on", func(t *testing.T) {
-		_, err := execIn(ctx, t, cfg, client, ns, name, "main", []string{"sh", "-c", "exit 3"}, false, "SPDY")
+		_, err := framework.Exec(ctx, cfg, ns, name, "main", []string{"sh", "-c", "exit 3"}, false, "SPDY")
 		var exit utilexec.CodeExitError
 		if !errors.As(err, &exit) || exit.Code != 3 {
 			t.Errorf("exec exit 3: got %v, want exit code 3", err)
@@ -197,10 +192,10 @@ func TestIntegrationDevHostKubeletAPI(t *testing.T) {
 	t.Run("exec kills the command and its children when the client goes away", func(t *testing.T) {
 		req := client.CoreV1().RESTClient().Post().Resource("pods").Namespace(ns).Name(name).SubResource("exec").
 			VersionedParams(&corev1.PodExecOptions{Container: "main", Command: []string{"sh", "-c", "sleep 300 & echo $$ $!; wait"}, Stdout: true}, scheme.ParameterCodec)
-		out := &lockedBuffer{}
+		out := &framework.Buffer{}
 		execCtx, cancel := context.WithCancel(ctx)
 		defer cancel()
-		executor := newExecutor(t, cfg, req, "SPDY")
+		executor := executorFor(t, cfg, req, framework.SPDY)
 		done := make(chan error, 1)
 		go func() { done <- executor.StreamWithContext(execCtx, remotecommand.StreamOptions{Stdout: out}) }()
 		var pids []int
@@ -241,8 +236,8 @@ func TestIntegrationDevHostKubeletAPI(t *testing.T) {
 		for _, transport := range []string{"SPDY", "WebSocket"} {
 			req := client.CoreV1().RESTClient().Post().Resource("pods").Namespace(ns).Name(name).SubResource("attach").
 				VersionedParams(&corev1.PodAttachOptions{Container: "sidecar", Stdout: true}, scheme.ParameterCodec)
-			executor := newExecutor(t, cfg, req, transport)
-			out := &lockedBuffer{}
+			executor := executorFor(t, cfg, req, transport)
+			out := &framework.Buffer{}
 			attachCtx, cancel := context.WithCancel(ctx)
 			done := make(chan error, 1)
 			go func() { done <- executor.StreamWithContext(attachCtx, remotecommand.StreamOptions{Stdout: out}) }()
@@ -250,7 +245,7 @@ func TestIntegrationDevHostKubeletAPI(t *testing.T) {
 			// until a line comes through.
 			line := "attached over " + transport
 			err := wait.PollUntilContextTimeout(ctx, 200*time.Millisecond, 20*time.Second, true, func(context.Context) (bool, error) {
-				appendLog(t, logOf("sidecar"), line)
+				appendLogLine(t, logOf("sidecar"), line)
 				return strings.Contains(out.String(), line+"\n"), nil
 			})
 			if err != nil {
@@ -267,8 +262,8 @@ func TestIntegrationDevHostKubeletAPI(t *testing.T) {
 
 	t.Run("port-forward echoes the bytes sent", func(t *testing.T) {
 		for _, transport := range []string{"SPDY", "WebSocket"} {
-			got, err := forwardEcho(ctx, cfg, client, ns, name, transport)
 			want := "ping over " + transport + "\n"
+			got, err := framework.ForwardAndSend(ctx, cfg, ns, name, 8080, transport, want)
 			if err != nil || got != want {
 				t.Errorf("port-forward over %s: got %q, %v; want %q", transport, got, err, want)
 			}
@@ -353,106 +348,6 @@ func running(pid int) bool {
 	return !bytes.HasPrefix(bytes.TrimSpace(after), []byte("Z"))
 }
 
-// appendLog appends a line to a container's log file in the CRI format.
-func appendLog(t *testing.T, path, text string) {
-	t.Helper()
-	f, err := os.OpenFile(path, os.O_WRONLY|os.O_APPEND, 0)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	if _, err := fmt.Fprintf(f, "%s stdout F %s\n", time.Now().UTC().Format(time.RFC3339Nano), text); err != nil {
-		t.Fatal(err)
-	}
-}
-
-func newExecutor(t *testing.T, cfg *rest.Config, req *rest.Request, transport string) remotecommand.Executor {
-	t.Helper()
-	var executor remotecommand.Executor
-	var err error
-	if transport == "WebSocket" {
-		executor, err = remotecommand.NewWebSocketExecutor(cfg, "GET", req.URL().String())
-	} else {
-		executor, err = remotecommand.NewSPDYExecutor(cfg, "POST", req.URL())
-	}
-	if err != nil {
-		t.Fatal(err)
-	}
-	return executor
-}
-
-// execIn runs cmd in a container as kubectl exec does and returns its output
-// (stdout and stderr without a TTY).
-func execIn(ctx context.Context, t *testing.T, cfg *rest.Config, client kubernetes.Interface, ns, pod, container string, cmd []string, tty bool, transport string) (string, error) {
-	t.Helper()
-	req := client.CoreV1().RESTClient().Post().Resource("pods").Namespace(ns).Name(pod).SubResource("exec").
-		VersionedParams(&corev1.PodExecOptions{Container: container, Command: cmd, Stdout: true, Stderr: !tty, TTY: tty}, scheme.ParameterCodec)
-	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
-	defer cancel()
-	out := &lockedBuffer{}
-	opts := remotecommand.StreamOptions{Stdout: out, Tty: tty}
-	if !tty {
-		opts.Stderr = out
-	}
-	err := newExecutor(t, cfg, req, transport).StreamWithContext(ctx, opts)
-	return out.String(), err
-}
-
-// forwardEcho forwards a local port to port 8080 of the pod, sends a line
-// through it and returns what came back.
-func forwardEcho(ctx context.Context, cfg *rest.Config, client kubernetes.Interface, ns, pod, transport string) (string, error) {
-	u := client.CoreV1().RESTClient().Post().Resource("pods").Namespace(ns).Name(pod).SubResource("portforward").URL()
-	var dialer httpstream.Dialer
-	if transport == "WebSocket" {
-		var err error
-		if dialer, err = portforward.NewSPDYOverWebsocketDialer(u, cfg); err != nil {
-			return "", err
-		}
-	} else {
-		rt, upgrader, err := spdy.RoundTripperFor(cfg)
-		if err != nil {
-			return "", err
-		}
-		dialer = spdy.NewDialer(upgrader, &http.Client{Transport: rt}, "POST", u)
-	}
-	stop, ready := make(chan struct{}), make(chan struct{})
-	defer close(stop)
-	fw, err := portforward.NewOnAddresses(dialer, []string{"127.0.0.1"}, []string{"0:8080"}, stop, ready, io.Discard, io.Discard)
-	if err != nil {
-		return "", err
-	}
-	failed := make(chan error, 1)
-	go func() { failed <- fw.ForwardPorts() }()
-	select {
-	case <-ready:
-	case err := <-failed:
-		return "", fmt.Errorf("port-forward ended before it was ready: %w", err)
-	case <-time.After(30 * time.Second):
-		return "", errors.New("port-forward not ready within 30s")
-	case <-ctx.Done():
-		return "", ctx.Err()
-	}
-	ports, err := fw.GetPorts()
-	if err != nil {
-		return "", err
-	}
-	conn, err := net.Dial("tcp", net.JoinHostPort("127.0.0.1", strconv.Itoa(int(ports[0].Local))))
-	if err != nil {
-		return "", err
-	}
-	defer conn.Close()
-	if err := conn.SetDeadline(time.Now().Add(10 * time.Second)); err != nil {
-		return "", err
-	}
-	msg := "ping over " + transport + "\n"
-	if _, err := io.WriteString(conn, msg); err != nil {
-		return "", err
-	}
-	got := make([]byte, len(msg))
-	n, err := io.ReadFull(conn, got)
-	return string(got[:n]), err
-}
-
 // getHealthz calls url trusting caFile and presenting pkiDir's <cert>.crt
 // and .key if cert is set.
 func getHealthz(t *testing.T, url, caFile, pkiDir, cert string) error {
@@ -486,20 +381,19 @@ func getHealthz(t *testing.T, url, caFile, pkiDir, cert string) error {
 	return nil
 }
 
-// lockedBuffer is a bytes.Buffer written by one goroutine and read by another.
-type lockedBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
+// appendLogLine appends a line to a container's log file in the CRI format.
+func appendLogLine(t *testing.T, path, text string) {
+	t.Helper()
+	if err := framework.AppendCRILog(path, text); err != nil {
+		t.Fatal(err)
+	}
 }
 
-func (b *lockedBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *lockedBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
+func executorFor(t *testing.T, cfg *rest.Config, req *rest.Request, transport string) remotecommand.Executor {
+	t.Helper()
+	executor, err := framework.Executor(cfg, req, transport)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return executor
 }
