@@ -5,7 +5,6 @@ import (
 	"crypto/tls"
 	"crypto/x509"
 	"crypto/x509/pkix"
-	"encoding/pem"
 	"errors"
 	"fmt"
 	"net"
@@ -31,7 +30,7 @@ func serverTLS(caCertFile, caKeyFile, clientCertFile string, addresses []net.IP,
 	if !pool.AppendCertsFromPEM(caPEM) {
 		return nil, fmt.Errorf("%s holds no certificate", caCertFile)
 	}
-	client, err := readCert(clientCertFile)
+	client, err := pki.ReadCert(clientCertFile)
 	if err != nil {
 		return nil, err
 	}
@@ -91,20 +90,4 @@ func (s *servingCert) get(*tls.ClientHelloInfo) (*tls.Certificate, error) {
 	}
 	s.cert = &cert
 	return s.cert, nil
-}
-
-func readCert(path string) (*x509.Certificate, error) {
-	data, err := os.ReadFile(path)
-	if err != nil {
-		return nil, fmt.Errorf("failed to read %s: %w", path, err)
-	}
-	block, _ := pem.Decode(data)
-	if block == nil || block.Type != "CERTIFICATE" {
-		return nil, fmt.Errorf("%s is not a PEM certificate", path)
-	}
-	cert, err := x509.ParseCertificate(block.Bytes)
-	if err != nil {
-		return nil, fmt.Errorf("failed to parse %s: %w", path, err)
-	}
-	return cert, nil
 }

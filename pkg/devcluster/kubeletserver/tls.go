@@ -7,13 +7,13 @@ import (
 	"crypto/tls"
 	"crypto/x509"
 	"crypto/x509/pkix"
-	"encoding/pem"
 	"errors"
 	"fmt"
 	"math/big"
 	"net"
-	"os"
 	"time"
+
+	"github.com/knest-dev/knest/pkg/pki"
 )
 
 // servingValidity is how long the in-memory serving certificate is valid; it
@@ -37,7 +37,7 @@ func tlsConfig(caCertFile, caKeyFile, clientCertFile string, now time.Time) (*tl
 	if err != nil {
 		return nil, err
 	}
-	client, err := readCert(clientCertFile)
+	client, err := pki.ReadCert(clientCertFile)
 	if err != nil {
 		return nil, err
 	}
@@ -100,20 +100,4 @@ func issueServing(ca tls.Certificate, now time.Time) (tls.Certificate, error) {
 		return tls.Certificate{}, fmt.Errorf("failed to issue the serving certificate: %w", err)
 	}
 	return tls.Certificate{Certificate: [][]byte{der}, PrivateKey: key}, nil
-}
-
-func readCert(path string) (*x509.Certificate, error) {
-	data, err := os.ReadFile(path)
-	if err != nil {
-		return nil, fmt.Errorf("failed to read %s: %w", path, err)
-	}
-	block, _ := pem.Decode(data)
-	if block == nil || block.Type != "CERTIFICATE" {
-		return nil, fmt.Errorf("%s is not a PEM certificate", path)
-	}
-	cert, err := x509.ParseCertificate(block.Bytes)
-	if err != nil {
-		return nil, fmt.Errorf("failed to parse %s: %w", path, err)
-	}
-	return cert, nil
 }
