@@ -8,6 +8,7 @@ import (
 	. "github.com/onsi/gomega"
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
+	discoveryv1 "k8s.io/api/discovery/v1"
 	nodev1 "k8s.io/api/node/v1"
 	schedulingv1 "k8s.io/api/scheduling/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
@@ -136,6 +137,69 @@ var _ = Describe("Confinement", func() {
 			Spec:       corev1.ServiceSpec{Type: corev1.ServiceTypeLoadBalancer, Ports: []corev1.ServicePort{{Port: 80}}},
 		}, metav1.CreateOptions{})
 		expectRefused(ctx, err, ns, "lb", "LoadBalancer")
+	})
+
+	It("refuses EndpointSlices and Endpoints that point outside the tenant's pods", func(ctx SpecContext) {
+		ns := createTenantNamespace(ctx, "eps")
+		_, err := env.tenant.CoreV1().Pods(ns).Create(ctx, restrictedPod("backend"), metav1.CreateOptions{})
+		Expect(err).NotTo(HaveOccurred(), "creating a restricted pod")
+		var podIP string
+		Eventually(func(g Gomega) {
+			pods := runningTenantPods(ctx, g, ns, "backend")
+			g.Expect(pods).To(HaveLen(1))
+			podIP = pods[0].Status.PodIP
+			g.Expect(podIP).NotTo(BeEmpty())
+		}).WithContext(ctx).WithTimeout(60*time.Second).Should(Succeed(), "the pod Running with an IP")
+		hostAPI, err := env.host.CoreV1().Services(metav1.NamespaceDefault).Get(ctx, "kubernetes", metav1.GetOptions{})
+		Expect(err).NotTo(HaveOccurred(), "reading the host API server's ClusterIP")
+		foreign := hostAPI.Spec.ClusterIP
+
+		// The deprecated Endpoints API is still served, and mirrored into
+		// EndpointSlices: it is confined the same way. (Before the Service
+		// exists, so that nothing named manual is on the host yet.)
+		_, err = env.tenant.CoreV1().Endpoints(ns).Create(ctx, &corev1.Endpoints{
+			ObjectMeta: metav1.ObjectMeta{Name: "manual"},
+			Subsets: []corev1.EndpointSubset{{
+				Addresses: []corev1.EndpointAddress{{IP: foreign}},
+				Ports:     []corev1.EndpointPort{{Port: 80}},
+			}},
+		}, metav1.CreateOptions{})
+		expectRefused(ctx, err, ns, "manual", "subsets[0].addresses[0].ip", foreign)
+
+		_, err = env.tenant.CoreV1().Services(ns).Create(ctx, &corev1.Service{
+			ObjectMeta: metav1.ObjectMeta{Name: "manual"},
+			Spec:       corev1.ServiceSpec{Ports: []corev1.ServicePort{{Port: 80}}},
+		}, metav1.CreateOptions{})
+		Expect(err).NotTo(HaveOccurred(), "creating a selector-less Service")
+		slice := func(name string, addrs ...string) *discoveryv1.EndpointSlice {
+			s := &discoveryv1.EndpointSlice{
+				ObjectMeta:  metav1.ObjectMeta{Name: name, Labels: map[string]string{discoveryv1.LabelServiceName: "manual"}},
+				AddressType: discoveryv1.AddressTypeIPv4,
+				Ports:       []discoveryv1.EndpointPort{{Port: ptr.To[int32](80)}},
+			}
+			for _, a := range addrs {
+				s.Endpoints = append(s.Endpoints, discoveryv1.Endpoint{Addresses: []string{a}})
+			}
+			return s
+		}
+		_, err = env.tenant.DiscoveryV1().EndpointSlices(ns).Create(ctx, slice("manual-own", podIP), metav1.CreateOptions{})
+		Expect(err).NotTo(HaveOccurred(), "an EndpointSlice of the tenant's own pod is admitted")
+		_, err = env.tenant.DiscoveryV1().EndpointSlices(ns).Create(ctx, slice("manual-escape", podIP, foreign), metav1.CreateOptions{})
+		expectRefused(ctx, err, ns, "manual-escape", "endpoints[1].addresses[0]", foreign, "own pods")
+
+		// Only the admitted slice reaches the host, with the pod's address.
+		Eventually(func(g Gomega) {
+			l, err := env.host.DiscoveryV1().EndpointSlices(env.tenantHostNamespace).List(ctx, metav1.ListOptions{LabelSelector: "knest.io/namespace=" + ns})
+			g.Expect(err).NotTo(HaveOccurred())
+			var names []string
+			for _, s := range l.Items {
+				names = append(names, s.Annotations["knest.io/name"])
+				for _, ep := range s.Endpoints {
+					g.Expect(ep.Addresses).NotTo(ContainElement(foreign), "no host slice points at %s", foreign)
+				}
+			}
+			g.Expect(names).To(ConsistOf("manual-own"))
+		}).WithContext(ctx).WithTimeout(30*time.Second).Should(Succeed(), "the tenant's own slice on the host")
 	})
 
 	It("refuses reserved keys, loosening namespace labels and oversized PriorityClasses", func(ctx SpecContext) {

@@ -169,9 +169,9 @@ func Kinds(pol *policy.Policy) []Kind {
 			return "", fmt.Errorf("failed to list pods in host cluster: %w", err)
 		}
 		ips := map[string]bool{}
-		for _, p := range pods.Items {
-			for _, ip := range p.Status.PodIPs {
-				ips[ip.IP] = true
+		for i := range pods.Items {
+			for _, ip := range policy.PodAddresses(&pods.Items[i]) {
+				ips[ip] = true
 			}
 		}
 		return endpointslices.Refuse(obj.(*discoveryv1.EndpointSlice), ips), nil

@@ -2,20 +2,28 @@ package confinement
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
+	"slices"
 
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/fields"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/apimachinery/pkg/util/validation/field"
 	"k8s.io/apiserver/pkg/admission"
+	"k8s.io/apiserver/pkg/admission/initializer"
 	"k8s.io/apiserver/pkg/authentication/user"
+	"k8s.io/client-go/informers"
+	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/tools/cache"
 	"k8s.io/kubernetes/pkg/apis/apps"
 	"k8s.io/kubernetes/pkg/apis/batch"
 	core "k8s.io/kubernetes/pkg/apis/core"
 	corev1conv "k8s.io/kubernetes/pkg/apis/core/v1"
+	"k8s.io/kubernetes/pkg/apis/discovery"
 	"k8s.io/kubernetes/pkg/apis/scheduling"
 
 	"github.com/knest-dev/knest/pkg/pki"
@@ -29,12 +37,52 @@ const PluginName = "KnestConfinement"
 type Plugin struct {
 	*admission.Handler
 	policy *policy.Policy
+	// pods finds tenant pods by address (indexPodAddress), to check
+	// EndpointSlices and Endpoints; client answers what the informer has
+	// not seen yet.
+	pods   cache.Indexer
+	client kubernetes.Interface
 }
 
 var (
-	_ admission.MutationInterface   = &Plugin{}
-	_ admission.ValidationInterface = &Plugin{}
+	_ admission.MutationInterface                  = &Plugin{}
+	_ admission.ValidationInterface                = &Plugin{}
+	_ admission.InitializationValidator            = &Plugin{}
+	_ initializer.WantsExternalKubeInformerFactory = &Plugin{}
+	_ initializer.WantsExternalKubeClientSet       = &Plugin{}
 )
+
+// indexPodAddress indexes pods by policy.PodAddresses.
+const indexPodAddress = "knest.io/pod-address"
+
+// SetExternalKubeInformerFactory adds the pod informer, indexed by address.
+// The API server starts the factory after its plugins are initialized.
+func (p *Plugin) SetExternalKubeInformerFactory(f informers.SharedInformerFactory) {
+	informer := f.Core().V1().Pods().Informer()
+	if err := informer.AddIndexers(cache.Indexers{indexPodAddress: func(obj any) ([]string, error) {
+		pod, ok := obj.(*corev1.Pod)
+		if !ok {
+			return nil, nil
+		}
+		return policy.PodAddresses(pod), nil
+	}}); err != nil {
+		// Only possible once the informer runs, which it cannot yet.
+		panic(fmt.Sprintf("%s: failed to index pods by address: %v", PluginName, err))
+	}
+	p.pods = informer.GetIndexer()
+	p.SetReadyFunc(informer.HasSynced)
+}
+
+// SetExternalKubeClientSet sets the loopback client.
+func (p *Plugin) SetExternalKubeClientSet(c kubernetes.Interface) { p.client = c }
+
+// ValidateInitialization checks the API server gave the plugin what it needs.
+func (p *Plugin) ValidateInitialization() error {
+	if p.pods == nil || p.client == nil {
+		return fmt.Errorf("%s needs a pod informer and a client", PluginName)
+	}
+	return nil
+}
 
 // NewFactory returns the plugin factory for a policy.
 func NewFactory(p *policy.Policy) admission.Factory {
@@ -63,7 +111,7 @@ func exempt(a admission.Attributes) bool {
 // and validation and would otherwise answer first (privileged containers,
 // priority values) with a message that does not say what knest allows.
 // Validate checks again after any later mutation.
-func (p *Plugin) Admit(_ context.Context, a admission.Attributes, _ admission.ObjectInterfaces) error {
+func (p *Plugin) Admit(ctx context.Context, a admission.Attributes, _ admission.ObjectInterfaces) error {
 	if exempt(a) || a.GetObject() == nil {
 		return nil
 	}
@@ -77,26 +125,26 @@ func (p *Plugin) Admit(_ context.Context, a admission.Attributes, _ admission.Ob
 			return admission.NewForbidden(a, err)
 		}
 	}
-	return p.refuse(a)
+	return p.refuse(ctx, a)
 }
 
 // Validate refuses what the host would not run.
-func (p *Plugin) Validate(_ context.Context, a admission.Attributes, _ admission.ObjectInterfaces) error {
+func (p *Plugin) Validate(ctx context.Context, a admission.Attributes, _ admission.ObjectInterfaces) error {
 	if exempt(a) || a.GetObject() == nil {
 		return nil
 	}
-	return p.refuse(a)
+	return p.refuse(ctx, a)
 }
 
-func (p *Plugin) refuse(a admission.Attributes) error {
-	errs := p.validate(a)
+func (p *Plugin) refuse(ctx context.Context, a admission.Attributes) error {
+	errs := p.validate(ctx, a)
 	if len(errs) == 0 {
 		return nil
 	}
 	return admission.NewForbidden(a, fmt.Errorf("refused by the knest %s profile: %w", p.policy.Profile, errs.ToAggregate()))
 }
 
-func (p *Plugin) validate(a admission.Attributes) field.ErrorList {
+func (p *Plugin) validate(ctx context.Context, a admission.Attributes) field.ErrorList {
 	gr := a.GetResource().GroupResource()
 	switch {
 	case gr == podsResource && a.GetSubresource() == "binding":
@@ -126,6 +174,10 @@ func (p *Plugin) validate(a admission.Attributes) field.ErrorList {
 		errs = append(errs, policy.CheckService(&spec, p.policy)...)
 	case *scheduling.PriorityClass:
 		errs = append(errs, policy.CheckPriorityClass(obj.Value, p.policy)...)
+	case *discovery.EndpointSlice:
+		errs = append(errs, policy.CheckEndpointAddresses(sliceAddresses(obj), p.ownsFunc(ctx))...)
+	case *core.Endpoints:
+		errs = append(errs, policy.CheckEndpointAddresses(endpointsAddresses(obj), p.ownsFunc(ctx))...)
 	}
 	for _, tpl := range podSpecs(a) {
 		spec, err := toV1(tpl.spec)
@@ -196,4 +248,59 @@ func toV1(in *core.PodSpec) (*corev1.PodSpec, error) {
 		return nil, fmt.Errorf("failed to convert the pod spec: %w", err)
 	}
 	return out, nil
+}
+
+// ownsFunc returns a function reporting whether an address is one of the
+// tenant's running pods': from the informer, or, for an address it does not
+// know (yet: a controller may write a pod's IP before this API server's
+// informer has the pod), from a list of pods by IP.
+func (p *Plugin) ownsFunc(ctx context.Context) func(string) (bool, error) {
+	return func(addr string) (bool, error) {
+		if p.pods == nil || p.client == nil || !p.WaitForReady() {
+			return false, errors.New("the pod cache is not ready; try again")
+		}
+		known, err := p.pods.ByIndex(indexPodAddress, addr)
+		if err != nil {
+			return false, err
+		}
+		if len(known) > 0 {
+			return true, nil
+		}
+		list, err := p.client.CoreV1().Pods(metav1.NamespaceAll).List(ctx, metav1.ListOptions{
+			FieldSelector: fields.OneTermEqualSelector("status.podIP", addr).String(),
+		})
+		if err != nil {
+			return false, fmt.Errorf("failed to look up pods by IP: %w", err)
+		}
+		for i := range list.Items {
+			if slices.Contains(policy.PodAddresses(&list.Items[i]), addr) {
+				return true, nil
+			}
+		}
+		return false, nil
+	}
+}
+
+func sliceAddresses(s *discovery.EndpointSlice) []policy.EndpointAddress {
+	var out []policy.EndpointAddress
+	for i, ep := range s.Endpoints {
+		for j, addr := range ep.Addresses {
+			out = append(out, policy.EndpointAddress{Path: field.NewPath("endpoints").Index(i).Child("addresses").Index(j), Address: addr})
+		}
+	}
+	return out
+}
+
+func endpointsAddresses(e *core.Endpoints) []policy.EndpointAddress {
+	var out []policy.EndpointAddress
+	for i, subset := range e.Subsets {
+		path := field.NewPath("subsets").Index(i)
+		for j, addr := range subset.Addresses {
+			out = append(out, policy.EndpointAddress{Path: path.Child("addresses").Index(j).Child("ip"), Address: addr.IP})
+		}
+		for j, addr := range subset.NotReadyAddresses {
+			out = append(out, policy.EndpointAddress{Path: path.Child("notReadyAddresses").Index(j).Child("ip"), Address: addr.IP})
+		}
+	}
+	return out
 }

@@ -5,14 +5,19 @@ import (
 	"strings"
 	"testing"
 
+	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/apiserver/pkg/admission"
+	genericinitializer "k8s.io/apiserver/pkg/admission/initializer"
 	"k8s.io/apiserver/pkg/authentication/user"
+	"k8s.io/client-go/informers"
+	"k8s.io/client-go/kubernetes/fake"
 	"k8s.io/kubernetes/pkg/apis/apps"
 	"k8s.io/kubernetes/pkg/apis/batch"
 	core "k8s.io/kubernetes/pkg/apis/core"
+	"k8s.io/kubernetes/pkg/apis/discovery"
 	"k8s.io/kubernetes/pkg/apis/scheduling"
 	"k8s.io/utils/ptr"
 
@@ -58,13 +63,42 @@ func (r request) attributes() admission.Attributes {
 	return admission.NewAttributesRecord(r.obj, r.old, schema.GroupVersionKind{}, "shop", "x", r.resource, r.subresource, r.op, opts, false, r.user)
 }
 
-// admit runs the plugin's mutation then validation, as the API server does.
-func admit(t *testing.T, p *policy.Policy, r request) error {
+// tenantPods are the pods the plugin's informer and client know: a running
+// pod and a finished one, whose IP is no longer the tenant's.
+var tenantPods = []runtime.Object{
+	&corev1.Pod{ObjectMeta: metav1.ObjectMeta{Name: "web", Namespace: "shop"},
+		Status: corev1.PodStatus{Phase: corev1.PodRunning, PodIP: "10.244.1.5", PodIPs: []corev1.PodIP{{IP: "10.244.1.5"}, {IP: "fd00::5"}}}},
+	&corev1.Pod{ObjectMeta: metav1.ObjectMeta{Name: "done", Namespace: "batch"},
+		Status: corev1.PodStatus{Phase: corev1.PodSucceeded, PodIP: "10.244.1.6", PodIPs: []corev1.PodIP{{IP: "10.244.1.6"}}}},
+	&corev1.Pod{ObjectMeta: metav1.ObjectMeta{Name: "late", Namespace: "shop"},
+		Status: corev1.PodStatus{Phase: corev1.PodRunning, PodIP: "10.244.1.7", PodIPs: []corev1.PodIP{{IP: "10.244.1.7"}}}},
+}
+
+// initialized returns the plugin initialized as the API server does it: a
+// started pod informer and a client. The informer lags: it has not seen pod
+// "late", which only the client knows.
+func initialized(t *testing.T, p *policy.Policy) admission.Interface {
 	t.Helper()
 	plugin, err := NewFactory(p)(nil)
 	if err != nil {
 		t.Fatal(err)
 	}
+	ctx, cancel := context.WithCancel(context.Background())
+	t.Cleanup(cancel)
+	informers := informers.NewSharedInformerFactory(fake.NewClientset(tenantPods[:2]...), 0)
+	admission.PluginInitializers{genericinitializer.New(fake.NewClientset(tenantPods...), nil, informers, nil, nil, nil, ctx.Done(), nil)}.Initialize(plugin)
+	if err := plugin.(admission.InitializationValidator).ValidateInitialization(); err != nil {
+		t.Fatal(err)
+	}
+	informers.Start(ctx.Done())
+	informers.WaitForCacheSync(ctx.Done())
+	return plugin
+}
+
+// admit runs the plugin's mutation then validation, as the API server does.
+func admit(t *testing.T, p *policy.Policy, r request) error {
+	t.Helper()
+	plugin := initialized(t, p)
 	a := r.attributes()
 	if err := plugin.(admission.MutationInterface).Admit(context.Background(), a, nil); err != nil {
 		return err
@@ -73,14 +107,24 @@ func admit(t *testing.T, p *policy.Policy, r request) error {
 }
 
 var (
-	pods         = core.SchemeGroupVersion.WithResource("pods")
-	services     = core.SchemeGroupVersion.WithResource("services")
-	namespaces   = core.SchemeGroupVersion.WithResource("namespaces")
-	deployments  = apps.SchemeGroupVersion.WithResource("deployments")
-	daemonsets   = apps.SchemeGroupVersion.WithResource("daemonsets")
-	cronjobs     = batch.SchemeGroupVersion.WithResource("cronjobs")
-	priorityclss = scheduling.SchemeGroupVersion.WithResource("priorityclasses")
+	pods           = core.SchemeGroupVersion.WithResource("pods")
+	services       = core.SchemeGroupVersion.WithResource("services")
+	namespaces     = core.SchemeGroupVersion.WithResource("namespaces")
+	deployments    = apps.SchemeGroupVersion.WithResource("deployments")
+	daemonsets     = apps.SchemeGroupVersion.WithResource("daemonsets")
+	cronjobs       = batch.SchemeGroupVersion.WithResource("cronjobs")
+	priorityclss   = scheduling.SchemeGroupVersion.WithResource("priorityclasses")
+	endpointslices = discovery.SchemeGroupVersion.WithResource("endpointslices")
+	endpoints      = core.SchemeGroupVersion.WithResource("endpoints")
 )
+
+func slice(addrs ...string) *discovery.EndpointSlice {
+	s := &discovery.EndpointSlice{AddressType: discovery.AddressTypeIPv4}
+	for _, a := range addrs {
+		s.Endpoints = append(s.Endpoints, discovery.Endpoint{Addresses: []string{a}})
+	}
+	return s
+}
 
 func TestConfinement(t *testing.T) {
 	t.Parallel()
@@ -134,6 +178,24 @@ func TestConfinement(t *testing.T) {
 			req: request{obj: &core.Service{Spec: core.ServiceSpec{Type: core.ServiceTypeNodePort}}, resource: services}, refused: "NodePort"},
 		{name: "externalIPs are refused", policy: soft,
 			req: request{obj: &core.Service{Spec: core.ServiceSpec{Type: core.ServiceTypeClusterIP, ExternalIPs: []string{"1.2.3.4"}}}, resource: services}, refused: "externalIPs"},
+		{name: "an EndpointSlice of the tenant's running pods is admitted", policy: hard,
+			req: request{obj: slice("10.244.1.5", "fd00::5"), resource: endpointslices}},
+		{name: "an EndpointSlice pointing outside the tenant is refused, naming the address", policy: hard,
+			req: request{obj: slice("10.244.1.5", "169.254.169.254"), resource: endpointslices}, refused: `endpoints[1].addresses[0]: Invalid value: "169.254.169.254"`},
+		{name: "a finished pod's IP is no longer the tenant's", policy: soft,
+			req: request{obj: slice("10.244.1.6"), resource: endpointslices}, refused: "not an IP of a running pod"},
+		{name: "a pod the informer has not seen yet is found by a lookup", policy: soft,
+			req: request{obj: slice("10.244.1.7"), resource: endpointslices}},
+		{name: "Endpoints pointing outside the tenant are refused, ready or not", policy: soft,
+			req: request{obj: &core.Endpoints{Subsets: []core.EndpointSubset{{
+				Addresses: []core.EndpointAddress{{IP: "10.244.1.5"}}, NotReadyAddresses: []core.EndpointAddress{{IP: "10.96.0.10"}},
+			}}}, resource: endpoints}, refused: "subsets[0].notReadyAddresses[0].ip"},
+		{name: "Endpoints of the tenant's pods are admitted on update", policy: soft,
+			req: request{obj: &core.Endpoints{Subsets: []core.EndpointSubset{{Addresses: []core.EndpointAddress{{IP: "10.244.1.5"}}}}},
+				old: &core.Endpoints{}, resource: endpoints, op: admission.Update}},
+		{name: "the tenant API server's own kubernetes Endpoints are not checked", policy: hard,
+			req: request{obj: &core.Endpoints{Subsets: []core.EndpointSubset{{Addresses: []core.EndpointAddress{{IP: "10.96.0.1"}}}}},
+				resource: endpoints, user: &user.DefaultInfo{Name: user.APIServerUser}}},
 		{name: "a PriorityClass above the cap is refused", policy: soft,
 			req: request{obj: &scheduling.PriorityClass{Value: 2_000_000_000}, resource: priorityclss}, refused: "value"},
 	}
