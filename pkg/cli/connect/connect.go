@@ -220,6 +220,41 @@ func Merge(po *clientcmd.PathOptions, cfg *clientcmdapi.Config) (string, error) 
 	return po.GetDefaultFilename(), nil
 }
 
+// Unmerge removes from the kubeconfig files of po the context name that
+// Merge added for the tenant API served as serviceHost (its cluster and
+// user too), and reports whether it did. A context of that name that is not
+// one connect wrote for this tenant (its cluster and user are named after
+// it, and the cluster checks the tenant's serving name) is left alone.
+func Unmerge(po *clientcmd.PathOptions, name, serviceHost string) (bool, error) {
+	existing, err := po.GetStartingConfig()
+	if err != nil {
+		return false, fmt.Errorf("failed to read your kubeconfig: %w", err)
+	}
+	kctx, cluster := existing.Contexts[name], existing.Clusters[name]
+	if kctx == nil || cluster == nil || kctx.Cluster != name || kctx.AuthInfo != name {
+		return false, nil
+	}
+	serverName := cluster.TLSServerName
+	if serverName == "" {
+		if u, err := url.Parse(cluster.Server); err == nil {
+			serverName = u.Hostname()
+		}
+	}
+	if serverName != serviceHost {
+		return false, nil
+	}
+	delete(existing.Contexts, name)
+	delete(existing.Clusters, name)
+	delete(existing.AuthInfos, name)
+	if existing.CurrentContext == name {
+		existing.CurrentContext = ""
+	}
+	if err := clientcmd.ModifyConfig(po, *existing, true); err != nil {
+		return false, fmt.Errorf("failed to write your kubeconfig: %w", err)
+	}
+	return true, nil
+}
+
 // loadBalancerServer is the tenant API's URL through its LoadBalancer
 // Service, or "" when there is none with an address.
 func loadBalancerServer(ctx context.Context, host kubernetes.Interface, ns string) (string, error) {

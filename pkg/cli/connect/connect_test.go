@@ -94,3 +94,68 @@ func TestMergeAddsTheContextAndKeepsTheCurrentOne(t *testing.T) {
 		t.Errorf("contexts (-want +got):\n%s", diff)
 	}
 }
+
+func TestUnmergeRemovesOnlyTheTenantsContext(t *testing.T) {
+	t.Parallel()
+	path := filepath.Join(t.TempDir(), "config")
+	mine := clientcmdapi.NewConfig()
+	mine.Clusters["host"] = &clientcmdapi.Cluster{Server: "https://host:6443"}
+	mine.AuthInfos["host"] = &clientcmdapi.AuthInfo{Token: "t"}
+	mine.Contexts["host"] = &clientcmdapi.Context{Cluster: "host", AuthInfo: "host"}
+	// A context of the user's that happens to have a knest-like name.
+	mine.Clusters["knest-other"] = &clientcmdapi.Cluster{Server: "https://elsewhere:6443"}
+	mine.AuthInfos["knest-other"] = &clientcmdapi.AuthInfo{Token: "u"}
+	mine.Contexts["knest-other"] = &clientcmdapi.Context{Cluster: "knest-other", AuthInfo: "knest-other"}
+	mine.CurrentContext = "host"
+	if err := clientcmd.WriteToFile(*mine, path); err != nil {
+		t.Fatal(err)
+	}
+	po := clientcmd.NewDefaultPathOptions()
+	po.LoadingRules.ExplicitPath = path
+	cfg, err := Retarget(published(), "knest-acme", "https://127.0.0.1:1", "knestd.knest-acme.svc")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := Merge(po, cfg); err != nil {
+		t.Fatal(err)
+	}
+
+	for _, tt := range []struct {
+		name, serviceHost string
+		want              bool
+	}{
+		{name: "knest-acme", serviceHost: "knestd.other-ns.svc", want: false}, // another tenant's name
+		{name: "knest-other", serviceHost: "knestd.knest-other.svc", want: false},
+		{name: "knest-missing", serviceHost: "knestd.knest-missing.svc", want: false},
+		{name: "knest-acme", serviceHost: "knestd.knest-acme.svc", want: true},
+		{name: "knest-acme", serviceHost: "knestd.knest-acme.svc", want: false}, // gone already
+	} {
+		removed, err := Unmerge(po, tt.name, tt.serviceHost)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if removed != tt.want {
+			t.Errorf("Unmerge(%s, %s) = %v, want %v", tt.name, tt.serviceHost, removed, tt.want)
+		}
+	}
+	got, err := clientcmd.LoadFromFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got.CurrentContext != "host" {
+		t.Errorf("current context = %q, want host", got.CurrentContext)
+	}
+	for _, m := range []map[string]bool{keys(got.Contexts), keys(got.Clusters), keys(got.AuthInfos)} {
+		if diff := cmp.Diff(map[string]bool{"host": true, "knest-other": true}, m); diff != "" {
+			t.Errorf("left in the kubeconfig (-want +got):\n%s", diff)
+		}
+	}
+}
+
+func keys[V any](m map[string]V) map[string]bool {
+	out := map[string]bool{}
+	for k := range m {
+		out[k] = true
+	}
+	return out
+}

@@ -18,6 +18,7 @@ import (
 	"k8s.io/client-go/rest"
 
 	"github.com/knest-dev/knest/pkg/cli"
+	"github.com/knest-dev/knest/pkg/cli/connect"
 	"github.com/knest-dev/knest/pkg/install"
 	"github.com/knest-dev/knest/pkg/tenant"
 )
@@ -28,6 +29,9 @@ type Options struct {
 	Namespace     string
 	Timeout       time.Duration
 	KeepNamespace bool
+	// ContextName is the context `knest connect` added (default
+	// knest-NAME), removed from the host's kubeconfig with the tenant.
+	ContextName string
 }
 
 // NewCommand returns `knest delete`.
@@ -41,7 +45,8 @@ object of the namespace labelled as the tenant's: synced pods, Secrets,
 ConfigMaps, Services, claims, ..., the control plane's data volume,
 encryption key and published kubeconfig, and the Events about objects that
 are gone. A namespace 'knest create' made is deleted too, unless
---keep-namespace; one that existed before is kept, without its knest labels.`,
+--keep-namespace; one that existed before is kept, without its knest labels.
+The context 'knest connect' added to the kubeconfig is removed last.`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			return Run(cmd.Context(), streams, args[0], o)
@@ -52,6 +57,7 @@ are gone. A namespace 'knest create' made is deleted too, unless
 	cli.AddNamespaceFlag(f, &o.Namespace)
 	f.DurationVar(&o.Timeout, "timeout", o.Timeout, "how long to wait for the tenant's objects to be gone")
 	f.BoolVar(&o.KeepNamespace, "keep-namespace", false, "keep a namespace that 'knest create' made (emptied)")
+	f.StringVar(&o.ContextName, "context-name", "", "the context 'knest connect' added, to remove (default: knest-NAME)")
 	return cmd
 }
 
@@ -134,6 +140,15 @@ func Run(ctx context.Context, streams cli.Streams, name string, o Options) error
 		if len(left) > 0 {
 			progress(fmt.Sprintf("Namespace %s keeps objects that are not the tenant's: %s", ns, strings.Join(left, ", ")))
 		}
+	}
+	contextName := o.ContextName
+	if contextName == "" {
+		contextName = "knest-" + name
+	}
+	if removed, err := connect.Unmerge(o.Host.PathOptions(), contextName, tenant.ServiceHost(ns)); err != nil {
+		return fmt.Errorf("tenant %s is deleted, but its context %s was not removed from your kubeconfig: %w", name, contextName, err)
+	} else if removed {
+		progress("Removed context " + contextName + " from " + o.Host.PathOptions().GetDefaultFilename())
 	}
 	fmt.Fprintf(streams.Out, "Deleted tenant %s (%s).\n", name, time.Since(start).Round(time.Second))
 	return nil

@@ -60,12 +60,16 @@ func (h *host) knest(t *testing.T, args ...string) run {
 	return h.knestAsync(t, args...)()
 }
 
-// knestAsync starts the CLI against the host; the function returned waits
-// for it (up to 3 minutes).
+// knestAsync starts the CLI against the host (unless args pass a
+// --kubeconfig of their own); the function returned waits for it (up to 3
+// minutes).
 func (h *host) knestAsync(t *testing.T, args ...string) func() run {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
-	cmd := exec.CommandContext(ctx, framework.KnestPath(), append(args, "--kubeconfig="+h.kubeconfig)...)
+	if !slices.ContainsFunc(args, func(a string) bool { return strings.HasPrefix(a, "--kubeconfig=") }) {
+		args = append(args[:len(args):len(args)], "--kubeconfig="+h.kubeconfig)
+	}
+	cmd := exec.CommandContext(ctx, framework.KnestPath(), args...)
 	var stdout, stderr bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr
 	if err := cmd.Start(); err != nil {
@@ -255,8 +259,19 @@ func TestIntegrationCreateConnectDelete(t *testing.T) {
 			t.Errorf("create --upgrade did not upgrade and wait:\n%s%s", r.stderr, r.stdout)
 		}
 
-		r = h.knest(t, "delete", "acme", "-n", ns)
+		// Delete through the kubeconfig connect wrote to: the context goes
+		// with the tenant, the rest of the file stays.
+		r = h.knest(t, "delete", "acme", "-n", ns, "--kubeconfig="+own)
 		mustSucceed(t, r, "delete acme")
+		if after, err := clientcmd.LoadFromFile(own); err != nil {
+			t.Error(err)
+		} else if after.Contexts["knest-acme"] != nil || after.Clusters["knest-acme"] != nil || after.AuthInfos["knest-acme"] != nil ||
+			after.CurrentContext != before.CurrentContext || after.Contexts[before.CurrentContext] == nil {
+			t.Errorf("after delete the kubeconfig has contexts %v, current %q (was %q)", keys(after.Contexts), after.CurrentContext, before.CurrentContext)
+		}
+		if !strings.Contains(r.stderr, "Removed context knest-acme from "+own) {
+			t.Errorf("delete did not say it removed the context:\n%s", r.stderr)
+		}
 		select {
 		case <-exited(pod):
 		case <-time.After(30 * time.Second):
