@@ -23,9 +23,11 @@ import (
 	"k8s.io/apimachinery/pkg/util/wait"
 	"k8s.io/apimachinery/pkg/watch"
 	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/rest"
 	"k8s.io/utils/ptr"
 
 	"github.com/knest-dev/knest/pkg/devenv"
+	"github.com/knest-dev/knest/pkg/pki"
 	"github.com/knest-dev/knest/pkg/policy"
 	"github.com/knest-dev/knest/pkg/translate"
 	"github.com/knest-dev/knest/test/integration/framework"
@@ -89,6 +91,17 @@ func (e *env) startKnestd(t *testing.T, sync bool) {
 	e.knestd = framework.Start(t, e.tenantDir, append(args, e.knestdArgs...)...)
 	e.knestd.WaitReady(t, readyTimeout)
 	e.tenant = framework.Client(t, framework.AdminConfig(t, e.knestd.AdminKubeconfig()))
+}
+
+// internalClient is a tenant client with knestd's own identity
+// (pki.InternalUser), which the tenant's admission plugins exempt.
+func (e *env) internalClient(t *testing.T) kubernetes.Interface {
+	t.Helper()
+	cfg := rest.CopyConfig(framework.AdminConfig(t, e.knestd.AdminKubeconfig()))
+	files := pki.FilesIn(filepath.Join(e.tenantDir, "pki"))
+	cfg.TLSClientConfig = rest.TLSClientConfig{CAFile: files.CACert, CertFile: files.InternalCert, KeyFile: files.InternalKey}
+	cfg.CAData, cfg.CertData, cfg.KeyData = nil, nil, nil
+	return framework.Client(t, cfg)
 }
 
 func hostName(ns, name string) string {
@@ -358,9 +371,19 @@ func TestIntegrationSyncer(t *testing.T) {
 				Ports:       []discoveryv1.EndpointPort{{Port: ptr.To[int32](5432)}},
 			}
 		}
-		_, err = e.tenant.DiscoveryV1().EndpointSlices(ns).Create(ctx, mkSlice("db-own", podIP), metav1.CreateOptions{})
-		mustCreate(err)
+		// The tenant admin's slices are checked at admission against the
+		// tenant's pods (KnestConfinement), and these host pods have no
+		// tenant pod. What follows tests the syncer's own check behind
+		// admission: the slices are written as knestd itself, which
+		// admission exempts.
 		_, err = e.tenant.DiscoveryV1().EndpointSlices(ns).Create(ctx, mkSlice("db-foreign", "10.99.0.99"), metav1.CreateOptions{})
+		if !apierrors.IsForbidden(err) {
+			t.Fatalf("the tenant admin created a slice pointing outside the tenant: err = %v, want Forbidden", err)
+		}
+		internal := e.internalClient(t)
+		_, err = internal.DiscoveryV1().EndpointSlices(ns).Create(ctx, mkSlice("db-own", podIP), metav1.CreateOptions{})
+		mustCreate(err)
+		_, err = internal.DiscoveryV1().EndpointSlices(ns).Create(ctx, mkSlice("db-foreign", "10.99.0.99"), metav1.CreateOptions{})
 		mustCreate(err)
 		within(t, syncWithin, "the slice with the tenant's pod IP on the host, tied to the host Service", func(ctx context.Context) (bool, error) {
 			h, err := e.host.DiscoveryV1().EndpointSlices(hostNamespace).Get(ctx, hostName(ns, "db-own"), metav1.GetOptions{})
@@ -401,7 +424,7 @@ func TestIntegrationSyncer(t *testing.T) {
 			}
 			return strangerIP != "", nil
 		})
-		_, err = e.tenant.DiscoveryV1().EndpointSlices(ns).Create(ctx, mkSlice("db-later", strangerIP), metav1.CreateOptions{})
+		_, err = internal.DiscoveryV1().EndpointSlices(ns).Create(ctx, mkSlice("db-later", strangerIP), metav1.CreateOptions{})
 		mustCreate(err)
 		time.Sleep(500 * time.Millisecond)
 		if _, err := e.host.DiscoveryV1().EndpointSlices(hostNamespace).Get(ctx, hostName(ns, "db-later"), metav1.GetOptions{}); !apierrors.IsNotFound(err) {
