@@ -22,11 +22,17 @@ import (
 
 func render(t *testing.T, values map[string]any) (map[string]string, error) {
 	t.Helper()
+	return renderAs(t, "acme", "knest-acme", values)
+}
+
+// renderAs renders the chart as release name in namespace.
+func renderAs(t *testing.T, name, namespace string, values map[string]any) (map[string]string, error) {
+	t.Helper()
 	chrt, err := Knest()
 	if err != nil {
 		t.Fatal(err)
 	}
-	vals, err := chartutil.ToRenderValues(chrt, values, chartutil.ReleaseOptions{Name: "acme", Namespace: "knest-acme", IsInstall: true}, nil)
+	vals, err := chartutil.ToRenderValues(chrt, values, chartutil.ReleaseOptions{Name: name, Namespace: namespace, IsInstall: true}, nil)
 	if err != nil {
 		return nil, err
 	}
@@ -90,6 +96,7 @@ func TestTheSchemaRejectsBadValues(t *testing.T) {
 		{name: "a policy that sets its own profile", values: map[string]any{"policy": map[string]any{"profile": "soft"}}, want: "profile"},
 		{name: "an unknown policy field", values: map[string]any{"policy": map[string]any{"runtimeClass": "kata"}}, want: "runtimeClass"},
 		{name: "a service type tenants cannot be given", values: map[string]any{"policy": map[string]any{"serviceTypes": []any{"ClusterIP"}}}, want: "/policy/serviceTypes/0"},
+		{name: "host node info that is not a boolean", values: map[string]any{"hostNodeInfo": "yes"}, want: "/hostNodeInfo"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -112,6 +119,8 @@ func TestGolden(t *testing.T) {
 		"default": nil,
 		// knest dev: knestd runs as a local process.
 		"dev": {"knestd": map[string]any{"enabled": false}},
+		// Virtual Nodes show host node info: a cluster-scoped grant.
+		"nodeinfo": {"hostNodeInfo": true},
 		"egress": {
 			"isolation":     "soft",
 			"expose":        map[string]any{"enabled": true, "hostname": "acme.tenants.example.com", "loadBalancerSourceRanges": []any{"198.51.100.0/24"}},
@@ -207,4 +216,90 @@ func TestNetworkPoliciesSelectOnlyReservedLabels(t *testing.T) {
 			t.Errorf("a NetworkPolicy selects on %q, a label tenants could set on their pods", k)
 		}
 	}
+}
+
+func TestHostNodeInfoGrantsGetOnNodesAndNothingMore(t *testing.T) {
+	t.Parallel()
+	const file = "knest/templates/clusterrole.yaml"
+	grant := func(t *testing.T, name, namespace string, values map[string]any) (rbacv1.ClusterRole, rbacv1.ClusterRoleBinding) {
+		t.Helper()
+		out, err := renderAs(t, name, namespace, values)
+		if err != nil {
+			t.Fatal(err)
+		}
+		docs := strings.Split(out[file], "\n---\n")
+		if len(docs) != 2 {
+			t.Fatalf("want a ClusterRole and a ClusterRoleBinding, got:\n%s", out[file])
+		}
+		var role rbacv1.ClusterRole
+		var binding rbacv1.ClusterRoleBinding
+		if err := yaml.UnmarshalStrict([]byte(docs[0]), &role); err != nil || role.Kind != "ClusterRole" {
+			t.Fatalf("ClusterRole: %v\n%s", err, docs[0])
+		}
+		if err := yaml.UnmarshalStrict([]byte(docs[1]), &binding); err != nil || binding.Kind != "ClusterRoleBinding" {
+			t.Fatalf("ClusterRoleBinding: %v\n%s", err, docs[1])
+		}
+		return role, binding
+	}
+
+	t.Run("off by default: nothing cluster-scoped, no flag", func(t *testing.T) {
+		t.Parallel()
+		out, err := render(t, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if s := strings.TrimSpace(out[file]); s != "" {
+			t.Errorf("the default install grants something cluster-wide:\n%s", s)
+		}
+		if strings.Contains(out["knest/templates/statefulset.yaml"], "--host-node-info") {
+			t.Errorf("knestd runs with --host-node-info by default")
+		}
+	})
+
+	t.Run("on: get on nodes, bound to the knestd ServiceAccount, and the flag", func(t *testing.T) {
+		t.Parallel()
+		role, binding := grant(t, "acme", "knest-acme", map[string]any{"hostNodeInfo": true})
+		want := []rbacv1.PolicyRule{{APIGroups: []string{""}, Resources: []string{"nodes"}, Verbs: []string{"get"}}}
+		if diff := cmp.Diff(want, role.Rules); diff != "" {
+			t.Errorf("ClusterRole rules (-want +got):\n%s", diff)
+		}
+		wantRef := rbacv1.RoleRef{APIGroup: rbacv1.GroupName, Kind: "ClusterRole", Name: role.Name}
+		wantSubjects := []rbacv1.Subject{{Kind: "ServiceAccount", Name: "knestd", Namespace: "knest-acme"}}
+		if diff := cmp.Diff(wantRef, binding.RoleRef); diff != "" {
+			t.Errorf("roleRef (-want +got):\n%s", diff)
+		}
+		if diff := cmp.Diff(wantSubjects, binding.Subjects); diff != "" {
+			t.Errorf("subjects (-want +got):\n%s", diff)
+		}
+		out, err := render(t, map[string]any{"hostNodeInfo": true})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !strings.Contains(out["knest/templates/statefulset.yaml"], "- --host-node-info\n") {
+			t.Errorf("knestd does not get --host-node-info")
+		}
+	})
+
+	t.Run("on for knest dev too, where knestd runs outside the chart", func(t *testing.T) {
+		t.Parallel()
+		grant(t, "acme", "knest-acme", map[string]any{"hostNodeInfo": true, "knestd": map[string]any{"enabled": false}})
+	})
+
+	t.Run("tenants never share the cluster-scoped names", func(t *testing.T) {
+		t.Parallel()
+		on := map[string]any{"hostNodeInfo": true}
+		seen := map[string]string{}
+		for _, r := range []struct{ name, namespace string }{
+			{"acme", "knest-acme"}, {"acme", "knest-acme-2"}, {"b-c", "a"}, {"c", "a-b"}, {"acme", "team-a"},
+		} {
+			role, binding := grant(t, r.name, r.namespace, on)
+			if role.Name != binding.Name {
+				t.Errorf("%s/%s: ClusterRole %q, ClusterRoleBinding %q", r.namespace, r.name, role.Name, binding.Name)
+			}
+			if other, ok := seen[role.Name]; ok {
+				t.Errorf("releases %s and %s/%s both name their grant %q", other, r.namespace, r.name, role.Name)
+			}
+			seen[role.Name] = r.namespace + "/" + r.name
+		}
+	})
 }

@@ -143,6 +143,7 @@ func TestTheKnestdArgsAreAValidConfiguration(t *testing.T) {
 		"soft with egress":      {"isolation": "soft", "networkPolicy": map[string]any{"enabled": true, "egressCIDRs": []any{"203.0.113.0/24"}}},
 		"hard, kata elsewhere":  {"policy": map[string]any{"runtimeClasses": map[string]any{"forced": "kata-qemu"}}},
 		"exposed with hostname": {"expose": map[string]any{"enabled": true, "hostname": "acme.example.com"}},
+		"host node info":        {"hostNodeInfo": true},
 	} {
 		t.Run(name, func(t *testing.T) {
 			t.Parallel()
@@ -157,6 +158,9 @@ func TestTheKnestdArgsAreAValidConfiguration(t *testing.T) {
 			o.AddFlags(fs)
 			if err := fs.Parse(args); err != nil {
 				t.Fatalf("knestd would refuse its arguments: %v", err)
+			}
+			if want := values["hostNodeInfo"] == true; o.HostNodeInfo != want {
+				t.Errorf("--host-node-info %v, want %v", o.HostNodeInfo, want)
 			}
 			if o.HostNamespace != "knest-acme" || o.HostKubeconfig != "" || o.Name != "acme" {
 				t.Errorf("host namespace %q, host kubeconfig %q, name %q", o.HostNamespace, o.HostKubeconfig, o.Name)

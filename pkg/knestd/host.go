@@ -10,6 +10,7 @@ import (
 	"os"
 	"path/filepath"
 
+	authorizationv1 "k8s.io/api/authorization/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
@@ -98,6 +99,29 @@ func hostServiceIP(ctx context.Context, o options.Options, host kubernetes.Inter
 			o.HostNamespace, o.HostService, ip, o.ServiceCIDR)
 	}
 	return ip.String(), nil
+}
+
+// checkHostNodeAccess makes sure the host identity may get host Nodes, as
+// --host-node-info needs, by asking the host (SelfSubjectAccessReview):
+// without the grant every virtual Node would stay bare with an error a
+// minute, so knestd does not start.
+func checkHostNodeAccess(ctx context.Context, host kubernetes.Interface) error {
+	review, err := host.AuthorizationV1().SelfSubjectAccessReviews().Create(ctx, &authorizationv1.SelfSubjectAccessReview{
+		Spec: authorizationv1.SelfSubjectAccessReviewSpec{
+			ResourceAttributes: &authorizationv1.ResourceAttributes{Verb: "get", Resource: "nodes"},
+		},
+	}, metav1.CreateOptions{})
+	if err != nil {
+		return fmt.Errorf("--host-node-info: failed to ask the host cluster whether knestd may get Nodes: %w", err)
+	}
+	if !review.Status.Allowed {
+		why := ""
+		if review.Status.Reason != "" {
+			why = " (" + review.Status.Reason + ")"
+		}
+		return fmt.Errorf("--host-node-info: knestd's host identity may not get Nodes in the host cluster%s; set chart value hostNodeInfo=true, which grants it get on nodes and nothing more, or turn --host-node-info off", why)
+	}
+	return nil
 }
 
 // newKeyFor decides the key of a tenant whose key Secret does not exist:

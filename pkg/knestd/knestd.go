@@ -60,6 +60,11 @@ func Run(ctx context.Context, o options.Options) error {
 		if err := syncer.CheckHostRunsPods(ctx, hostClient, o.HostNamespace, pol); err != nil {
 			return err
 		}
+		if o.HostNodeInfo {
+			if err := checkHostNodeAccess(ctx, hostClient); err != nil {
+				return err
+			}
+		}
 	}
 	sans, sanIPs := o.SANs()
 	inst, err := controlplane.Start(ctx, controlplane.Spec{
@@ -112,6 +117,7 @@ func Run(ctx context.Context, o options.Options) error {
 			MetricsBindAddress: o.SyncerMetricsAddress, Policy: pol,
 			NodeAddress: o.Advertise().String(), NodeAliasKey: aliasKey, Version: version.Get().GitVersion,
 			KubeletPort: kubeletPort, DNSServiceIP: o.DNSServiceIP, ClusterDomain: o.ClusterDomain,
+			HostNodeInfo: o.HostNodeInfo,
 		})
 		if err != nil {
 			inst.Stop("syncer failed")

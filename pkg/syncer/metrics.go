@@ -5,6 +5,7 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+	kerrors "k8s.io/apimachinery/pkg/api/errors"
 )
 
 // metrics are the syncer's Prometheus metrics. Writes are counted apart from
@@ -17,6 +18,9 @@ type metrics struct {
 	// heartbeats are the virtual Nodes' Lease renewals and Ready
 	// refreshes: writes a live node makes by design, counted apart.
 	heartbeats *prometheus.CounterVec
+	// hostNodeErrors are failed reads of host Nodes for the host info of
+	// virtual Nodes (knestd --host-node-info), by API reason.
+	hostNodeErrors *prometheus.CounterVec
 }
 
 func newMetrics(reg prometheus.Registerer) (*metrics, error) {
@@ -37,6 +41,9 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 		heartbeats: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "knest_syncer_node_heartbeats_total", Help: "Virtual Node heartbeats, by kind (Lease or Node status).",
 		}, []string{"kind"}),
+		hostNodeErrors: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "knest_syncer_host_node_errors_total", Help: "Failed reads of host Nodes for virtual Node host info, by reason (Forbidden, NotFound, ...).",
+		}, []string{"reason"}),
 	}
 	var err error
 	if m.reconciles, err = register(reg, m.reconciles); err != nil {
@@ -52,6 +59,9 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 		return nil, err
 	}
 	if m.heartbeats, err = register(reg, m.heartbeats); err != nil {
+		return nil, err
+	}
+	if m.hostNodeErrors, err = register(reg, m.hostNodeErrors); err != nil {
 		return nil, err
 	}
 	return m, nil
@@ -71,6 +81,15 @@ func (m *metrics) write(kind, op string) {
 
 func (m *metrics) heartbeat(kind string) {
 	m.heartbeats.WithLabelValues(kind).Inc()
+}
+
+func (m *metrics) hostNodeError(err error) {
+	reason := string(kerrors.ReasonForError(err))
+	if reason == "" {
+		// Not an API status: the host could not be reached.
+		reason = "Unknown"
+	}
+	m.hostNodeErrors.WithLabelValues(reason).Inc()
 }
 
 func (m *metrics) writeTenant(kind, op string) {

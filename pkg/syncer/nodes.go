@@ -2,18 +2,22 @@ package syncer
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"strings"
 	"sync"
 	"time"
 
 	coordinationv1 "k8s.io/api/coordination/v1"
 	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/equality"
 	kerrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/klog/v2"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/knest-dev/knest/pkg/syncer/resources/nodes"
+	"github.com/knest-dev/knest/pkg/translate"
 )
 
 // indexNodeName indexes tenant pods by the node they are bound to.
@@ -42,13 +46,80 @@ type nodeManager struct {
 	version      string
 	metrics      *metrics
 
+	// hostNodes reads host Nodes for the host info virtual Nodes show; nil
+	// shows none (the default). It must not be a cached client: the
+	// operator grants get on nodes only, never list or watch, and a cache
+	// would start a cluster-wide Node informer.
+	hostNodes client.Reader
+	// hostPods, tenant and hostNamespace find the host node of a virtual
+	// Node through the host pods of the tenant pods bound to it: an alias
+	// cannot be turned back into a host node name.
+	hostPods      client.Reader
+	tenant        string
+	hostNamespace string
+
 	mu sync.Mutex
 	// ready holds aliases known to exist, so binding needs no API call.
 	ready map[string]bool
+	// hostInfo holds the host info last read for each alias: a failed read
+	// leaves a virtual Node showing what it showed.
+	hostInfo map[string]*nodes.HostInfo
 }
 
 func (m *nodeManager) node(alias string) nodes.Node {
 	return nodes.Node{Alias: alias, Address: m.address, KubeletPort: m.kubeletPort, Version: m.version}
+}
+
+// describe returns the virtual Node alias, with the host info of host node
+// hostNode ("" if unknown) when host info is on.
+func (m *nodeManager) describe(ctx context.Context, alias, hostNode string) nodes.Node {
+	n := m.node(alias)
+	if m.hostNodes != nil {
+		n.Host = m.readHostInfo(ctx, alias, hostNode)
+	}
+	return n
+}
+
+// readHostInfo reads what virtual Node alias may show of host node hostNode
+// with one GET. A failed read is logged and counted, never returned: the
+// virtual Node keeps the host info last read, or shows none, and pods are
+// bound to it all the same.
+func (m *nodeManager) readHostInfo(ctx context.Context, alias, hostNode string) *nodes.HostInfo {
+	if hostNode != "" {
+		var h corev1.Node
+		err := m.hostNodes.Get(ctx, types.NamespacedName{Name: hostNode}, &h)
+		if err == nil {
+			info := nodes.HostInfoOf(&h)
+			m.mu.Lock()
+			m.hostInfo[alias] = info
+			m.mu.Unlock()
+			return info
+		}
+		m.metrics.hostNodeError(err)
+		// The log names the alias, as the tenant sees it, and never the
+		// host node, whose name the error (and its URL) would carry.
+		klog.FromContext(ctx).Error(errors.New(strings.ReplaceAll(err.Error(), hostNode, "<host node>")),
+			"Failed to read the host node of a virtual node; it shows the host info last read, if any", "node", alias)
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return m.hostInfo[alias]
+}
+
+// hostNodeOf returns the host node the tenant pods bound to virtual Node
+// alias run on, from their host pods; "" if none tells.
+func (m *nodeManager) hostNodeOf(ctx context.Context, alias string, bound []corev1.Pod) string {
+	for _, p := range bound {
+		key := types.NamespacedName{Namespace: m.hostNamespace, Name: translate.HostName(m.tenant, p.Namespace, p.Name, translate.MaxSubdomainLength)}
+		var h corev1.Pod
+		if err := m.hostPods.Get(ctx, key, &h); err != nil {
+			continue
+		}
+		if h.Spec.NodeName != "" && m.alias(h.Spec.NodeName) == alias {
+			return h.Spec.NodeName
+		}
+	}
+	return ""
 }
 
 // alias is the virtual Node name for a host node.
@@ -72,13 +143,14 @@ func (m *nodeManager) ensure(ctx context.Context, hostNode string) (string, erro
 		return "", fmt.Errorf("failed to get Node %s in tenant cluster: %w", alias, err)
 	}
 	if existing == nil {
-		created := nodes.Desired(m.node(alias), nil)
+		n := m.describe(ctx, alias, hostNode)
+		created := nodes.Desired(n, nil)
 		if err := m.tenantClient.Create(ctx, created); err != nil && !kerrors.IsAlreadyExists(err) {
 			return "", fmt.Errorf("failed to create Node %s in tenant cluster: %w", alias, err)
 		} else if err == nil {
 			klog.FromContext(ctx).Info("Created virtual node", "node", alias)
 			m.metrics.writeTenant("Node", "create")
-			if err := m.heartbeat(ctx, created, time.Now()); err != nil {
+			if err := m.heartbeat(ctx, created, n, time.Now()); err != nil {
 				return "", err
 			}
 		}
@@ -89,9 +161,23 @@ func (m *nodeManager) ensure(ctx context.Context, hostNode string) (string, erro
 	return alias, nil
 }
 
-// heartbeat refreshes a Node's status and Lease.
-func (m *nodeManager) heartbeat(ctx context.Context, node *corev1.Node, now time.Time) error {
-	status := nodes.Status(m.node(node.Name), node, now)
+// heartbeat refreshes a Node's status and Lease, and its labels when its
+// host info changed them.
+func (m *nodeManager) heartbeat(ctx context.Context, node *corev1.Node, n nodes.Node, now time.Time) error {
+	if n.Host != nil {
+		if desired := nodes.Desired(n, node); !equality.Semantic.DeepEqual(desired.Labels, node.Labels) {
+			// Only the labels: the rest of the Node is as it was created.
+			updated := node.DeepCopy()
+			updated.Labels = desired.Labels
+			if err := m.tenantClient.Update(ctx, updated); err != nil {
+				return fmt.Errorf("failed to update labels of Node %s in tenant cluster: %w", node.Name, err)
+			}
+			klog.FromContext(ctx).Info("Updated the host labels of virtual node", "node", node.Name)
+			m.metrics.writeTenant("Node", "update")
+			node = updated
+		}
+	}
+	status := nodes.Status(n, node, now)
 	if err := m.tenantClient.Status().Update(ctx, status); err != nil {
 		return fmt.Errorf("failed to update status of Node %s in tenant cluster: %w", node.Name, err)
 	}
@@ -152,6 +238,7 @@ func (m *nodeManager) sweep(ctx context.Context, now time.Time) error {
 		if len(bound.Items) == 0 && now.Sub(node.CreationTimestamp.Time) > nodeGrace {
 			m.mu.Lock()
 			delete(m.ready, node.Name)
+			delete(m.hostInfo, node.Name)
 			m.mu.Unlock()
 			uid := node.UID
 			if err := m.tenantClient.Delete(ctx, node, client.Preconditions{UID: &uid}); err != nil && !kerrors.IsNotFound(err) {
@@ -163,7 +250,11 @@ func (m *nodeManager) sweep(ctx context.Context, now time.Time) error {
 			continue
 		}
 		if stale(node, now) || m.moved(node) {
-			if err := m.heartbeat(ctx, node, now); err != nil {
+			n := m.node(node.Name)
+			if m.hostNodes != nil {
+				n = m.describe(ctx, node.Name, m.hostNodeOf(ctx, node.Name, bound.Items))
+			}
+			if err := m.heartbeat(ctx, node, n, now); err != nil {
 				errs = append(errs, err)
 			}
 			continue

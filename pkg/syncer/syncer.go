@@ -36,6 +36,7 @@ import (
 	"github.com/knest-dev/knest/pkg/syncer/resources/configmaps"
 	"github.com/knest-dev/knest/pkg/syncer/resources/endpointslices"
 	"github.com/knest-dev/knest/pkg/syncer/resources/networkpolicies"
+	"github.com/knest-dev/knest/pkg/syncer/resources/nodes"
 	"github.com/knest-dev/knest/pkg/syncer/resources/persistentvolumeclaims"
 	"github.com/knest-dev/knest/pkg/syncer/resources/secrets"
 	"github.com/knest-dev/knest/pkg/syncer/resources/services"
@@ -76,6 +77,12 @@ type Config struct {
 	NodeAliasKey []byte
 	// Version is what virtual Nodes report as their kubelet version.
 	Version string
+	// HostNodeInfo shows on each virtual Node what the nodes package
+	// allows of its host node (zone, region, architecture, OS, instance
+	// type, capacity), read with one GET per node and heartbeat. The host
+	// identity then needs get on nodes (cluster scope); off, it needs no
+	// access to Nodes at all.
+	HostNodeInfo bool
 	// Policy is the tenant's isolation policy: forced on every host pod,
 	// which is checked against it before it is created.
 	Policy *policy.Policy
@@ -370,6 +377,11 @@ func New(ctx context.Context, cfg Config) (*Syncer, error) {
 	nm := &nodeManager{
 		tenantClient: tenantClient, key: cfg.NodeAliasKey, address: cfg.NodeAddress, kubeletPort: cfg.KubeletPort,
 		version: cfg.Version, metrics: m, ready: map[string]bool{},
+		hostPods: host.GetClient(), tenant: cfg.Tenant, hostNamespace: cfg.HostNamespace, hostInfo: map[string]*nodes.HostInfo{},
+	}
+	if cfg.HostNodeInfo {
+		// The uncached reader: a GET by name, never a Node informer.
+		nm.hostNodes = host.GetAPIReader()
 	}
 	if err := mgr.Add(nm); err != nil {
 		return nil, err

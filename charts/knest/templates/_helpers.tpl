@@ -35,3 +35,9 @@ knest.io/control-plane: {{ include "knest.tenant" . }}
 {{- define "knest.serviceHost" -}}
 knestd.{{ .Release.Namespace }}.svc
 {{- end -}}
+
+{{/* The name of the cluster-scoped grant of hostNodeInfo: namespace and
+release names hold no colon, so no two tenants' names can collide. */}}
+{{- define "knest.hostNodeInfoName" -}}
+knest:host-node-info:{{ .Release.Namespace }}:{{ .Release.Name }}
+{{- end -}}

@@ -96,6 +96,10 @@ type Options struct {
 	// server: one tenant must not be able to flood it.
 	HostQPS   float32
 	HostBurst int
+	// HostNodeInfo lets virtual Nodes show their host node's zone, region,
+	// architecture, OS, instance type and capacity. The host identity then
+	// needs get on nodes (chart value hostNodeInfo); off by default.
+	HostNodeInfo bool
 	// Verbosity is the klog verbosity.
 	Verbosity int
 }
@@ -146,6 +150,7 @@ func (o *Options) AddFlags(fs *pflag.FlagSet) {
 	fs.StringVar(&o.PolicyFile, "policy-file", o.PolicyFile, "YAML file of the operator's allowlists and forced placement (see pkg/policy); empty: the profile's defaults.")
 	fs.Float32Var(&o.HostQPS, "host-qps", o.HostQPS, "Sustained requests per second the syncer may send to the host API server.")
 	fs.IntVar(&o.HostBurst, "host-burst", o.HostBurst, "Requests the syncer may send to the host API server in a burst.")
+	fs.BoolVar(&o.HostNodeInfo, "host-node-info", o.HostNodeInfo, "Show on each virtual node its host node's region, zone, architecture, OS, instance type and capacity (never its name, addresses, images or other labels). The host identity needs get on nodes (chart value hostNodeInfo).")
 	fs.StringVar(&o.SyncerMetricsAddress, "syncer-metrics-address", o.SyncerMetricsAddress, "Address (host:port) serving the syncer's Prometheus metrics; empty: not served.")
 	fs.IntVar(&o.KubeletPort, "kubelet-port", o.KubeletPort, "Port of the virtual nodes' kubelet API (logs, exec, attach, port-forward) on the bind address; 0 picks a free port. Served with the syncer.")
 	fs.StringVar(&o.DNSAddress, "dns-address", o.DNSAddress, "Address (host:port, UDP and TCP) of the tenant's DNS server; an empty host means the bind address, an empty value turns it off. Served with the syncer.")

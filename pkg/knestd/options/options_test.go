@@ -45,6 +45,8 @@ func TestValidate(t *testing.T) {
 		{name: "a metrics address must be host:port", opts: valid(func(o *Options) { o.SyncerMetricsAddress = "9090" }), wantErrs: []string{`--syncer-metrics-address "9090" is not host:port`}},
 		{name: "a host kubeconfig needs a host namespace", opts: valid(func(o *Options) { o.HostKubeconfig = "/h" }), wantErrs: []string{"--host-kubeconfig needs --host-namespace"}},
 		{name: "a host namespace alone means the pod's ServiceAccount", opts: valid(func(o *Options) { o.HostNamespace = "knest-a" })},
+		{name: "host node info needs a host namespace", opts: valid(func(o *Options) { o.HostNodeInfo = true }), wantErrs: []string{"--host-node-info shows host node info on the syncer's virtual nodes: it needs --host-namespace"}},
+		{name: "host node info with a host namespace is valid", opts: valid(func(o *Options) { o.HostNamespace = "knest-a"; o.HostNodeInfo = true })},
 		{name: "host objects need a host namespace", opts: valid(func(o *Options) { o.HostService = "knestd"; o.KubeconfigSecret = "kc" }),
 			wantErrs: []string{"--host-service names an object in the host namespace", "--kubeconfig-secret names an object in the host namespace"}},
 		{name: "host objects have valid names", opts: valid(func(o *Options) { o.HostNamespace = "knest-a"; o.EncryptionKeySecret = "Key_1" }),

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"maps"
 	"net/http"
 	"path/filepath"
 	"reflect"
@@ -56,8 +57,19 @@ type env struct {
 // (never host admin) and starts knestd syncing with it.
 func setUp(t *testing.T, knestdArgs ...string) *env {
 	t.Helper()
-	e := &env{hostDir: t.TempDir(), tenantDir: t.TempDir(), knestdArgs: knestdArgs}
-	h := framework.StartHost(t, e.hostDir)
+	e := setUpHost(t, nil, nil)
+	e.knestdArgs = knestdArgs
+	e.startKnestd(t, true)
+	return e
+}
+
+// setUpHost starts a devcluster (knest dev host with hostArgs), installs the
+// chart's policy part with values over the tests' own, and grants the
+// tenant its namespaced host identity; it starts no knestd.
+func setUpHost(t *testing.T, hostArgs []string, values map[string]any) *env {
+	t.Helper()
+	e := &env{hostDir: t.TempDir(), tenantDir: t.TempDir()}
+	h := framework.StartHost(t, e.hostDir, hostArgs...)
 	h.WaitReady(t, readyTimeout)
 	hostCfg := framework.AdminConfig(t, filepath.Join(e.hostDir, "admin.kubeconfig"))
 	e.host = framework.Client(t, hostCfg)
@@ -67,15 +79,15 @@ func setUp(t *testing.T, knestdArgs ...string) *env {
 	// The chart's policy part, as knest dev installs it: the same chart CI
 	// tests everywhere. Without its quota: some tests run hundreds of pods,
 	// which the default quota (rightly) refuses.
-	values := map[string]any{"quota": map[string]any{"enabled": false}}
-	if err := devenv.InstallPolicies(t.Context(), hostCfg, tenantName, hostNamespace, policy.DefaultProfile, values); err != nil {
+	chartValues := map[string]any{"quota": map[string]any{"enabled": false}}
+	maps.Copy(chartValues, values)
+	if err := devenv.InstallPolicies(t.Context(), hostCfg, tenantName, hostNamespace, policy.DefaultProfile, chartValues); err != nil {
 		t.Fatal(err)
 	}
 	e.identity = filepath.Join(t.TempDir(), "host-identity.kubeconfig")
 	if err := devenv.GrantHostIdentity(t.Context(), e.host, hostCfg, filepath.Join(e.hostDir, "pki", "ca.crt"), hostNamespace, e.identity); err != nil {
 		t.Fatal(err)
 	}
-	e.startKnestd(t, true)
 	return e
 }
 

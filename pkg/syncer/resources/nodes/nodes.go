@@ -6,8 +6,16 @@
 // virtual Node is made from nothing but its alias: a keyed hash of the host
 // node's name (the key is the tenant's own secret, so host node names cannot
 // be guessed back from aliases), the address of knestd (the "kubelet" the
-// tenant API server talks to) and the knest version. It carries no images,
-// no host labels, no capacity of the host node.
+// tenant API server talks to) and the knest version. By default it carries
+// no images, no host labels, no capacity of the host node.
+//
+// Where the operator lets knestd read host Nodes (knestd --host-node-info),
+// a virtual Node also shows HostInfo: the host node's labels in HostLabels
+// (region, zone, architecture, OS, instance type) and its capacity and
+// allocatable of HostResources. Nothing else of the host node is ever read
+// into it: not its name or hostname label, addresses, images, taints,
+// annotations, other labels, other resources or nodeInfo (kernel, OS image,
+// machine and system IDs).
 //
 // Virtual Nodes are tainted NoSchedule: the tenant has no scheduler, and a
 // DaemonSet (which pins pods to nodes by name) finds nothing to run on.
@@ -59,11 +67,62 @@ type Node struct {
 	KubeletPort int32
 	// Version is reported as the kubelet version.
 	Version string
+	// Host is what the virtual Node shows of its host node; nil shows
+	// nothing of it.
+	Host *HostInfo
 }
 
-// Capacity a virtual Node reports: there is no scheduler in the tenant, so
-// these only keep tools that divide by capacity sane.
-var capacity = corev1.ResourceList{
+// HostInfo is what a virtual Node may show of its host node: only what
+// HostInfoOf lets through.
+type HostInfo struct {
+	// Labels are the host node's labels in HostLabels.
+	Labels map[string]string
+	// Capacity and Allocatable are the host node's, of HostResources.
+	Capacity, Allocatable corev1.ResourceList
+}
+
+// HostLabels are the host node labels a virtual Node may show: where the
+// node is and what it is, never which one it is.
+var HostLabels = []string{
+	corev1.LabelTopologyRegion,
+	corev1.LabelTopologyZone,
+	corev1.LabelArchStable,
+	corev1.LabelOSStable,
+	corev1.LabelInstanceTypeStable,
+}
+
+// HostResources are the host node resources a virtual Node may show.
+var HostResources = []corev1.ResourceName{
+	corev1.ResourceCPU,
+	corev1.ResourceMemory,
+	corev1.ResourceEphemeralStorage,
+	corev1.ResourcePods,
+}
+
+// HostInfoOf returns what a virtual Node may show of host node h: its
+// labels in HostLabels and its resources in HostResources, nothing else.
+func HostInfoOf(h *corev1.Node) *HostInfo {
+	info := &HostInfo{Labels: map[string]string{}, Capacity: corev1.ResourceList{}, Allocatable: corev1.ResourceList{}}
+	for _, k := range HostLabels {
+		if v, ok := h.Labels[k]; ok {
+			info.Labels[k] = v
+		}
+	}
+	for _, r := range HostResources {
+		if q, ok := h.Status.Capacity[r]; ok {
+			info.Capacity[r] = q.DeepCopy()
+		}
+		if q, ok := h.Status.Allocatable[r]; ok {
+			info.Allocatable[r] = q.DeepCopy()
+		}
+	}
+	return info
+}
+
+// Capacity a virtual Node reports without HostInfo (and for resources its
+// HostInfo lacks): there is no scheduler in the tenant, so these only keep
+// tools that divide by capacity sane.
+var defaultCapacity = corev1.ResourceList{
 	corev1.ResourcePods: resource.MustParse("110"),
 }
 
@@ -81,6 +140,16 @@ func Desired(n Node, existing *corev1.Node) *corev1.Node {
 	out.Labels[LabelVirtual] = "true"
 	out.Labels[corev1.LabelHostname] = n.Alias
 	out.Labels[corev1.LabelOSStable] = "linux"
+	if n.Host != nil {
+		// The host's, exactly: a label the host node lost goes too.
+		for _, k := range HostLabels {
+			if v, ok := n.Host.Labels[k]; ok {
+				out.Labels[k] = v
+			} else if k != corev1.LabelOSStable {
+				delete(out.Labels, k)
+			}
+		}
+	}
 	out.Spec.Taints = []corev1.Taint{{Key: TaintVirtual, Value: "true", Effect: corev1.TaintEffectNoSchedule}}
 	return out
 }
@@ -95,9 +164,20 @@ func Status(n Node, node *corev1.Node, now time.Time) *corev1.Node {
 			transition = c.LastTransitionTime
 		}
 	}
+	capacity, allocatable := defaultCapacity.DeepCopy(), defaultCapacity.DeepCopy()
+	if n.Host != nil {
+		for _, r := range HostResources {
+			if q, ok := n.Host.Capacity[r]; ok {
+				capacity[r] = q.DeepCopy()
+			}
+			if q, ok := n.Host.Allocatable[r]; ok {
+				allocatable[r] = q.DeepCopy()
+			}
+		}
+	}
 	out.Status = corev1.NodeStatus{
-		Capacity:    capacity.DeepCopy(),
-		Allocatable: capacity.DeepCopy(),
+		Capacity:    capacity,
+		Allocatable: allocatable,
 		Conditions: []corev1.NodeCondition{{
 			Type: corev1.NodeReady, Status: corev1.ConditionTrue, Reason: "KnestVirtualNode",
 			Message:           "pods bound here run on a host node",
