@@ -114,7 +114,7 @@ func Run(ctx context.Context, o options.Options) error {
 		s, err := syncer.New(syncCtx, syncer.Config{
 			Tenant: o.Name, HostNamespace: o.HostNamespace,
 			TenantConfig: tenantConfig(inst.AdminConfig), HostConfig: hostConfig,
-			MetricsBindAddress: o.SyncerMetricsAddress, Policy: pol,
+			MetricsBindAddress: o.SyncerMetricsAddress, PprofBindAddress: o.ProfilingAddress, Policy: pol,
 			NodeAddress: o.Advertise().String(), NodeAliasKey: aliasKey, Version: version.Get().GitVersion,
 			KubeletPort: kubeletPort, DNSServiceIP: o.DNSServiceIP, ClusterDomain: o.ClusterDomain,
 			HostNodeInfo: o.HostNodeInfo,

@@ -59,6 +59,9 @@ type Config struct {
 	MetricsRegistry prometheus.Registerer
 	// MetricsBindAddress serves metrics; "" or "0" means not served.
 	MetricsBindAddress string
+	// PprofBindAddress serves the process's pprof profiles; "" or "0"
+	// means not served.
+	PprofBindAddress string
 	// NodeAddress is the address virtual Nodes advertise: where the tenant
 	// API server reaches knestd's kubelet API, and the host IP tenant pods
 	// see. Never a host node's.
@@ -282,6 +285,7 @@ func New(ctx context.Context, cfg Config) (*Syncer, error) {
 		Scheme:                 scheme,
 		Metrics:                metricsserver.Options{BindAddress: metricsAddr},
 		HealthProbeBindAddress: "0",
+		PprofBindAddress:       cfg.PprofBindAddress,
 		LeaderElection:         false,
 	})
 	if err != nil {

@@ -34,16 +34,18 @@ const (
 
 // env is the running host and tenant of one benchmark.
 type env struct {
-	host, knestd    *devenv.Child
-	hostAdmin       kubernetes.Interface
-	hostServer      string
-	direct          kubernetes.Interface
-	tenant          kubernetes.Interface
-	metricsAddress  string
-	nodes           int
-	podCIDR         string
-	directNamespace string
-	tenantNamespace string
+	host, knestd   *devenv.Child
+	hostAdmin      kubernetes.Interface
+	hostServer     string
+	direct         kubernetes.Interface
+	tenant         kubernetes.Interface
+	metricsAddress string
+	// profilingAddress serves knestd's pprof profiles.
+	profilingAddress string
+	nodes            int
+	podCIDR          string
+	directNamespace  string
+	tenantNamespace  string
 }
 
 // stop stops knestd, then the host it syncs with.
@@ -147,12 +149,17 @@ func startEnv(ctx context.Context, c envConfig) (*env, error) {
 		return e, err
 	}
 	e.metricsAddress = net.JoinHostPort("127.0.0.1", strconv.Itoa(port))
+	if port, err = freePort(); err != nil {
+		return e, err
+	}
+	e.profilingAddress = net.JoinHostPort("127.0.0.1", strconv.Itoa(port))
 	tenantDir := filepath.Join(c.dir, "tenant")
 	args := append([]string{
 		"--data-dir=" + tenantDir, "--name=" + tenantName, "--secure-port=0", "--service-cidr=" + serviceCIDR,
 		"--host-kubeconfig=" + tenantKubeconfig, "--host-namespace=" + e.tenantNamespace,
 		"--host-qps=" + strconv.FormatFloat(float64(c.qps), 'f', -1, 32), "--host-burst=" + strconv.Itoa(c.burst),
 		"--syncer-metrics-address=" + e.metricsAddress,
+		"--profiling-address=" + e.profilingAddress,
 		// Free ports: other knestd processes may run on this machine.
 		"--kubelet-port=0", "--dns-address=127.0.0.1:0",
 	}, c.knestdArgs...)

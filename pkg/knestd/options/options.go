@@ -71,6 +71,10 @@ type Options struct {
 	// SyncerMetricsAddress serves the syncer's Prometheus metrics
 	// (knest_syncer_*) over plain HTTP; empty means not served.
 	SyncerMetricsAddress string
+	// ProfilingAddress serves Go's pprof handlers (/debug/pprof/) for the
+	// whole process over plain HTTP, with the syncer; empty means not
+	// served. For operators and benchmarks: bind it to loopback.
+	ProfilingAddress string
 	// KubeletPort is the port of the virtual Nodes' kubelet API (logs,
 	// exec, attach, port-forward), on BindAddress; 0 picks a free one.
 	KubeletPort int
@@ -152,6 +156,7 @@ func (o *Options) AddFlags(fs *pflag.FlagSet) {
 	fs.IntVar(&o.HostBurst, "host-burst", o.HostBurst, "Requests the syncer may send to the host API server in a burst.")
 	fs.BoolVar(&o.HostNodeInfo, "host-node-info", o.HostNodeInfo, "Show on each virtual node its host node's region, zone, architecture, OS, instance type and capacity (never its name, addresses, images or other labels). The host identity needs get on nodes (chart value hostNodeInfo).")
 	fs.StringVar(&o.SyncerMetricsAddress, "syncer-metrics-address", o.SyncerMetricsAddress, "Address (host:port) serving the syncer's Prometheus metrics; empty: not served.")
+	fs.StringVar(&o.ProfilingAddress, "profiling-address", o.ProfilingAddress, "Address (host:port, plain HTTP: use loopback) serving the process's pprof profiles under /debug/pprof/, with the syncer; empty: not served.")
 	fs.IntVar(&o.KubeletPort, "kubelet-port", o.KubeletPort, "Port of the virtual nodes' kubelet API (logs, exec, attach, port-forward) on the bind address; 0 picks a free port. Served with the syncer.")
 	fs.StringVar(&o.DNSAddress, "dns-address", o.DNSAddress, "Address (host:port, UDP and TCP) of the tenant's DNS server; an empty host means the bind address, an empty value turns it off. Served with the syncer.")
 	fs.StringVar(&o.HostClusterDomain, "host-cluster-domain", o.HostClusterDomain, "DNS domain of the host cluster: the tenant's DNS server never forwards names under it.")
@@ -214,9 +219,12 @@ func (o Options) Validate() error {
 		errs = append(errs, fmt.Errorf("--host-qps and --host-burst must be positive, got %v and %d", o.HostQPS, o.HostBurst))
 	}
 	errs = append(errs, o.validateKubeletAndDNS()...)
-	if o.SyncerMetricsAddress != "" {
-		if _, _, err := net.SplitHostPort(o.SyncerMetricsAddress); err != nil {
-			errs = append(errs, fmt.Errorf("--syncer-metrics-address %q is not host:port", o.SyncerMetricsAddress))
+	for _, a := range []struct{ flag, addr string }{{"--syncer-metrics-address", o.SyncerMetricsAddress}, {"--profiling-address", o.ProfilingAddress}} {
+		if a.addr == "" {
+			continue
+		}
+		if _, _, err := net.SplitHostPort(a.addr); err != nil {
+			errs = append(errs, fmt.Errorf("%s %q is not host:port", a.flag, a.addr))
 		}
 	}
 	errs = append(errs, o.validateHostObjects()...)

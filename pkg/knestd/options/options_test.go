@@ -43,6 +43,7 @@ func TestValidate(t *testing.T) {
 		{name: "a kubernetes service IP must be an IP", opts: valid(func(o *Options) { o.KubernetesServiceIP = "api" }), wantErrs: []string{`--kubernetes-service-ip "api" is not an IP address`}},
 		{name: "a kubernetes service IP must be in the service CIDR", opts: valid(func(o *Options) { o.KubernetesServiceIP = "10.200.0.1" }), wantErrs: []string{"--kubernetes-service-ip 10.200.0.1 is outside --service-cidr 10.96.0.0/12"}},
 		{name: "a metrics address must be host:port", opts: valid(func(o *Options) { o.SyncerMetricsAddress = "9090" }), wantErrs: []string{`--syncer-metrics-address "9090" is not host:port`}},
+		{name: "a profiling address must be host:port", opts: valid(func(o *Options) { o.ProfilingAddress = "localhost" }), wantErrs: []string{`--profiling-address "localhost" is not host:port`}},
 		{name: "a host kubeconfig needs a host namespace", opts: valid(func(o *Options) { o.HostKubeconfig = "/h" }), wantErrs: []string{"--host-kubeconfig needs --host-namespace"}},
 		{name: "a host namespace alone means the pod's ServiceAccount", opts: valid(func(o *Options) { o.HostNamespace = "knest-a" })},
 		{name: "host node info needs a host namespace", opts: valid(func(o *Options) { o.HostNodeInfo = true }), wantErrs: []string{"--host-node-info shows host node info on the syncer's virtual nodes: it needs --host-namespace"}},
