@@ -161,21 +161,22 @@ func (m *nodeManager) ensure(ctx context.Context, hostNode string) (string, erro
 	return alias, nil
 }
 
-// heartbeat refreshes a Node's status and Lease, and its labels when its
-// host info changed them.
+// heartbeat refreshes a Node's status and Lease, and its labels and taints
+// when they are not what they should be: host info changed the labels, or
+// the API server's TaintNodesByCondition admission gave a new Node the
+// not-ready taint, which no node lifecycle controller removes here.
 func (m *nodeManager) heartbeat(ctx context.Context, node *corev1.Node, n nodes.Node, now time.Time) error {
-	if n.Host != nil {
-		if desired := nodes.Desired(n, node); !equality.Semantic.DeepEqual(desired.Labels, node.Labels) {
-			// Only the labels: the rest of the Node is as it was created.
-			updated := node.DeepCopy()
-			updated.Labels = desired.Labels
-			if err := m.tenantClient.Update(ctx, updated); err != nil {
-				return fmt.Errorf("failed to update labels of Node %s in tenant cluster: %w", node.Name, err)
-			}
-			klog.FromContext(ctx).Info("Updated the host labels of virtual node", "node", node.Name)
-			m.metrics.writeTenant("Node", "update")
-			node = updated
+	desired := nodes.Desired(n, node)
+	if !equality.Semantic.DeepEqual(desired.Labels, node.Labels) || !equality.Semantic.DeepEqual(desired.Spec.Taints, node.Spec.Taints) {
+		// Only labels and taints: the rest of the Node is as it was created.
+		updated := node.DeepCopy()
+		updated.Labels, updated.Spec.Taints = desired.Labels, desired.Spec.Taints
+		if err := m.tenantClient.Update(ctx, updated); err != nil {
+			return fmt.Errorf("failed to update labels and taints of Node %s in tenant cluster: %w", node.Name, err)
 		}
+		klog.FromContext(ctx).V(2).Info("Updated the labels and taints of virtual node", "node", node.Name)
+		m.metrics.writeTenant("Node", "update")
+		node = updated
 	}
 	status := nodes.Status(n, node, now)
 	if err := m.tenantClient.Status().Update(ctx, status); err != nil {
