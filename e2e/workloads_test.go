@@ -101,7 +101,7 @@ var _ = Describe("Tenant workloads", func() {
 				g.Expect(node.Spec.Taints).To(ConsistOf(HaveField("Key", "knest.io/virtual-node")), "virtual node %s has only the virtual taint (not the not-ready one it was created with)", node.Name)
 				g.Expect(node.Labels).To(HaveKeyWithValue("kubernetes.io/hostname", node.Name), "virtual node %s names itself, not its host node", node.Name)
 			}
-		}).WithContext(ctx).WithTimeout(30*time.Second).Should(Succeed())
+		}).WithContext(ctx).WithTimeout(30*time.Second).Should(Succeed(), "the virtual nodes of the replicas")
 		for _, replicas := range []int32{1, 3} {
 			By(fmt.Sprintf("scaling to %d", replicas))
 			Eventually(func() error {
