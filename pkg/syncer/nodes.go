@@ -232,7 +232,8 @@ func (m *nodeManager) sweep(ctx context.Context, now time.Time) error {
 	for i := range list.Items {
 		node := &list.Items[i]
 		var bound corev1.PodList
-		if err := m.tenantClient.List(ctx, &bound, client.MatchingFields{indexNodeName: node.Name}); err != nil {
+		// Read only: no copies of every bound pod each sweep.
+		if err := m.tenantClient.List(ctx, &bound, client.MatchingFields{indexNodeName: node.Name}, client.UnsafeDisableDeepCopy); err != nil {
 			errs = append(errs, fmt.Errorf("failed to list Pods on Node %s in tenant cluster: %w", node.Name, err))
 			continue
 		}

@@ -287,6 +287,9 @@ func New(ctx context.Context, cfg Config) (*Syncer, error) {
 		HealthProbeBindAddress: "0",
 		PprofBindAddress:       cfg.PprofBindAddress,
 		LeaderElection:         false,
+		// The syncer never reads managedFields, and an update without them
+		// keeps the server's: caches without them hold a third less.
+		Cache: cache.Options{DefaultTransform: cache.TransformStripManagedFields()},
 	})
 	if err != nil {
 		return nil, fmt.Errorf("failed to set up the tenant manager: %w", err)
@@ -300,6 +303,7 @@ func New(ctx context.Context, cfg Config) (*Syncer, error) {
 		// Only what the namespaced Role may see, and only ours.
 		o.Cache.DefaultNamespaces = map[string]cache.Config{cfg.HostNamespace: {}}
 		o.Cache.DefaultLabelSelector = marker
+		o.Cache.DefaultTransform = cache.TransformStripManagedFields()
 		// Events carry no marker: all of the namespace's, to find those
 		// about our copies.
 		o.Cache.ByObject = map[client.Object]cache.ByObject{&corev1.Event{}: {Label: labels.Everything()}}
