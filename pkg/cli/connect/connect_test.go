@@ -55,15 +55,7 @@ func TestRetargetKeepsTheCredentialsAndChecksTheServiceName(t *testing.T) {
 
 func TestMergeAddsTheContextAndKeepsTheCurrentOne(t *testing.T) {
 	t.Parallel()
-	path := filepath.Join(t.TempDir(), "config")
-	mine := clientcmdapi.NewConfig()
-	mine.Clusters["host"] = &clientcmdapi.Cluster{Server: "https://host:6443"}
-	mine.AuthInfos["host"] = &clientcmdapi.AuthInfo{Token: "t"}
-	mine.Contexts["host"] = &clientcmdapi.Context{Cluster: "host", AuthInfo: "host"}
-	mine.CurrentContext = "host"
-	if err := clientcmd.WriteToFile(*mine, path); err != nil {
-		t.Fatal(err)
-	}
+	path := writeKubeconfig(t, "host")
 	cfg, err := Retarget(published(), "knest-acme", "https://127.0.0.1:1", "knestd.knest-acme.svc")
 	if err != nil {
 		t.Fatal(err)
@@ -97,19 +89,9 @@ func TestMergeAddsTheContextAndKeepsTheCurrentOne(t *testing.T) {
 
 func TestUnmergeRemovesOnlyTheTenantsContext(t *testing.T) {
 	t.Parallel()
-	path := filepath.Join(t.TempDir(), "config")
-	mine := clientcmdapi.NewConfig()
-	mine.Clusters["host"] = &clientcmdapi.Cluster{Server: "https://host:6443"}
-	mine.AuthInfos["host"] = &clientcmdapi.AuthInfo{Token: "t"}
-	mine.Contexts["host"] = &clientcmdapi.Context{Cluster: "host", AuthInfo: "host"}
-	// A context of the user's that happens to have a knest-like name.
-	mine.Clusters["knest-other"] = &clientcmdapi.Cluster{Server: "https://elsewhere:6443"}
-	mine.AuthInfos["knest-other"] = &clientcmdapi.AuthInfo{Token: "u"}
-	mine.Contexts["knest-other"] = &clientcmdapi.Context{Cluster: "knest-other", AuthInfo: "knest-other"}
-	mine.CurrentContext = "host"
-	if err := clientcmd.WriteToFile(*mine, path); err != nil {
-		t.Fatal(err)
-	}
+	// knest-other: a context of the user's that happens to have a knest-like
+	// name.
+	path := writeKubeconfig(t, "host", "knest-other")
 	po := clientcmd.NewDefaultPathOptions()
 	po.LoadingRules.ExplicitPath = path
 	cfg, err := Retarget(published(), "knest-acme", "https://127.0.0.1:1", "knestd.knest-acme.svc")
@@ -158,4 +140,22 @@ func keys[V any](m map[string]V) map[string]bool {
 		out[k] = true
 	}
 	return out
+}
+
+// writeKubeconfig writes a kubeconfig with a context (and its cluster and
+// user) of each name; the first is current.
+func writeKubeconfig(t *testing.T, names ...string) string {
+	t.Helper()
+	path := filepath.Join(t.TempDir(), "config")
+	cfg := clientcmdapi.NewConfig()
+	for _, n := range names {
+		cfg.Clusters[n] = &clientcmdapi.Cluster{Server: "https://" + n + ":6443"}
+		cfg.AuthInfos[n] = &clientcmdapi.AuthInfo{Token: "token-of-" + n}
+		cfg.Contexts[n] = &clientcmdapi.Context{Cluster: n, AuthInfo: n}
+	}
+	cfg.CurrentContext = names[0]
+	if err := clientcmd.WriteToFile(*cfg, path); err != nil {
+		t.Fatal(err)
+	}
+	return path
 }

@@ -4,11 +4,8 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"io"
-	"net/http"
 	"os"
 	"path/filepath"
-	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -276,24 +273,6 @@ func assertNoHostSecrets(t *testing.T, virtual, host *corev1.Node) {
 // knestd's metrics endpoint (0 before the first error).
 func hostNodeErrors(t *testing.T, addr, reason string) float64 {
 	t.Helper()
-	resp, err := http.Get("http://" + addr + "/metrics")
-	if err != nil {
-		t.Fatalf("syncer metrics: %v", err)
-	}
-	defer resp.Body.Close()
-	body, err := io.ReadAll(resp.Body)
-	if err != nil {
-		t.Fatal(err)
-	}
-	prefix := fmt.Sprintf("knest_syncer_host_node_errors_total{reason=%q} ", reason)
-	for _, line := range strings.Split(string(body), "\n") {
-		if v, ok := strings.CutPrefix(line, prefix); ok {
-			f, err := strconv.ParseFloat(strings.TrimSpace(v), 64)
-			if err != nil {
-				t.Fatalf("bad metric line %q", line)
-			}
-			return f
-		}
-	}
-	return 0
+	v, _ := metricSum(t, addr, fmt.Sprintf("knest_syncer_host_node_errors_total{reason=%q} ", reason))
+	return v
 }

@@ -568,6 +568,17 @@ func TestIntegrationSyncerCatchesUpAfterDowntime(t *testing.T) {
 // from knestd's metrics endpoint.
 func syncerWrites(t *testing.T, addr string) float64 {
 	t.Helper()
+	total, found := metricSum(t, addr, "knest_syncer_writes_total{")
+	if !found {
+		t.Fatalf("no knest_syncer_writes_total in the syncer's metrics")
+	}
+	return total
+}
+
+// metricSum sums the samples of knestd's metrics endpoint whose line starts
+// with prefix, and reports whether there was any.
+func metricSum(t *testing.T, addr, prefix string) (float64, bool) {
+	t.Helper()
 	resp, err := http.Get("http://" + addr + "/metrics")
 	if err != nil {
 		t.Fatalf("syncer metrics: %v", err)
@@ -579,7 +590,7 @@ func syncerWrites(t *testing.T, addr string) float64 {
 	}
 	total, found := 0.0, false
 	for _, line := range strings.Split(string(body), "\n") {
-		if strings.HasPrefix(line, "knest_syncer_writes_total{") {
+		if strings.HasPrefix(line, prefix) {
 			f := strings.Fields(line)
 			v, err := strconv.ParseFloat(f[len(f)-1], 64)
 			if err != nil {
@@ -589,8 +600,5 @@ func syncerWrites(t *testing.T, addr string) float64 {
 			found = true
 		}
 	}
-	if !found {
-		t.Fatalf("no knest_syncer_writes_total in the syncer's metrics")
-	}
-	return total
+	return total, found
 }
