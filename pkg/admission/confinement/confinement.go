@@ -250,11 +250,18 @@ func toV1(in *core.PodSpec) (*corev1.PodSpec, error) {
 	return out, nil
 }
 
+// maxPodLookups bounds the pod lookups one request may cost: each is a
+// list over the tenant's pods, and a slice holds up to 1000 addresses.
+const maxPodLookups = 16
+
 // ownsFunc returns a function reporting whether an address is one of the
 // tenant's running pods': from the informer, or, for an address it does not
 // know (yet: a controller may write a pod's IP before this API server's
-// informer has the pod), from a list of pods by IP.
+// informer has the pod), from a list of pods by IP, for up to maxPodLookups
+// addresses of the request. Past that an unknown address is refused; the
+// writer's retry finds the informer caught up.
 func (p *Plugin) ownsFunc(ctx context.Context) func(string) (bool, error) {
+	lookups := 0
 	return func(addr string) (bool, error) {
 		if p.pods == nil || p.client == nil || !p.WaitForReady() {
 			return false, errors.New("the pod cache is not ready; try again")
@@ -266,6 +273,10 @@ func (p *Plugin) ownsFunc(ctx context.Context) func(string) (bool, error) {
 		if len(known) > 0 {
 			return true, nil
 		}
+		if lookups >= maxPodLookups {
+			return false, nil
+		}
+		lookups++
 		list, err := p.client.CoreV1().Pods(metav1.NamespaceAll).List(ctx, metav1.ListOptions{
 			FieldSelector: fields.OneTermEqualSelector("status.podIP", addr).String(),
 		})

@@ -2,6 +2,7 @@ package confinement
 
 import (
 	"context"
+	"fmt"
 	"strings"
 	"testing"
 
@@ -79,14 +80,21 @@ var tenantPods = []runtime.Object{
 // "late", which only the client knows.
 func initialized(t *testing.T, p *policy.Policy) admission.Interface {
 	t.Helper()
+	return initializedWith(t, p, tenantPods[:2], tenantPods)
+}
+
+// initializedWith is initialized with the pods the informer and the client
+// know.
+func initializedWith(t *testing.T, p *policy.Policy, informed, listed []runtime.Object) admission.Interface {
+	t.Helper()
 	plugin, err := NewFactory(p)(nil)
 	if err != nil {
 		t.Fatal(err)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	t.Cleanup(cancel)
-	informers := informers.NewSharedInformerFactory(fake.NewClientset(tenantPods[:2]...), 0)
-	admission.PluginInitializers{genericinitializer.New(fake.NewClientset(tenantPods...), nil, informers, nil, nil, nil, ctx.Done(), nil)}.Initialize(plugin)
+	informers := informers.NewSharedInformerFactory(fake.NewClientset(informed...), 0)
+	admission.PluginInitializers{genericinitializer.New(fake.NewClientset(listed...), nil, informers, nil, nil, nil, ctx.Done(), nil)}.Initialize(plugin)
 	if err := plugin.(admission.InitializationValidator).ValidateInitialization(); err != nil {
 		t.Fatal(err)
 	}
@@ -229,5 +237,24 @@ func TestAdmitSetsTheProfileDefaults(t *testing.T) {
 	}
 	if sc == nil || sc.AllowPrivilegeEscalation == nil || *sc.AllowPrivilegeEscalation || sc.Capabilities == nil || len(sc.Capabilities.Drop) != 1 || sc.Capabilities.Drop[0] != "ALL" {
 		t.Errorf("hard defaults not set on the container: %+v", sc)
+	}
+}
+
+func TestEndpointLookupsAreBoundedPerRequest(t *testing.T) {
+	t.Parallel()
+	// maxPodLookups+1 pods the informer has not seen yet.
+	var late []runtime.Object
+	var addrs []string
+	for i := range maxPodLookups + 1 {
+		ip := fmt.Sprintf("10.244.2.%d", i+1)
+		late = append(late, &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Name: fmt.Sprintf("late-%d", i), Namespace: "shop"},
+			Status: corev1.PodStatus{Phase: corev1.PodRunning, PodIP: ip, PodIPs: []corev1.PodIP{{IP: ip}}}})
+		addrs = append(addrs, ip)
+	}
+	plugin := initializedWith(t, policy.Default(policy.ProfileSoft), nil, late)
+	err := plugin.(admission.ValidationInterface).Validate(context.Background(), request{obj: slice(addrs...), resource: endpointslices}.attributes(), nil)
+	want := fmt.Sprintf("endpoints[%d].addresses[0]", maxPodLookups)
+	if err == nil || !strings.Contains(err.Error(), want) || strings.Contains(err.Error(), fmt.Sprintf("endpoints[%d]", maxPodLookups-1)) {
+		t.Errorf("got %v, want only the address past the lookup bound (%s) refused", err, want)
 	}
 }
