@@ -91,7 +91,9 @@ func TestIntegrationDevUpDown(t *testing.T) {
 		t.Skip("integration test")
 	}
 	dir := t.TempDir()
-	p := startUp(t, dir, "--tenants", "alpha,beta")
+	// --host-node-info: each knestd checks its grant at start, so coming up
+	// at all shows the chart granted it.
+	p := startUp(t, dir, "--tenants", "alpha,beta", "--host-node-info")
 
 	for _, kc := range []string{"host.kubeconfig", "tenants/alpha.kubeconfig", "tenants/beta.kubeconfig"} {
 		client := framework.Client(t, framework.AdminConfig(t, filepath.Join(dir, kc)))
@@ -105,6 +107,22 @@ func TestIntegrationDevUpDown(t *testing.T) {
 			t.Errorf("host namespace %s: %v", ns, err)
 		}
 	}
+
+	t.Run("--host-node-info grants each tenant get on nodes, and nothing more", func(t *testing.T) {
+		for _, tenant := range []string{"alpha", "beta"} {
+			name := "knest:host-node-info:knest-" + tenant + ":" + tenant
+			role, err := host.RbacV1().ClusterRoles().Get(t.Context(), name, metav1.GetOptions{})
+			if err != nil {
+				t.Fatalf("tenant %s: %v", tenant, err)
+			}
+			if len(role.Rules) != 1 || strings.Join(role.Rules[0].Resources, ",") != "nodes" || strings.Join(role.Rules[0].Verbs, ",") != "get" {
+				t.Errorf("tenant %s: ClusterRole %s has rules %+v, want get on nodes only", tenant, name, role.Rules)
+			}
+			if _, err := host.RbacV1().ClusterRoleBindings().Get(t.Context(), name, metav1.GetOptions{}); err != nil {
+				t.Errorf("tenant %s: %v", tenant, err)
+			}
+		}
+	})
 
 	t.Run("a tenant's kubernetes Service is its knestd's host Service, never the host API server", func(t *testing.T) {
 		hostAPI, err := host.CoreV1().Services("default").Get(t.Context(), "kubernetes", metav1.GetOptions{})

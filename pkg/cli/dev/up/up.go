@@ -46,6 +46,7 @@ type Options struct {
 	PodCIDR        string
 	PoolsFile      string
 	Isolation      policy.Profile
+	HostNodeInfo   bool
 }
 
 // NewCommand returns `knest dev up`.
@@ -74,6 +75,7 @@ every process it started.`,
 	f.StringVar(&o.PodCIDR, "pod-cidr", o.PodCIDR, "host pod CIDR")
 	f.StringVar(&o.PoolsFile, "pools", "", "YAML file of host node pools: name, count, labels, taints, cpu, memory, maxPods (replaces --nodes and --sandboxed-nodes)")
 	f.Var(&o.Isolation, "isolation", "isolation profile of every tenant: hard (kata RuntimeClass, sandboxed pool, Pod Security restricted) or soft (general nodes, baseline)")
+	f.BoolVar(&o.HostNodeInfo, "host-node-info", false, "let every tenant's virtual nodes show their host node's zone, region, arch, OS, instance type and capacity (chart value hostNodeInfo)")
 	_ = cmd.MarkFlagRequired("dir")
 	return cmd
 }
@@ -176,7 +178,11 @@ func Run(ctx context.Context, streams cli.Streams, o Options) error {
 		if _, err := tenant.EnsureNamespace(ctx, hostClient, ns, t, o.Isolation); err != nil {
 			return err
 		}
-		if err := devenv.InstallPolicies(ctx, hostConfig, t, ns, o.Isolation, nil); err != nil {
+		var values map[string]any
+		if o.HostNodeInfo {
+			values = map[string]any{"hostNodeInfo": true}
+		}
+		if err := devenv.InstallPolicies(ctx, hostConfig, t, ns, o.Isolation, values); err != nil {
 			return err
 		}
 		if err := devenv.GrantHostIdentity(ctx, hostClient, hostConfig, hostCA, ns, layout.TenantHostKubeconfig(t)); err != nil {
@@ -187,13 +193,18 @@ func Run(ctx context.Context, streams cli.Streams, o Options) error {
 			return err
 		}
 		fmt.Fprintf(streams.ErrOut, "Starting tenant %s (log: %s)\n", t, layout.Log("tenant-"+t))
-		child, err := devenv.StartChild("tenant "+t, layout.Log("tenant-"+t), tenantReadyMessage, knestd,
-			"--data-dir="+layout.TenantDir(t), "--name="+t, "--secure-port=0", "--service-cidr="+o.ServiceCIDR,
-			"--host-kubeconfig="+layout.TenantHostKubeconfig(t), "--host-namespace="+ns, "--kubernetes-service-ip="+apiIP,
+		args := []string{
+			"--data-dir=" + layout.TenantDir(t), "--name=" + t, "--secure-port=0", "--service-cidr=" + o.ServiceCIDR,
+			"--host-kubeconfig=" + layout.TenantHostKubeconfig(t), "--host-namespace=" + ns, "--kubernetes-service-ip=" + apiIP,
 			// Tenants share this machine: free ports for each one's kubelet
 			// API and DNS server; host pods resolve through the Service.
-			"--kubelet-port=0", "--dns-address=:0", "--dns-service-ip="+apiIP,
-			"--isolation="+o.Isolation.String())
+			"--kubelet-port=0", "--dns-address=:0", "--dns-service-ip=" + apiIP,
+			"--isolation=" + o.Isolation.String(),
+		}
+		if o.HostNodeInfo {
+			args = append(args, "--host-node-info")
+		}
+		child, err := devenv.StartChild("tenant "+t, layout.Log("tenant-"+t), tenantReadyMessage, knestd, args...)
 		if err != nil {
 			return err
 		}
