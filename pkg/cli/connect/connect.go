@@ -27,7 +27,6 @@ import (
 	"k8s.io/client-go/transport/spdy"
 
 	"github.com/knest-dev/knest/pkg/cli"
-	"github.com/knest-dev/knest/pkg/install"
 	"github.com/knest-dev/knest/pkg/tenant"
 )
 
@@ -86,13 +85,7 @@ func Run(ctx context.Context, streams cli.Streams, name string, o Options) error
 		return err
 	}
 	ns := cli.TenantNamespace(name, o.Namespace)
-	if err := checkTenant(hostConfig, name, ns); err != nil {
-		return err
-	}
-	data, err := tenant.Kubeconfig(ctx, host, ns)
-	if errors.Is(err, tenant.ErrNotPublished) {
-		return fmt.Errorf("tenant %s is not ready: its knestd has not published its kubeconfig yet ('knest list' shows its state)", name)
-	}
+	data, err := cli.PublishedKubeconfig(ctx, hostConfig, host, name, ns)
 	if err != nil {
 		return err
 	}
@@ -155,20 +148,6 @@ func Run(ctx context.Context, streams cli.Streams, name string, o Options) error
 		}
 		return fmt.Errorf("port-forward to tenant %s stopped: %w (is pod %s running?)", name, err, tenant.PodName)
 	}
-}
-
-// checkTenant fails unless name is a tenant in ns, saying where to look.
-func checkTenant(hostConfig *rest.Config, name, ns string) error {
-	releases, err := install.New(hostConfig, ns, nil)
-	if err != nil {
-		return err
-	}
-	if _, err := releases.Get(name); errors.Is(err, install.ErrNotFound) {
-		return fmt.Errorf("no tenant %s in namespace %s ('knest list' shows the tenants and their namespaces)", name, ns)
-	} else if err != nil {
-		return err
-	}
-	return nil
 }
 
 // Retarget renames the kubeconfig's one cluster, user and context to name

@@ -5,15 +5,11 @@ package kubeconfig
 
 import (
 	"context"
-	"errors"
-	"fmt"
 
 	"github.com/spf13/cobra"
 	"k8s.io/client-go/kubernetes"
 
 	"github.com/knest-dev/knest/pkg/cli"
-	"github.com/knest-dev/knest/pkg/install"
-	"github.com/knest-dev/knest/pkg/tenant"
 )
 
 // Options are the flags of `knest kubeconfig`.
@@ -53,19 +49,7 @@ func Run(ctx context.Context, streams cli.Streams, name string, o Options) error
 		return err
 	}
 	ns := cli.TenantNamespace(name, o.Namespace)
-	releases, err := install.New(hostConfig, ns, nil)
-	if err != nil {
-		return err
-	}
-	if _, err := releases.Get(name); errors.Is(err, install.ErrNotFound) {
-		return fmt.Errorf("no tenant %s in namespace %s ('knest list' shows the tenants and their namespaces)", name, ns)
-	} else if err != nil {
-		return err
-	}
-	data, err := tenant.Kubeconfig(ctx, host, ns)
-	if errors.Is(err, tenant.ErrNotPublished) {
-		return fmt.Errorf("tenant %s is not ready: its knestd has not published its kubeconfig yet ('knest list' shows its state)", name)
-	}
+	data, err := cli.PublishedKubeconfig(ctx, hostConfig, host, name, ns)
 	if err != nil {
 		return err
 	}
