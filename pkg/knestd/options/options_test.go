@@ -18,13 +18,41 @@ func valid(tweaks ...func(*Options)) Options {
 	return o
 }
 
+// validateCase is options that Validate accepts, or refuses with errors
+// containing each of wantErrs.
+type validateCase struct {
+	name     string
+	opts     Options
+	wantErrs []string
+}
+
+func runValidateCases(t *testing.T, tests []validateCase) {
+	t.Helper()
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			err := tc.opts.Validate()
+			if len(tc.wantErrs) == 0 {
+				if err != nil {
+					t.Fatalf("unexpected error: %v", err)
+				}
+				return
+			}
+			if err == nil {
+				t.Fatalf("no error, want %q", tc.wantErrs)
+			}
+			for _, want := range tc.wantErrs {
+				if !strings.Contains(err.Error(), want) {
+					t.Errorf("error %q lacks %q", err, want)
+				}
+			}
+		})
+	}
+}
+
 func TestValidate(t *testing.T) {
 	t.Parallel()
-	tests := []struct {
-		name     string
-		opts     Options
-		wantErrs []string
-	}{
+	tests := []validateCase{
 		{name: "the defaults with a data dir are valid", opts: valid()},
 		{name: "an IPv6 service CIDR of /108 is valid", opts: valid(func(o *Options) { o.ServiceCIDR = "fd00:10:96::/108" })},
 		{name: "SANs may be names and IPs", opts: valid(func(o *Options) { o.TLSSANs = []string{"demo.knest-demo.svc", "10.96.7.7"} })},
@@ -74,26 +102,7 @@ func TestValidate(t *testing.T) {
 			wantErrs: []string{"--data-dir is required", "--secure-port -1 is out of range"},
 		},
 	}
-	for _, tc := range tests {
-		t.Run(tc.name, func(t *testing.T) {
-			t.Parallel()
-			err := tc.opts.Validate()
-			if len(tc.wantErrs) == 0 {
-				if err != nil {
-					t.Fatalf("unexpected error: %v", err)
-				}
-				return
-			}
-			if err == nil {
-				t.Fatalf("no error, want %q", tc.wantErrs)
-			}
-			for _, want := range tc.wantErrs {
-				if !strings.Contains(err.Error(), want) {
-					t.Errorf("error %q lacks %q", err, want)
-				}
-			}
-		})
-	}
+	runValidateCases(t, tests)
 }
 
 func TestServiceIPIsTheFirstAddress(t *testing.T) {
@@ -132,11 +141,7 @@ func TestFlagsParseIntoOptions(t *testing.T) {
 
 func TestValidateKubeletAndDNS(t *testing.T) {
 	t.Parallel()
-	tests := []struct {
-		name     string
-		opts     Options
-		wantErrs []string
-	}{
+	tests := []validateCase{
 		{name: "a kubelet port of 0 picks one", opts: valid(func(o *Options) { o.KubeletPort = 0 })},
 		{name: "a kubelet port must be in range", opts: valid(func(o *Options) { o.KubeletPort = 65536 }), wantErrs: []string{"--kubelet-port 65536 is out of range"}},
 		{name: "an empty DNS address turns DNS off", opts: valid(func(o *Options) { o.DNSAddress = "" })},
@@ -151,26 +156,7 @@ func TestValidateKubeletAndDNS(t *testing.T) {
 		{name: "a DNS service IP must be in the service CIDR", opts: valid(func(o *Options) { o.DNSServiceIP = "10.200.0.10" }), wantErrs: []string{"--dns-service-ip 10.200.0.10 is outside --service-cidr"}},
 		{name: "a DNS service IP needs the DNS server", opts: valid(func(o *Options) { o.DNSServiceIP = "10.96.0.10"; o.DNSAddress = "" }), wantErrs: []string{"an empty --dns-address turns off"}},
 	}
-	for _, tc := range tests {
-		t.Run(tc.name, func(t *testing.T) {
-			t.Parallel()
-			err := tc.opts.Validate()
-			if len(tc.wantErrs) == 0 {
-				if err != nil {
-					t.Fatalf("unexpected error: %v", err)
-				}
-				return
-			}
-			if err == nil {
-				t.Fatalf("no error, want %q", tc.wantErrs)
-			}
-			for _, want := range tc.wantErrs {
-				if !strings.Contains(err.Error(), want) {
-					t.Errorf("error %q lacks %q", err, want)
-				}
-			}
-		})
-	}
+	runValidateCases(t, tests)
 }
 
 func TestDNSListenAddressDefaultsToTheBindAddress(t *testing.T) {
