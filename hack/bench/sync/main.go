@@ -368,14 +368,14 @@ func bench(ctx context.Context, e *env, o options) (*result, error) {
 	}
 
 	tenantSnap, hostSnap := tenantTL.snapshot(bulkPrefix), tenantHostTL.snapshot(bulkPrefix)
-	res.TenantSeconds = round(lastRunning(names, tenantSnap).Sub(res.tenantStart).Seconds())
-	res.TenantHostCreatedSeconds = round(lastAdded(names, hostSnap).Sub(res.tenantStart).Seconds())
+	res.TenantSeconds = round(latest(names, tenantSnap, runningAt).Sub(res.tenantStart).Seconds())
+	res.TenantHostCreatedSeconds = round(latest(names, hostSnap, addedAt).Sub(res.tenantStart).Seconds())
 	res.CreateLatency = between(names, tenantSnap, hostSnap, createdAt, addedAt)
 	res.StatusLatency = between(names, hostSnap, tenantSnap, runningAt, runningAt)
 	res.TenantCreateToRunning = between(names, tenantSnap, tenantSnap, createdAt, runningAt)
 	if !o.skipDirect {
 		directSnap := directTL.snapshot(bulkPrefix)
-		res.DirectSeconds = round(lastRunning(names, directSnap).Sub(res.directStart).Seconds())
+		res.DirectSeconds = round(latest(names, directSnap, runningAt).Sub(res.directStart).Seconds())
 		res.Ratio = round(res.TenantSeconds / res.DirectSeconds)
 		res.DirectCreateToRunning = between(names, directSnap, directSnap, createdAt, runningAt)
 		res.Targets.RatioMet = ptr.To(res.Ratio <= targetRatio)

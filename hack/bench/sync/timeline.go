@@ -203,22 +203,11 @@ func addedAt(p podTimes) time.Time     { return p.added }
 func runningAt(p podTimes) time.Time   { return p.running }
 func scheduledAt(p podTimes) time.Time { return p.scheduled }
 
-// lastRunning is the latest Running time among names.
-func lastRunning(names []string, tl map[string]podTimes) time.Time {
+// latest is the latest of names' times that at reads (runningAt, addedAt).
+func latest(names []string, tl map[string]podTimes, at func(podTimes) time.Time) time.Time {
 	var last time.Time
 	for _, n := range names {
-		if t := tl[n].running; t.After(last) {
-			last = t
-		}
-	}
-	return last
-}
-
-// lastAdded is the latest first-seen time among names.
-func lastAdded(names []string, tl map[string]podTimes) time.Time {
-	var last time.Time
-	for _, n := range names {
-		if t := tl[n].added; t.After(last) {
+		if t := at(tl[n]); t.After(last) {
 			last = t
 		}
 	}
