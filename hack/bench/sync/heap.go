@@ -4,7 +4,7 @@ import (
 	"cmp"
 	"context"
 	"fmt"
-	"net/http"
+	"io"
 	"os"
 	"slices"
 	"strings"
@@ -43,21 +43,12 @@ var heapOwners = []heapOwner{
 
 // fetchHeapProfile reads knestd's heap profile after a garbage collection.
 func fetchHeapProfile(ctx context.Context, address string) (*profile.Profile, error) {
-	ctx, cancel := context.WithTimeout(ctx, time.Minute)
-	defer cancel()
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+address+"/debug/pprof/heap?gc=1", nil)
-	if err != nil {
-		return nil, err
-	}
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		return nil, fmt.Errorf("failed to read knestd's heap profile: %w", err)
-	}
-	defer resp.Body.Close()
-	if resp.StatusCode != http.StatusOK {
-		return nil, fmt.Errorf("knestd heap profile: %s", resp.Status)
-	}
-	return profile.Parse(resp.Body)
+	var p *profile.Profile
+	err := readKnestd(ctx, "http://"+address+"/debug/pprof/heap?gc=1", time.Minute, "heap profile", func(r io.Reader) (err error) {
+		p, err = profile.Parse(r)
+		return err
+	})
+	return p, err
 }
 
 // inUseByOwner sums a heap profile's in-use bytes by heapOwners.

@@ -31,21 +31,32 @@ type metricsSnapshot []sample
 // scrape reads the metrics endpoint. Only modules the repository already
 // requires directly are used, so the text format is parsed here.
 func scrape(ctx context.Context, address string) (metricsSnapshot, error) {
-	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	var m metricsSnapshot
+	err := readKnestd(ctx, "http://"+address+"/metrics", 10*time.Second, "metrics", func(r io.Reader) (err error) {
+		m, err = parseMetrics(r)
+		return err
+	})
+	return m, err
+}
+
+// readKnestd GETs url from knestd within timeout and hands read the body;
+// what names the endpoint in errors.
+func readKnestd(ctx context.Context, url string, timeout time.Duration, what string, read func(io.Reader) error) error {
+	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+address+"/metrics", nil)
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
 	if err != nil {
-		return nil, err
+		return err
 	}
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
-		return nil, fmt.Errorf("failed to scrape knestd metrics: %w", err)
+		return fmt.Errorf("failed to read knestd %s: %w", what, err)
 	}
 	defer resp.Body.Close()
 	if resp.StatusCode != http.StatusOK {
-		return nil, fmt.Errorf("knestd metrics: %s", resp.Status)
+		return fmt.Errorf("knestd %s: %s", what, resp.Status)
 	}
-	return parseMetrics(resp.Body)
+	return read(resp.Body)
 }
 
 func parseMetrics(r io.Reader) (metricsSnapshot, error) {
