@@ -125,7 +125,7 @@ func (p *Plugin) Admit(ctx context.Context, a admission.Attributes, _ admission.
 			return admission.NewForbidden(a, err)
 		}
 	}
-	return p.refuse(ctx, a)
+	return p.refuse(ctx, a, mutating)
 }
 
 // Validate refuses what the host would not run.
@@ -133,18 +133,29 @@ func (p *Plugin) Validate(ctx context.Context, a admission.Attributes, _ admissi
 	if exempt(a) || a.GetObject() == nil {
 		return nil
 	}
-	return p.refuse(ctx, a)
+	return p.refuse(ctx, a, validating)
 }
 
-func (p *Plugin) refuse(ctx context.Context, a admission.Attributes) error {
-	errs := p.validate(ctx, a)
+// phase is the admission phase a check runs in.
+type phase int
+
+const (
+	mutating phase = iota
+	validating
+)
+
+func (p *Plugin) refuse(ctx context.Context, a admission.Attributes, ph phase) error {
+	errs := p.validate(ctx, a, ph)
 	if len(errs) == 0 {
 		return nil
 	}
 	return admission.NewForbidden(a, fmt.Errorf("refused by the knest %s profile: %w", p.policy.Profile, errs.ToAggregate()))
 }
 
-func (p *Plugin) validate(ctx context.Context, a admission.Attributes) field.ErrorList {
+// validate checks a. Endpoint addresses are checked in the validating
+// phase only: their check may list pods, nothing of theirs is defaulted,
+// and nothing after the plugin's Admit changes them.
+func (p *Plugin) validate(ctx context.Context, a admission.Attributes, ph phase) field.ErrorList {
 	gr := a.GetResource().GroupResource()
 	switch {
 	case gr == podsResource && a.GetSubresource() == "binding":
@@ -175,9 +186,13 @@ func (p *Plugin) validate(ctx context.Context, a admission.Attributes) field.Err
 	case *scheduling.PriorityClass:
 		errs = append(errs, policy.CheckPriorityClass(obj.Value, p.policy)...)
 	case *discovery.EndpointSlice:
-		errs = append(errs, policy.CheckEndpointAddresses(sliceAddresses(obj), p.ownsFunc(ctx))...)
+		if ph == validating {
+			errs = append(errs, policy.CheckEndpointAddresses(sliceAddresses(obj), p.ownsFunc(ctx))...)
+		}
 	case *core.Endpoints:
-		errs = append(errs, policy.CheckEndpointAddresses(endpointsAddresses(obj), p.ownsFunc(ctx))...)
+		if ph == validating {
+			errs = append(errs, policy.CheckEndpointAddresses(endpointsAddresses(obj), p.ownsFunc(ctx))...)
+		}
 	}
 	for _, tpl := range podSpecs(a) {
 		spec, err := toV1(tpl.spec)
