@@ -87,7 +87,7 @@ func TestIsCopyOf(t *testing.T) {
 	t.Parallel()
 	pod := &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Namespace: "shop", Name: "api", UID: "u1"}}
 	copyOf := func(tweak func(h *corev1.Pod)) *corev1.Pod {
-		labels, annotations := translate.HostMeta("acme", translate.Object{Kind: "Pod", Namespace: "shop", Name: "api", UID: "u1"}, nil)
+		labels, annotations := translate.HostMeta("acme", translate.Object{Kind: "Pod", Namespace: "shop", Name: "api", UID: "u1"}, nil, nil, translate.Passthrough{})
 		h := &corev1.Pod{ObjectMeta: metav1.ObjectMeta{
 			Namespace: "knest-acme", Name: translate.HostName("acme", "shop", "api", translate.MaxSubdomainLength),
 			Labels: labels, Annotations: annotations,

@@ -4,23 +4,27 @@ import (
 	"fmt"
 	"maps"
 	"slices"
+	"strings"
 
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/util/validation/field"
-	psapi "k8s.io/pod-security-admission/api"
 	"k8s.io/utils/ptr"
 )
 
 // ForceHostPod sets on a translated host pod the fields policy p forces,
-// whatever the tenant asked for: the forced runtime class, the placement
-// nodeSelector and tolerations of the tenant's node pool, no host
-// ServiceAccount token, DefaultPod's safe defaults, and in the hard profile
-// allowPrivilegeEscalation: false and imagePullPolicy Always on every
-// container. Applying it twice changes nothing more than applying it once.
+// whatever the tenant asked for. They follow the profile, not the Pod
+// Security floor, and never break a root image (no forced drop of the
+// default capabilities): in both profiles the placement nodeSelector and
+// tolerations of the tenant's node pool, no host ServiceAccount token,
+// DefaultPod's defaults (a RuntimeDefault seccomp profile) and NET_RAW
+// dropped from every container (raw sockets forge packets on the node's
+// network; ping works without it on current kernels); in hard also the
+// forced runtime class and imagePullPolicy Always. Ephemeral containers
+// get the same as the others. Applying it twice changes nothing more than
+// applying it once.
 func ForceHostPod(pod *corev1.Pod, p *Policy) {
-	profile := p.profile()
 	spec := &pod.Spec
-	DefaultPod(spec, profile)
+	DefaultPod(spec, p)
 	if forced := p.RuntimeClasses.Forced; forced != "" {
 		spec.RuntimeClassName = ptr.To(forced)
 	}
@@ -36,25 +40,40 @@ func ForceHostPod(pod *corev1.Pod, p *Policy) {
 	// Tenant credentials reach host pods through a Secret of their own;
 	// the host's token would let a tenant speak to the host API server.
 	spec.AutomountServiceAccountToken = ptr.To(false)
-	if profile.PodSecurityLevel() != psapi.LevelRestricted {
-		return
-	}
 	windows := spec.OS != nil && spec.OS.Name == corev1.Windows
 	for _, c := range containersOf(spec, nil) {
-		// Always pull: a node caches images, and a tenant must not run an
-		// image another tenant pulled with credentials it does not hold.
-		c.container.ImagePullPolicy = corev1.PullAlways
-		if windows {
+		if p.profile().forcesImagePull() {
+			c.container.ImagePullPolicy = corev1.PullAlways
+		}
+		if windows || dropsNetRaw(c.container.SecurityContext) {
 			continue
 		}
-		// Unlike DefaultPod, this overrides the tenant. A privileged
-		// container ends up with a combination the host API server would
-		// refuse, but CheckHostPod refuses it first, with a clearer reason.
 		if c.container.SecurityContext == nil {
 			c.container.SecurityContext = &corev1.SecurityContext{}
 		}
-		c.container.SecurityContext.AllowPrivilegeEscalation = ptr.To(false)
+		if c.container.SecurityContext.Capabilities == nil {
+			c.container.SecurityContext.Capabilities = &corev1.Capabilities{}
+		}
+		caps := c.container.SecurityContext.Capabilities
+		caps.Drop = append(caps.Drop, capNetRaw)
 	}
+}
+
+// capNetRaw is dropped from every host container.
+const capNetRaw corev1.Capability = "NET_RAW"
+
+// dropsNetRaw reports whether a container already drops NET_RAW (or ALL).
+func dropsNetRaw(sc *corev1.SecurityContext) bool {
+	if sc == nil || sc.Capabilities == nil {
+		return false
+	}
+	for _, c := range sc.Capabilities.Drop {
+		switch strings.TrimPrefix(strings.ToUpper(string(c)), "CAP_") {
+		case "ALL", string(capNetRaw):
+			return true
+		}
+	}
+	return false
 }
 
 // CheckHostPod is the last check before a host pod is created, after
@@ -81,15 +100,17 @@ func checkForced(e *podEnv, p *Policy) field.ErrorList {
 		errs = append(errs, field.Invalid(e.specPath.Child("automountServiceAccountToken"), automount,
 			"must be false: host pods never get a host ServiceAccount token"))
 	}
-	if e.level == psapi.LevelRestricted {
-		for _, c := range containersOf(e.spec, e.specPath) {
-			if c.container.ImagePullPolicy != corev1.PullAlways {
-				errs = append(errs, field.Invalid(c.path.Child("imagePullPolicy"), string(c.container.ImagePullPolicy), fmt.Sprintf(
-					"must be Always in the %s profile", e.profile)))
-			}
+	windows := e.spec.OS != nil && e.spec.OS.Name == corev1.Windows
+	for _, c := range containersOf(e.spec, e.specPath) {
+		if e.profile.forcesImagePull() && c.container.ImagePullPolicy != corev1.PullAlways {
+			errs = append(errs, field.Invalid(c.path.Child("imagePullPolicy"), string(c.container.ImagePullPolicy), fmt.Sprintf(
+				"must be Always in the %s profile", e.profile)))
+		}
+		if !windows && !dropsNetRaw(c.container.SecurityContext) {
+			errs = append(errs, field.Required(c.path.Child("securityContext", "capabilities", "drop"), fmt.Sprintf(
+				"must include NET_RAW on every host container in the %s profile", e.profile)))
 		}
 	}
-	windows := e.spec.OS != nil && e.spec.OS.Name == corev1.Windows
 	if !windows && (e.spec.SecurityContext == nil || e.spec.SecurityContext.SeccompProfile == nil) {
 		errs = append(errs, field.Required(e.podSecurityContextPath().Child("seccompProfile"), fmt.Sprintf(
 			"must be set on every host pod in the %s profile; RuntimeDefault unless the tenant chose a profile", e.profile)))

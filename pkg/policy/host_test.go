@@ -5,6 +5,7 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 	corev1 "k8s.io/api/core/v1"
+	psapi "k8s.io/pod-security-admission/api"
 	"k8s.io/utils/ptr"
 )
 
@@ -35,15 +36,14 @@ func TestForceHostPod(t *testing.T) {
 	tests := []struct {
 		name    string
 		profile Profile
+		policy  []func(*Policy)
 		pod     *corev1.Pod
 		want    *corev1.Pod
 	}{
 		{
-			name:    "hard forces the sandbox, the pool, no token, no escalation and always pulling",
+			name:    "hard at the restricted floor forces the sandbox, the pool, no token and always pulling, and defaults what restricted needs",
 			profile: ProfileHard,
-			pod: translated(withContainerSC(func(sc *corev1.SecurityContext) {
-				sc.AllowPrivilegeEscalation = ptr.To(true)
-			})),
+			pod:     translated(),
 			want: translated(withSpec(func(s *corev1.PodSpec) {
 				s.RuntimeClassName = ptr.To("kata")
 				s.NodeSelector["example.com/pool"] = "acme"
@@ -60,7 +60,24 @@ func TestForceHostPod(t *testing.T) {
 			})),
 		},
 		{
-			name:    "soft forces the pool, no token and a seccomp profile",
+			name:    "hard at its default baseline floor forces the sandbox, the pool and always pulling, drops only NET_RAW and leaves a root image alone",
+			profile: ProfileHard,
+			policy:  []func(*Policy){func(p *Policy) { p.PodSecurityLevel = psapi.LevelBaseline }},
+			pod:     translated(func(p *corev1.Pod) { p.Spec.SecurityContext = nil }),
+			want: translated(withSpec(func(s *corev1.PodSpec) {
+				s.SecurityContext = &corev1.PodSecurityContext{SeccompProfile: &corev1.SeccompProfile{Type: corev1.SeccompProfileTypeRuntimeDefault}}
+				s.RuntimeClassName = ptr.To("kata")
+				s.NodeSelector["example.com/pool"] = "acme"
+				s.Tolerations = []corev1.Toleration{poolToleration}
+				s.AutomountServiceAccountToken = ptr.To(false)
+				for _, c := range []*corev1.Container{&s.InitContainers[0], &s.Containers[0]} {
+					c.ImagePullPolicy = corev1.PullAlways
+					c.SecurityContext = &corev1.SecurityContext{Capabilities: &corev1.Capabilities{Drop: []corev1.Capability{"NET_RAW"}}}
+				}
+			})),
+		},
+		{
+			name:    "soft forces the pool, no token, a seccomp profile and no NET_RAW, and leaves image pulls alone",
 			profile: ProfileSoft,
 			pod:     translated(),
 			want: translated(withSpec(func(s *corev1.PodSpec) {
@@ -68,6 +85,27 @@ func TestForceHostPod(t *testing.T) {
 				s.Tolerations = []corev1.Toleration{poolToleration}
 				s.AutomountServiceAccountToken = ptr.To(false)
 				s.SecurityContext.SeccompProfile = &corev1.SeccompProfile{Type: corev1.SeccompProfileTypeRuntimeDefault}
+				for _, c := range []*corev1.Container{&s.InitContainers[0], &s.Containers[0]} {
+					c.SecurityContext = &corev1.SecurityContext{Capabilities: &corev1.Capabilities{Drop: []corev1.Capability{"NET_RAW"}}}
+				}
+			})),
+		},
+		{
+			name:    "soft raised to restricted adds what restricted needs but still no forced pulls",
+			profile: ProfileSoft,
+			policy:  []func(*Policy){func(p *Policy) { p.PodSecurityLevel = psapi.LevelRestricted }},
+			pod:     translated(),
+			want: translated(withSpec(func(s *corev1.PodSpec) {
+				s.NodeSelector["example.com/pool"] = "acme"
+				s.Tolerations = []corev1.Toleration{poolToleration}
+				s.AutomountServiceAccountToken = ptr.To(false)
+				s.SecurityContext.SeccompProfile = &corev1.SeccompProfile{Type: corev1.SeccompProfileTypeRuntimeDefault}
+				for _, c := range []*corev1.Container{&s.InitContainers[0], &s.Containers[0]} {
+					c.SecurityContext = &corev1.SecurityContext{
+						AllowPrivilegeEscalation: ptr.To(false),
+						Capabilities:             &corev1.Capabilities{Drop: []corev1.Capability{"ALL"}},
+					}
+				}
 			})),
 		},
 	}
@@ -75,6 +113,9 @@ func TestForceHostPod(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
 			p := poolPolicy(tc.profile)
+			for _, tweak := range tc.policy {
+				tweak(p)
+			}
 			once := tc.pod.DeepCopy()
 			ForceHostPod(once, p)
 			if diff := cmp.Diff(tc.want, once); diff != "" {
@@ -122,7 +163,7 @@ func TestCheckHostPod(t *testing.T) {
 		{
 			name:    "a pod that was never forced is refused for each forced field",
 			profile: ProfileHard,
-			pod:     nginx(nonRoot, withSpec(func(s *corev1.PodSpec) { DefaultPod(s, ProfileHard) })),
+			pod:     nginx(nonRoot, withSpec(func(s *corev1.PodSpec) { DefaultPod(s, policyFor(ProfileHard)) })),
 			want: []string{
 				"spec.automountServiceAccountToken: Invalid value",
 				"spec.containers[0].imagePullPolicy: Invalid value",

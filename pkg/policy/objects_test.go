@@ -7,6 +7,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/util/validation/field"
+	psapi "k8s.io/pod-security-admission/api"
 	"k8s.io/utils/ptr"
 )
 
@@ -99,13 +100,9 @@ func TestCheckMeta(t *testing.T) {
 			},
 		},
 		{
-			name:        "Pod Security keys are refused on any object",
+			name:        "Pod Security keys are the tenant's own business on any object",
 			labels:      map[string]string{"pod-security.kubernetes.io/enforce": "privileged"},
 			annotations: map[string]string{"pod-security.kubernetes.io/exempt": "true"},
-			want: []string{
-				"metadata.annotations[pod-security.kubernetes.io/exempt]: Invalid value",
-				"metadata.labels[pod-security.kubernetes.io/enforce]: Invalid value",
-			},
 		},
 	}
 	for _, tc := range tests {
@@ -120,36 +117,39 @@ func TestCheckMeta(t *testing.T) {
 	}
 }
 
-func TestCheckNamespace(t *testing.T) {
+func TestNamespacePodSecurityLabelsAreNeverRefused(t *testing.T) {
 	t.Parallel()
 	tests := []struct {
-		name        string
-		profile     Profile
-		labels      map[string]string
-		annotations map[string]string
-		want        []string
+		name    string
+		policy  *Policy
+		labels  map[string]string
+		refused []string
+		warned  []string
 	}{
 		{
-			name:    "enforce=privileged is refused in soft",
-			profile: ProfileSoft,
-			labels:  map[string]string{"pod-security.kubernetes.io/enforce": "privileged"},
-			want:    []string{"metadata.labels[pod-security.kubernetes.io/enforce]: Invalid value"},
+			name:   "enforce=privileged (as the conformance suite labels its namespaces) is accepted with a warning in hard",
+			policy: Default(ProfileHard),
+			labels: map[string]string{"pod-security.kubernetes.io/enforce": "privileged"},
+			warned: []string{"pod-security.kubernetes.io/enforce=privileged has no effect below the floor: every pod of this tenant is held to Pod Security baseline (the hard profile (Pod Security baseline))"},
 		},
 		{
-			name:    "enforce=privileged is refused in hard",
-			profile: ProfileHard,
-			labels:  map[string]string{"pod-security.kubernetes.io/enforce": "privileged"},
-			want:    []string{"metadata.labels[pod-security.kubernetes.io/enforce]: Invalid value"},
+			name:   "enforce=privileged is accepted with a warning in soft",
+			policy: Default(ProfileSoft),
+			labels: map[string]string{"pod-security.kubernetes.io/enforce": "privileged", "pod-security.kubernetes.io/warn": "privileged"},
+			warned: []string{
+				"pod-security.kubernetes.io/enforce=privileged has no effect below the floor: every pod of this tenant is held to Pod Security baseline (the soft profile (Pod Security baseline))",
+				"pod-security.kubernetes.io/warn=privileged has no effect below the floor: every pod of this tenant is held to Pod Security baseline (the soft profile (Pod Security baseline))",
+			},
 		},
 		{
-			name:    "warn=baseline is refused in hard",
-			profile: ProfileHard,
-			labels:  map[string]string{"pod-security.kubernetes.io/warn": "baseline"},
-			want:    []string{"metadata.labels[pod-security.kubernetes.io/warn]: Invalid value"},
+			name:   "baseline is below a floor the operator raised to restricted",
+			policy: func() *Policy { p := Default(ProfileHard); p.PodSecurityLevel = psapi.LevelRestricted; return p }(),
+			labels: map[string]string{"pod-security.kubernetes.io/audit": "baseline"},
+			warned: []string{"pod-security.kubernetes.io/audit=baseline has no effect below the floor: every pod of this tenant is held to Pod Security restricted (the hard profile (Pod Security restricted))"},
 		},
 		{
-			name:    "tightening to restricted passes in soft",
-			profile: ProfileSoft,
+			name:   "tightening to restricted needs no warning",
+			policy: Default(ProfileSoft),
 			labels: map[string]string{
 				"pod-security.kubernetes.io/enforce":         "restricted",
 				"pod-security.kubernetes.io/enforce-version": "latest",
@@ -157,49 +157,28 @@ func TestCheckNamespace(t *testing.T) {
 			},
 		},
 		{
-			name:    "an unknown level or version is refused",
-			profile: ProfileHard,
-			labels: map[string]string{
-				"pod-security.kubernetes.io/enforce":         "strict",
-				"pod-security.kubernetes.io/enforce-version": "v2",
-			},
-			want: []string{
-				"metadata.labels[pod-security.kubernetes.io/enforce-version]: Invalid value",
-				"metadata.labels[pod-security.kubernetes.io/enforce]: Unsupported value",
-			},
+			name:   "values upstream Pod Security does not know are left to it",
+			policy: Default(ProfileHard),
+			labels: map[string]string{"pod-security.kubernetes.io/enforce": "strict", "pod-security.kubernetes.io/exempt": "true"},
 		},
 		{
-			name:        "other Pod Security keys and knest keys are refused",
-			profile:     ProfileHard,
-			labels:      map[string]string{"pod-security.kubernetes.io/exempt": "true", "knest.io/tenant": "other"},
-			annotations: map[string]string{"pod-security.kubernetes.io/enforce": "restricted"},
-			want: []string{
-				"metadata.annotations[pod-security.kubernetes.io/enforce]: Invalid value",
-				"metadata.labels[knest.io/tenant]: Invalid value",
-				"metadata.labels[pod-security.kubernetes.io/exempt]: Invalid value",
-			},
+			name:    "knest keys are refused",
+			policy:  Default(ProfileHard),
+			labels:  map[string]string{"knest.io/tenant": "other", "Sub.KNEST.io/x": "y"},
+			refused: []string{"metadata.labels[Sub.KNEST.io/x]: Invalid value", "metadata.labels[knest.io/tenant]: Invalid value"},
 		},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
-			meta := &metav1.ObjectMeta{Name: "team-a", Labels: tc.labels, Annotations: tc.annotations}
-			got := summary(CheckNamespace(meta, field.NewPath("metadata"), Default(tc.profile)))
-			if diff := cmp.Diff(tc.want, got, cmpEmpty); diff != "" {
+			meta := &metav1.ObjectMeta{Name: "team-a", Labels: tc.labels}
+			if diff := cmp.Diff(tc.refused, summary(CheckMeta(meta, field.NewPath("metadata"))), cmpEmpty); diff != "" {
 				t.Errorf("errors (-want +got):\n%s", diff)
 			}
+			if diff := cmp.Diff(tc.warned, NamespaceWarnings(meta, tc.policy), cmpEmpty); diff != "" {
+				t.Errorf("warnings (-want +got):\n%s", diff)
+			}
 		})
-	}
-}
-
-func TestCheckNamespaceMessage(t *testing.T) {
-	t.Parallel()
-	meta := &metav1.ObjectMeta{Name: "team-a", Labels: map[string]string{"pod-security.kubernetes.io/enforce": "privileged"}}
-	errs := CheckNamespace(meta, field.NewPath("metadata"), Default(ProfileHard))
-	want := `metadata.labels[pod-security.kubernetes.io/enforce]: Invalid value: "privileged": would loosen Pod Security below restricted, ` +
-		`which the hard profile (Pod Security restricted) enforces in every namespace; remove the label or set it to restricted`
-	if len(errs) != 1 || errs[0].Error() != want {
-		t.Errorf("CheckNamespace = %v, want %q", errs, want)
 	}
 }
 

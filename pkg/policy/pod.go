@@ -13,14 +13,16 @@ import (
 	"k8s.io/utils/ptr"
 )
 
-// DefaultPod sets in a tenant pod the safe defaults its profile forces, so
-// that a plain pod passes CheckPod without the tenant spelling them out:
-// a RuntimeDefault seccomp profile for the pod when it has none; in the
-// hard profile also allowPrivilegeEscalation: false and a drop of ALL
-// capabilities on every container that does not say otherwise. It never
-// loosens what the tenant set: a value the profile refuses stays, and
+// DefaultPod sets in a tenant pod the safe defaults of policy p's floor, so
+// that a plain pod passes CheckPod without the tenant spelling them out: a
+// RuntimeDefault seccomp profile for the pod when it has none; where the
+// operator raised the floor to restricted, also allowPrivilegeEscalation:
+// false and a drop of ALL capabilities on every container that does not
+// say otherwise (restricted requires both; the baseline floor of both
+// profiles forces neither, so root images run as they are). It never
+// loosens what the tenant set: a value the floor refuses stays, and
 // CheckPod reports it.
-func DefaultPod(spec *corev1.PodSpec, profile Profile) {
+func DefaultPod(spec *corev1.PodSpec, p *Policy) {
 	// The API server refuses these Linux fields on a Windows pod.
 	if spec.OS != nil && spec.OS.Name == corev1.Windows {
 		return
@@ -31,7 +33,7 @@ func DefaultPod(spec *corev1.PodSpec, profile Profile) {
 	if spec.SecurityContext.SeccompProfile == nil {
 		spec.SecurityContext.SeccompProfile = &corev1.SeccompProfile{Type: corev1.SeccompProfileTypeRuntimeDefault}
 	}
-	if profile.PodSecurityLevel() != psapi.LevelRestricted {
+	if p.level() != psapi.LevelRestricted {
 		return
 	}
 	for _, c := range containersOf(spec, nil) {
@@ -65,11 +67,14 @@ func escalates(sc *corev1.SecurityContext) bool {
 }
 
 // CheckPod reports everything in a tenant pod that the host would not run
-// under policy p: Pod Security at the profile's level (baseline for soft,
-// restricted for hard) whatever the namespace's labels say, volume types
-// outside the allowlist, nodeName, and tolerations, runtimeClassName,
-// priorityClassName, nodeSelector and node affinity keys outside the
-// policy's allowlists. Each error names the field, the value and the
+// under policy p: Pod Security at the floor (baseline unless the operator
+// raised it) whatever the namespace's labels say, volume types and
+// projected sources outside the allowlists, nodeName, tolerations,
+// runtimeClassName, priorityClassName, nodeSelector and node affinity keys
+// outside the policy's allowlists, node-local security profiles the policy
+// does not list, downward API fields that show the host, claims of
+// ephemeral volumes outside the storage policy, and the fields whose
+// disposition is Refused (PodSpecFields). Each error names the field, the value and the
 // profile, and says what to set instead. Call DefaultPod first.
 //
 // path locates the pod in the checked object: nil for a Pod,
@@ -100,10 +105,17 @@ func checkPod(meta *metav1.ObjectMeta, spec *corev1.PodSpec, path *field.Path, p
 		metaPath: path.Child("metadata"),
 		specPath: path.Child("spec"),
 		profile:  profile,
-		level:    profile.PodSecurityLevel(),
+		level:    p.level(),
+		pol:      p,
 	}
 	errs := checkPodSecurity(e)
 	errs = append(errs, checkVolumes(e, p)...)
+	errs = append(errs, checkProjected(e)...)
+	errs = append(errs, checkClaimTemplates(e)...)
+	errs = append(errs, checkSecurityProfiles(e)...)
+	errs = append(errs, checkDownwardAPI(e)...)
+	errs = append(errs, checkAffinityNamespaces(e)...)
+	errs = append(errs, checkRefusedFields(e)...)
 	if spec.NodeName != "" {
 		errs = append(errs, field.Invalid(e.specPath.Child("nodeName"), spec.NodeName, fmt.Sprintf(
 			"pods may not choose their node in the %s profile: the host schedules them onto the tenant's nodes; remove nodeName", profile)))

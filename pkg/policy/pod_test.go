@@ -9,6 +9,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/util/validation/field"
+	psapi "k8s.io/pod-security-admission/api"
 	"k8s.io/utils/ptr"
 )
 
@@ -86,8 +87,15 @@ func hostPathVolume() corev1.Volume {
 	return corev1.Volume{Name: "host", VolumeSource: corev1.VolumeSource{HostPath: &corev1.HostPathVolumeSource{Path: "/etc"}}}
 }
 
+// policyFor is the policy of a profile, changed by tweaks. The tables of
+// this file hold hard tenants to the restricted floor an operator can raise
+// them to, which exercises every check; TestTheDefaultFloorRunsRootImages
+// covers the default baseline floor of both profiles.
 func policyFor(profile Profile, tweaks ...func(*Policy)) *Policy {
 	p := Default(profile)
+	if profile == ProfileHard {
+		p.PodSecurityLevel = psapi.LevelRestricted
+	}
 	for _, tweak := range tweaks {
 		tweak(p)
 	}
@@ -239,7 +247,7 @@ func TestCheckPod(t *testing.T) {
 			pod: nginx(withPodSC(func(sc *corev1.PodSecurityContext) {
 				sc.SELinuxOptions = &corev1.SELinuxOptions{User: "system_u", Type: "spc_t"}
 			})),
-			want: []string{"spec.securityContext.seLinuxOptions.type: Invalid value", "spec.securityContext.seLinuxOptions.user: Invalid value"},
+			want: []string{"spec.securityContext.seLinuxOptions.type: Invalid value", "spec.securityContext.seLinuxOptions.user: Invalid value", "spec.securityContext.seLinuxOptions: Invalid value"},
 		},
 		{
 			name:    "an unconfined AppArmor annotation is refused",
@@ -426,7 +434,7 @@ func TestCheckPod(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
 			pod := tc.pod.DeepCopy()
-			DefaultPod(&pod.Spec, tc.profile)
+			DefaultPod(&pod.Spec, policyFor(tc.profile))
 			errs := CheckPod(&pod.ObjectMeta, &pod.Spec, nil, policyFor(tc.profile, tc.policy...))
 			if diff := cmp.Diff(tc.want, summary(errs), cmpEmpty); diff != "" {
 				t.Errorf("errors (-want +got):\n%s\nall: %v", diff, errs)
@@ -496,9 +504,9 @@ func TestCheckPodMessagesSayWhatToSet(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
 			pod := tc.pod.DeepCopy()
-			DefaultPod(&pod.Spec, tc.profile)
+			DefaultPod(&pod.Spec, policyFor(tc.profile))
 			var got []string
-			for _, e := range CheckPod(&pod.ObjectMeta, &pod.Spec, nil, Default(tc.profile)) {
+			for _, e := range CheckPod(&pod.ObjectMeta, &pod.Spec, nil, policyFor(tc.profile)) {
 				got = append(got, e.Error())
 			}
 			if diff := cmp.Diff(tc.want, got); diff != "" {
@@ -511,7 +519,7 @@ func TestCheckPodMessagesSayWhatToSet(t *testing.T) {
 func TestCheckPodWithoutDefaultsRefusesWhatDefaultsWouldSet(t *testing.T) {
 	t.Parallel()
 	pod := nginx(nonRoot)
-	got := summary(CheckPod(&pod.ObjectMeta, &pod.Spec, nil, Default(ProfileHard)))
+	got := summary(CheckPod(&pod.ObjectMeta, &pod.Spec, nil, policyFor(ProfileHard)))
 	want := []string{
 		"spec.containers[0].securityContext.allowPrivilegeEscalation: Required value",
 		"spec.containers[0].securityContext.capabilities.drop: Required value",
@@ -528,7 +536,7 @@ func TestCheckPodNamesFieldsOfAPodTemplate(t *testing.T) {
 		p.Annotations = map[string]string{corev1.DeprecatedAppArmorBetaContainerAnnotationKeyPrefix + "nginx": "unconfined"}
 	}, withContainerSC(func(sc *corev1.SecurityContext) { sc.Privileged = ptr.To(true) }))
 	template := corev1.PodTemplateSpec{ObjectMeta: pod.ObjectMeta, Spec: pod.Spec}
-	DefaultPod(&template.Spec, ProfileSoft)
+	DefaultPod(&template.Spec, Default(ProfileSoft))
 	got := summary(CheckPod(&template.ObjectMeta, &template.Spec, field.NewPath("spec", "template"), Default(ProfileSoft)))
 	want := []string{
 		"spec.template.metadata.annotations[container.apparmor.security.beta.kubernetes.io/nginx]: Invalid value",
@@ -545,7 +553,7 @@ func TestCheckPodDoesNotModifyThePod(t *testing.T) {
 		sc.Capabilities = &corev1.Capabilities{Add: []corev1.Capability{"NET_ADMIN"}}
 	}))
 	before := pod.DeepCopy()
-	CheckPod(&pod.ObjectMeta, &pod.Spec, nil, Default(ProfileHard))
+	CheckPod(&pod.ObjectMeta, &pod.Spec, nil, policyFor(ProfileHard))
 	if diff := cmp.Diff(before, pod); diff != "" {
 		t.Errorf("CheckPod modified the pod (-before +after):\n%s", diff)
 	}
@@ -628,12 +636,12 @@ func TestDefaultPod(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
 			got := tc.pod.DeepCopy()
-			DefaultPod(&got.Spec, tc.profile)
+			DefaultPod(&got.Spec, policyFor(tc.profile))
 			if diff := cmp.Diff(tc.want, got); diff != "" {
 				t.Errorf("defaulted pod (-want +got):\n%s", diff)
 			}
 			again := got.DeepCopy()
-			DefaultPod(&again.Spec, tc.profile)
+			DefaultPod(&again.Spec, policyFor(tc.profile))
 			if diff := cmp.Diff(got, again); diff != "" {
 				t.Errorf("defaulting twice differs from once (-once +twice):\n%s", diff)
 			}

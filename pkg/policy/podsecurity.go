@@ -88,10 +88,11 @@ type podEnv struct {
 	specPath *field.Path
 	profile  Profile
 	level    psapi.Level
+	pol      *Policy
 }
 
-// in ends messages: "in the hard profile (Pod Security restricted)".
-func (e *podEnv) in() string { return "in " + e.profile.describe() }
+// in ends messages: "in the hard profile (Pod Security baseline)".
+func (e *podEnv) in() string { return "in " + e.pol.Describe() }
 
 // checkPodSecurity evaluates Pod Security at the profile's level. The
 // upstream checks decide; each failure is then traced to the fields that

@@ -12,6 +12,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/validate/content"
 	"k8s.io/apimachinery/pkg/util/validation/field"
+	psapi "k8s.io/pod-security-admission/api"
 	"k8s.io/utils/ptr"
 	"sigs.k8s.io/yaml"
 )
@@ -68,6 +69,70 @@ type Policy struct {
 	// Placement is forced on every host pod: it keeps the tenant's pods on
 	// its dedicated node pool.
 	Placement Placement `json:"placement,omitzero"`
+
+	// PodSecurityLevel is the floor every tenant pod is held to, whatever
+	// its namespace's labels say: baseline (the default of both profiles)
+	// or restricted. Only the operator can raise it; tenants can only
+	// tighten their own namespaces with Pod Security labels.
+	PodSecurityLevel psapi.Level `json:"podSecurityLevel,omitempty"`
+
+	// Metadata lists the tenant label and annotation keys that reach host
+	// objects as they are. Container runtimes, CNI plugins, service meshes,
+	// autoscalers and bandwidth shapers act on host metadata; a tenant
+	// must not steer them. Other tenant labels reach the host only under
+	// knest's own keys (for selectors), other annotations not at all.
+	Metadata MetadataAllowlist `json:"metadata,omitzero"`
+
+	// SecurityProfiles lists the node-local security profiles tenant pods
+	// may name. None by default: a Localhost profile or SELinux label
+	// names something on the host node.
+	SecurityProfiles SecurityProfiles `json:"securityProfiles,omitzero"`
+
+	// Storage says which host storage tenant claims get.
+	Storage Storage `json:"storage,omitzero"`
+}
+
+// MetadataAllowlist lists label and annotation keys that reach host objects
+// unchanged. A key ending in "/*" allows every key of that prefix
+// ("example.com/*"). Keys in the knest.io domain are never allowed.
+type MetadataAllowlist struct {
+	// Labels default to none.
+	Labels []string `json:"labels,omitempty"`
+	// Annotations default to kubectl.kubernetes.io/default-container,
+	// which tools read from the host pod.
+	Annotations []string `json:"annotations,omitempty"`
+}
+
+// SecurityProfiles lists node-local profiles tenant pods may use.
+type SecurityProfiles struct {
+	// SeccompLocalhost are the localhostProfile names of seccomp profiles
+	// of type Localhost tenants may use.
+	SeccompLocalhost []string `json:"seccompLocalhost,omitempty"`
+	// AppArmorLocalhost are the localhostProfile names of AppArmor profiles
+	// of type Localhost tenants may use.
+	AppArmorLocalhost []string `json:"appArmorLocalhost,omitempty"`
+	// SELinuxOptions are the seLinuxOptions tenants may set, each matched
+	// field by field.
+	SELinuxOptions []corev1.SELinuxOptions `json:"seLinuxOptions,omitempty"`
+}
+
+// Storage says which host storage classes tenant claims get.
+type Storage struct {
+	// Classes are the host StorageClasses tenant claims may name. When
+	// left out, only Default.
+	Classes []string `json:"classes,omitempty"`
+	// Default is the host StorageClass of claims that name none. knest
+	// create fills it from the host's default class at install time (the
+	// namespaced identity of knestd cannot read StorageClasses). Empty:
+	// claims that name no class get the host's default class, if any.
+	Default string `json:"default,omitempty"`
+	// VolumeAttributesClasses are the host VolumeAttributesClasses claims
+	// may name. None by default.
+	VolumeAttributesClasses []string `json:"volumeAttributesClasses,omitempty"`
+	// PreProvisioned allows claims that can bind a pre-provisioned host
+	// volume: an empty storageClassName. Off by default: such a claim may
+	// bind a volume the host made for someone else.
+	PreProvisioned bool `json:"preProvisioned,omitempty"`
 }
 
 // RuntimeClasses says which host RuntimeClass a pod runs with.
@@ -164,6 +229,15 @@ func (p *Policy) applyDefaults() {
 	if p.PriorityClasses.MaxValue == nil {
 		p.PriorityClasses.MaxValue = ptr.To(highestUserPriority)
 	}
+	if p.PodSecurityLevel == "" {
+		p.PodSecurityLevel = p.Profile.PodSecurityLevel()
+	}
+	if p.Metadata.Annotations == nil {
+		p.Metadata.Annotations = []string{DefaultContainerAnnotation}
+	}
+	if p.Storage.Classes == nil && p.Storage.Default != "" {
+		p.Storage.Classes = []string{p.Storage.Default}
+	}
 	if p.NodeLabelKeys == nil {
 		p.NodeLabelKeys = []string{
 			corev1.LabelOSStable,
@@ -204,6 +278,14 @@ func (p *Policy) Validate() error {
 		errs = append(errs, validateCIDR(c, field.NewPath("egressCIDRs").Index(i))...)
 	}
 	errs = append(errs, validatePlacement(p.Placement, field.NewPath("placement"))...)
+	switch p.PodSecurityLevel {
+	case psapi.LevelBaseline, psapi.LevelRestricted:
+	default:
+		errs = append(errs, field.NotSupported(field.NewPath("podSecurityLevel"), p.PodSecurityLevel,
+			[]psapi.Level{psapi.LevelBaseline, psapi.LevelRestricted}))
+	}
+	errs = append(errs, p.Metadata.validate(field.NewPath("metadata"))...)
+	errs = append(errs, p.Storage.validate(field.NewPath("storage"))...)
 	return errs.ToAggregate()
 }
 
@@ -358,6 +440,17 @@ func baseVolumeTypes() []string {
 	return []string{"configMap", "secret", "projected", "downwardAPI", "emptyDir", "persistentVolumeClaim", "ephemeral"}
 }
 
+// ProjectedSources are the sources of a projected volume that may reach the
+// host, by field name: the tenant's own ConfigMaps, Secrets and downward API,
+// and service-account tokens, which knest issues through the tenant API
+// server (the host kubelet never mints one for an audience the tenant
+// chose). Every other source (clusterTrustBundle, podCertificate, and any a
+// newer API adds) makes the host kubelet fetch host credentials or host
+// trust bundles.
+func ProjectedSources() []string {
+	return []string{"configMap", "secret", "downwardAPI", "serviceAccountToken"}
+}
+
 // knownVolumeTypes lists the volume types of the Kubernetes API this
 // package was built with, by their field names in a pod volume.
 func knownVolumeTypes() []string {
@@ -400,6 +493,21 @@ func (p *Policy) allowedVolumeTypes() []string {
 func (p *Policy) HostPriorityClass(tenantClass string) (string, bool) {
 	host, ok := p.PriorityClasses.Classes[tenantClass]
 	return host, ok
+}
+
+// level is the floor; an unset one (a Policy not built by Load or Default)
+// is the profile's.
+func (p *Policy) level() psapi.Level {
+	if p.PodSecurityLevel == "" {
+		return p.profile().PodSecurityLevel()
+	}
+	return p.PodSecurityLevel
+}
+
+// Describe names the profile and its floor for messages: "the hard profile
+// (Pod Security baseline)".
+func (p *Policy) Describe() string {
+	return fmt.Sprintf("the %s profile (Pod Security %s)", p.profile(), p.level())
 }
 
 // profile is the policy's profile; an unset one is the default profile.

@@ -8,6 +8,7 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 	corev1 "k8s.io/api/core/v1"
+	psapi "k8s.io/pod-security-admission/api"
 	"k8s.io/utils/ptr"
 )
 
@@ -35,6 +36,16 @@ func TestLoadExample(t *testing.T) {
 				Key: "example.com/pool", Operator: corev1.TolerationOpEqual, Value: "tenant-acme", Effect: corev1.TaintEffectNoSchedule,
 			}},
 		},
+		PodSecurityLevel: psapi.LevelRestricted,
+		Metadata: MetadataAllowlist{
+			Labels:      []string{"example.com/team"},
+			Annotations: []string{"kubectl.kubernetes.io/default-container", "example.com/*"},
+		},
+		SecurityProfiles: SecurityProfiles{
+			SeccompLocalhost:  []string{"profiles/audit.json"},
+			AppArmorLocalhost: []string{"k8s-apparmor-example-deny-write"},
+		},
+		Storage: Storage{Classes: []string{"fast", "standard"}, Default: "standard"},
 	}
 	if diff := cmp.Diff(want, got); diff != "" {
 		t.Errorf("loaded policy (-want +got):\n%s", diff)
@@ -52,17 +63,21 @@ func TestDefault(t *testing.T) {
 			profile: ProfileHard,
 			want: &Policy{
 				Profile:         ProfileHard,
-				RuntimeClasses:  RuntimeClasses{Forced: "kata"},
-				PriorityClasses: PriorityClasses{MaxValue: ptr.To[int32](1_000_000_000)},
-				NodeLabelKeys:   nodeLabelKeys,
+				RuntimeClasses:   RuntimeClasses{Forced: "kata"},
+				PriorityClasses:  PriorityClasses{MaxValue: ptr.To[int32](1_000_000_000)},
+				NodeLabelKeys:    nodeLabelKeys,
+				PodSecurityLevel: psapi.LevelBaseline,
+				Metadata:         MetadataAllowlist{Annotations: []string{DefaultContainerAnnotation}},
 			},
 		},
 		{
 			profile: ProfileSoft,
 			want: &Policy{
-				Profile:         ProfileSoft,
-				PriorityClasses: PriorityClasses{MaxValue: ptr.To[int32](1_000_000_000)},
-				NodeLabelKeys:   nodeLabelKeys,
+				Profile:          ProfileSoft,
+				PriorityClasses:  PriorityClasses{MaxValue: ptr.To[int32](1_000_000_000)},
+				NodeLabelKeys:    nodeLabelKeys,
+				PodSecurityLevel: psapi.LevelBaseline,
+				Metadata:         MetadataAllowlist{Annotations: []string{DefaultContainerAnnotation}},
 			},
 		},
 	}

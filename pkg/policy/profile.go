@@ -15,8 +15,10 @@ const (
 	// ProfileSoft is for teams of one organisation sharing a host: Pod
 	// Security baseline, pods share the host kernel.
 	ProfileSoft Profile = "soft"
-	// ProfileHard is for untrusted tenants: Pod Security restricted and a
-	// sandboxed runtime class on every pod. It is the default.
+	// ProfileHard is for untrusted tenants: a sandboxed runtime class on
+	// every pod (the VM is the boundary), the tenant's node pool, images
+	// always pulled; Pod Security baseline inside the sandbox. It is the
+	// default.
 	ProfileHard Profile = "hard"
 )
 
@@ -52,19 +54,23 @@ func (p *Profile) Set(s string) error {
 // Type names the flag's value type in help text (pflag.Value).
 func (p *Profile) Type() string { return "soft|hard" }
 
-// PodSecurityLevel is the Pod Security level every tenant pod is held to,
-// whatever the labels of its namespace say.
+// PodSecurityLevel is the profile's default floor: the Pod Security level
+// every tenant pod is held to, whatever the labels of its namespace say,
+// unless the operator's policy raises it (Policy.PodSecurityLevel). Both
+// profiles default to baseline. In hard the sandbox, not the user ID, is
+// the boundary: root inside the VM is allowed, as in sandboxed KaaS
+// offerings, so root images run unchanged. Privileged containers, host
+// namespaces, host ports, hostPath and added capabilities beyond the
+// default set stay refused in both.
 func (p Profile) PodSecurityLevel() psapi.Level {
-	if p == ProfileSoft {
-		return psapi.LevelBaseline
-	}
-	// Anything else, including an invalid profile, gets the strictest
-	// level: a mistake must not loosen the policy.
-	return psapi.LevelRestricted
+	return psapi.LevelBaseline
 }
 
-// describe names the profile and its Pod Security level for messages:
-// "the hard profile (Pod Security restricted)".
-func (p Profile) describe() string {
-	return fmt.Sprintf("the %s profile (Pod Security %s)", p, p.PodSecurityLevel())
+// forcesImagePull reports whether the profile forces imagePullPolicy Always
+// on host pods: nodes cache images, and an untrusted tenant must not run an
+// image another tenant pulled with credentials it does not hold. Anything
+// but soft, including an invalid profile, forces it: a mistake must not
+// loosen the policy.
+func (p Profile) forcesImagePull() bool {
+	return p != ProfileSoft
 }

@@ -77,6 +77,9 @@ type reconciler struct {
 	hostNamespace string
 	tenantClient  client.Client
 	hostClient    client.Client
+	// pass is the operator's allowlist of tenant metadata keys that reach
+	// host objects as they are.
+	pass translate.Passthrough
 	// hostReader reads the host API directly, past the marker-filtered cache.
 	hostReader client.Reader
 	recorder   events.EventRecorder
@@ -167,7 +170,7 @@ func (r *reconciler) Reconcile(ctx context.Context, req reconcile.Request) (resu
 		return reconcile.Result{}, nil
 	}
 
-	labels, annotations := translate.HostMeta(r.tenant, id, obj.GetLabels())
+	labels, annotations := translate.HostMeta(r.tenant, id, obj.GetLabels(), obj.GetAnnotations(), r.pass)
 	meta := translate.Meta{
 		Name: hostKey.Name, Namespace: hostKey.Namespace, Labels: labels, Annotations: annotations,
 		Tenant: r.tenant, TenantNamespace: req.Namespace,

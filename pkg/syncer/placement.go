@@ -16,42 +16,6 @@ import (
 	"github.com/knest-dev/knest/pkg/syncer/resources/pods"
 )
 
-// place sets a new host pod's scheduling fields: what the tenant asked for
-// within the policy's allowlists (tenant admission already refused the
-// rest), then what the policy forces. It returns why the result must not be
-// created, or nil.
-func place(t, h *corev1.Pod, pol *policy.Policy) error {
-	s := &h.Spec
-	s.NodeSelector = nil
-	for k, v := range t.Spec.NodeSelector {
-		if s.NodeSelector == nil {
-			s.NodeSelector = map[string]string{}
-		}
-		s.NodeSelector[k] = v
-	}
-	s.Tolerations = nil
-	for _, tol := range t.Spec.Tolerations {
-		s.Tolerations = append(s.Tolerations, *tol.DeepCopy())
-	}
-	if t.Spec.Affinity != nil && t.Spec.Affinity.NodeAffinity != nil {
-		s.Affinity = &corev1.Affinity{NodeAffinity: t.Spec.Affinity.NodeAffinity.DeepCopy()}
-	}
-	s.RuntimeClassName = t.Spec.RuntimeClassName
-	s.PriorityClassName = ""
-	if name := t.Spec.PriorityClassName; name != "" {
-		hostClass, ok := pol.HostPriorityClass(name)
-		if !ok {
-			return fmt.Errorf("priority class %q has no host class in the %s profile's policy", name, pol.Profile)
-		}
-		s.PriorityClassName = hostClass
-	}
-	policy.ForceHostPod(h, pol)
-	if errs := policy.CheckHostPod(h, pol); len(errs) > 0 {
-		return fmt.Errorf("the host pod would break the %s profile: %w", pol.Profile, errs.ToAggregate())
-	}
-	return nil
-}
-
 // CheckHostRunsPods makes sure the host can run this tenant's pods under
 // pol before anything is synced: a server-side dry-run create of a pod with
 // the forced runtime class and placement, as the syncer's own (namespaced)

@@ -121,36 +121,32 @@ func (r *podReconciler) Reconcile(ctx context.Context, req reconcile.Request) (r
 			r.warn(t, "SyncRefused", "%s", reason)
 			return reconcile.Result{}, nil
 		}
+		if len(t.Spec.SchedulingGates) > 0 {
+			// Held by the tenant: the host pod is made once the gates
+			// are gone (their removal is an update, which brings us back).
+			return reconcile.Result{}, nil
+		}
 		return r.create(ctx, t, hostKey)
 	}
 
 	// Both exist.
+	if pods.Terminal(t) && !pods.Terminal(h) {
+		if h.DeletionTimestamp != nil {
+			return reconcile.Result{}, nil
+		}
+		// The tenant pod was marked finished (by a tenant status write):
+		// its containers stop, as a kubelet would stop them.
+		logger.Info("Deleting host pod of a finished tenant pod", "host", hostKey, "phase", t.Status.Phase)
+		return reconcile.Result{}, r.deleteHost(ctx, h, nil)
+	}
 	var requeue time.Duration
 	if d, err := r.tokens.ensure(ctx, t, h); err != nil {
 		return reconcile.Result{}, r.failed(t, err)
 	} else if d > 0 {
 		requeue = d
 	}
-	meta, err := r.meta(ctx, t, hostKey)
-	if err != nil {
-		return reconcile.Result{}, err
-	}
-	desired := pods.Forward(t, h, meta, pods.Env{})
-	if !equality.Semantic.DeepEqual(desired, h) {
-		logger.Info("Updating host pod", "host", hostKey)
-		if err := r.hostClient.Patch(ctx, desired, client.MergeFromWithOptions(h, client.MergeFromWithOptimisticLock{})); err != nil {
-			if kerrors.IsConflict(err) {
-				return reconcile.Result{Requeue: true}, nil
-			}
-			return reconcile.Result{}, r.failed(t, fmt.Errorf("failed to update Pod %s in host cluster: %w", hostKey, err))
-		}
-		r.metrics.write("Pod", "update")
-		// The subresource writes below need the patched pod: its event
-		// brings us back.
-		return reconcile.Result{RequeueAfter: requeue}, nil
-	}
-	if done, err := r.subresources(ctx, t, h, meta); err != nil || done {
-		return reconcile.Result{Requeue: done}, err
+	if done, err := r.update(ctx, t, h, hostKey); err != nil || done {
+		return reconcile.Result{Requeue: done, RequeueAfter: requeue}, err
 	}
 	if pods.Terminal(t) {
 		return reconcile.Result{RequeueAfter: requeue}, nil
@@ -177,34 +173,71 @@ func hostDNS(cfg Config) pods.DNS {
 	return pods.DNS{Nameserver: cfg.DNSServiceIP, ClusterDomain: cfg.ClusterDomain}
 }
 
-// subresources forwards the changes a running pod takes only through
-// subresources: ephemeral containers and in-place resizes. done reports a
-// write (the next step needs the updated host pod).
-func (r *podReconciler) subresources(ctx context.Context, t, h *corev1.Pod, meta translate.Meta) (done bool, err error) {
-	if pods.Terminal(t) || h.DeletionTimestamp != nil {
+// update brings a running host pod in line with its tenant pod: metadata,
+// images and activeDeadlineSeconds, then ephemeral containers and in-place
+// resizes through their subresources, all built and checked by pods.Build.
+// One write a call: each changes the pod the next one starts from. done
+// reports a write (or a conflict), so the caller requeues.
+func (r *podReconciler) update(ctx context.Context, t, h *corev1.Pod, hostKey types.NamespacedName) (done bool, err error) {
+	if h.DeletionTimestamp != nil {
 		return false, nil
 	}
-	for _, step := range []struct {
-		subresource string
-		desired     *corev1.Pod
-	}{
-		{"ephemeralcontainers", pods.EphemeralContainers(t, h, meta)},
-		{"resize", pods.Resize(t, h)},
-	} {
-		if step.desired == nil {
-			continue
+	env, err := r.env(ctx, t, hostKey, nil)
+	if err != nil {
+		return false, err
+	}
+	desired, err := pods.Build(t, h, r.meta(t, hostKey), env, r.policy)
+	if err != nil {
+		// Nothing is written; the tenant is told why (the pod keeps
+		// running as it was).
+		r.warn(t, "SyncRefused", "%s", err.Error())
+		return false, nil
+	}
+	writes := pods.Writes(h, desired)
+	if len(writes) == 0 {
+		return false, nil
+	}
+	w := writes[0]
+	logger := klog.FromContext(ctx)
+	if w.Subresource == "" {
+		logger.Info("Updating host pod", "host", hostKey)
+		err = r.hostClient.Patch(ctx, w.Pod, client.MergeFromWithOptions(h, client.MergeFromWithOptimisticLock{}))
+	} else {
+		if pods.Terminal(t) {
+			return false, nil
 		}
-		klog.FromContext(ctx).Info("Updating host pod", "subresource", step.subresource)
-		if err := r.hostClient.SubResource(step.subresource).Update(ctx, step.desired); err != nil {
-			if kerrors.IsConflict(err) {
-				return true, nil
-			}
-			return false, r.failed(t, fmt.Errorf("failed to update %s of Pod %s/%s in host cluster: %w", step.subresource, h.Namespace, h.Name, err))
-		}
-		r.metrics.write("Pod", step.subresource)
+		logger.Info("Updating host pod", "host", hostKey, "subresource", w.Subresource)
+		err = r.hostClient.SubResource(w.Subresource).Update(ctx, w.Pod)
+	}
+	if kerrors.IsConflict(err) {
 		return true, nil
 	}
-	return false, nil
+	if err != nil {
+		what := "Pod"
+		if w.Subresource != "" {
+			what = w.Subresource + " of Pod"
+		}
+		return false, r.failed(t, fmt.Errorf("failed to update %s %s in host cluster: %w", what, hostKey, err))
+	}
+	op := w.Subresource
+	if op == "" {
+		op = "update"
+	}
+	r.metrics.write("Pod", op)
+	return true, nil
+}
+
+// env is what a host pod gets from outside its tenant pod; serviceEnv only
+// matters to a new one (a running pod's environment cannot change).
+func (r *podReconciler) env(ctx context.Context, t *corev1.Pod, hostKey types.NamespacedName, serviceEnv []corev1.EnvVar) (pods.Env, error) {
+	var ns corev1.Namespace
+	if err := r.tenantClient.Get(ctx, types.NamespacedName{Name: t.Namespace}, &ns); err != nil && !kerrors.IsNotFound(err) {
+		return pods.Env{}, fmt.Errorf("failed to get Namespace %s in tenant cluster: %w", t.Namespace, err)
+	}
+	return pods.Env{
+		ServiceEnv: serviceEnv, TokenSecret: pods.TokenSecretName(hostKey.Name), DNS: r.dns, NodeAddress: r.nodes.address,
+		NamespaceLabels: ns.Labels,
+	}, nil
 }
 
 // wasOnHost reports whether a tenant pod has had a host pod: it was bound to
@@ -229,26 +262,10 @@ func refusePod(t *corev1.Pod) string {
 	return ""
 }
 
-// meta is the host pod's owned metadata: the tenant's labels and annotations
-// (reserved keys rewritten), identity, and the labels of the pod's tenant
-// namespace, which host NetworkPolicies select on.
-func (r *podReconciler) meta(ctx context.Context, t *corev1.Pod, hostKey types.NamespacedName) (translate.Meta, error) {
-	id := translate.Object{Kind: "Pod", Namespace: t.Namespace, Name: t.Name, UID: t.UID}
-	labels, annotations := translate.HostMeta(r.tenant, id, t.Labels)
-	var ns corev1.Namespace
-	if err := r.tenantClient.Get(ctx, types.NamespacedName{Name: t.Namespace}, &ns); err != nil && !kerrors.IsNotFound(err) {
-		return translate.Meta{}, fmt.Errorf("failed to get Namespace %s in tenant cluster: %w", t.Namespace, err)
-	}
-	for k, v := range translate.NamespaceLabels(ns.Labels) {
-		labels[k] = v
-	}
-	for k, v := range t.Annotations {
-		annotations[translate.RewriteKey(k)] = v
-	}
-	return translate.Meta{
-		Name: hostKey.Name, Namespace: hostKey.Namespace, Labels: labels, Annotations: annotations,
-		Tenant: r.tenant, TenantNamespace: t.Namespace,
-	}, nil
+// meta says which host pod a tenant pod has and whose it is; pods.Build
+// computes the rest of its metadata.
+func (r *podReconciler) meta(t *corev1.Pod, hostKey types.NamespacedName) translate.Meta {
+	return translate.Meta{Name: hostKey.Name, Namespace: hostKey.Namespace, Tenant: r.tenant, TenantNamespace: t.Namespace}
 }
 
 // create makes the host pod of a tenant pod, then its token Secret (which
@@ -258,14 +275,12 @@ func (r *podReconciler) create(ctx context.Context, t *corev1.Pod, hostKey types
 	if err != nil {
 		return reconcile.Result{}, err
 	}
-	meta, err := r.meta(ctx, t, hostKey)
+	podEnv, err := r.env(ctx, t, hostKey, env)
 	if err != nil {
 		return reconcile.Result{}, err
 	}
-	desired := pods.Forward(t, nil, meta, pods.Env{
-		ServiceEnv: env, TokenSecret: pods.TokenSecretName(hostKey.Name), DNS: r.dns,
-	})
-	if err := place(t, desired, r.policy); err != nil {
+	desired, err := pods.Build(t, nil, r.meta(t, hostKey), podEnv, r.policy)
+	if err != nil {
 		// Never created: the tenant is told why.
 		r.warn(t, "SyncRefused", "%s", err.Error())
 		return reconcile.Result{}, nil

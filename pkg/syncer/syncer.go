@@ -16,6 +16,7 @@ import (
 	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/apimachinery/pkg/util/validation/field"
 	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
 	"k8s.io/client-go/rest"
 	ctrl "sigs.k8s.io/controller-runtime"
@@ -190,7 +191,18 @@ func Kinds(pol *policy.Policy) []Kind {
 	// namespace's slices when its host pods change.
 	slice.Triggers = []Trigger{{Host: true, Object: &corev1.Pod{}, Requests: slicesOfHostPodNamespace}}
 	claim := typed("PersistentVolumeClaim", translate.MaxSubdomainLength, func() *corev1.PersistentVolumeClaim { return &corev1.PersistentVolumeClaim{} },
-		persistentvolumeclaims.Forward, nil)
+		func(pvc, host *corev1.PersistentVolumeClaim, meta translate.Meta) *corev1.PersistentVolumeClaim {
+			return persistentvolumeclaims.Forward(pvc, host, meta, pol)
+		}, nil)
+	// Admission refuses such claims; a claim stored before the policy
+	// tightened is refused here, before any host write.
+	claim.Refuse = func(_ context.Context, _ client.Reader, _ string, obj client.Object) (string, error) {
+		pvc := obj.(*corev1.PersistentVolumeClaim)
+		if errs := policy.CheckClaim(&pvc.Spec, field.NewPath("spec"), pol); len(errs) > 0 {
+			return errs.ToAggregate().Error(), nil
+		}
+		return "", nil
+	}
 	// Every claim syncs, used by a pod yet or not: removing a host claim
 	// when its last pod goes would lose the data.
 	claim.Backward = func(host, tenant client.Object) client.Object {
@@ -351,7 +363,7 @@ func New(ctx context.Context, cfg Config) (*Syncer, error) {
 		r := &reconciler{
 			kind: kind, tenant: cfg.Tenant, hostNamespace: cfg.HostNamespace,
 			tenantClient: tenantClient, hostClient: host.GetClient(), hostReader: host.GetAPIReader(),
-			recorder: recorder, metrics: m,
+			recorder: recorder, metrics: m, pass: passthrough(cfg.Policy),
 		}
 		b := builder.ControllerManagedBy(mgr).
 			Named("sync-" + kind.Name).
@@ -479,4 +491,10 @@ func tenantCA(c *rest.Config) ([]byte, error) {
 // Start runs the syncer until ctx ends.
 func (s *Syncer) Start(ctx context.Context) error {
 	return s.mgr.Start(ctx)
+}
+
+// passthrough is the policy's allowlist of tenant metadata keys that reach
+// host objects as they are.
+func passthrough(pol *policy.Policy) translate.Passthrough {
+	return translate.Passthrough{Label: pol.Metadata.AllowsLabel, Annotation: pol.Metadata.AllowsAnnotation}
 }

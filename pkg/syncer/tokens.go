@@ -109,7 +109,7 @@ func (ti *tokenIssuer) issue(ctx context.Context, t, h *corev1.Pod, fresh bool) 
 	}
 
 	id := translate.Object{Kind: kindToken, Namespace: t.Namespace, Name: t.Name, UID: t.UID}
-	labels, annotations := translate.HostMeta(ti.tenant, id, nil)
+	labels, annotations := translate.HostMeta(ti.tenant, id, nil, nil, translate.Passthrough{})
 	annotations[annotationTokenRefresh] = refresh.UTC().Format(time.RFC3339)
 	desired := &corev1.Secret{
 		ObjectMeta: metav1.ObjectMeta{

@@ -24,9 +24,15 @@ const (
 	// AnnotationOwnerKind carries the kind of a tenant pod's controller
 	// (host pods have no owner references).
 	AnnotationOwnerKind = "knest.io/owner-kind"
-	// RewrittenPrefix holds tenant label and annotation keys that fall in
-	// a reserved domain.
-	RewrittenPrefix = "tenant.knest.io/"
+	// TenantLabelPrefix holds, on host objects, the tenant's labels whose
+	// keys have no prefix ("app" -> "t.knest.io/app").
+	TenantLabelPrefix = "t.knest.io/"
+	// TenantPrefixedLabelPrefix holds the tenant's labels whose keys have a
+	// prefix ("app.kubernetes.io/name" -> "tp.knest.io/app.kubernetes.io_name").
+	TenantPrefixedLabelPrefix = "tp.knest.io/"
+	// AnnotationTenantPrefix holds, on host pods, tenant annotations the
+	// pod's downward API reads.
+	AnnotationTenantPrefix = "ta.knest.io/"
 )
 
 // Object identifies a tenant object.
@@ -37,37 +43,42 @@ type Object struct {
 	UID       types.UID
 }
 
-// Reserved reports whether a label or annotation key belongs to knest or to
-// the host's policy machinery, so a tenant may not set it on a host object.
-func Reserved(key string) bool {
-	prefix, _, found := strings.Cut(key, "/")
+// TenantKey is the key a tenant label key has on host objects: under
+// knest's own domain, so nothing on the host (container runtimes, CNI
+// plugins, service meshes, autoscalers) acts on a label the tenant wrote,
+// and no tenant label can pose as one of knest's marks. Keys without a
+// prefix go under TenantLabelPrefix, keys with one under
+// TenantPrefixedLabelPrefix with "/" turned into "_" (a prefix is a DNS
+// name and has no "_", so the mapping is injective); names past 63
+// characters are cut and end in a hash of the whole key.
+func TenantKey(key string) string {
+	prefix, name, found := strings.Cut(key, "/")
 	if !found {
-		return false
+		return TenantLabelPrefix + fitName(key, key)
 	}
-	switch {
-	case prefix == "knest.io", strings.HasSuffix(prefix, ".knest.io"):
-		return true
-	case prefix == "pod-security.kubernetes.io":
-		return true
-	case key == "kubernetes.io/metadata.name":
-		return true
-	}
-	return false
+	return TenantPrefixedLabelPrefix + fitName(prefix+"_"+name, key)
 }
 
-// RewriteKey maps a reserved key to one under RewrittenPrefix; other keys
-// are returned as they are. The name part keeps the original key readable
-// where it fits the 63-character limit and is hashed where it does not.
-func RewriteKey(key string) string {
-	if !Reserved(key) {
-		return key
+// TenantAnnotationKey is the key a tenant annotation has on a host pod
+// whose downward API reads it; built like TenantKey's.
+func TenantAnnotationKey(key string) string {
+	return AnnotationTenantPrefix + fitName(strings.ReplaceAll(key, "/", "_"), key)
+}
+
+// fitName returns name if it fits a key's 63-character name part, else its
+// start and a hash of key.
+func fitName(name, key string) string {
+	if len(name) <= 63 {
+		return name
 	}
-	name := strings.ReplaceAll(key, "/", "_")
-	if len(name) > 63 {
-		sum := sha256.Sum256([]byte(key))
-		name = strings.TrimRight(name[:46], "-_.") + "_" + hex.EncodeToString(sum[:])[:16]
-	}
-	return RewrittenPrefix + name
+	sum := sha256.Sum256([]byte(key))
+	return strings.TrimRight(name[:46], "-_.") + "_" + hex.EncodeToString(sum[:])[:16]
+}
+
+// Passthrough decides which tenant label and annotation keys reach host
+// objects as they are (the operator's allowlist); nil allows none.
+type Passthrough struct {
+	Label, Annotation func(key string) bool
 }
 
 // NamespaceLabelPrefix holds, on host pods, the labels of their tenant
@@ -78,12 +89,7 @@ const NamespaceLabelPrefix = "ns.knest.io/"
 // NamespaceLabelKey is the host pod label key carrying tenant namespace
 // label key: the key with "/" turned into "_", hashed where too long.
 func NamespaceLabelKey(key string) string {
-	name := strings.ReplaceAll(key, "/", "_")
-	if len(name) > 63 {
-		sum := sha256.Sum256([]byte(key))
-		name = strings.TrimRight(name[:46], "-_.") + "_" + hex.EncodeToString(sum[:])[:16]
-	}
-	return NamespaceLabelPrefix + name
+	return NamespaceLabelPrefix + fitName(strings.ReplaceAll(key, "/", "_"), key)
 }
 
 // NamespaceLabels returns the host pod labels carrying the labels of the
@@ -97,31 +103,42 @@ func NamespaceLabels(nsLabels map[string]string) map[string]string {
 }
 
 // TenantLabels returns the labels a host object gets from the tenant
-// object's labels: reserved keys rewritten, nothing dropped.
-func TenantLabels(in map[string]string) map[string]string {
+// object's labels: each under TenantKey, and the allowlisted ones also as
+// they are.
+func TenantLabels(in map[string]string, pass Passthrough) map[string]string {
 	out := make(map[string]string, len(in))
 	for k, v := range in {
-		out[RewriteKey(k)] = v
+		out[TenantKey(k)] = v
+		if pass.Label != nil && pass.Label(k) {
+			out[k] = v
+		}
 	}
 	return out
 }
 
-// HostMeta returns the labels and annotations of the host copy of obj: the
-// tenant's labels (rewritten where reserved), the tenant and namespace
-// labels, and the identity annotations. Tenant annotations are not copied
-// here; kinds that forward annotations add them with TenantLabels' rules.
-func HostMeta(tenant string, obj Object, tenantLabels map[string]string) (labels, annotations map[string]string) {
-	labels = TenantLabels(tenantLabels)
+// HostMeta returns the labels and annotations of the host copy of obj:
+// the tenant's labels under knest's keys (and the allowlisted ones as they
+// are), the tenant and namespace labels, the allowlisted tenant
+// annotations, and the identity annotations. knest's own keys are set last,
+// so nothing of the tenant's can replace them.
+func HostMeta(tenant string, obj Object, tenantLabels, tenantAnnotations map[string]string, pass Passthrough) (labels, annotations map[string]string) {
+	labels = TenantLabels(tenantLabels, pass)
 	labels[LabelTenant] = tenant
 	if obj.Namespace != "" {
 		labels[LabelNamespace] = obj.Namespace
 	}
-	annotations = map[string]string{
-		AnnotationName:      obj.Name,
-		AnnotationNamespace: obj.Namespace,
-		AnnotationKind:      obj.Kind,
-		AnnotationUID:       string(obj.UID),
+	annotations = map[string]string{}
+	if pass.Annotation != nil {
+		for k, v := range tenantAnnotations {
+			if pass.Annotation(k) {
+				annotations[k] = v
+			}
+		}
 	}
+	annotations[AnnotationName] = obj.Name
+	annotations[AnnotationNamespace] = obj.Namespace
+	annotations[AnnotationKind] = obj.Kind
+	annotations[AnnotationUID] = string(obj.UID)
 	return labels, annotations
 }
 
@@ -171,15 +188,15 @@ func IdentityOf(tenant string, host metav1.Object) (obj Object, ok bool) {
 }
 
 // Selector rewrites a tenant label selector (a Service's, say) so it only
-// matches host objects of the same tenant and tenant namespace: reserved
-// keys are rewritten as on the objects, and the tenant and namespace labels
+// matches host objects of the same tenant and tenant namespace: keys are
+// mapped as on the objects (TenantKey), and the tenant and namespace labels
 // are required. A nil or empty tenant selector stays empty: a Service
 // without a selector selects nothing.
 func Selector(tenant, namespace string, in map[string]string) map[string]string {
 	if len(in) == 0 {
 		return nil
 	}
-	out := TenantLabels(in)
+	out := TenantLabels(in, Passthrough{})
 	out[LabelTenant] = tenant
 	out[LabelNamespace] = namespace
 	return out

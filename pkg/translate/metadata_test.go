@@ -11,65 +11,69 @@ import (
 	"k8s.io/apimachinery/pkg/util/validation"
 )
 
-func TestReservedAndRewriteKey(t *testing.T) {
+func TestTenantKeyIsKnestsOwnValidAndInjective(t *testing.T) {
 	t.Parallel()
 	tests := []struct {
-		key      string
-		reserved bool
-		want     string
+		key  string
+		want string
 	}{
-		{key: "app", want: "app"},
-		{key: "app.kubernetes.io/name", want: "app.kubernetes.io/name"},
-		{key: "knest.io/tenant", reserved: true, want: "tenant.knest.io/knest.io_tenant"},
-		{key: "knest.io/namespace", reserved: true, want: "tenant.knest.io/knest.io_namespace"},
-		{key: "sub.knest.io/x", reserved: true, want: "tenant.knest.io/sub.knest.io_x"},
-		{key: "tenant.knest.io/knest.io_tenant", reserved: true, want: "tenant.knest.io/tenant.knest.io_knest.io_tenant"},
-		{key: "pod-security.kubernetes.io/enforce", reserved: true, want: "tenant.knest.io/pod-security.kubernetes.io_enforce"},
-		{key: "kubernetes.io/metadata.name", reserved: true, want: "tenant.knest.io/kubernetes.io_metadata.name"},
-		{key: "notknest.io/x", want: "notknest.io/x"},
+		{key: "app", want: "t.knest.io/app"},
+		{key: "app.kubernetes.io/name", want: "tp.knest.io/app.kubernetes.io_name"},
+		{key: "knest.io/tenant", want: "tp.knest.io/knest.io_tenant"},
+		{key: "sidecar.istio.io/inject", want: "tp.knest.io/sidecar.istio.io_inject"},
+		{key: "a_b", want: "t.knest.io/a_b"},
+		{key: "a/b", want: "tp.knest.io/a_b"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.key, func(t *testing.T) {
 			t.Parallel()
-			if got := Reserved(tc.key); got != tc.reserved {
-				t.Errorf("Reserved(%q) = %v, want %v", tc.key, got, tc.reserved)
-			}
-			got := RewriteKey(tc.key)
+			got := TenantKey(tc.key)
 			if got != tc.want {
-				t.Errorf("RewriteKey(%q) = %q, want %q", tc.key, got, tc.want)
+				t.Errorf("TenantKey(%q) = %q, want %q", tc.key, got, tc.want)
 			}
 			if msgs := validation.IsQualifiedName(got); len(msgs) > 0 {
-				t.Errorf("rewritten key %q is not a valid label key: %v", got, msgs)
-			}
-			if tc.reserved && !strings.HasPrefix(got, RewrittenPrefix) {
-				t.Errorf("reserved key %q is not rewritten under %s: %q", tc.key, RewrittenPrefix, got)
+				t.Errorf("host key %q is not a valid label key: %v", got, msgs)
 			}
 		})
 	}
-	long := "knest.io/" + strings.Repeat("k", 60)
-	got := RewriteKey(long)
+	long := "example.com/" + strings.Repeat("k", 60)
+	got := TenantKey(long)
 	if msgs := validation.IsQualifiedName(got); len(msgs) > 0 {
-		t.Errorf("a long reserved key rewrites to an invalid key %q: %v", got, msgs)
+		t.Errorf("a long key maps to an invalid key %q: %v", got, msgs)
 	}
-	if got == RewriteKey(long+"2") {
-		t.Errorf("two long reserved keys rewrite to the same key")
+	if got == TenantKey(long+"2") {
+		t.Errorf("two long keys map to the same key")
+	}
+	if ann := TenantAnnotationKey("example.com/" + strings.Repeat("a", 70)); len(validation.IsQualifiedName(ann)) > 0 {
+		t.Errorf("a long annotation key maps to an invalid key %q", ann)
 	}
 }
 
 func TestHostMetaCannotBeSpoofedByTenantLabels(t *testing.T) {
 	t.Parallel()
 	obj := Object{Kind: "Pod", Namespace: "web", Name: "api", UID: "uid-1"}
-	tenantLabels := map[string]string{"app": "api", LabelTenant: "other", LabelNamespace: "kube-system"}
+	tenantLabels := map[string]string{"app": "api", LabelTenant: "other", LabelNamespace: "kube-system", "sidecar.istio.io/inject": "true"}
+	tenantAnnotations := map[string]string{AnnotationUID: "forged", "kubectl.kubernetes.io/default-container": "web", "cni.projectcalico.org/ipAddrs": "[\"10.0.0.1\"]"}
 	before := maps.Clone(tenantLabels)
-	labels, annotations := HostMeta("acme", obj, tenantLabels)
+	// An allowlist that (wrongly) names knest's keys still cannot let the
+	// tenant replace them.
+	pass := Passthrough{
+		Label:      func(k string) bool { return k == LabelTenant },
+		Annotation: func(k string) bool { return k == "kubectl.kubernetes.io/default-container" || k == AnnotationUID },
+	}
+	labels, annotations := HostMeta("acme", obj, tenantLabels, tenantAnnotations, pass)
 	want := map[string]string{
-		"app": "api", LabelTenant: "acme", LabelNamespace: "web",
-		"tenant.knest.io/knest.io_tenant": "other", "tenant.knest.io/knest.io_namespace": "kube-system",
+		LabelTenant: "acme", LabelNamespace: "web",
+		"t.knest.io/app": "api", "tp.knest.io/knest.io_tenant": "other", "tp.knest.io/knest.io_namespace": "kube-system",
+		"tp.knest.io/sidecar.istio.io_inject": "true",
 	}
 	if diff := cmp.Diff(want, labels); diff != "" {
 		t.Errorf("labels (-want +got):\n%s", diff)
 	}
-	wantAnn := map[string]string{AnnotationName: "api", AnnotationNamespace: "web", AnnotationKind: "Pod", AnnotationUID: "uid-1"}
+	wantAnn := map[string]string{
+		AnnotationName: "api", AnnotationNamespace: "web", AnnotationKind: "Pod", AnnotationUID: "uid-1",
+		"kubectl.kubernetes.io/default-container": "web",
+	}
 	if diff := cmp.Diff(wantAnn, annotations); diff != "" {
 		t.Errorf("annotations (-want +got):\n%s", diff)
 	}
@@ -81,7 +85,7 @@ func TestHostMetaCannotBeSpoofedByTenantLabels(t *testing.T) {
 func TestOwns(t *testing.T) {
 	t.Parallel()
 	obj := Object{Kind: "ConfigMap", Namespace: "web", Name: "cfg", UID: "uid-1"}
-	labels, annotations := HostMeta("acme", obj, nil)
+	labels, annotations := HostMeta("acme", obj, nil, nil, Passthrough{})
 	host := func(tweak func(*metav1.ObjectMeta)) *corev1.ConfigMap {
 		m := metav1.ObjectMeta{Name: HostName("acme", "web", "cfg", MaxSubdomainLength), Labels: maps.Clone(labels), Annotations: maps.Clone(annotations)}
 		tweak(&m)
@@ -119,7 +123,7 @@ func TestSelectorOnlyMatchesTheSameTenantNamespace(t *testing.T) {
 	in := map[string]string{"app": "web", LabelNamespace: "kube-system"}
 	before := maps.Clone(in)
 	got := Selector("acme", "shop", in)
-	want := map[string]string{"app": "web", "tenant.knest.io/knest.io_namespace": "kube-system", LabelTenant: "acme", LabelNamespace: "shop"}
+	want := map[string]string{"t.knest.io/app": "web", "tp.knest.io/knest.io_namespace": "kube-system", LabelTenant: "acme", LabelNamespace: "shop"}
 	if diff := cmp.Diff(want, got); diff != "" {
 		t.Errorf("selector (-want +got):\n%s", diff)
 	}
@@ -130,11 +134,11 @@ func TestSelectorOnlyMatchesTheSameTenantNamespace(t *testing.T) {
 		t.Errorf("an empty selector must stay empty (selects nothing)")
 	}
 	// A pod of another tenant namespace carrying the same app label does not match.
-	otherLabels, _ := HostMeta("acme", Object{Kind: "Pod", Namespace: "other", Name: "p"}, map[string]string{"app": "web"})
+	otherLabels, _ := HostMeta("acme", Object{Kind: "Pod", Namespace: "other", Name: "p"}, map[string]string{"app": "web"}, nil, Passthrough{})
 	if matches(got, otherLabels) {
 		t.Errorf("the selector of shop/web matches a pod of namespace other")
 	}
-	ownLabels, _ := HostMeta("acme", Object{Kind: "Pod", Namespace: "shop", Name: "p"}, map[string]string{"app": "web", LabelNamespace: "kube-system"})
+	ownLabels, _ := HostMeta("acme", Object{Kind: "Pod", Namespace: "shop", Name: "p"}, map[string]string{"app": "web", LabelNamespace: "kube-system"}, nil, Passthrough{})
 	if !matches(got, ownLabels) {
 		t.Errorf("the selector does not match the namespace's own pod")
 	}

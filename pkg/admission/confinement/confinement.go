@@ -16,6 +16,7 @@ import (
 	"k8s.io/apiserver/pkg/admission"
 	"k8s.io/apiserver/pkg/admission/initializer"
 	"k8s.io/apiserver/pkg/authentication/user"
+	"k8s.io/apiserver/pkg/warning"
 	"k8s.io/client-go/informers"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/tools/cache"
@@ -96,7 +97,7 @@ var (
 	groupKinds   = map[schema.GroupResource]bool{
 		apps.Resource("deployments"): true, apps.Resource("replicasets"): true, apps.Resource("statefulsets"): true,
 		batch.Resource("jobs"): true, batch.Resource("cronjobs"): true,
-		core.Resource("replicationcontrollers"): true, core.Resource("podtemplates"): true,
+		core.Resource("replicationcontrollers"): true,
 	}
 )
 
@@ -120,7 +121,7 @@ func (p *Plugin) Admit(ctx context.Context, a admission.Attributes, _ admission.
 		if err != nil {
 			return admission.NewForbidden(a, err)
 		}
-		policy.DefaultPod(v1spec, p.policy.Profile)
+		policy.DefaultPod(v1spec, p.policy)
 		if err := corev1conv.Convert_v1_PodSpec_To_core_PodSpec(v1spec, tpl.spec, nil); err != nil {
 			return admission.NewForbidden(a, err)
 		}
@@ -149,7 +150,7 @@ func (p *Plugin) refuse(ctx context.Context, a admission.Attributes, ph phase) e
 	if len(errs) == 0 {
 		return nil
 	}
-	return admission.NewForbidden(a, fmt.Errorf("refused by the knest %s profile: %w", p.policy.Profile, errs.ToAggregate()))
+	return admission.NewForbidden(a, fmt.Errorf("refused by %s: %w", p.policy.Describe(), errs.ToAggregate()))
 }
 
 // validate checks a. Endpoint addresses are checked in the validating
@@ -170,13 +171,28 @@ func (p *Plugin) validate(ctx context.Context, a admission.Attributes, ph phase)
 	var errs field.ErrorList
 	if obj, err := meta.Accessor(a.GetObject()); err == nil && a.GetSubresource() == "" {
 		m := &metav1.ObjectMeta{Labels: obj.GetLabels(), Annotations: obj.GetAnnotations()}
-		if gr == core.Resource("namespaces") {
-			errs = append(errs, policy.CheckNamespace(m, field.NewPath("metadata"), p.policy)...)
-		} else {
-			errs = append(errs, policy.CheckMeta(m, field.NewPath("metadata"))...)
+		errs = append(errs, policy.CheckMeta(m, field.NewPath("metadata"))...)
+		if gr == core.Resource("namespaces") && ph == validating {
+			for _, w := range policy.NamespaceWarnings(m, p.policy) {
+				warning.AddWarning(ctx, "", w)
+			}
 		}
 	}
+	if isAPIServerEndpoints(a) {
+		return append(errs, field.Forbidden(field.NewPath("metadata", "name"),
+			"the default/kubernetes endpoints point at the tenant API server and are knest's to manage"))
+	}
 	switch obj := a.GetObject().(type) {
+	case *core.PersistentVolumeClaim:
+		var spec corev1.PersistentVolumeClaimSpec
+		if err := corev1conv.Convert_core_PersistentVolumeClaimSpec_To_v1_PersistentVolumeClaimSpec(&obj.Spec, &spec, nil); err != nil {
+			return append(errs, field.InternalError(field.NewPath("spec"), err))
+		}
+		if a.GetOperation() == admission.Create {
+			// Only creation reaches for host storage; later updates
+			// are expansions.
+			errs = append(errs, policy.CheckClaim(&spec, field.NewPath("spec"), p.policy)...)
+		}
 	case *core.Service:
 		var spec corev1.ServiceSpec
 		if err := corev1conv.Convert_core_ServiceSpec_To_v1_ServiceSpec(&obj.Spec, &spec, nil); err != nil {
@@ -329,4 +345,21 @@ func endpointsAddresses(e *core.Endpoints) []policy.EndpointAddress {
 		}
 	}
 	return out
+}
+
+// isAPIServerEndpoints reports a write of the tenant's default/kubernetes
+// Endpoints or EndpointSlices, which the tenant API server keeps pointing
+// at itself.
+func isAPIServerEndpoints(a admission.Attributes) bool {
+	if a.GetNamespace() != metav1.NamespaceDefault {
+		return false
+	}
+	switch a.GetResource().GroupResource() {
+	case core.Resource("endpoints"):
+		return a.GetName() == "kubernetes"
+	case discovery.Resource("endpointslices"):
+		obj, err := meta.Accessor(a.GetObject())
+		return err == nil && (a.GetName() == "kubernetes" || obj.GetLabels()["kubernetes.io/service-name"] == "kubernetes")
+	}
+	return false
 }

@@ -13,6 +13,7 @@ import (
 	"k8s.io/apiserver/pkg/admission"
 	genericinitializer "k8s.io/apiserver/pkg/admission/initializer"
 	"k8s.io/apiserver/pkg/authentication/user"
+	"k8s.io/apiserver/pkg/warning"
 	"k8s.io/client-go/informers"
 	"k8s.io/client-go/kubernetes/fake"
 	"k8s.io/kubernetes/pkg/apis/apps"
@@ -20,6 +21,7 @@ import (
 	core "k8s.io/kubernetes/pkg/apis/core"
 	"k8s.io/kubernetes/pkg/apis/discovery"
 	"k8s.io/kubernetes/pkg/apis/scheduling"
+	psapi "k8s.io/pod-security-admission/api"
 	"k8s.io/utils/ptr"
 
 	"github.com/knest-dev/knest/pkg/pki"
@@ -48,6 +50,8 @@ type request struct {
 	subresource string
 	op          admission.Operation
 	user        user.Info
+	// namespace and name default to shop and x.
+	namespace, name string
 }
 
 func (r request) attributes() admission.Attributes {
@@ -61,7 +65,10 @@ func (r request) attributes() admission.Attributes {
 	if r.op == admission.Update {
 		opts = &metav1.UpdateOptions{}
 	}
-	return admission.NewAttributesRecord(r.obj, r.old, schema.GroupVersionKind{}, "shop", "x", r.resource, r.subresource, r.op, opts, false, r.user)
+	if r.namespace == "" {
+		r.namespace, r.name = "shop", "x"
+	}
+	return admission.NewAttributesRecord(r.obj, r.old, schema.GroupVersionKind{}, r.namespace, r.name, r.resource, r.subresource, r.op, opts, false, r.user)
 }
 
 // tenantPods are the pods the plugin's informer and client know: a running
@@ -137,6 +144,8 @@ func slice(addrs ...string) *discovery.EndpointSlice {
 func TestConfinement(t *testing.T) {
 	t.Parallel()
 	hard, soft := policy.Default(policy.ProfileHard), policy.Default(policy.ProfileSoft)
+	restricted := policy.Default(policy.ProfileHard)
+	restricted.PodSecurityLevel = psapi.LevelRestricted
 	template := func(p *core.Pod) core.PodTemplateSpec {
 		return core.PodTemplateSpec{ObjectMeta: p.ObjectMeta, Spec: p.Spec}
 	}
@@ -148,10 +157,23 @@ func TestConfinement(t *testing.T) {
 		refused string
 	}{
 		{name: "a restricted pod is admitted in hard", policy: hard, req: request{obj: pod(), resource: pods}},
-		{name: "a pod without runAsNonRoot is refused in hard, naming the field", policy: hard,
-			req: request{obj: pod(func(p *core.Pod) { p.Spec.SecurityContext = nil }), resource: pods}, refused: "runAsNonRoot"},
-		{name: "a pod without runAsNonRoot is admitted in soft", policy: soft,
+		{name: "a root pod (kubectl run --image=busybox) is admitted in hard", policy: hard,
 			req: request{obj: pod(func(p *core.Pod) { p.Spec.SecurityContext = nil }), resource: pods}},
+		{name: "a root pod is admitted in soft", policy: soft,
+			req: request{obj: pod(func(p *core.Pod) { p.Spec.SecurityContext = nil }), resource: pods}},
+		{name: "a pod without runAsNonRoot is refused where the operator raised the floor to restricted, naming the field", policy: restricted,
+			req: request{obj: pod(func(p *core.Pod) { p.Spec.SecurityContext = nil }), resource: pods}, refused: "runAsNonRoot"},
+		{name: "a PodTemplate is data nothing runs: not checked", policy: restricted,
+			req: request{obj: &core.PodTemplate{Template: template(pod(func(p *core.Pod) { p.Spec.HostNetwork = true }))}, resource: core.SchemeGroupVersion.WithResource("podtemplates")}},
+		{name: "a claim that could bind a pre-provisioned host volume is refused", policy: soft,
+			req: request{obj: &core.PersistentVolumeClaim{Spec: core.PersistentVolumeClaimSpec{StorageClassName: ptr.To("")}}, resource: core.SchemeGroupVersion.WithResource("persistentvolumeclaims")}, refused: "storageClassName"},
+		{name: "a claim naming a host volume is refused", policy: hard,
+			req: request{obj: &core.PersistentVolumeClaim{Spec: core.PersistentVolumeClaimSpec{VolumeName: "pv-of-another-tenant"}}, resource: core.SchemeGroupVersion.WithResource("persistentvolumeclaims")}, refused: "volumeName"},
+		{name: "a claim of the host's default class is admitted", policy: hard,
+			req: request{obj: &core.PersistentVolumeClaim{}, resource: core.SchemeGroupVersion.WithResource("persistentvolumeclaims")}},
+		{name: "the tenant cannot repoint its kubernetes Endpoints", policy: soft,
+			req: request{obj: &core.Endpoints{ObjectMeta: metav1.ObjectMeta{Name: "kubernetes", Namespace: "default"}, Subsets: []core.EndpointSubset{{Addresses: []core.EndpointAddress{{IP: "10.244.1.5"}}}}},
+				resource: endpoints, namespace: "default", name: "kubernetes"}, refused: "knest's to manage"},
 		{name: "a privileged container is refused in soft", policy: soft,
 			req: request{obj: pod(func(p *core.Pod) {
 				p.Spec.Containers[0].SecurityContext = &core.SecurityContext{Privileged: ptr.To(true)}
@@ -180,8 +202,8 @@ func TestConfinement(t *testing.T) {
 			req: request{obj: &core.ConfigMap{ObjectMeta: metav1.ObjectMeta{Labels: map[string]string{"knest.io/tenant": "other"}}}, resource: core.SchemeGroupVersion.WithResource("configmaps")}, refused: "knest.io/tenant"},
 		{name: "knestd's own objects may carry knest labels", policy: soft,
 			req: request{obj: &core.Node{ObjectMeta: metav1.ObjectMeta{Labels: map[string]string{"knest.io/virtual-node": "true"}}}, resource: core.SchemeGroupVersion.WithResource("nodes"), user: &user.DefaultInfo{Name: pki.InternalUser}}},
-		{name: "a namespace label loosening Pod Security is refused", policy: hard,
-			req: request{obj: &core.Namespace{ObjectMeta: metav1.ObjectMeta{Labels: map[string]string{"pod-security.kubernetes.io/enforce": "privileged"}}}, resource: namespaces}, refused: "pod-security.kubernetes.io/enforce"},
+		{name: "a namespace labelled privileged (as conformance labels them) is admitted", policy: hard,
+			req: request{obj: &core.Namespace{ObjectMeta: metav1.ObjectMeta{Labels: map[string]string{"pod-security.kubernetes.io/enforce": "privileged"}}}, resource: namespaces}},
 		{name: "a NodePort Service is refused", policy: soft,
 			req: request{obj: &core.Service{Spec: core.ServiceSpec{Type: core.ServiceTypeNodePort}}, resource: services}, refused: "NodePort"},
 		{name: "externalIPs are refused", policy: soft,
@@ -228,7 +250,9 @@ func TestConfinement(t *testing.T) {
 func TestAdmitSetsTheProfileDefaults(t *testing.T) {
 	t.Parallel()
 	p := pod()
-	if err := admit(t, policy.Default(policy.ProfileHard), request{obj: p, resource: pods}); err != nil {
+	restricted := policy.Default(policy.ProfileHard)
+	restricted.PodSecurityLevel = psapi.LevelRestricted
+	if err := admit(t, restricted, request{obj: p, resource: pods}); err != nil {
 		t.Fatal(err)
 	}
 	sc := p.Spec.Containers[0].SecurityContext
@@ -256,5 +280,28 @@ func TestEndpointLookupsAreBoundedPerRequest(t *testing.T) {
 	want := fmt.Sprintf("endpoints[%d].addresses[0]", maxPodLookups)
 	if err == nil || !strings.Contains(err.Error(), want) || strings.Contains(err.Error(), fmt.Sprintf("endpoints[%d]", maxPodLookups-1)) {
 		t.Errorf("got %v, want only the address past the lookup bound (%s) refused", err, want)
+	}
+}
+
+// warnings records admission warnings as the API server's handler does.
+type warnings []string
+
+func (w *warnings) AddWarning(_, text string) { *w = append(*w, text) }
+
+func TestALooserNamespaceLabelIsAdmittedWithAWarning(t *testing.T) {
+	t.Parallel()
+	plugin := initialized(t, policy.Default(policy.ProfileHard))
+	var got warnings
+	ctx := warning.WithWarningRecorder(context.Background(), &got)
+	ns := &core.Namespace{ObjectMeta: metav1.ObjectMeta{Name: "e2e-1", Labels: map[string]string{"pod-security.kubernetes.io/enforce": "privileged"}}}
+	a := request{obj: ns, resource: namespaces}.attributes()
+	if err := plugin.(admission.MutationInterface).Admit(ctx, a, nil); err != nil {
+		t.Fatal(err)
+	}
+	if err := plugin.(admission.ValidationInterface).Validate(ctx, a, nil); err != nil {
+		t.Fatal(err)
+	}
+	if len(got) != 1 || !strings.Contains(got[0], "pod-security.kubernetes.io/enforce=privileged has no effect below the floor") {
+		t.Errorf("warnings = %q, want one saying the label has no effect below the floor", got)
 	}
 }

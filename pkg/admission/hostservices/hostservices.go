@@ -152,7 +152,9 @@ func (p *Plugin) ensureHostService(ctx context.Context, namespace string, svc *c
 // has none before it is stored; the syncer fills it in).
 func HostService(tenant, hostNamespace, namespace string, svc *core.Service) *corev1.Service {
 	id := translate.Object{Kind: "Service", Namespace: namespace, Name: svc.Name}
-	labels, annotations := translate.HostMeta(tenant, id, svc.Labels)
+	// The syncer adds the operator's allowlisted metadata once the Service
+	// is stored; the copy made here only needs to exist.
+	labels, annotations := translate.HostMeta(tenant, id, svc.Labels, nil, translate.Passthrough{})
 	out := &corev1.Service{
 		ObjectMeta: metav1.ObjectMeta{
 			Name:        translate.HostName(tenant, namespace, svc.Name, translate.MaxLabelLength),

@@ -77,14 +77,14 @@ func TestHostService(t *testing.T) {
 	want := &corev1.Service{
 		ObjectMeta: metav1.ObjectMeta{
 			Name: "web-x-shop-x-acme", Namespace: "knest-acme",
-			Labels: map[string]string{"app": "web", "tenant.knest.io/knest.io_tenant": "spoof", translate.LabelTenant: "acme", translate.LabelNamespace: "shop"},
+			Labels: map[string]string{"t.knest.io/app": "web", "tp.knest.io/knest.io_tenant": "spoof", translate.LabelTenant: "acme", translate.LabelNamespace: "shop"},
 			Annotations: map[string]string{
 				translate.AnnotationName: "web", translate.AnnotationNamespace: "shop", translate.AnnotationKind: "Service", translate.AnnotationUID: "",
 			},
 		},
 		Spec: corev1.ServiceSpec{
 			Type:     corev1.ServiceTypeClusterIP,
-			Selector: map[string]string{"app": "web", translate.LabelTenant: "acme", translate.LabelNamespace: "shop"},
+			Selector: map[string]string{"t.knest.io/app": "web", translate.LabelTenant: "acme", translate.LabelNamespace: "shop"},
 			Ports:    []corev1.ServicePort{{Name: "http", Protocol: corev1.ProtocolTCP, Port: 80, TargetPort: intstr.FromInt32(8080)}},
 		},
 	}

@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -119,6 +120,10 @@ func Run(ctx context.Context, streams cli.Streams, name string, o Options) error
 		if err := setServiceCIDR(ctx, host, values, progress); err != nil {
 			return err
 		}
+	}
+	setStorageDefault(ctx, host, values, progress)
+	if profile == policy.ProfileHard {
+		checkSandbox(ctx, host, values, progress)
 	}
 
 	verb := "Creating"
@@ -242,4 +247,69 @@ func setServiceCIDR(ctx context.Context, host kubernetes.Interface, values map[s
 		progress("Host service CIDR: " + sc.Spec.CIDRs[0])
 	}
 	return nil
+}
+
+// policyValues returns the values' policy map, made if missing.
+func policyValues(values map[string]any) map[string]any {
+	p, _ := values["policy"].(map[string]any)
+	if p == nil {
+		p = map[string]any{}
+		values["policy"] = p
+	}
+	return p
+}
+
+// defaultStorageClassAnnotation marks the host's default StorageClass.
+const defaultStorageClassAnnotation = "storageclass.kubernetes.io/is-default-class"
+
+// setStorageDefault sets policy.storage.default (and classes) from the
+// host's default StorageClass unless the values name a storage policy:
+// tenant claims that name no class then get it, and knestd's namespaced
+// identity, which cannot read StorageClasses, need not guess.
+func setStorageDefault(ctx context.Context, host kubernetes.Interface, values map[string]any, progress func(string)) {
+	pol := policyValues(values)
+	if _, set := pol["storage"]; set {
+		return
+	}
+	list, err := host.StorageV1().StorageClasses().List(ctx, metav1.ListOptions{})
+	if err != nil {
+		progress(fmt.Sprintf("Cannot read the host's StorageClasses (%v): tenant claims get the host's default class; set policy.storage to allow named classes", err))
+		return
+	}
+	for _, sc := range list.Items {
+		if sc.Annotations[defaultStorageClassAnnotation] == "true" {
+			pol["storage"] = map[string]any{"default": sc.Name, "classes": []any{sc.Name}}
+			progress("Tenant claims get the host's default StorageClass " + sc.Name)
+			return
+		}
+	}
+	progress("The host has no default StorageClass: tenant claims must name an allowed class (policy.storage.classes)")
+}
+
+// vmRuntimeHandlers are substrings of RuntimeClass handlers that run pods
+// in a virtual machine (Kata Containers with QEMU, Cloud Hypervisor or
+// Firecracker).
+var vmRuntimeHandlers = []string{"kata", "qemu", "clh", "firecracker", "fc"}
+
+// checkSandbox warns when the hard profile's RuntimeClass does not run pods
+// in a virtual machine: kind and the devcluster map it to a plain runtime,
+// where hard shares the host kernel like soft.
+func checkSandbox(ctx context.Context, host kubernetes.Interface, values map[string]any, progress func(string)) {
+	name := policy.DefaultHardRuntimeClass
+	if rc, ok := policyValues(values)["runtimeClasses"].(map[string]any); ok {
+		if forced, ok := rc["forced"].(string); ok && forced != "" {
+			name = forced
+		}
+	}
+	rc, err := host.NodeV1().RuntimeClasses().Get(ctx, name, metav1.GetOptions{})
+	if err != nil {
+		progress(fmt.Sprintf("Warning: cannot read RuntimeClass %s (%v): the hard profile runs every pod with it; knestd checks at start that the host accepts it", name, err))
+		return
+	}
+	for _, h := range vmRuntimeHandlers {
+		if strings.Contains(strings.ToLower(rc.Handler), h) {
+			return
+		}
+	}
+	progress(fmt.Sprintf("Warning: RuntimeClass %s runs handler %q, which is not a VM runtime: hard-profile pods share the host kernel here, as in soft (fine for kind and the devcluster, not for untrusted tenants)", name, rc.Handler))
 }

@@ -80,11 +80,11 @@ func (t translator) podSelector(in *metav1.LabelSelector, sameNamespace bool) me
 		return out
 	}
 	for k, v := range in.MatchLabels {
-		out.MatchLabels[translate.RewriteKey(k)] = v
+		out.MatchLabels[translate.TenantKey(k)] = v
 	}
 	for _, e := range in.MatchExpressions {
 		e = *e.DeepCopy()
-		e.Key = translate.RewriteKey(e.Key)
+		e.Key = translate.TenantKey(e.Key)
 		out.MatchExpressions = append(out.MatchExpressions, e)
 	}
 	return out

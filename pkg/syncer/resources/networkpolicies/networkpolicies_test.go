@@ -1,6 +1,7 @@
 package networkpolicies
 
 import (
+	"strings"
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
@@ -38,17 +39,26 @@ func sel(labels map[string]string, exprs ...metav1.LabelSelectorRequirement) *me
 
 func TestForward(t *testing.T) {
 	t.Parallel()
+	// Tenant label keys are written as the tenant wrote them and mapped
+	// to their host keys here; knest's own keys (and the namespace labels
+	// host pods carry) are written as they are on the host.
+	hostKey := func(k string) string {
+		if strings.HasPrefix(k, "ns.knest.io/") || strings.HasPrefix(k, "tp.knest.io/") {
+			return k
+		}
+		return translate.TenantKey(k)
+	}
 	inShop := func(extra map[string]string) map[string]string {
 		m := map[string]string{translate.LabelTenant: "acme", translate.LabelNamespace: "shop"}
 		for k, v := range extra {
-			m[k] = v
+			m[hostKey(k)] = v
 		}
 		return m
 	}
 	tenant := func(extra map[string]string) map[string]string {
 		m := map[string]string{translate.LabelTenant: "acme"}
 		for k, v := range extra {
-			m[k] = v
+			m[hostKey(k)] = v
 		}
 		return m
 	}
@@ -69,7 +79,7 @@ func TestForward(t *testing.T) {
 				PodSelector: *sel(inShop(map[string]string{"app": "web"})),
 				PolicyTypes: []networkingv1.PolicyType{networkingv1.PolicyTypeIngress, networkingv1.PolicyTypeEgress},
 				Ingress: []networkingv1.NetworkPolicyIngressRule{{Ports: port, From: []networkingv1.NetworkPolicyPeer{{
-					PodSelector: sel(inShop(map[string]string{"role": "fe", translate.RewriteKey("knest.io/tenant"): "other"})),
+					PodSelector: sel(inShop(map[string]string{"role": "fe", translate.TenantKey("knest.io/tenant"): "other"})),
 				}}}},
 			},
 		},

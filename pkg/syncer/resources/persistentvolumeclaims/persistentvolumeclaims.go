@@ -2,11 +2,12 @@
 // host claims, so stateful workloads get real volumes from the host.
 //
 // Forward (tenant -> host): on create, access modes, requested resources,
-// storage class name (none: the host's default class), volume mode and
-// volume attributes class; afterwards only the requested storage (an
-// expansion; the host decides whether its class allows it). Never a volume
-// name, selector or data source: those would reach for host volumes or
-// other claims.
+// the host storage class the policy gives the claim (its default for a
+// claim that names none), volume mode and volume attributes class;
+// afterwards only the requested storage (an expansion; the host decides
+// whether its class allows it). A volume name, selector or data source
+// would reach for host volumes or other claims: admission refuses claims
+// with them (policy.CheckClaim), and the syncer refuses them again.
 //
 // Backward (host -> tenant): status (phase, capacity, access modes,
 // conditions, allocated resources). The tenant has no PersistentVolumes;
@@ -16,12 +17,13 @@ package persistentvolumeclaims
 import (
 	corev1 "k8s.io/api/core/v1"
 
+	"github.com/knest-dev/knest/pkg/policy"
 	"github.com/knest-dev/knest/pkg/translate"
 )
 
 // Forward returns the desired host claim for tenant claim pvc. host is the
 // current host copy or nil. Neither input is modified.
-func Forward(pvc, host *corev1.PersistentVolumeClaim, meta translate.Meta) *corev1.PersistentVolumeClaim {
+func Forward(pvc, host *corev1.PersistentVolumeClaim, meta translate.Meta, pol *policy.Policy) *corev1.PersistentVolumeClaim {
 	if host != nil {
 		out := host.DeepCopy()
 		meta.ApplyTo(out)
@@ -36,10 +38,13 @@ func Forward(pvc, host *corev1.PersistentVolumeClaim, meta translate.Meta) *core
 	out := &corev1.PersistentVolumeClaim{}
 	meta.ApplyTo(out)
 	s := pvc.Spec.DeepCopy()
+	// A refused class never gets here (the syncer's Refuse); the error
+	// is that refusal.
+	class, _ := pol.HostStorageClass(s.StorageClassName)
 	out.Spec = corev1.PersistentVolumeClaimSpec{
 		AccessModes:               s.AccessModes,
 		Resources:                 s.Resources,
-		StorageClassName:          s.StorageClassName,
+		StorageClassName:          class,
 		VolumeMode:                s.VolumeMode,
 		VolumeAttributesClassName: s.VolumeAttributesClassName,
 	}

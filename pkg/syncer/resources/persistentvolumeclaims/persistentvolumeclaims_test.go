@@ -10,6 +10,7 @@ import (
 	"k8s.io/utils/ptr"
 
 	"github.com/knest-dev/knest/pkg/syncer/resources/internal/forwardtest"
+	"github.com/knest-dev/knest/pkg/policy"
 	"github.com/knest-dev/knest/pkg/translate"
 )
 
@@ -18,6 +19,22 @@ var meta = translate.Meta{
 	Labels:      map[string]string{translate.LabelTenant: "acme"},
 	Annotations: map[string]string{translate.AnnotationName: "data-db-0"},
 	Tenant:      "acme", TenantNamespace: "shop",
+}
+
+// pol allows the class the claims name.
+var pol = func() *policy.Policy {
+	p := policy.Default(policy.ProfileHard)
+	p.Storage = policy.Storage{Classes: []string{"fast", "standard"}, Default: "standard"}
+	return p
+}()
+
+func TestForwardGivesAClaimWithoutAClassThePolicysDefault(t *testing.T) {
+	t.Parallel()
+	c := claim("1Gi")
+	c.Spec.StorageClassName = nil
+	if got := Forward(c, nil, meta, pol).Spec.StorageClassName; got == nil || *got != "standard" {
+		t.Errorf("storage class = %v, want the policy's default", got)
+	}
 }
 
 func claim(size string) *corev1.PersistentVolumeClaim {
@@ -36,7 +53,7 @@ func claim(size string) *corev1.PersistentVolumeClaim {
 
 func TestForward(t *testing.T) {
 	t.Parallel()
-	got := forwardtest.Forward(t, claim("1Gi"), nil, func(c, h *corev1.PersistentVolumeClaim) *corev1.PersistentVolumeClaim { return Forward(c, h, meta) })
+	got := forwardtest.Forward(t, claim("1Gi"), nil, func(c, h *corev1.PersistentVolumeClaim) *corev1.PersistentVolumeClaim { return Forward(c, h, meta, pol) })
 	want := corev1.PersistentVolumeClaimSpec{
 		AccessModes:      []corev1.PersistentVolumeAccessMode{corev1.ReadWriteOnce},
 		Resources:        corev1.VolumeResourceRequirements{Requests: corev1.ResourceList{corev1.ResourceStorage: resource.MustParse("1Gi")}},
@@ -48,7 +65,7 @@ func TestForward(t *testing.T) {
 
 	existing := got.DeepCopy()
 	existing.Spec.VolumeName = "pvc-123"
-	grown := forwardtest.Forward(t, claim("5Gi"), existing, func(c, h *corev1.PersistentVolumeClaim) *corev1.PersistentVolumeClaim { return Forward(c, h, meta) })
+	grown := forwardtest.Forward(t, claim("5Gi"), existing, func(c, h *corev1.PersistentVolumeClaim) *corev1.PersistentVolumeClaim { return Forward(c, h, meta, pol) })
 	wantGrown := existing.DeepCopy()
 	wantGrown.Spec.Resources.Requests[corev1.ResourceStorage] = resource.MustParse("5Gi")
 	if diff := cmp.Diff(wantGrown, grown); diff != "" {
@@ -58,7 +75,7 @@ func TestForward(t *testing.T) {
 
 func TestBackward(t *testing.T) {
 	t.Parallel()
-	host := Forward(claim("1Gi"), nil, meta)
+	host := Forward(claim("1Gi"), nil, meta, pol)
 	host.Spec.VolumeName = "pvc-123"
 	host.Status = corev1.PersistentVolumeClaimStatus{
 		Phase:       corev1.ClaimBound,
@@ -73,7 +90,7 @@ func TestBackward(t *testing.T) {
 	if diff := cmp.Diff(tenant.Spec, got.Spec); diff != "" {
 		t.Errorf("Backward changed the tenant spec:\n%s", diff)
 	}
-	if diff := cmp.Diff(host, Forward(got, host, meta)); diff != "" {
+	if diff := cmp.Diff(host, Forward(got, host, meta, pol)); diff != "" {
 		t.Errorf("Forward after Backward changed the host claim (ping-pong):\n%s", diff)
 	}
 }

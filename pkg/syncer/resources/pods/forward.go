@@ -1,7 +1,9 @@
 package pods
 
 import (
+	"maps"
 	"slices"
+	"strings"
 
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/utils/ptr"
@@ -24,7 +26,21 @@ type Env struct {
 	// DNS is the tenant's DNS server, which ClusterFirst pods use (see
 	// DNSConfig).
 	DNS DNS
+	// NodeAddress is the virtual nodes' address: the host IP tenant pods
+	// see, in their status and through the downward API.
+	NodeAddress string
+	// NamespaceLabels are the labels of the pod's tenant namespace.
+	NamespaceLabels map[string]string
 }
+
+// Annotations of host pods that the downward API reads in place of the host
+// pod's own fields.
+const (
+	// AnnotationServiceAccount holds the tenant pod's ServiceAccount name.
+	AnnotationServiceAccount = "knest.io/service-account"
+	// AnnotationHostIP holds the virtual node's address.
+	AnnotationHostIP = "knest.io/host-ip"
+)
 
 // allowedVolume reports whether a volume type may reach the host.
 func allowedVolume(v corev1.VolumeSource) bool {
@@ -51,7 +67,7 @@ func IsServiceAccountTokenVolume(v corev1.Volume) bool {
 // existing host pod keeps its spec and only the mutable parts follow. Neither
 // input is modified.
 func Forward(p, host *corev1.Pod, meta translate.Meta, env Env) *corev1.Pod {
-	meta = withOwnerKind(meta, p)
+	meta = podMeta(meta, p, env)
 	if host != nil {
 		out := host.DeepCopy()
 		meta.ApplyTo(out)
@@ -89,6 +105,11 @@ func Forward(p, host *corev1.Pod, meta translate.Meta, env Env) *corev1.Pod {
 	s.Subdomain = p.Spec.Subdomain
 	s.DNSPolicy, s.DNSConfig = DNSConfig(p, env.DNS)
 	s.SecurityContext = p.Spec.SecurityContext.DeepCopy()
+	s.ShareProcessNamespace = p.Spec.ShareProcessNamespace
+	s.HostAliases = slices.Clone(p.Spec.HostAliases)
+	s.OS = p.Spec.OS.DeepCopy()
+	s.HostUsers = p.Spec.HostUsers
+	s.Resources = p.Spec.Resources.DeepCopy()
 	for _, ref := range p.Spec.ImagePullSecrets {
 		s.ImagePullSecrets = append(s.ImagePullSecrets, corev1.LocalObjectReference{Name: names(ref.Name)})
 	}
@@ -117,21 +138,94 @@ func Forward(p, host *corev1.Pod, meta translate.Meta, env Env) *corev1.Pod {
 	return out
 }
 
-// withOwnerKind adds the kind of the tenant pod's controller to the owned
-// annotations: host pods have no owner references, and the host may treat
-// a Job's pods differently (the devcluster completes them).
-func withOwnerKind(meta translate.Meta, p *corev1.Pod) translate.Meta {
+// podMeta adds to the owned annotations what the host pod needs beyond the
+// tenant identity: the kind of the tenant pod's controller (host pods have
+// no owner references, and the host may treat a Job's pods differently: the
+// devcluster completes them), and what its downward API reads instead of
+// the host pod's own fields (the tenant ServiceAccount, the virtual node's
+// address, and each tenant annotation the pod names).
+func podMeta(meta translate.Meta, p *corev1.Pod, env Env) translate.Meta {
+	annotations := maps.Clone(meta.Annotations)
+	if annotations == nil {
+		annotations = map[string]string{}
+	}
 	for _, ref := range p.OwnerReferences {
 		if ref.Controller != nil && *ref.Controller {
-			annotations := make(map[string]string, len(meta.Annotations)+1)
-			for k, v := range meta.Annotations {
-				annotations[k] = v
-			}
 			annotations[translate.AnnotationOwnerKind] = ref.Kind
-			meta.Annotations = annotations
 		}
 	}
+	annotations[AnnotationServiceAccount] = p.Spec.ServiceAccountName
+	if env.NodeAddress != "" {
+		annotations[AnnotationHostIP] = env.NodeAddress
+	}
+	for _, key := range downwardAnnotations(p) {
+		if v, ok := p.Annotations[key]; ok {
+			annotations[translate.TenantAnnotationKey(key)] = v
+		}
+	}
+	meta.Annotations = annotations
 	return meta
+}
+
+// downwardAnnotations lists the tenant annotation keys the pod's downward
+// API names one by one (metadata.annotations['key']).
+func downwardAnnotations(p *corev1.Pod) []string {
+	var keys []string
+	add := func(ref *corev1.ObjectFieldSelector) {
+		if ref == nil {
+			return
+		}
+		if key, ok := fieldKey(ref.FieldPath, "metadata.annotations"); ok && !slices.Contains(keys, key) {
+			keys = append(keys, key)
+		}
+	}
+	for _, v := range p.Spec.Volumes {
+		if v.DownwardAPI != nil {
+			for _, item := range v.DownwardAPI.Items {
+				add(item.FieldRef)
+			}
+		}
+		if v.Projected != nil {
+			for _, src := range v.Projected.Sources {
+				if src.DownwardAPI != nil {
+					for _, item := range src.DownwardAPI.Items {
+						add(item.FieldRef)
+					}
+				}
+			}
+		}
+	}
+	for _, cs := range [][]corev1.Container{p.Spec.InitContainers, p.Spec.Containers} {
+		for _, c := range cs {
+			for _, e := range c.Env {
+				if e.ValueFrom != nil {
+					add(e.ValueFrom.FieldRef)
+				}
+			}
+		}
+	}
+	for _, ec := range p.Spec.EphemeralContainers {
+		for _, e := range ec.Env {
+			if e.ValueFrom != nil {
+				add(e.ValueFrom.FieldRef)
+			}
+		}
+	}
+	return keys
+}
+
+// fieldKey parses "metadata.labels['key']" (or with double quotes) for
+// the map named prefix.
+func fieldKey(path, prefix string) (string, bool) {
+	rest, ok := strings.CutPrefix(path, prefix+"[")
+	if !ok || len(rest) < 3 {
+		return "", false
+	}
+	q := rest[0]
+	if (q != '\'' && q != '"') || !strings.HasSuffix(rest, string(q)+"]") {
+		return "", false
+	}
+	return rest[1 : len(rest)-2], true
 }
 
 func forwardVolume(v corev1.Volume, names func(string) string) corev1.Volume {
@@ -166,23 +260,39 @@ func forwardVolume(v corev1.Volume, names func(string) string) corev1.Volume {
 	return v
 }
 
-// identityAnnotations are where a host pod keeps the tenant identity; the
-// downward API reads them instead of the host pod's own name, namespace and
-// UID.
+// identityAnnotations are where a host pod keeps what the tenant sees of
+// itself; the downward API reads them instead of the host pod's own name,
+// namespace, UID and ServiceAccount, and the host node's IP.
 var identityAnnotations = map[string]string{
-	"metadata.name":      translate.AnnotationName,
-	"metadata.namespace": translate.AnnotationNamespace,
-	"metadata.uid":       translate.AnnotationUID,
+	"metadata.name":           translate.AnnotationName,
+	"metadata.namespace":      translate.AnnotationNamespace,
+	"metadata.uid":            translate.AnnotationUID,
+	"spec.serviceAccountName": AnnotationServiceAccount,
+	"status.hostIP":           AnnotationHostIP,
+	"status.hostIPs":          AnnotationHostIP,
 }
 
+// identityFieldRef points a downward API field at what the tenant sees:
+// identityAnnotations, and single labels and annotations under the keys
+// the host pod carries them with. Fields that would show the host node
+// (spec.nodeName) are refused at admission (policy.CheckPod).
 func identityFieldRef(ref *corev1.ObjectFieldSelector) *corev1.ObjectFieldSelector {
 	if ref == nil {
 		return nil
 	}
-	if key, ok := identityAnnotations[ref.FieldPath]; ok {
+	annotation := func(key string) *corev1.ObjectFieldSelector {
 		return &corev1.ObjectFieldSelector{APIVersion: ref.APIVersion, FieldPath: "metadata.annotations['" + key + "']"}
 	}
-	return ref
+	if key, ok := identityAnnotations[ref.FieldPath]; ok {
+		return annotation(key)
+	}
+	if key, ok := fieldKey(ref.FieldPath, "metadata.labels"); ok {
+		return &corev1.ObjectFieldSelector{APIVersion: ref.APIVersion, FieldPath: "metadata.labels['" + translate.TenantKey(key) + "']"}
+	}
+	if key, ok := fieldKey(ref.FieldPath, "metadata.annotations"); ok {
+		return annotation(translate.TenantAnnotationKey(key))
+	}
+	return ref.DeepCopy()
 }
 
 func forwardContainer(c corev1.Container, p *corev1.Pod, env Env, names func(string) string) corev1.Container {
@@ -193,6 +303,9 @@ func forwardContainer(c corev1.Container, p *corev1.Pod, env Env, names func(str
 		Args:                     slices.Clone(c.Args),
 		WorkingDir:               c.WorkingDir,
 		Resources:                *c.Resources.DeepCopy(),
+		ResizePolicy:             slices.Clone(c.ResizePolicy),
+		RestartPolicyRules:       slices.Clone(c.RestartPolicyRules),
+		VolumeDevices:            slices.Clone(c.VolumeDevices),
 		LivenessProbe:            c.LivenessProbe.DeepCopy(),
 		ReadinessProbe:           c.ReadinessProbe.DeepCopy(),
 		StartupProbe:             c.StartupProbe.DeepCopy(),

@@ -56,7 +56,7 @@ func TestForward(t *testing.T) {
 				if got.Spec.ClusterIP != "10.96.7.7" || got.Spec.Type != corev1.ServiceTypeClusterIP {
 					t.Errorf("spec = %+v", got.Spec)
 				}
-				want := map[string]string{"app": "web", translate.LabelTenant: "acme", translate.LabelNamespace: "shop"}
+				want := map[string]string{translate.TenantKey("app"): "web", translate.LabelTenant: "acme", translate.LabelNamespace: "shop"}
 				if diff := cmp.Diff(want, got.Spec.Selector); diff != "" {
 					t.Errorf("selector (-want +got):\n%s", diff)
 				}

@@ -1,0 +1,164 @@
+package pods
+
+import (
+	"fmt"
+	"maps"
+	"slices"
+
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/utils/ptr"
+
+	"github.com/knest-dev/knest/pkg/policy"
+	"github.com/knest-dev/knest/pkg/translate"
+)
+
+// place sets a new host pod's scheduling fields from tenant pod t: what the
+// tenant asked for within the policy's allowlists (tenant admission refused
+// the rest, and CheckHostPod checks again), pod affinity and topology
+// spread confined to the tenant's own pods, and the host priority class the
+// policy maps the tenant's to. The forced fields come after, from
+// policy.ForceHostPod.
+func place(t, h *corev1.Pod, meta translate.Meta, pol *policy.Policy) error {
+	s := &h.Spec
+	s.NodeSelector = maps.Clone(t.Spec.NodeSelector)
+	s.Tolerations = nil
+	for _, tol := range t.Spec.Tolerations {
+		s.Tolerations = append(s.Tolerations, *tol.DeepCopy())
+	}
+	s.Affinity = nil
+	if a := t.Spec.Affinity; a != nil {
+		s.Affinity = &corev1.Affinity{
+			NodeAffinity:    a.NodeAffinity.DeepCopy(),
+			PodAffinity:     podAffinity(a.PodAffinity, meta),
+			PodAntiAffinity: podAntiAffinity(a.PodAntiAffinity, meta),
+		}
+	}
+	s.TopologySpreadConstraints = nil
+	for _, c := range t.Spec.TopologySpreadConstraints {
+		c = *c.DeepCopy()
+		// Spreading counts the pods of the pod's own namespace.
+		c.LabelSelector = confine(c.LabelSelector, meta.Tenant, ptr.To(meta.TenantNamespace))
+		c.MatchLabelKeys = tenantKeys(c.MatchLabelKeys)
+		s.TopologySpreadConstraints = append(s.TopologySpreadConstraints, c)
+	}
+	s.RuntimeClassName = t.Spec.RuntimeClassName
+	s.PriorityClassName = ""
+	if name := t.Spec.PriorityClassName; name != "" {
+		hostClass, ok := pol.HostPriorityClass(name)
+		if !ok {
+			return fmt.Errorf("priority class %q has no host class in %s", name, pol.Describe())
+		}
+		s.PriorityClassName = hostClass
+	}
+	return nil
+}
+
+func podAffinity(in *corev1.PodAffinity, meta translate.Meta) *corev1.PodAffinity {
+	if in == nil {
+		return nil
+	}
+	return &corev1.PodAffinity{
+		RequiredDuringSchedulingIgnoredDuringExecution:  affinityTerms(in.RequiredDuringSchedulingIgnoredDuringExecution, meta),
+		PreferredDuringSchedulingIgnoredDuringExecution: weightedTerms(in.PreferredDuringSchedulingIgnoredDuringExecution, meta),
+	}
+}
+
+func podAntiAffinity(in *corev1.PodAntiAffinity, meta translate.Meta) *corev1.PodAntiAffinity {
+	if in == nil {
+		return nil
+	}
+	return &corev1.PodAntiAffinity{
+		RequiredDuringSchedulingIgnoredDuringExecution:  affinityTerms(in.RequiredDuringSchedulingIgnoredDuringExecution, meta),
+		PreferredDuringSchedulingIgnoredDuringExecution: weightedTerms(in.PreferredDuringSchedulingIgnoredDuringExecution, meta),
+	}
+}
+
+func affinityTerms(in []corev1.PodAffinityTerm, meta translate.Meta) []corev1.PodAffinityTerm {
+	var out []corev1.PodAffinityTerm
+	for _, t := range in {
+		out = append(out, affinityTerm(t, meta))
+	}
+	return out
+}
+
+func weightedTerms(in []corev1.WeightedPodAffinityTerm, meta translate.Meta) []corev1.WeightedPodAffinityTerm {
+	var out []corev1.WeightedPodAffinityTerm
+	for _, t := range in {
+		out = append(out, corev1.WeightedPodAffinityTerm{Weight: t.Weight, PodAffinityTerm: affinityTerm(t.PodAffinityTerm, meta)})
+	}
+	return out
+}
+
+// affinityTerm confines a pod affinity term to the tenant's pods. All of a
+// tenant's host pods share one host namespace, so the term's namespaces
+// become a selector over the tenant-namespace label host pods carry, and
+// its namespace selector one over the namespace labels they carry
+// (translate.NamespaceLabels). A term with neither means the pod's own
+// namespace; an empty namespace selector means every namespace of the
+// tenant. Terms with both a list and a non-empty selector are refused at
+// admission (policy.CheckPod).
+func affinityTerm(in corev1.PodAffinityTerm, meta translate.Meta) corev1.PodAffinityTerm {
+	out := corev1.PodAffinityTerm{
+		TopologyKey:       in.TopologyKey,
+		MatchLabelKeys:    tenantKeys(in.MatchLabelKeys),
+		MismatchLabelKeys: tenantKeys(in.MismatchLabelKeys),
+	}
+	if in.LabelSelector == nil {
+		// A term without a selector matches no pod; it stays so.
+		return out
+	}
+	switch ns := in.NamespaceSelector; {
+	case ns != nil && len(ns.MatchLabels) == 0 && len(ns.MatchExpressions) == 0:
+		out.LabelSelector = confine(in.LabelSelector, meta.Tenant, nil)
+	case ns != nil:
+		out.LabelSelector = confine(in.LabelSelector, meta.Tenant, nil)
+		for _, k := range slices.Sorted(maps.Keys(ns.MatchLabels)) {
+			out.LabelSelector.MatchLabels[translate.NamespaceLabelKey(k)] = ns.MatchLabels[k]
+		}
+		for _, e := range ns.MatchExpressions {
+			e = *e.DeepCopy()
+			e.Key = translate.NamespaceLabelKey(e.Key)
+			out.LabelSelector.MatchExpressions = append(out.LabelSelector.MatchExpressions, e)
+		}
+	case len(in.Namespaces) > 0:
+		out.LabelSelector = confine(in.LabelSelector, meta.Tenant, nil)
+		out.LabelSelector.MatchExpressions = append(out.LabelSelector.MatchExpressions, metav1.LabelSelectorRequirement{
+			Key: translate.LabelNamespace, Operator: metav1.LabelSelectorOpIn, Values: slices.Clone(in.Namespaces),
+		})
+	default:
+		out.LabelSelector = confine(in.LabelSelector, meta.Tenant, ptr.To(meta.TenantNamespace))
+	}
+	return out
+}
+
+// confine maps a tenant label selector's keys to the host's (TenantKey)
+// and requires the tenant's marker, and the tenant namespace when one is
+// given. A nil selector stays nil.
+func confine(in *metav1.LabelSelector, tenant string, namespace *string) *metav1.LabelSelector {
+	if in == nil {
+		return nil
+	}
+	out := &metav1.LabelSelector{MatchLabels: map[string]string{}}
+	for k, v := range in.MatchLabels {
+		out.MatchLabels[translate.TenantKey(k)] = v
+	}
+	for _, e := range in.MatchExpressions {
+		e = *e.DeepCopy()
+		e.Key = translate.TenantKey(e.Key)
+		out.MatchExpressions = append(out.MatchExpressions, e)
+	}
+	out.MatchLabels[translate.LabelTenant] = tenant
+	if namespace != nil {
+		out.MatchLabels[translate.LabelNamespace] = *namespace
+	}
+	return out
+}
+
+func tenantKeys(keys []string) []string {
+	var out []string
+	for _, k := range keys {
+		out = append(out, translate.TenantKey(k))
+	}
+	return out
+}
