@@ -26,10 +26,25 @@ var env struct {
 	tenant kubernetes.Interface
 	// tenantHostNamespace is the host namespace the tenant syncs into.
 	tenantHostNamespace string
+	// tenants are every tenant the suite has, the one above first, each
+	// with its profile: the ordinary-usage specs run in each.
+	tenants []tenantEnv
 }
 
-// e2eTenant is the tenant the suite's own environment runs.
-const e2eTenant = "e2e"
+// tenantEnv is one tenant of the suite.
+type tenantEnv struct {
+	client        kubernetes.Interface
+	hostNamespace string
+	// profile is the tenant's isolation profile, for spec names.
+	profile string
+}
+
+// The tenants the suite's own environment runs: the default (hard) profile
+// and soft.
+const (
+	e2eTenant     = "e2e"
+	e2eSoftTenant = "e2e-soft"
+)
 
 func TestE2E(t *testing.T) {
 	if testing.Short() {
@@ -43,16 +58,29 @@ var _ = SynchronizedBeforeSuite(func(ctx SpecContext) []byte {
 	if kc := os.Getenv("KNEST_E2E_HOST_KUBECONFIG"); kc != "" {
 		By("using the host cluster in " + kc)
 		// An existing tenant may be named too; its specs skip otherwise.
-		return []byte(kc + "\n" + os.Getenv("KNEST_E2E_TENANT_KUBECONFIG") + "\n" + os.Getenv("KNEST_E2E_TENANT_HOST_NAMESPACE"))
+		profile := os.Getenv("KNEST_E2E_TENANT_PROFILE")
+		if profile == "" {
+			profile = "hard"
+		}
+		return []byte(kc + "\n" + os.Getenv("KNEST_E2E_TENANT_KUBECONFIG") + "\n" + os.Getenv("KNEST_E2E_TENANT_HOST_NAMESPACE") + "\n" + profile)
 	}
 	dir := startDevEnvironment(ctx)
-	return []byte(filepath.Join(dir, "host.kubeconfig") + "\n" + filepath.Join(dir, "tenants", e2eTenant+".kubeconfig") + "\nknest-" + e2eTenant)
+	tenant := func(name, profile string) string {
+		return filepath.Join(dir, "tenants", name+".kubeconfig") + "\nknest-" + name + "\n" + profile
+	}
+	return []byte(filepath.Join(dir, "host.kubeconfig") + "\n" + tenant(e2eTenant, "hard") + "\n" + tenant(e2eSoftTenant, "soft"))
 }, func(data []byte) {
 	parts := strings.Split(string(data), "\n")
 	env.hostConfig, env.host = client(parts[0])
-	if parts[1] != "" {
-		_, env.tenant = client(parts[1])
-		env.tenantHostNamespace = parts[2]
+	for rest := parts[1:]; len(rest) >= 3; rest = rest[3:] {
+		if rest[0] == "" {
+			continue
+		}
+		_, c := client(rest[0])
+		env.tenants = append(env.tenants, tenantEnv{client: c, hostNamespace: rest[1], profile: rest[2]})
+	}
+	if len(env.tenants) > 0 {
+		env.tenant, env.tenantHostNamespace = env.tenants[0].client, env.tenants[0].hostNamespace
 	}
 }, NodeTimeout(5*time.Minute))
 
@@ -65,8 +93,8 @@ func client(kubeconfig string) (*rest.Config, kubernetes.Interface) {
 	return cfg, c
 }
 
-// startDevEnvironment runs `knest dev up` with tenant "e2e" for the whole
-// suite and returns its directory. The process is stopped after the suite.
+// startDevEnvironment runs `knest dev up` with tenants "e2e" (hard) and
+// "e2e-soft" (soft) for the whole suite and returns its directory. The process is stopped after the suite.
 func startDevEnvironment(ctx context.Context) string {
 	binDir := os.Getenv("KNEST_BIN_DIR")
 	if binDir == "" {
@@ -79,7 +107,7 @@ func startDevEnvironment(ctx context.Context) string {
 	Expect(err).NotTo(HaveOccurred())
 
 	By("starting knest dev up in " + dir)
-	cmd := exec.Command(knest, "dev", "up", "--dir", dir, "--tenants", e2eTenant)
+	cmd := exec.Command(knest, "dev", "up", "--dir", dir, "--tenants", e2eTenant+":hard,"+e2eSoftTenant+":soft")
 	stdout, err := cmd.StdoutPipe()
 	Expect(err).NotTo(HaveOccurred())
 	cmd.Stderr = GinkgoWriter

@@ -189,7 +189,10 @@ var _ = Describe("Tenant workloads", func() {
 			g.Expect(sts.Status.UpdateRevision).NotTo(Equal(before.Status.UpdateRevision), "a new revision")
 			for _, h := range hostPodsOf(ctx, g, ns) {
 				if h.DeletionTimestamp == nil {
-					g.Expect(h.Annotations).To(HaveKeyWithValue("rev", "2"), "host pod %s is of the new revision", h.Name)
+					// Tenant labels reach the host under knest's keys;
+					// annotations only when the policy allows them.
+					g.Expect(h.Labels).To(HaveKeyWithValue("t.knest.io/controller-revision-hash", sts.Status.UpdateRevision), "host pod %s is of the new revision", h.Name)
+					g.Expect(h.Annotations).NotTo(HaveKey("rev"), "host pod %s carries a tenant annotation the policy does not allow", h.Name)
 				}
 			}
 		}).WithContext(ctx).WithTimeout(2*time.Minute).Should(Succeed(), "the StatefulSet rolls to the new revision")

@@ -11,6 +11,8 @@ import (
 	"strings"
 
 	"k8s.io/apimachinery/pkg/util/validation"
+
+	"github.com/knest-dev/knest/pkg/policy"
 )
 
 // HostNamespacePrefix starts the host namespace of each tenant.
@@ -53,22 +55,37 @@ func (l Layout) Log(name string) string { return filepath.Join(l.Dir, "logs", na
 // HostNamespace is the host namespace a tenant syncs into.
 func HostNamespace(tenant string) string { return HostNamespacePrefix + tenant }
 
-// ParseTenants splits and validates a comma-separated tenant list.
-func ParseTenants(list string) ([]string, error) {
-	var tenants []string
+// Tenant is a tenant of the dev environment and its isolation profile.
+type Tenant struct {
+	Name    string
+	Profile policy.Profile
+}
+
+// ParseTenants splits and validates a comma-separated tenant list; each
+// entry is NAME or NAME:PROFILE, and NAME alone gets profile def.
+func ParseTenants(list string, def policy.Profile) ([]Tenant, error) {
+	var tenants []Tenant
 	seen := map[string]bool{}
-	for _, t := range strings.Split(list, ",") {
-		t = strings.TrimSpace(t)
-		if t == "" {
+	for _, entry := range strings.Split(list, ",") {
+		entry = strings.TrimSpace(entry)
+		if entry == "" {
 			continue
 		}
-		if err := ValidateTenantName(t); err != nil {
+		t := Tenant{Name: entry, Profile: def}
+		if name, profile, found := strings.Cut(entry, ":"); found {
+			p, err := policy.ParseProfile(profile)
+			if err != nil {
+				return nil, fmt.Errorf("tenant %q: %w", name, err)
+			}
+			t = Tenant{Name: name, Profile: p}
+		}
+		if err := ValidateTenantName(t.Name); err != nil {
 			return nil, err
 		}
-		if seen[t] {
-			return nil, fmt.Errorf("tenant %q is listed twice", t)
+		if seen[t.Name] {
+			return nil, fmt.Errorf("tenant %q is listed twice", t.Name)
 		}
-		seen[t] = true
+		seen[t.Name] = true
 		tenants = append(tenants, t)
 	}
 	if len(tenants) == 0 {

@@ -5,6 +5,8 @@ import (
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
+
+	"github.com/knest-dev/knest/pkg/policy"
 )
 
 func TestParseTenants(t *testing.T) {
@@ -12,12 +14,14 @@ func TestParseTenants(t *testing.T) {
 	tests := []struct {
 		name    string
 		list    string
-		want    []string
+		want    []Tenant
 		wantErr string
 	}{
-		{name: "one tenant", list: "demo", want: []string{"demo"}},
-		{name: "several, with spaces", list: "a, b-2 ,c", want: []string{"a", "b-2", "c"}},
-		{name: "the longest allowed name", list: strings.Repeat("a", MaxTenantNameLength), want: []string{strings.Repeat("a", MaxTenantNameLength)}},
+		{name: "one tenant", list: "demo", want: []Tenant{{"demo", policy.ProfileHard}}},
+		{name: "several, with spaces", list: "a, b-2 ,c", want: []Tenant{{"a", policy.ProfileHard}, {"b-2", policy.ProfileHard}, {"c", policy.ProfileHard}}},
+		{name: "a profile per tenant", list: "a:soft,b:hard,c", want: []Tenant{{"a", policy.ProfileSoft}, {"b", policy.ProfileHard}, {"c", policy.ProfileHard}}},
+		{name: "an unknown profile is refused", list: "a:medium", wantErr: `tenant "a": unknown isolation profile "medium"`},
+		{name: "the longest allowed name", list: strings.Repeat("a", MaxTenantNameLength), want: []Tenant{{strings.Repeat("a", MaxTenantNameLength), policy.ProfileHard}}},
 		{name: "upper case is refused", list: "Demo", wantErr: `tenant name "Demo" is invalid`},
 		{name: "underscores are refused", list: "my_team", wantErr: `tenant name "my_team" is invalid`},
 		{name: "a leading dash is refused", list: "-x", wantErr: `tenant name "-x" is invalid`},
@@ -28,7 +32,7 @@ func TestParseTenants(t *testing.T) {
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
-			got, err := ParseTenants(tc.list)
+			got, err := ParseTenants(tc.list, policy.ProfileHard)
 			if tc.wantErr != "" {
 				if err == nil || !strings.Contains(err.Error(), tc.wantErr) {
 					t.Fatalf("error = %v, want one containing %q", err, tc.wantErr)

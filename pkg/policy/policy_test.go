@@ -62,7 +62,7 @@ func TestDefault(t *testing.T) {
 		{
 			profile: ProfileHard,
 			want: &Policy{
-				Profile:         ProfileHard,
+				Profile:          ProfileHard,
 				RuntimeClasses:   RuntimeClasses{Forced: "kata"},
 				PriorityClasses:  PriorityClasses{MaxValue: ptr.To[int32](1_000_000_000)},
 				NodeLabelKeys:    nodeLabelKeys,

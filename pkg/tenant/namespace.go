@@ -17,8 +17,9 @@ import (
 )
 
 // NamespaceLabels are the labels of a tenant's host namespace: the tenant
-// it holds, and Pod Security admission at the profile's level (restricted
-// in hard, baseline in soft) for enforce, audit and warn. Helm does not own
+// it holds, and Pod Security admission at the profile's floor (baseline in
+// both: the host must not refuse the root pods hard runs sandboxed) for
+// enforce, audit and warn. Helm does not own
 // a namespace that exists before the release, so the CLI sets them.
 func NamespaceLabels(tenant string, profile policy.Profile) map[string]string {
 	level := string(profile.PodSecurityLevel())

@@ -3,6 +3,7 @@ package syncer
 import (
 	"context"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -40,7 +41,7 @@ func TestIntegrationIsolationProfiles(t *testing.T) {
 	e := setUp(t)
 	ctx := t.Context()
 
-	t.Run("hard: every host pod is sandboxed, on the sandboxed pool, always pulling", func(t *testing.T) {
+	t.Run("hard: every host pod is sandboxed, on the sandboxed pool, always pulling, without NET_RAW", func(t *testing.T) {
 		if _, err := e.tenant.CoreV1().Pods("default").Create(ctx, simplePod("hard"), metav1.CreateOptions{}); err != nil {
 			t.Fatal(err)
 		}
@@ -49,20 +50,29 @@ func TestIntegrationIsolationProfiles(t *testing.T) {
 			t.Errorf("host pod runtime class %v on pool %q, want %q on %q", h.Spec.RuntimeClassName, pool, devcluster.KataRuntimeClass, pools.Sandboxed)
 		}
 		c := h.Spec.Containers[0]
-		if c.ImagePullPolicy != corev1.PullAlways || c.SecurityContext == nil || ptr.Deref(c.SecurityContext.AllowPrivilegeEscalation, true) {
+		if c.ImagePullPolicy != corev1.PullAlways || c.SecurityContext == nil || c.SecurityContext.Capabilities == nil ||
+			!slices.Contains(c.SecurityContext.Capabilities.Drop, "NET_RAW") {
 			t.Errorf("hard host container: pull %s, security context %+v", c.ImagePullPolicy, c.SecurityContext)
 		}
 	})
 
-	t.Run("hard: a pod Pod Security restricted refuses is refused at apply, nothing reaches the host", func(t *testing.T) {
+	t.Run("hard: a root pod runs sandboxed; a privileged one is refused at apply, nothing reaches the host", func(t *testing.T) {
 		p := simplePod("root")
 		p.Spec.SecurityContext = nil
+		if _, err := e.tenant.CoreV1().Pods("default").Create(ctx, p, metav1.CreateOptions{}); err != nil {
+			t.Fatalf("a root pod is refused in hard: %v", err)
+		}
+		if h, _ := e.hostPodOnPool(t, "root"); ptr.Deref(h.Spec.RuntimeClassName, "") != devcluster.KataRuntimeClass {
+			t.Errorf("the root pod's host pod is not sandboxed: %v", h.Spec.RuntimeClassName)
+		}
+		p = simplePod("privileged")
+		p.Spec.Containers[0].SecurityContext = &corev1.SecurityContext{Privileged: ptr.To(true)}
 		_, err := e.tenant.CoreV1().Pods("default").Create(ctx, p, metav1.CreateOptions{})
-		if err == nil || !strings.Contains(err.Error(), "runAsNonRoot") || !strings.Contains(err.Error(), "hard") {
-			t.Fatalf("create of a pod without runAsNonRoot: %v, want a refusal naming the field and the profile", err)
+		if err == nil || !strings.Contains(err.Error(), "privileged") || !strings.Contains(err.Error(), "hard") {
+			t.Fatalf("create of a privileged pod: %v, want a refusal naming the field and the profile", err)
 		}
 		time.Sleep(time.Second)
-		if _, err := e.hostPod(ctx, "default", "root"); err == nil {
+		if _, err := e.hostPod(ctx, "default", "privileged"); err == nil {
 			t.Errorf("a refused pod reached the host")
 		}
 	})

@@ -67,14 +67,14 @@ every process it started.`,
 	}
 	f := cmd.Flags()
 	f.StringVar(&o.Dir, "dir", "", "directory for all data, logs and kubeconfigs (required)")
-	f.StringVar(&o.Tenants, "tenants", o.Tenants, "comma-separated tenant names")
+	f.StringVar(&o.Tenants, "tenants", o.Tenants, "comma-separated tenants, each NAME or NAME:PROFILE (soft or hard; NAME alone gets --isolation)")
 	f.IntVar(&o.Nodes, "nodes", o.Nodes, "number of general host nodes")
 	f.IntVar(&o.SandboxedNodes, "sandboxed-nodes", o.SandboxedNodes, "number of host nodes in the sandboxed pool")
 	f.IntVar(&o.Port, "port", 0, "host API server port (0 picks a free one)")
 	f.StringVar(&o.ServiceCIDR, "service-cidr", o.ServiceCIDR, "host service CIDR (tenants use it too)")
 	f.StringVar(&o.PodCIDR, "pod-cidr", o.PodCIDR, "host pod CIDR")
 	f.StringVar(&o.PoolsFile, "pools", "", "YAML file of host node pools: name, count, labels, taints, cpu, memory, maxPods (replaces --nodes and --sandboxed-nodes)")
-	f.Var(&o.Isolation, "isolation", "isolation profile of every tenant: hard (kata RuntimeClass, sandboxed pool, Pod Security restricted) or soft (general nodes, baseline)")
+	f.Var(&o.Isolation, "isolation", "isolation profile of tenants listed without one: hard (kata RuntimeClass, sandboxed pool, images always pulled, Pod Security baseline) or soft (general nodes, baseline)")
 	f.BoolVar(&o.HostNodeInfo, "host-node-info", false, "let every tenant's virtual nodes show their host node's zone, region, arch, OS, instance type and capacity (chart value hostNodeInfo)")
 	_ = cmd.MarkFlagRequired("dir")
 	return cmd
@@ -82,7 +82,7 @@ every process it started.`,
 
 // Run runs `knest dev up` until ctx ends or a signal arrives.
 func Run(ctx context.Context, streams cli.Streams, o Options) error {
-	tenants, err := devenv.ParseTenants(o.Tenants)
+	tenants, err := devenv.ParseTenants(o.Tenants, o.Isolation)
 	if err != nil {
 		return err
 	}
@@ -171,18 +171,19 @@ func Run(ctx context.Context, streams cli.Streams, o Options) error {
 	}
 	hostCA := filepath.Join(layout.HostDir(), "pki", "ca.crt")
 
-	for _, t := range tenants {
+	for _, tt := range tenants {
+		t := tt.Name
 		ns := devenv.HostNamespace(t)
 		// The namespace as `knest create` makes it (Pod Security at the
 		// profile's level), then the chart without knestd, which runs here.
-		if _, err := tenant.EnsureNamespace(ctx, hostClient, ns, t, o.Isolation); err != nil {
+		if _, err := tenant.EnsureNamespace(ctx, hostClient, ns, t, tt.Profile); err != nil {
 			return err
 		}
 		var values map[string]any
 		if o.HostNodeInfo {
 			values = map[string]any{"hostNodeInfo": true}
 		}
-		if err := devenv.InstallPolicies(ctx, hostConfig, t, ns, o.Isolation, values); err != nil {
+		if err := devenv.InstallPolicies(ctx, hostConfig, t, ns, tt.Profile, values); err != nil {
 			return err
 		}
 		if err := devenv.GrantHostIdentity(ctx, hostClient, hostConfig, hostCA, ns, layout.TenantHostKubeconfig(t)); err != nil {
@@ -199,7 +200,7 @@ func Run(ctx context.Context, streams cli.Streams, o Options) error {
 			// Tenants share this machine: free ports for each one's kubelet
 			// API and DNS server; host pods resolve through the Service.
 			"--kubelet-port=0", "--dns-address=:0", "--dns-service-ip=" + apiIP,
-			"--isolation=" + o.Isolation.String(),
+			"--isolation=" + tt.Profile.String(),
 		}
 		if o.HostNodeInfo {
 			args = append(args, "--host-node-info")
@@ -210,7 +211,8 @@ func Run(ctx context.Context, streams cli.Streams, o Options) error {
 		}
 		children = append(children, child)
 	}
-	for i, t := range tenants {
+	for i, tt := range tenants {
+		t := tt.Name
 		if err := waitReady(ctx, children[i+1]); err != nil {
 			return err
 		}
@@ -221,8 +223,8 @@ func Run(ctx context.Context, streams cli.Streams, o Options) error {
 
 	fmt.Fprintf(streams.Out, "knest dev is up. Host cluster:\n    kubectl --kubeconfig %s get nodes\n", layout.HostKubeconfig())
 	for _, t := range tenants {
-		fmt.Fprintf(streams.Out, "Tenant %s (host namespace %s):\n    kubectl --kubeconfig %s get namespaces\n",
-			t, devenv.HostNamespace(t), layout.TenantKubeconfig(t))
+		fmt.Fprintf(streams.Out, "Tenant %s (host namespace %s, %s isolation):\n    kubectl --kubeconfig %s get namespaces\n",
+			t.Name, devenv.HostNamespace(t.Name), t.Profile, layout.TenantKubeconfig(t.Name))
 	}
 	fmt.Fprintf(streams.Out, "Press Ctrl-C or run 'knest dev down --dir %s' to stop.\n", o.Dir)
 

@@ -9,8 +9,8 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/utils/ptr"
 
-	"github.com/knest-dev/knest/pkg/syncer/resources/internal/forwardtest"
 	"github.com/knest-dev/knest/pkg/policy"
+	"github.com/knest-dev/knest/pkg/syncer/resources/internal/forwardtest"
 	"github.com/knest-dev/knest/pkg/translate"
 )
 
@@ -53,7 +53,9 @@ func claim(size string) *corev1.PersistentVolumeClaim {
 
 func TestForward(t *testing.T) {
 	t.Parallel()
-	got := forwardtest.Forward(t, claim("1Gi"), nil, func(c, h *corev1.PersistentVolumeClaim) *corev1.PersistentVolumeClaim { return Forward(c, h, meta, pol) })
+	got := forwardtest.Forward(t, claim("1Gi"), nil, func(c, h *corev1.PersistentVolumeClaim) *corev1.PersistentVolumeClaim {
+		return Forward(c, h, meta, pol)
+	})
 	want := corev1.PersistentVolumeClaimSpec{
 		AccessModes:      []corev1.PersistentVolumeAccessMode{corev1.ReadWriteOnce},
 		Resources:        corev1.VolumeResourceRequirements{Requests: corev1.ResourceList{corev1.ResourceStorage: resource.MustParse("1Gi")}},
@@ -65,7 +67,9 @@ func TestForward(t *testing.T) {
 
 	existing := got.DeepCopy()
 	existing.Spec.VolumeName = "pvc-123"
-	grown := forwardtest.Forward(t, claim("5Gi"), existing, func(c, h *corev1.PersistentVolumeClaim) *corev1.PersistentVolumeClaim { return Forward(c, h, meta, pol) })
+	grown := forwardtest.Forward(t, claim("5Gi"), existing, func(c, h *corev1.PersistentVolumeClaim) *corev1.PersistentVolumeClaim {
+		return Forward(c, h, meta, pol)
+	})
 	wantGrown := existing.DeepCopy()
 	wantGrown.Spec.Resources.Requests[corev1.ResourceStorage] = resource.MustParse("5Gi")
 	if diff := cmp.Diff(wantGrown, grown); diff != "" {
