@@ -8,24 +8,33 @@
 // A tenant has one isolation profile for its whole life (knestd
 // --isolation, default hard).
 //
-// soft is for teams of one organisation. Tenant pods are held to Pod
-// Security baseline: no privileged containers, host namespaces, host ports,
-// host paths or added capabilities beyond the default set. Pods run with the
-// host's container runtime and share the host kernel: a kernel exploit from
-// a tenant container reaches the node and every pod on it. soft guards
-// against mistakes and curiosity, not against an attacker.
+// Both profiles hold tenant pods to a floor, Pod Security baseline by
+// default (the operator can raise it to restricted in the policy, the
+// tenant cannot): no privileged containers, host namespaces, host ports,
+// host paths or added capabilities beyond the default set, whatever the
+// labels of the pod's namespace say. Root images run as they are. A
+// tenant's own Pod Security labels are its business: stricter ones apply
+// as upstream Pod Security applies them, looser ones get a warning
+// (NamespaceWarnings) and no effect below the floor.
 //
-// hard is for untrusted tenants. Pods are held to Pod Security restricted
-// (non-root, no privilege escalation, all capabilities dropped, a seccomp
-// profile) and every host pod runs with a sandboxed RuntimeClass (kata by
-// default), so a tenant's kernel is not the host's. Images are always
-// pulled, so a tenant cannot run an image another tenant's credentials
-// brought onto the node. The tenant's pods are kept on its node pool by the
-// policy's forced placement; without one they share nodes with other
-// workloads, sandboxed. What hard does not cover on its own: network
-// isolation (NetworkPolicies, built from the policy's egress CIDRs),
-// resource exhaustion (quota and LimitRange on the host namespace), and
-// flaws in the sandbox itself.
+// soft is for teams of one organisation. Pods run with the host's container
+// runtime and share the host kernel: a kernel exploit from a tenant
+// container reaches the node and every pod on it. soft guards against
+// mistakes and curiosity, not against an attacker.
+//
+// hard is for untrusted tenants. The boundary is the VM, not the user ID:
+// every host pod runs with a sandboxed RuntimeClass (kata by default), so a
+// tenant's kernel is not the host's, and root inside it is allowed, as in
+// sandboxed KaaS offerings. Images are always pulled, so a tenant cannot
+// run an image another tenant's credentials brought onto the node. The
+// tenant's pods are kept on its node pool by the policy's forced
+// placement. What hard does not cover on its own: network isolation
+// (NetworkPolicies, built from the policy's egress CIDRs), resource
+// exhaustion (quota and LimitRange on the host namespace), and flaws in the
+// sandbox itself.
+//
+// Forced fields (ForceHostPod) follow the profile, not the floor, and never
+// break a root image: NET_RAW is dropped in both, nothing else.
 //
 // # Policy file
 //
@@ -41,35 +50,32 @@
 // the other checks), with a message naming the field, the value and the
 // profile:
 //
-//   - Pods and the pod templates of workloads: Pod Security at the
-//     profile's level evaluated with k8s.io/pod-security-admission at its
-//     latest version, whatever the namespace labels say, after DefaultPod
-//     set what can be set safely (a RuntimeDefault seccomp profile; in hard
-//     also allowPrivilegeEscalation: false and dropping ALL capabilities).
-//     What cannot be defaulted (runAsNonRoot, which depends on the image) is
-//     refused with what to set. Volume types outside the allowlist
-//     (configMap, secret, projected, downwardAPI, emptyDir,
-//     persistentVolumeClaim, ephemeral, and what the operator adds; the
-//     allowlist replaces Pod Security's volume rules). nodeName.
-//     Tolerations, runtimeClassName, priorityClassName and nodeSelector and
-//     node affinity keys outside the policy's allowlists.
+//   - Pods and the pod templates of workloads: Pod Security at the floor,
+//     evaluated with k8s.io/pod-security-admission at its latest version,
+//     after DefaultPod set what can be set safely (a RuntimeDefault seccomp
+//     profile; at a restricted floor also allowPrivilegeEscalation: false
+//     and dropping ALL capabilities). Volume types outside the allowlist
+//     (the allowlist replaces Pod Security's volume rules) and projected
+//     sources outside ProjectedSources. nodeName. Tolerations,
+//     runtimeClassName, priorityClassName and nodeSelector and node affinity
+//     keys outside the policy's allowlists. Localhost seccomp and AppArmor
+//     profiles and SELinux options the policy does not list. Downward API
+//     fields that show the host node. Claims of ephemeral volumes outside
+//     the storage policy (CheckClaim). Fields whose disposition is Refused
+//     (PodSpecFields: every pod and container field has one).
+//   - PersistentVolumeClaims (CheckClaim): storage classes outside the
+//     allowlist, the empty class, volume names, selectors, data sources.
 //   - Services (CheckService): externalIPs; NodePort, LoadBalancer and
 //     ExternalName unless allowed.
-//   - Any object (CheckMeta): label and annotation keys under knest.io (and
-//     its subdomains) and pod-security.kubernetes.io. Namespaces
-//     (CheckNamespace) may carry Pod Security labels that tighten the
-//     profile's level, never ones that loosen it.
+//   - Any object (CheckMeta): label and annotation keys under knest.io and
+//     its subdomains.
 //   - PriorityClasses (CheckPriorityClass): values above the policy's cap,
 //     which stays below the host's system classes.
 //
-// On the way to the host (ForceHostPod, then CheckHostPod): the forced
-// runtime class, the placement nodeSelector and tolerations, no host
-// ServiceAccount token, a seccomp profile, and in hard no privilege
-// escalation and imagePullPolicy Always; then every check again on the
-// translated pod, as a last defence against translation bugs and objects
-// admitted before the policy tightened.
-//
-// Not checked here: pod affinity and topology spread keys (they spread pods
-// over nodes but select none), and what translation already drops or
-// rewrites (service accounts, selectors, names).
+// On the way to the host (ForceHostPod, then CheckHostPod, both called by
+// the syncer's one pod builder): the forced runtime class, the placement
+// nodeSelector and tolerations, no host ServiceAccount token, a seccomp
+// profile, NET_RAW dropped, and in hard imagePullPolicy Always; then every
+// check again on the translated pod, as a last defence against translation
+// bugs and objects admitted before the policy tightened.
 package policy

@@ -90,7 +90,38 @@ type Policy struct {
 
 	// Storage says which host storage tenant claims get.
 	Storage Storage `json:"storage,omitzero"`
+
+	// HostLimits caps what one tenant puts on the host, at the tenant API
+	// (the host quota in the chart is the backstop).
+	HostLimits HostLimits `json:"hostLimits,omitzero"`
 }
+
+// HostLimits caps what a tenant's objects cost the host beyond what its
+// quota counts. Each is enforced at the tenant API with the reason; 0 takes
+// the default.
+type HostLimits struct {
+	// ServicePorts caps the ports of one Service: every port is a rule on
+	// every host node's proxy. Default 20.
+	ServicePorts int `json:"servicePorts,omitempty"`
+	// EndpointSlices caps the tenant's hand-made (or mirrored) slices,
+	// which reach the host and every node watches. Default 200.
+	EndpointSlices int `json:"endpointSlices,omitempty"`
+	// NetworkPolicies caps the tenant's NetworkPolicies, which reach the
+	// host and every node's CNI agent evaluates. Default 100.
+	NetworkPolicies int `json:"networkPolicies,omitempty"`
+	// ObjectBytes caps the data of one ConfigMap or Secret, which reaches
+	// the host whenever a pod references it. Default 262144 (256 KiB; the
+	// API's own limit is 1 MiB).
+	ObjectBytes int `json:"objectBytes,omitempty"`
+}
+
+// Default host limits.
+const (
+	DefaultServicePorts    = 20
+	DefaultEndpointSlices  = 200
+	DefaultNetworkPolicies = 100
+	DefaultObjectBytes     = 256 << 10
+)
 
 // MetadataAllowlist lists label and annotation keys that reach host objects
 // unchanged. A key ending in "/*" allows every key of that prefix
@@ -232,6 +263,15 @@ func (p *Policy) applyDefaults() {
 	if p.PodSecurityLevel == "" {
 		p.PodSecurityLevel = p.Profile.PodSecurityLevel()
 	}
+	l := &p.HostLimits
+	for _, d := range []struct {
+		v   *int
+		def int
+	}{{&l.ServicePorts, DefaultServicePorts}, {&l.EndpointSlices, DefaultEndpointSlices}, {&l.NetworkPolicies, DefaultNetworkPolicies}, {&l.ObjectBytes, DefaultObjectBytes}} {
+		if *d.v == 0 {
+			*d.v = d.def
+		}
+	}
 	if p.Metadata.Annotations == nil {
 		p.Metadata.Annotations = []string{DefaultContainerAnnotation}
 	}
@@ -286,6 +326,14 @@ func (p *Policy) Validate() error {
 	}
 	errs = append(errs, p.Metadata.validate(field.NewPath("metadata"))...)
 	errs = append(errs, p.Storage.validate(field.NewPath("storage"))...)
+	for _, l := range []struct {
+		name string
+		v    int
+	}{{"servicePorts", p.HostLimits.ServicePorts}, {"endpointSlices", p.HostLimits.EndpointSlices}, {"networkPolicies", p.HostLimits.NetworkPolicies}, {"objectBytes", p.HostLimits.ObjectBytes}} {
+		if l.v < 0 {
+			errs = append(errs, field.Invalid(field.NewPath("hostLimits", l.name), l.v, "must not be negative"))
+		}
+	}
 	return errs.ToAggregate()
 }
 

@@ -45,7 +45,8 @@ func TestLoadExample(t *testing.T) {
 			SeccompLocalhost:  []string{"profiles/audit.json"},
 			AppArmorLocalhost: []string{"k8s-apparmor-example-deny-write"},
 		},
-		Storage: Storage{Classes: []string{"fast", "standard"}, Default: "standard"},
+		Storage:    Storage{Classes: []string{"fast", "standard"}, Default: "standard"},
+		HostLimits: HostLimits{ServicePorts: DefaultServicePorts, EndpointSlices: DefaultEndpointSlices, NetworkPolicies: DefaultNetworkPolicies, ObjectBytes: DefaultObjectBytes},
 	}
 	if diff := cmp.Diff(want, got); diff != "" {
 		t.Errorf("loaded policy (-want +got):\n%s", diff)
@@ -68,6 +69,7 @@ func TestDefault(t *testing.T) {
 				NodeLabelKeys:    nodeLabelKeys,
 				PodSecurityLevel: psapi.LevelBaseline,
 				Metadata:         MetadataAllowlist{Annotations: []string{DefaultContainerAnnotation}},
+				HostLimits:       HostLimits{ServicePorts: DefaultServicePorts, EndpointSlices: DefaultEndpointSlices, NetworkPolicies: DefaultNetworkPolicies, ObjectBytes: DefaultObjectBytes},
 			},
 		},
 		{
@@ -78,6 +80,7 @@ func TestDefault(t *testing.T) {
 				NodeLabelKeys:    nodeLabelKeys,
 				PodSecurityLevel: psapi.LevelBaseline,
 				Metadata:         MetadataAllowlist{Annotations: []string{DefaultContainerAnnotation}},
+				HostLimits:       HostLimits{ServicePorts: DefaultServicePorts, EndpointSlices: DefaultEndpointSlices, NetworkPolicies: DefaultNetworkPolicies, ObjectBytes: DefaultObjectBytes},
 			},
 		},
 	}

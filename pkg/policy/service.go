@@ -35,5 +35,8 @@ func CheckService(spec *corev1.ServiceSpec, p *Policy) field.ErrorList {
 			"Service type is not allowed in the %s profile; use one of %s (clusterIP: None for a headless Service)",
 			p.profile(), quoteList(allowed))))
 	}
+	if max := p.HostLimits.ServicePorts; max > 0 && len(spec.Ports) > max {
+		errs = append(errs, field.TooMany(path.Child("ports"), len(spec.Ports), max))
+	}
 	return errs
 }

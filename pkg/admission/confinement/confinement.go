@@ -8,6 +8,7 @@ import (
 	"slices"
 
 	corev1 "k8s.io/api/core/v1"
+	discoveryv1 "k8s.io/api/discovery/v1"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/fields"
@@ -25,6 +26,7 @@ import (
 	core "k8s.io/kubernetes/pkg/apis/core"
 	corev1conv "k8s.io/kubernetes/pkg/apis/core/v1"
 	"k8s.io/kubernetes/pkg/apis/discovery"
+	"k8s.io/kubernetes/pkg/apis/networking"
 	"k8s.io/kubernetes/pkg/apis/scheduling"
 
 	"github.com/knest-dev/knest/pkg/pki"
@@ -43,6 +45,8 @@ type Plugin struct {
 	// not seen yet.
 	pods   cache.Indexer
 	client kubernetes.Interface
+	// slices and netpols count what the policy's host limits cap.
+	slices, netpols cache.Indexer
 }
 
 var (
@@ -71,7 +75,12 @@ func (p *Plugin) SetExternalKubeInformerFactory(f informers.SharedInformerFactor
 		panic(fmt.Sprintf("%s: failed to index pods by address: %v", PluginName, err))
 	}
 	p.pods = informer.GetIndexer()
-	p.SetReadyFunc(informer.HasSynced)
+	sliceInformer := f.Discovery().V1().EndpointSlices().Informer()
+	netpolInformer := f.Networking().V1().NetworkPolicies().Informer()
+	p.slices, p.netpols = sliceInformer.GetIndexer(), netpolInformer.GetIndexer()
+	p.SetReadyFunc(func() bool {
+		return informer.HasSynced() && sliceInformer.HasSynced() && netpolInformer.HasSynced()
+	})
 }
 
 // SetExternalKubeClientSet sets the loopback client.
@@ -79,7 +88,7 @@ func (p *Plugin) SetExternalKubeClientSet(c kubernetes.Interface) { p.client = c
 
 // ValidateInitialization checks the API server gave the plugin what it needs.
 func (p *Plugin) ValidateInitialization() error {
-	if p.pods == nil || p.client == nil {
+	if p.pods == nil || p.client == nil || p.slices == nil || p.netpols == nil {
 		return fmt.Errorf("%s needs a pod informer and a client", PluginName)
 	}
 	return nil
@@ -201,9 +210,31 @@ func (p *Plugin) validate(ctx context.Context, a admission.Attributes, ph phase)
 		errs = append(errs, policy.CheckService(&spec, p.policy)...)
 	case *scheduling.PriorityClass:
 		errs = append(errs, policy.CheckPriorityClass(obj.Value, p.policy)...)
+	case *core.ConfigMap:
+		size := 0
+		for k, v := range obj.Data {
+			size += len(k) + len(v)
+		}
+		for k, v := range obj.BinaryData {
+			size += len(k) + len(v)
+		}
+		errs = append(errs, policy.CheckObjectBytes(size, p.policy)...)
+	case *core.Secret:
+		size := 0
+		for k, v := range obj.Data {
+			size += len(k) + len(v)
+		}
+		errs = append(errs, policy.CheckObjectBytes(size, p.policy)...)
+	case *networking.NetworkPolicy:
+		if ph == validating && a.GetOperation() == admission.Create {
+			errs = append(errs, policy.CheckCount("NetworkPolicies", len(p.netpols.List()), p.policy.HostLimits.NetworkPolicies, "networkPolicies", p.policy)...)
+		}
 	case *discovery.EndpointSlice:
 		if ph == validating {
 			errs = append(errs, policy.CheckEndpointAddresses(sliceAddresses(obj), p.ownsFunc(ctx))...)
+		}
+		if ph == validating && a.GetOperation() == admission.Create && !controllerManaged(obj.Labels) {
+			errs = append(errs, policy.CheckCount("hand-made EndpointSlices", p.handMadeSlices(), p.policy.HostLimits.EndpointSlices, "endpointSlices", p.policy)...)
 		}
 	case *core.Endpoints:
 		if ph == validating {
@@ -362,4 +393,25 @@ func isAPIServerEndpoints(a admission.Attributes) bool {
 		return err == nil && (a.GetName() == "kubernetes" || obj.GetLabels()["kubernetes.io/service-name"] == "kubernetes")
 	}
 	return false
+}
+
+// endpointSliceControllerName manages the slices of Services with a
+// selector; those never reach the host.
+const endpointSliceControllerName = "endpointslice-controller.k8s.io"
+
+func controllerManaged(labels map[string]string) bool {
+	return labels["endpointslice.kubernetes.io/managed-by"] == endpointSliceControllerName
+}
+
+// handMadeSlices counts the tenant's EndpointSlices that the endpoint
+// controller does not manage: those of selector-less Services, which reach
+// the host.
+func (p *Plugin) handMadeSlices() int {
+	n := 0
+	for _, o := range p.slices.List() {
+		if s, ok := o.(*discoveryv1.EndpointSlice); ok && !controllerManaged(s.Labels) {
+			n++
+		}
+	}
+	return n
 }

@@ -7,6 +7,8 @@ import (
 	"testing"
 
 	corev1 "k8s.io/api/core/v1"
+	discoveryv1 "k8s.io/api/discovery/v1"
+	networkingv1 "k8s.io/api/networking/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/runtime/schema"
@@ -20,6 +22,7 @@ import (
 	"k8s.io/kubernetes/pkg/apis/batch"
 	core "k8s.io/kubernetes/pkg/apis/core"
 	"k8s.io/kubernetes/pkg/apis/discovery"
+	"k8s.io/kubernetes/pkg/apis/networking"
 	"k8s.io/kubernetes/pkg/apis/scheduling"
 	psapi "k8s.io/pod-security-admission/api"
 	"k8s.io/utils/ptr"
@@ -303,5 +306,67 @@ func TestALooserNamespaceLabelIsAdmittedWithAWarning(t *testing.T) {
 	}
 	if len(got) != 1 || !strings.Contains(got[0], "pod-security.kubernetes.io/enforce=privileged has no effect below the floor") {
 		t.Errorf("warnings = %q, want one saying the label has no effect below the floor", got)
+	}
+}
+
+func TestHostLimits(t *testing.T) {
+	t.Parallel()
+	pol := policy.Default(policy.ProfileSoft)
+	pol.HostLimits.NetworkPolicies, pol.HostLimits.EndpointSlices, pol.HostLimits.ServicePorts, pol.HostLimits.ObjectBytes = 2, 1, 3, 1024
+	existing := []runtime.Object{
+		&networkingv1.NetworkPolicy{ObjectMeta: metav1.ObjectMeta{Name: "a", Namespace: "shop"}},
+		&networkingv1.NetworkPolicy{ObjectMeta: metav1.ObjectMeta{Name: "b", Namespace: "web"}},
+		&discoveryv1.EndpointSlice{ObjectMeta: metav1.ObjectMeta{Name: "manual", Namespace: "shop"}},
+		&discoveryv1.EndpointSlice{ObjectMeta: metav1.ObjectMeta{Name: "auto", Namespace: "shop",
+			Labels: map[string]string{"endpointslice.kubernetes.io/managed-by": "endpointslice-controller.k8s.io"}}},
+	}
+	plugin := initializedWith(t, pol, append(existing, tenantPods[:2]...), tenantPods)
+	run := func(r request) error {
+		a := r.attributes()
+		if err := plugin.(admission.MutationInterface).Admit(context.Background(), a, nil); err != nil {
+			return err
+		}
+		return plugin.(admission.ValidationInterface).Validate(context.Background(), a, nil)
+	}
+	ports := func(n int) []core.ServicePort {
+		var out []core.ServicePort
+		for i := range n {
+			out = append(out, core.ServicePort{Port: int32(80 + i)})
+		}
+		return out
+	}
+	tests := []struct {
+		name    string
+		req     request
+		refused string
+	}{
+		{name: "a third NetworkPolicy is one too many", req: request{obj: &networking.NetworkPolicy{}, resource: networking.SchemeGroupVersion.WithResource("networkpolicies")},
+			refused: "the tenant has 2 NetworkPolicies"},
+		{name: "updating an existing NetworkPolicy is fine", req: request{obj: &networking.NetworkPolicy{}, old: &networking.NetworkPolicy{}, op: admission.Update, resource: networking.SchemeGroupVersion.WithResource("networkpolicies")}},
+		{name: "a second hand-made EndpointSlice is one too many", req: request{obj: slice("10.244.1.5"), resource: endpointslices},
+			refused: "the tenant has 1 hand-made EndpointSlices"},
+		{name: "the endpoint controller's slices are not capped", req: request{obj: func() *discovery.EndpointSlice {
+			s := slice("10.244.1.5")
+			s.Labels = map[string]string{"endpointslice.kubernetes.io/managed-by": "endpointslice-controller.k8s.io"}
+			return s
+		}(), resource: endpointslices}},
+		{name: "a Service of four ports is refused", req: request{obj: &core.Service{Spec: core.ServiceSpec{Ports: ports(4)}}, resource: services},
+			refused: "spec.ports: Too many: 4: must have at most 3 items"},
+		{name: "a Service of three ports is fine", req: request{obj: &core.Service{Spec: core.ServiceSpec{Ports: ports(3)}}, resource: services}},
+		{name: "a ConfigMap over the byte cap is refused", req: request{obj: &core.ConfigMap{Data: map[string]string{"big": strings.Repeat("x", 2000)}}, resource: core.SchemeGroupVersion.WithResource("configmaps")},
+			refused: "is larger than the 1024 bytes"},
+		{name: "a Secret over the byte cap is refused", req: request{obj: &core.Secret{Data: map[string][]byte{"big": make([]byte, 2000)}}, resource: core.SchemeGroupVersion.WithResource("secrets")},
+			refused: "hostLimits.objectBytes"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			err := run(tc.req)
+			switch {
+			case tc.refused == "" && err != nil:
+				t.Errorf("refused: %v", err)
+			case tc.refused != "" && (err == nil || !strings.Contains(err.Error(), tc.refused)):
+				t.Errorf("got %v, want a refusal mentioning %q", err, tc.refused)
+			}
+		})
 	}
 }
