@@ -246,3 +246,20 @@ func TestMetadataAllowlist(t *testing.T) {
 		t.Errorf("a knest.io key in the allowlist must be refused: %v", errs)
 	}
 }
+
+func TestHostLimitChecks(t *testing.T) {
+	t.Parallel()
+	p := Default(ProfileSoft)
+	if errs := CheckObjectBytes(DefaultObjectBytes, p); len(errs) != 0 {
+		t.Errorf("an object of exactly the cap is refused: %v", errs)
+	}
+	if errs := CheckObjectBytes(DefaultObjectBytes+1, p); len(errs) != 1 || !strings.Contains(errs[0].Error(), "hostLimits.objectBytes") {
+		t.Errorf("an object over the cap: %v", errs)
+	}
+	if errs := CheckCount("NetworkPolicies", 99, DefaultNetworkPolicies, "networkPolicies", p); len(errs) != 0 {
+		t.Errorf("the 100th NetworkPolicy is refused: %v", errs)
+	}
+	if errs := CheckCount("NetworkPolicies", 100, DefaultNetworkPolicies, "networkPolicies", p); len(errs) != 1 || !strings.Contains(errs[0].Error(), "the tenant has 100 NetworkPolicies") {
+		t.Errorf("the 101st NetworkPolicy: %v", errs)
+	}
+}

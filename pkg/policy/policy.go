@@ -109,9 +109,12 @@ type HostLimits struct {
 	// NetworkPolicies caps the tenant's NetworkPolicies, which reach the
 	// host and every node's CNI agent evaluates. Default 100.
 	NetworkPolicies int `json:"networkPolicies,omitempty"`
-	// ObjectBytes caps the data of one ConfigMap or Secret, which reaches
-	// the host whenever a pod references it. Default 262144 (256 KiB; the
-	// API's own limit is 1 MiB).
+	// ObjectBytes caps the data of one ConfigMap or Secret the syncer
+	// copies to the host (when a pod references it); a larger one is not
+	// copied and its tenant object gets a SyncRefused Event. Checked where
+	// the host is written, not at the tenant API: tenants keep large
+	// objects that never reach the host (Helm keeps its releases in
+	// Secrets). Default 262144 (256 KiB; the API's own limit is 1 MiB).
 	ObjectBytes int `json:"objectBytes,omitempty"`
 }
 

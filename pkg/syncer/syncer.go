@@ -153,11 +153,29 @@ func Kinds(pol *policy.Policy) []Kind {
 		configmaps.Forward, configmaps.Recreate)
 	configMap.Wanted = referencedBy(indexConfigMapRefs)
 	configMap.Triggers = []Trigger{referencingPods(podrefs.ConfigMaps)}
+	configMap.Refuse = func(_ context.Context, _ client.Reader, _ string, obj client.Object) (string, error) {
+		cm := obj.(*corev1.ConfigMap)
+		size := 0
+		for k, v := range cm.Data {
+			size += len(k) + len(v)
+		}
+		for k, v := range cm.BinaryData {
+			size += len(k) + len(v)
+		}
+		return refuseBytes(size, pol), nil
+	}
 
 	secret := typed("Secret", translate.MaxSubdomainLength, func() *corev1.Secret { return &corev1.Secret{} },
 		secrets.Forward, secrets.Recreate)
 	secret.Wanted = referencedBy(indexSecretRefs)
 	secret.Triggers = []Trigger{referencingPods(podrefs.Secrets)}
+	secret.Refuse = func(_ context.Context, _ client.Reader, _ string, obj client.Object) (string, error) {
+		size := 0
+		for k, v := range obj.(*corev1.Secret).Data {
+			size += len(k) + len(v)
+		}
+		return refuseBytes(size, pol), nil
+	}
 
 	service := typed("Service", translate.MaxLabelLength, func() *corev1.Service { return &corev1.Service{} },
 		services.Forward, services.Recreate)
@@ -497,4 +515,15 @@ func (s *Syncer) Start(ctx context.Context) error {
 // host objects as they are.
 func passthrough(pol *policy.Policy) translate.Passthrough {
 	return translate.Passthrough{Label: pol.Metadata.AllowsLabel, Annotation: pol.Metadata.AllowsAnnotation}
+}
+
+// refuseBytes says why a ConfigMap or Secret of size bytes must not be
+// copied to the host, or "". The cap applies where the host is written,
+// not at the tenant API: tenants keep large objects that never reach the
+// host (Helm keeps its releases in Secrets).
+func refuseBytes(size int, pol *policy.Policy) string {
+	if errs := policy.CheckObjectBytes(size, pol); len(errs) > 0 {
+		return errs.ToAggregate().Error()
+	}
+	return ""
 }

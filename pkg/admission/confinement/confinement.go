@@ -210,21 +210,6 @@ func (p *Plugin) validate(ctx context.Context, a admission.Attributes, ph phase)
 		errs = append(errs, policy.CheckService(&spec, p.policy)...)
 	case *scheduling.PriorityClass:
 		errs = append(errs, policy.CheckPriorityClass(obj.Value, p.policy)...)
-	case *core.ConfigMap:
-		size := 0
-		for k, v := range obj.Data {
-			size += len(k) + len(v)
-		}
-		for k, v := range obj.BinaryData {
-			size += len(k) + len(v)
-		}
-		errs = append(errs, policy.CheckObjectBytes(size, p.policy)...)
-	case *core.Secret:
-		size := 0
-		for k, v := range obj.Data {
-			size += len(k) + len(v)
-		}
-		errs = append(errs, policy.CheckObjectBytes(size, p.policy)...)
 	case *networking.NetworkPolicy:
 		if ph == validating && a.GetOperation() == admission.Create {
 			errs = append(errs, policy.CheckCount("NetworkPolicies", len(p.netpols.List()), p.policy.HostLimits.NetworkPolicies, "networkPolicies", p.policy)...)
