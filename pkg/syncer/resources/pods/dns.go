@@ -32,9 +32,12 @@ type DNS struct {
 // p. A ClusterFirst pod (the default) gets what a kubelet would give it with
 // the tenant's DNS server as the cluster DNS: policy None, the nameserver,
 // the tenant's search path for the pod's namespace and ndots 5, merged with
-// the pod's own dnsConfig as a kubelet merges them. Other policies (None,
-// Default) and every policy when there is no nameserver are forwarded as
-// they are.
+// the pod's own dnsConfig as a kubelet merges them. A Default pod, which
+// upstream gives the node's resolver, gets the tenant's DNS server without
+// the cluster search path: it resolves outside names as before (knestd's
+// server forwards them) but never through the host node's resolver, which
+// may answer for host-internal names. None, and every policy when there is
+// no nameserver, are forwarded as they are.
 func DNSConfig(p *corev1.Pod, dns DNS) (corev1.DNSPolicy, *corev1.PodDNSConfig) {
 	policy := p.Spec.DNSPolicy
 	if policy == "" {
@@ -44,14 +47,14 @@ func DNSConfig(p *corev1.Pod, dns DNS) (corev1.DNSPolicy, *corev1.PodDNSConfig) 
 	// A pod off the host network treats ClusterFirstWithHostNet as
 	// ClusterFirst, and host pods never are on it.
 	clusterFirst := policy == corev1.DNSClusterFirst || policy == corev1.DNSClusterFirstWithHostNet
-	if !clusterFirst || dns.Nameserver == "" {
+	if (!clusterFirst && policy != corev1.DNSDefault) || dns.Nameserver == "" {
 		return policy, own
 	}
-	domain := strings.TrimSuffix(dns.ClusterDomain, ".")
-	out := &corev1.PodDNSConfig{
-		Nameservers: []string{dns.Nameserver},
-		Searches:    []string{p.Namespace + ".svc." + domain, "svc." + domain, domain},
-		Options:     []corev1.PodDNSConfigOption{{Name: "ndots", Value: ptr.To(ndots)}},
+	out := &corev1.PodDNSConfig{Nameservers: []string{dns.Nameserver}}
+	if clusterFirst {
+		domain := strings.TrimSuffix(dns.ClusterDomain, ".")
+		out.Searches = []string{p.Namespace + ".svc." + domain, "svc." + domain, domain}
+		out.Options = []corev1.PodDNSConfigOption{{Name: "ndots", Value: ptr.To(ndots)}}
 	}
 	if own != nil {
 		out.Nameservers = appendNew(out.Nameservers, own.Nameservers)

@@ -120,10 +120,10 @@ func TestDNSConfig(t *testing.T) {
 			wantConfig: &corev1.PodDNSConfig{Nameservers: []string{"1.1.1.1"}, Searches: []string{"corp.example"}},
 		},
 		{
-			name: "a pod with policy Default keeps it and its configuration",
+			name: "a pod with policy Default resolves through the tenant's DNS, never the host node's resolver, with its own configuration",
 			pod:  pod(corev1.DNSDefault, &corev1.PodDNSConfig{Searches: []string{"corp.example"}}),
-			dns:  tenantDNS, wantPolicy: corev1.DNSDefault,
-			wantConfig: &corev1.PodDNSConfig{Searches: []string{"corp.example"}},
+			dns:  tenantDNS, wantPolicy: corev1.DNSNone,
+			wantConfig: &corev1.PodDNSConfig{Nameservers: []string{tenantDNS.Nameserver}, Searches: []string{"corp.example"}},
 		},
 		{
 			name: "without a tenant DNS server a ClusterFirst pod is left to the host's DNS",
