@@ -11,7 +11,6 @@ import (
 	utilerrors "k8s.io/apimachinery/pkg/util/errors"
 	"k8s.io/apiserver/pkg/admission"
 	"k8s.io/client-go/rest"
-	apiserverapp "k8s.io/kubernetes/cmd/kube-apiserver/app"
 	apiserveroptions "k8s.io/kubernetes/cmd/kube-apiserver/app/options"
 
 	"github.com/knest-dev/knest/pkg/pki"
@@ -104,7 +103,8 @@ func (a APIServer) Flags() []string {
 		"--tls-cert-file=" + a.PKI.ServingCert,
 		"--tls-private-key-file=" + a.PKI.ServingKey,
 		// The tenant's certificates (cluster CA) and knestd's own
-		// (internal CA).
+		// (internal CA); reserved identities are only taken from the
+		// latter (guardIdentities).
 		"--client-ca-file=" + a.PKI.ClientCABundle,
 		"--authentication-config=" + a.AuthenticationConfigFile,
 		"--authorization-mode=RBAC",
@@ -180,5 +180,5 @@ func RunAPIServer(ctx context.Context, a APIServer) error {
 	if a.KubernetesServiceIP != nil {
 		completed.APIServerServiceIP = a.KubernetesServiceIP
 	}
-	return apiserverapp.Run(ctx, completed)
+	return runServerChain(ctx, completed, a.PKI.InternalCACert)
 }
