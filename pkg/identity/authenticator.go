@@ -36,7 +36,16 @@ func (g *reservedIdentityGuard) AuthenticateRequest(req *http.Request) (*authent
 		return resp, ok, err
 	}
 	claimed := reservedNames(resp.User)
-	if len(claimed) == 0 || g.fromInternalCertificate(req, resp.User, claimed) {
+	if len(claimed) == 0 {
+		return resp, ok, err
+	}
+	if resp.User.GetName() == pki.APIServerUser {
+		// Only the loopback token authenticator, which sits in front of
+		// this guard, may say system:apiserver; knestd issues no
+		// certificate for it.
+		return nil, false, fmt.Errorf("identity %q is reserved for the API server's loopback client", pki.APIServerUser)
+	}
+	if g.fromInternalCertificate(req, resp.User, claimed) {
 		return resp, ok, err
 	}
 	return nil, false, fmt.Errorf("identity %q is reserved for knestd: only knestd's own client certificates may authenticate as it", claimed[0])

@@ -18,11 +18,12 @@
 //     identities admission looks at, so they are left to RBAC.
 //   - NewAuthenticator refuses a request whose authenticated user or groups
 //     are reserved unless its client certificate chains to knestd's
-//     internal CA (which no tenant signer uses) and names that user. The
-//     API server's loopback token authenticator sits in front of it (the
-//     generic server adds it when its config is completed), so the only
-//     real source of system:apiserver never reaches this check, and every
-//     other one is refused.
+//     internal CA (which no tenant signer uses) and names that user, and
+//     refuses system:apiserver outright. The API server's loopback token
+//     authenticator sits in front of it (the generic server adds it when
+//     its config is completed), so the only real source of
+//     system:apiserver never reaches this check, and every other one is
+//     refused.
 //
 // Both wrappers must be installed on every server of the API server's
 // chain (aggregator, kube-apiserver, apiextensions), each of which holds
