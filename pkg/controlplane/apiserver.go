@@ -11,7 +11,6 @@ import (
 	utilerrors "k8s.io/apimachinery/pkg/util/errors"
 	"k8s.io/apiserver/pkg/admission"
 	"k8s.io/client-go/rest"
-	apiserverapp "k8s.io/kubernetes/cmd/kube-apiserver/app"
 	apiserveroptions "k8s.io/kubernetes/cmd/kube-apiserver/app/options"
 
 	"github.com/knest-dev/knest/pkg/pki"
@@ -103,7 +102,10 @@ func (a APIServer) Flags() []string {
 		"--service-cluster-ip-range=" + a.ServiceCIDR,
 		"--tls-cert-file=" + a.PKI.ServingCert,
 		"--tls-private-key-file=" + a.PKI.ServingKey,
-		"--client-ca-file=" + a.PKI.CACert,
+		// The tenant's certificates (cluster CA) and knestd's own
+		// (internal CA); reserved identities are only taken from the
+		// latter (guardIdentities).
+		"--client-ca-file=" + a.PKI.ClientCABundle,
 		"--authentication-config=" + a.AuthenticationConfigFile,
 		"--authorization-mode=RBAC",
 		"--encryption-provider-config=" + a.EncryptionConfigFile,
@@ -115,10 +117,11 @@ func (a APIServer) Flags() []string {
 		"--kubelet-client-key=" + a.PKI.KubeletClientKey,
 		// A node's kubelet API is reached at its InternalIP (a virtual
 		// Node's is knestd's, a name would not resolve) and must present a
-		// certificate from the cluster CA: logs and exec never go to an
-		// unverified endpoint.
+		// certificate from the internal CA: logs and exec never go to an
+		// unverified endpoint, nor to one with a kubelet-serving
+		// certificate the tenant's CSR signer issued.
 		"--kubelet-preferred-address-types=InternalIP",
-		"--kubelet-certificate-authority=" + a.PKI.CACert,
+		"--kubelet-certificate-authority=" + a.PKI.InternalCACert,
 		"--requestheader-client-ca-file=" + a.PKI.FrontProxyCACert,
 		"--requestheader-allowed-names=front-proxy-client",
 		"--requestheader-username-headers=X-Remote-User",
@@ -177,5 +180,5 @@ func RunAPIServer(ctx context.Context, a APIServer) error {
 	if a.KubernetesServiceIP != nil {
 		completed.APIServerServiceIP = a.KubernetesServiceIP
 	}
-	return apiserverapp.Run(ctx, completed)
+	return runServerChain(ctx, completed, a.PKI.InternalCACert)
 }

@@ -20,6 +20,17 @@
 // is the syncer's business, and the API server refuses to reconcile endpoints
 // to a loopback address anyway.
 //
+// Client certificates of two CAs are accepted: the cluster CA (the tenant's
+// admin, and whatever the tenant's CSR signer issues) and knestd's internal
+// CA (knestd's own clients, the controller-manager). The identities knestd
+// reserves (system:apiserver, system:knest:*) are guarded by pkg/identity
+// around the upstream authenticator and authorizer: they cannot be
+// impersonated, whatever RBAC says, and are only accepted from a
+// certificate of the internal CA. Every server of the chain (aggregator,
+// kube-apiserver, apiextensions) holds its own copy of the generic
+// configuration, so RunAPIServer builds the chain itself instead of calling
+// the upstream Run, and guards each copy before anything is built.
+//
 // # Controllers
 //
 // The controller-manager runs the controllers that act on API objects alone:

@@ -132,8 +132,9 @@ func Start(ctx context.Context, c Config) (*Cluster, error) {
 		return nil, fmt.Errorf("cannot listen on %s for the nodes' kubelet API: %w", kubeletAddress, errors.Unwrap(err))
 	}
 	kubeletPort := kubeletListener.Addr().(*net.TCPAddr).Port
-	// controlplane.Start creates the CA here.
-	caFile := pki.FilesIn(controlplane.LayoutOf(c.Dir).PKI).CACert
+	// controlplane.Start creates the CA here; the internal CA signs both
+	// ends of the kubelet connection.
+	caFile := pki.FilesIn(controlplane.LayoutOf(c.Dir).PKI).InternalCACert
 
 	inst, err := controlplane.Start(ctx, controlplane.Spec{
 		Name: "knest-host", DataDir: c.Dir, BindAddress: c.BindAddress, Port: c.Port,
@@ -148,7 +149,7 @@ func Start(ctx context.Context, c Config) (*Cluster, error) {
 			"--max-requests-inflight=2000", "--max-mutating-requests-inflight=1000",
 			// A node's Hostname address (its name) does not resolve; its
 			// InternalIP is where its kubelet API listens, with a
-			// certificate from the cluster CA.
+			// certificate from the internal CA.
 			"--kubelet-preferred-address-types=InternalIP",
 			"--kubelet-certificate-authority=" + caFile,
 		},
@@ -186,7 +187,7 @@ func Start(ctx context.Context, c Config) (*Cluster, error) {
 
 	kubelet, err := kubeletserver.New(kubeletserver.Config{
 		Listener: kubeletListener, Dir: c.Dir, Pods: client.CoreV1(),
-		CACertFile: inst.Files.CACert, CAKeyFile: inst.Files.CAKey, ClientCertFile: inst.Files.KubeletClientCert,
+		CACertFile: inst.Files.InternalCACert, CAKeyFile: inst.Files.InternalCAKey, ClientCertFile: inst.Files.KubeletClientCert,
 	})
 	if err != nil {
 		return fail(err)

@@ -21,7 +21,7 @@
 // on a real cluster: every node advertises InternalIP 127.0.0.1 and the
 // server's port (Config.KubeletPort, a free one by default), and the API
 // server dials it with its kubelet client certificate and checks the
-// server's against the cluster CA. Logs and attach read a file per container
+// server's against the internal CA (pki.Files.InternalCACert). Logs and attach read a file per container
 // under Dir/pods, and port-forward is an echo.
 //
 // The devcluster is a development tool, not a sandbox: `kubectl exec` runs

@@ -33,7 +33,7 @@ func startKubelet(ctx context.Context, o options.Options, inst *controlplane.Ins
 	s, err := kubelet.New(kubelet.Config{
 		Listener: l, Tenant: o.Name, HostNamespace: o.HostNamespace,
 		TenantPods: tenantClient.CoreV1(), HostConfig: hostConfig,
-		CACertFile: inst.Files.CACert, CAKeyFile: inst.Files.CAKey, ClientCertFile: inst.Files.KubeletClientCert,
+		CACertFile: inst.Files.InternalCACert, CAKeyFile: inst.Files.InternalCAKey, ClientCertFile: inst.Files.KubeletClientCert,
 		// The tenant API server dials the virtual Nodes' InternalIP.
 		Addresses: []net.IP{o.Advertise()},
 	})

@@ -7,16 +7,18 @@
 //
 // # Who may call it
 //
-// Only the tenant API server. The endpoint serves TLS with a certificate the
-// tenant CA issues in memory at start for the virtual Nodes' InternalIP
-// (knestd's advertise address; the API server dials that address and
-// verifies the certificate with --kubelet-certificate-authority), and it
-// requires a client certificate that the tenant CA signed and that carries
-// the public key of the API server's own kubelet client certificate. A
-// common name is not enough: the tenant's controller-manager signs client
-// certificates for any name a tenant admin approves in a
-// CertificateSigningRequest. So tenant RBAC (pods/log, pods/exec, ...)
-// decides who may use it, in the API server, as on any cluster.
+// Only the tenant API server. Both ends of the connection are knestd's
+// internal CA's, never the cluster CA's: the tenant's controller-manager
+// signs client and kubelet-serving certificates with the cluster CA for
+// any name a tenant admin approves in a CertificateSigningRequest. The
+// endpoint serves TLS with a certificate the internal CA issues in memory
+// at start for the virtual Nodes' InternalIP (knestd's advertise address;
+// the API server dials that address and verifies the certificate with
+// --kubelet-certificate-authority, the internal CA), and it requires a
+// client certificate that the internal CA signed and that carries the
+// public key of the API server's own kubelet client certificate. So tenant
+// RBAC (pods/log, pods/exec, ...) decides who may use it, in the API
+// server, as on any cluster.
 //
 // # What it serves
 //

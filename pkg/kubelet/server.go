@@ -43,8 +43,9 @@ type Config struct {
 	TenantPods corev1client.PodsGetter
 	// HostConfig is knestd's host identity; requests are replayed with it.
 	HostConfig *rest.Config
-	// CACertFile and CAKeyFile are the tenant CA, which issues the serving
-	// certificate and must have signed the client's.
+	// CACertFile and CAKeyFile are knestd's internal CA (never the
+	// tenant's cluster CA, whose signer a tenant admin drives), which
+	// issues the serving certificate and must have signed the client's.
 	CACertFile, CAKeyFile string
 	// ClientCertFile is the tenant API server's kubelet client certificate:
 	// only a client with its key gets in.
@@ -67,7 +68,7 @@ func (c Config) Validate() error {
 		errs = append(errs, errors.New("kubelet: a tenant pods client and a host config are required"))
 	}
 	if c.CACertFile == "" || c.CAKeyFile == "" || c.ClientCertFile == "" {
-		errs = append(errs, errors.New("kubelet: the tenant CA and the API server's kubelet client certificate are required"))
+		errs = append(errs, errors.New("kubelet: the internal CA and the API server's kubelet client certificate are required"))
 	}
 	if len(c.Addresses) == 0 {
 		errs = append(errs, errors.New("kubelet: the serving addresses are required"))

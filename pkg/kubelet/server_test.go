@@ -1,10 +1,12 @@
 package kubelet
 
 import (
+	"crypto/rand"
 	"crypto/tls"
 	"crypto/x509"
 	"crypto/x509/pkix"
 	"io"
+	"math/big"
 	"net"
 	"net/http"
 	"net/url"
@@ -138,7 +140,7 @@ func startServer(t *testing.T) (addr string, files pki.Files) {
 	s, err := New(Config{
 		Listener: l, Tenant: "acme", HostNamespace: "knest-acme",
 		TenantPods: kubernetes.NewForConfigOrDie(nowhere).CoreV1(), HostConfig: nowhere,
-		CACertFile: files.CACert, CAKeyFile: files.CAKey, ClientCertFile: files.KubeletClientCert,
+		CACertFile: files.InternalCACert, CAKeyFile: files.InternalCAKey, ClientCertFile: files.KubeletClientCert,
 		Addresses: []net.IP{net.ParseIP("127.0.0.1")},
 	})
 	if err != nil {
@@ -154,7 +156,7 @@ func startServer(t *testing.T) (addr string, files pki.Files) {
 	return l.Addr().String(), files
 }
 
-// client trusts the tenant CA and presents cert, if any.
+// client trusts the CA in caFile and presents cert, if any.
 func client(t *testing.T, caFile string, cert *tls.Certificate) *http.Client {
 	t.Helper()
 	caPEM, err := os.ReadFile(caFile)
@@ -170,6 +172,31 @@ func client(t *testing.T, caFile string, cert *tls.Certificate) *http.Client {
 	return &http.Client{Transport: &http.Transport{TLSClientConfig: conf}, Timeout: 10 * time.Second}
 }
 
+// certifyKey has the CA in caCert and caKey sign a certificate for the key
+// and subject of pair.
+func certifyKey(t *testing.T, pair *tls.Certificate, caCert, caKey string) *tls.Certificate {
+	t.Helper()
+	ca := loadPair(t, caCert, caKey)
+	caLeaf, err := x509.ParseCertificate(ca.Certificate[0])
+	if err != nil {
+		t.Fatal(err)
+	}
+	leaf, err := x509.ParseCertificate(pair.Certificate[0])
+	if err != nil {
+		t.Fatal(err)
+	}
+	tmpl := &x509.Certificate{
+		SerialNumber: big.NewInt(2), Subject: leaf.Subject,
+		NotBefore: time.Now().Add(-time.Minute), NotAfter: time.Now().Add(time.Hour),
+		KeyUsage: x509.KeyUsageDigitalSignature, ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth},
+	}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, caLeaf, leaf.PublicKey, ca.PrivateKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return &tls.Certificate{Certificate: [][]byte{der}, PrivateKey: pair.PrivateKey}
+}
+
 func loadPair(t *testing.T, cert, key string) *tls.Certificate {
 	t.Helper()
 	pair, err := tls.LoadX509KeyPair(cert, key)
@@ -182,12 +209,20 @@ func loadPair(t *testing.T, cert, key string) *tls.Certificate {
 func TestOnlyTheAPIServersKubeletClientGetsIn(t *testing.T) {
 	t.Parallel()
 	addr, files := startServer(t)
+	kubeletClient := pki.Leaf{Subject: pkix.Name{CommonName: "kube-apiserver-kubelet-client", Organization: []string{"kubeadm:cluster-admins"}}}
 	// What a tenant admin can get from the tenant's CSR signer: the right
-	// name from the right CA, with a key of its own.
-	sameName, err := pki.Issue(files.CACert, files.CAKey, pki.Leaf{Subject: pkix.Name{CommonName: "kube-apiserver-kubelet-client", Organization: []string{"kubeadm:cluster-admins"}}}, time.Now())
+	// name from the cluster CA, with a key of its own.
+	fromTenantSigner, err := pki.Issue(files.CACert, files.CAKey, kubeletClient, time.Now())
 	if err != nil {
 		t.Fatal(err)
 	}
+	sameName, err := pki.Issue(files.InternalCACert, files.InternalCAKey, kubeletClient, time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The API server's own key under the cluster CA: only the CA tells it
+	// from the real one.
+	ownKeyClusterCA := certifyKey(t, loadPair(t, files.KubeletClientCert, files.KubeletClientKey), files.CACert, files.CAKey)
 	other, err := pki.Ensure(pki.Config{Dir: t.TempDir(), ClusterName: "other", ServiceIP: net.ParseIP("10.96.0.1")}, time.Now())
 	if err != nil {
 		t.Fatal(err)
@@ -199,14 +234,16 @@ func TestOnlyTheAPIServersKubeletClientGetsIn(t *testing.T) {
 	}{
 		{name: "the API server's kubelet client certificate", cert: loadPair(t, files.KubeletClientCert, files.KubeletClientKey), accepted: true},
 		{name: "no client certificate"},
-		{name: "the admin's certificate, from the same CA", cert: loadPair(t, files.AdminCert, files.AdminKey)},
-		{name: "a certificate of the same name from the same CA with another key", cert: &sameName},
+		{name: "the admin's certificate, from the cluster CA", cert: loadPair(t, files.AdminCert, files.AdminKey)},
+		{name: "a certificate of the same name from the tenant's CSR signer", cert: &fromTenantSigner},
+		{name: "the API server's key and name certified by the cluster CA", cert: ownKeyClusterCA},
+		{name: "a certificate of the same name from the internal CA with another key", cert: &sameName},
 		{name: "another tenant's kubelet client certificate", cert: loadPair(t, other.KubeletClientCert, other.KubeletClientKey)},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
-			resp, err := client(t, files.CACert, tc.cert).Get("https://" + addr + "/healthz")
+			resp, err := client(t, files.InternalCACert, tc.cert).Get("https://" + addr + "/healthz")
 			if err != nil {
 				if tc.accepted {
 					t.Errorf("refused: %v", err)
@@ -226,7 +263,7 @@ func TestOnlyTheAPIServersKubeletClientGetsIn(t *testing.T) {
 func TestOnlyTheStreamingPathsAreServed(t *testing.T) {
 	t.Parallel()
 	addr, files := startServer(t)
-	c := client(t, files.CACert, loadPair(t, files.KubeletClientCert, files.KubeletClientKey))
+	c := client(t, files.InternalCACert, loadPair(t, files.KubeletClientCert, files.KubeletClientKey))
 	for _, path := range []string{"/pods", "/runningpods/", "/stats/summary", "/configz", "/run/default/web/c", "/debug/pprof/", "/logs/", "/metrics", "/containerLogs/default/web"} {
 		t.Run(path, func(t *testing.T) {
 			t.Parallel()
@@ -249,13 +286,28 @@ func TestServingCertificateNamesTheNodeAddressAndIsRenewed(t *testing.T) {
 		t.Fatal(err)
 	}
 	now := time.Now()
-	s := &servingCert{caCertFile: files.CACert, caKeyFile: files.CAKey, addresses: []net.IP{net.ParseIP("10.1.2.3")}, now: func() time.Time { return now }}
+	s := &servingCert{caCertFile: files.InternalCACert, caKeyFile: files.InternalCAKey, addresses: []net.IP{net.ParseIP("10.1.2.3")}, now: func() time.Time { return now }}
 	first, err := s.get(nil)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := first.Leaf.VerifyHostname("10.1.2.3"); err != nil {
-		t.Errorf("serving certificate: %v", err)
+	// The API server checks it against the internal CA
+	// (--kubelet-certificate-authority); a kubelet-serving certificate from
+	// the tenant's signer must not pass, so neither may this one there.
+	for _, tc := range []struct {
+		ca       string
+		verifies bool
+	}{{files.InternalCACert, true}, {files.CACert, false}} {
+		roots := x509.NewCertPool()
+		caPEM, err := os.ReadFile(tc.ca)
+		if err != nil {
+			t.Fatal(err)
+		}
+		roots.AppendCertsFromPEM(caPEM)
+		_, err = first.Leaf.Verify(x509.VerifyOptions{Roots: roots, DNSName: "10.1.2.3", CurrentTime: now})
+		if (err == nil) != tc.verifies {
+			t.Errorf("serving certificate verified under %s: %v, want verified=%v", tc.ca, err, tc.verifies)
+		}
 	}
 	if again, _ := s.get(nil); again != first {
 		t.Error("a fresh certificate was issued again")

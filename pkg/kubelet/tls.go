@@ -19,12 +19,12 @@ import (
 const servingCommonName = "knestd-kubelet"
 
 // serverTLS returns the server's TLS configuration: a serving certificate
-// from the tenant CA for addresses, and only clients whose certificate the
+// from the internal CA for addresses, and only clients whose certificate the
 // CA signed for the key of clientCertFile.
 func serverTLS(caCertFile, caKeyFile, clientCertFile string, addresses []net.IP, now func() time.Time) (*tls.Config, error) {
 	caPEM, err := os.ReadFile(caCertFile)
 	if err != nil {
-		return nil, fmt.Errorf("failed to read the tenant CA: %w", err)
+		return nil, fmt.Errorf("failed to read the internal CA: %w", err)
 	}
 	pool := x509.NewCertPool()
 	if !pool.AppendCertsFromPEM(caPEM) {

@@ -52,7 +52,12 @@ type Config struct {
 
 // Files are the paths of everything Ensure keeps.
 type Files struct {
-	CACert, CAKey                               string
+	CACert, CAKey string
+	// InternalCACert signs knestd's own clients, the controller-manager's
+	// and the kubelet pair; no tenant signer uses it. ClientCABundle holds
+	// both CAs: the API server's client CAs.
+	InternalCACert, InternalCAKey               string
+	ClientCABundle                              string
 	ServingCert, ServingKey                     string
 	FrontProxyCACert, FrontProxyCAKey           string
 	FrontProxyClientCert, FrontProxyClientKey   string
@@ -63,14 +68,12 @@ type Files struct {
 	ServiceAccountKey, ServiceAccountPub        string
 }
 
-// InternalUser is the user name of knestd's own clients.
-const InternalUser = "system:knest:knestd"
-
 // FilesIn returns where the files of a PKI directory live.
 func FilesIn(dir string) Files {
 	p := func(name string) string { return filepath.Join(dir, name) }
 	return Files{
 		CACert: p("ca.crt"), CAKey: p("ca.key"),
+		InternalCACert: p("internal-ca.crt"), InternalCAKey: p("internal-ca.key"), ClientCABundle: p("client-ca.crt"),
 		ServingCert: p("apiserver.crt"), ServingKey: p("apiserver.key"),
 		FrontProxyCACert: p("front-proxy-ca.crt"), FrontProxyCAKey: p("front-proxy-ca.key"),
 		FrontProxyClientCert: p("front-proxy-client.crt"), FrontProxyClientKey: p("front-proxy-client.key"),
@@ -142,6 +145,13 @@ func Ensure(c Config, now time.Time) (Files, error) {
 	if err != nil {
 		return Files{}, err
 	}
+	// The cluster CA also signs what the tenant's CSR signer issues, so
+	// knestd's own clients and the kubelet pair get a CA of their own: no
+	// tenant-approved CSR can then pass for them.
+	internalCA, err := ensureCA(f.InternalCACert, f.InternalCAKey, c.ClusterName+"-internal-ca", now)
+	if err != nil {
+		return Files{}, err
+	}
 	fpCA, err := ensureCA(f.FrontProxyCACert, f.FrontProxyCAKey, c.ClusterName+"-front-proxy-ca", now)
 	if err != nil {
 		return Files{}, err
@@ -159,20 +169,42 @@ func Ensure(c Config, now time.Time) (Files, error) {
 		{f.AdminCert, f.AdminKey, ca, leafSpec{Subject: pkix.Name{CommonName: "knest-admin", Organization: []string{"system:masters"}}}},
 		// knestd's own clients (syncer, readiness probe, DNS): a user apart
 		// from the admin a tenant gets, so that tenant-facing admission can
-		// tell knestd's writes from the tenant's.
-		{f.InternalCert, f.InternalKey, ca, leafSpec{Subject: pkix.Name{CommonName: InternalUser, Organization: []string{"system:masters"}}}},
-		{f.ControllerManagerCert, f.ControllerManagerKey, ca, leafSpec{Subject: pkix.Name{CommonName: "system:kube-controller-manager"}}},
-		{f.KubeletClientCert, f.KubeletClientKey, ca, leafSpec{Subject: pkix.Name{CommonName: "kube-apiserver-kubelet-client", Organization: []string{"kubeadm:cluster-admins"}}}},
+		// tell knestd's writes from the tenant's. Leaves that a data dir of
+		// an earlier version has under the cluster CA are re-issued under
+		// the internal CA, since leafCurrent wants the given issuer.
+		{f.InternalCert, f.InternalKey, internalCA, leafSpec{Subject: pkix.Name{CommonName: InternalUser, Organization: []string{"system:masters"}}}},
+		{f.ControllerManagerCert, f.ControllerManagerKey, internalCA, leafSpec{Subject: pkix.Name{CommonName: "system:kube-controller-manager"}}},
+		{f.KubeletClientCert, f.KubeletClientKey, internalCA, leafSpec{Subject: pkix.Name{CommonName: "kube-apiserver-kubelet-client", Organization: []string{"kubeadm:cluster-admins"}}}},
 	}
 	for _, l := range leaves {
 		if err := ensureLeaf(l.cert, l.key, l.ca, l.spec, now); err != nil {
 			return Files{}, err
 		}
 	}
+	// The API server accepts client certificates of both CAs: the tenant's
+	// admin and whatever the tenant's CSR signer issues come from the
+	// cluster CA.
+	bundle := slices.Concat(encodeCert(ca.cert), encodeCert(internalCA.cert))
+	if err := writeIfChanged(f.ClientCABundle, bundle, 0o644); err != nil {
+		return Files{}, err
+	}
 	if err := ensureServiceAccountKey(f.ServiceAccountKey, f.ServiceAccountPub); err != nil {
 		return Files{}, err
 	}
 	return f, nil
+}
+
+func encodeCert(cert *x509.Certificate) []byte {
+	return pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: cert.Raw})
+}
+
+// writeIfChanged leaves a file that already holds data alone, so a restart
+// changes nothing on disk.
+func writeIfChanged(path string, data []byte, mode os.FileMode) error {
+	if old, err := os.ReadFile(path); err == nil && bytes.Equal(old, data) {
+		return nil
+	}
+	return atomicfile.Write(path, data, mode)
 }
 
 type authority struct {

@@ -2,6 +2,7 @@ package pki
 
 import (
 	"crypto/x509"
+	"crypto/x509/pkix"
 	"encoding/pem"
 	"net"
 	"os"
@@ -70,7 +71,7 @@ func TestEnsureCreatesEverythingWithPrivateKeys(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, key := range []string{f.CAKey, f.ServingKey, f.FrontProxyCAKey, f.FrontProxyClientKey, f.AdminKey, f.InternalKey, f.ControllerManagerKey, f.KubeletClientKey, f.ServiceAccountKey} {
+	for _, key := range []string{f.CAKey, f.InternalCAKey, f.ServingKey, f.FrontProxyCAKey, f.FrontProxyClientKey, f.AdminKey, f.InternalKey, f.ControllerManagerKey, f.KubeletClientKey, f.ServiceAccountKey} {
 		st, err := os.Stat(key)
 		if err != nil {
 			t.Fatal(err)
@@ -98,6 +99,114 @@ func TestEnsureCreatesEverythingWithPrivateKeys(t *testing.T) {
 	fp := readCert(t, f.FrontProxyClientCert)
 	if err := fp.CheckSignatureFrom(ca); err == nil {
 		t.Errorf("front-proxy client certificate must not be signed by the cluster CA")
+	}
+}
+
+func TestEnsureSignsKnestdsOwnIdentitiesWithTheInternalCAOnly(t *testing.T) {
+	t.Parallel()
+	f, err := Ensure(testConfig(t), t0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cluster, internal := x509.NewCertPool(), x509.NewCertPool()
+	cluster.AddCert(readCert(t, f.CACert))
+	internal.AddCert(readCert(t, f.InternalCACert))
+	verifies := func(cert *x509.Certificate, roots *x509.CertPool) bool {
+		_, err := cert.Verify(x509.VerifyOptions{Roots: roots, KeyUsages: []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth}, CurrentTime: t0})
+		return err == nil
+	}
+	tests := []struct {
+		name         string
+		cert         string
+		wantInternal bool
+	}{
+		{name: "knestd's own clients are the internal CA's", cert: f.InternalCert, wantInternal: true},
+		{name: "the controller-manager is the internal CA's", cert: f.ControllerManagerCert, wantInternal: true},
+		{name: "the API server's kubelet client is the internal CA's", cert: f.KubeletClientCert, wantInternal: true},
+		{name: "the tenant's admin stays the cluster CA's", cert: f.AdminCert},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			cert := readCert(t, tc.cert)
+			if got := verifies(cert, internal); got != tc.wantInternal {
+				t.Errorf("verifies under the internal CA = %v, want %v", got, tc.wantInternal)
+			}
+			if got := verifies(cert, cluster); got == tc.wantInternal {
+				t.Errorf("verifies under the cluster CA (the tenant's signer) = %v, want %v", got, !tc.wantInternal)
+			}
+		})
+	}
+
+	data, err := os.ReadFile(f.ClientCABundle)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var subjects []string
+	for block, rest := pem.Decode(data); block != nil; block, rest = pem.Decode(rest) {
+		cert, err := x509.ParseCertificate(block.Bytes)
+		if err != nil {
+			t.Fatal(err)
+		}
+		subjects = append(subjects, cert.Subject.CommonName)
+	}
+	if diff := cmp.Diff([]string{"demo-ca", "demo-internal-ca"}, subjects); diff != "" {
+		t.Errorf("client CA bundle (-want +got):\n%s", diff)
+	}
+}
+
+// TestEnsureUpgradesAnEarlierDataDir starts from the PKI an earlier version
+// wrote: no internal CA, and knestd's own leaves signed by the cluster CA.
+func TestEnsureUpgradesAnEarlierDataDir(t *testing.T) {
+	t.Parallel()
+	c := testConfig(t)
+	f, err := Ensure(c, t0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	clusterCert, clusterKey, err := loadPair(f.CACert, f.CAKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cluster := &authority{cert: clusterCert, key: clusterKey}
+	for _, l := range []struct {
+		cert, key string
+		subject   pkix.Name
+	}{
+		{f.InternalCert, f.InternalKey, pkix.Name{CommonName: InternalUser, Organization: []string{"system:masters"}}},
+		{f.ControllerManagerCert, f.ControllerManagerKey, pkix.Name{CommonName: "system:kube-controller-manager"}},
+		{f.KubeletClientCert, f.KubeletClientKey, pkix.Name{CommonName: "kube-apiserver-kubelet-client", Organization: []string{"kubeadm:cluster-admins"}}},
+	} {
+		if err := ensureLeaf(l.cert, l.key, cluster, leafSpec{Subject: l.subject}, t0); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, name := range []string{f.InternalCACert, f.InternalCAKey, f.ClientCABundle} {
+		if err := os.Remove(name); err != nil {
+			t.Fatal(err)
+		}
+	}
+	before := snapshot(t, c.Dir)
+
+	if _, err := Ensure(c, t0.Add(time.Hour)); err != nil {
+		t.Fatal(err)
+	}
+	after := snapshot(t, c.Dir)
+	var changed []string
+	for name := range after {
+		if after[name] != before[name] {
+			changed = append(changed, name)
+		}
+	}
+	want := []string{"apiserver-kubelet-client.crt", "client-ca.crt", "controller-manager.crt", "internal-ca.crt", "internal-ca.key", "internal.crt"}
+	if diff := cmp.Diff(want, changed, cmpSorted); diff != "" {
+		t.Errorf("changed files (-want +got); the cluster CA, the admin's certificate, every key and the service-account key must stay:\n%s", diff)
+	}
+	internal := readCert(t, f.InternalCACert)
+	for _, leaf := range []string{f.InternalCert, f.ControllerManagerCert, f.KubeletClientCert} {
+		if err := readCert(t, leaf).CheckSignatureFrom(internal); err != nil {
+			t.Errorf("%s is not re-issued under the internal CA: %v", filepath.Base(leaf), err)
+		}
 	}
 }
 

@@ -23,6 +23,7 @@ import (
 	"k8s.io/client-go/tools/cache"
 	"k8s.io/kubernetes/pkg/apis/apps"
 	"k8s.io/kubernetes/pkg/apis/batch"
+	"k8s.io/kubernetes/pkg/apis/certificates"
 	core "k8s.io/kubernetes/pkg/apis/core"
 	corev1conv "k8s.io/kubernetes/pkg/apis/core/v1"
 	"k8s.io/kubernetes/pkg/apis/discovery"
@@ -214,6 +215,8 @@ func (p *Plugin) validate(ctx context.Context, a admission.Attributes, ph phase)
 		if ph == validating && a.GetOperation() == admission.Create {
 			errs = append(errs, policy.CheckCount("NetworkPolicies", len(p.netpols.List()), p.policy.HostLimits.NetworkPolicies, "networkPolicies", p.policy)...)
 		}
+	case *certificates.CertificateSigningRequest:
+		errs = append(errs, policy.CheckCSR(obj.Spec.Request, field.NewPath("spec", "request"))...)
 	case *discovery.EndpointSlice:
 		if ph == validating {
 			errs = append(errs, policy.CheckEndpointAddresses(sliceAddresses(obj), p.ownsFunc(ctx))...)

@@ -18,6 +18,8 @@
 //   - Services: externalIPs and service types outside the policy.
 //   - Namespaces: Pod Security labels that would loosen the profile.
 //   - PriorityClasses: values above the policy's cap.
+//   - CertificateSigningRequests: a subject naming a reserved identity
+//     (pki.ReservedUser, pki.ReservedGroup).
 //   - Every object: reserved label and annotation keys (knest.io/,
 //     pod-security.kubernetes.io/).
 //

@@ -10,7 +10,8 @@
 // # Who may connect
 //
 // The server listens on loopback with TLS: its serving certificate is issued
-// in memory at start from the cluster CA (the API server verifies it with
+// in memory at start from the control plane's internal CA, which signs the
+// API server's kubelet client too (the API server verifies it with
 // --kubelet-certificate-authority), and it requires a client certificate
 // signed by that CA whose common name is the API server's kubelet client's.
 // Anything else on the machine is refused during the TLS handshake. KWOK's

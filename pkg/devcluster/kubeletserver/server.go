@@ -40,7 +40,7 @@ type Config struct {
 	Listener net.Listener
 	// Dir is the data directory; the pods' files live in Dir/pods.
 	Dir string
-	// CACertFile and CAKeyFile are the cluster CA, which issues the serving
+	// CACertFile and CAKeyFile are the internal CA, which issues the serving
 	// certificate and must have signed the client's.
 	CACertFile, CAKeyFile string
 	// ClientCertFile is the API server's kubelet client certificate: only

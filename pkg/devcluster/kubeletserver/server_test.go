@@ -74,7 +74,7 @@ func startServer(t *testing.T, objects ...runtime.Object) *testServer {
 	ts := &testServer{dir: t.TempDir(), pki: files, pods: fake.NewClientset(objects...)}
 	s, err := New(Config{
 		Listener: l, Dir: ts.dir, Pods: ts.pods.CoreV1(),
-		CACertFile: files.CACert, CAKeyFile: files.CAKey, ClientCertFile: files.KubeletClientCert,
+		CACertFile: files.InternalCACert, CAKeyFile: files.InternalCAKey, ClientCertFile: files.KubeletClientCert,
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -114,7 +114,7 @@ func client(t *testing.T, caFile, certFile, keyFile string) *http.Client {
 }
 
 func (ts *testServer) apiServer(t *testing.T) *http.Client {
-	return client(t, ts.pki.CACert, ts.pki.KubeletClientCert, ts.pki.KubeletClientKey)
+	return client(t, ts.pki.InternalCACert, ts.pki.KubeletClientCert, ts.pki.KubeletClientKey)
 }
 
 func TestOnlyTheAPIServerIsServed(t *testing.T) {
@@ -128,13 +128,13 @@ func TestOnlyTheAPIServerIsServed(t *testing.T) {
 	}{
 		{name: "the API server's kubelet client is served", cert: ts.pki.KubeletClientCert, key: ts.pki.KubeletClientKey, served: true},
 		{name: "a client without a certificate is refused"},
-		{name: "the admin, whose certificate the same CA signed, is refused", cert: ts.pki.AdminCert, key: ts.pki.AdminKey},
+		{name: "the admin, whose certificate the cluster CA signed, is refused", cert: ts.pki.AdminCert, key: ts.pki.AdminKey},
 		{name: "another cluster's kubelet client is refused", cert: other.KubeletClientCert, key: other.KubeletClientKey},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
-			resp, err := client(t, ts.pki.CACert, tc.cert, tc.key).Get(ts.url + "/healthz")
+			resp, err := client(t, ts.pki.InternalCACert, tc.cert, tc.key).Get(ts.url + "/healthz")
 			if err == nil {
 				resp.Body.Close()
 			}
@@ -207,7 +207,7 @@ func execThrough(ctx context.Context, ts *testServer, cmd string, stdout io.Writ
 	}
 	u.RawQuery = url.Values{"command": {"sh", "-c", cmd}, "output": {"1"}}.Encode()
 	cfg := &rest.Config{Host: ts.url, TLSClientConfig: rest.TLSClientConfig{
-		CAFile: ts.pki.CACert, CertFile: ts.pki.KubeletClientCert, KeyFile: ts.pki.KubeletClientKey,
+		CAFile: ts.pki.InternalCACert, CertFile: ts.pki.KubeletClientCert, KeyFile: ts.pki.KubeletClientKey,
 	}}
 	executor, err := remotecommand.NewSPDYExecutor(cfg, "POST", u)
 	if err != nil {

@@ -26,11 +26,11 @@ const servingValidity = 365 * 24 * time.Hour
 func tlsConfig(caCertFile, caKeyFile, clientCertFile string, now time.Time) (*tls.Config, error) {
 	ca, err := tls.LoadX509KeyPair(caCertFile, caKeyFile)
 	if err != nil {
-		return nil, fmt.Errorf("failed to load the cluster CA: %w", err)
+		return nil, fmt.Errorf("failed to load the internal CA: %w", err)
 	}
 	if ca.Leaf == nil {
 		if ca.Leaf, err = x509.ParseCertificate(ca.Certificate[0]); err != nil {
-			return nil, fmt.Errorf("failed to parse the cluster CA: %w", err)
+			return nil, fmt.Errorf("failed to parse the internal CA: %w", err)
 		}
 	}
 	serving, err := issueServing(ca, now)

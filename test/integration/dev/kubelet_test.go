@@ -290,10 +290,11 @@ func TestIntegrationDevHostKubeletAPI(t *testing.T) {
 		}{
 			{name: "the API server's kubelet client certificate", cert: "apiserver-kubelet-client", accepted: true},
 			{name: "no client certificate"},
-			{name: "the admin's certificate, from the same CA", cert: "admin"},
+			{name: "the admin's certificate, from the cluster CA", cert: "admin"},
 		}
 		for _, tc := range tests {
-			err := getHealthz(t, url, filepath.Join(pkiDir, "ca.crt"), pkiDir, tc.cert)
+			// The internal CA signs both ends of the kubelet connection.
+			err := getHealthz(t, url, filepath.Join(pkiDir, "internal-ca.crt"), pkiDir, tc.cert)
 			if tc.accepted && err != nil {
 				t.Errorf("%s: refused: %v", tc.name, err)
 			}

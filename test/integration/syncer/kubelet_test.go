@@ -260,6 +260,15 @@ func TestIntegrationKubeletAPI(t *testing.T) {
 				t.Errorf("client certificate %q: served %s, want the connection refused", who, resp.Status)
 			}
 		}
+		// The serving certificate is not the cluster CA's, whose
+		// kubelet-serving signer the tenant drives.
+		resp, err := kubeletClientTrusting(t, pkiDir, "ca.crt", "apiserver-kubelet-client").Get(kubelet + "/healthz")
+		if err == nil {
+			resp.Body.Close()
+			t.Errorf("the kubelet's serving certificate verified under the cluster CA: %s", resp.Status)
+		} else if !strings.Contains(err.Error(), "certificate signed by unknown authority") {
+			t.Errorf("trusting the cluster CA only: %v, want an unknown authority", err)
+		}
 	})
 
 	t.Run("the kubelet port refuses containers not in the tenant spec", func(t *testing.T) {
@@ -361,17 +370,24 @@ func grant(t *testing.T, tenant kubernetes.Interface, ns, serviceAccount string,
 	}
 }
 
-// kubeletClient trusts the tenant CA and presents pkiDir's <cert>.crt and
-// .key, if cert is set.
+// kubeletClient trusts knestd's internal CA, as the tenant API server's
+// --kubelet-certificate-authority does, and presents pkiDir's <cert>.crt
+// and .key, if cert is set.
 func kubeletClient(t *testing.T, pkiDir, cert string) *http.Client {
 	t.Helper()
-	caPEM, err := os.ReadFile(filepath.Join(pkiDir, "ca.crt"))
+	return kubeletClientTrusting(t, pkiDir, "internal-ca.crt", cert)
+}
+
+// kubeletClientTrusting is kubeletClient trusting the CA in pkiDir's caFile.
+func kubeletClientTrusting(t *testing.T, pkiDir, caFile, cert string) *http.Client {
+	t.Helper()
+	caPEM, err := os.ReadFile(filepath.Join(pkiDir, caFile))
 	if err != nil {
 		t.Fatal(err)
 	}
 	roots := x509.NewCertPool()
 	if !roots.AppendCertsFromPEM(caPEM) {
-		t.Fatal("the tenant CA file holds no certificate")
+		t.Fatalf("%s holds no certificate", caFile)
 	}
 	conf := &tls.Config{RootCAs: roots}
 	if cert != "" {
