@@ -166,6 +166,22 @@ func TestConfinement(t *testing.T) {
 			req: request{obj: pod(func(p *core.Pod) { p.Spec.SecurityContext = nil }), resource: pods}},
 		{name: "a pod without runAsNonRoot is refused where the operator raised the floor to restricted, naming the field", policy: restricted,
 			req: request{obj: pod(func(p *core.Pod) { p.Spec.SecurityContext = nil }), resource: pods}, refused: "runAsNonRoot"},
+		{name: "kubectl debug --profile=sysadmin (a privileged ephemeral container) is refused", policy: soft,
+			req: request{obj: pod(func(p *core.Pod) {
+				p.Spec.EphemeralContainers = []core.EphemeralContainer{{EphemeralContainerCommon: core.EphemeralContainerCommon{
+					Name: "debugger", Image: "busybox", SecurityContext: &core.SecurityContext{Privileged: ptr.To(true)},
+				}}}
+			}), old: pod(), resource: pods, subresource: "ephemeralcontainers", op: admission.Update}, refused: "spec.ephemeralContainers[0].securityContext.privileged"},
+		{name: "a plain ephemeral container (kubectl debug) is admitted", policy: hard,
+			req: request{obj: pod(func(p *core.Pod) {
+				p.Spec.EphemeralContainers = []core.EphemeralContainer{{EphemeralContainerCommon: core.EphemeralContainerCommon{Name: "debugger", Image: "busybox"}}}
+			}), old: pod(), resource: pods, subresource: "ephemeralcontainers", op: admission.Update}},
+		{name: "a projected cluster trust bundle (host trust) is refused", policy: hard,
+			req: request{obj: pod(func(p *core.Pod) {
+				p.Spec.Volumes = []core.Volume{{Name: "ca", VolumeSource: core.VolumeSource{Projected: &core.ProjectedVolumeSource{
+					Sources: []core.VolumeProjection{{ClusterTrustBundle: &core.ClusterTrustBundleProjection{SignerName: ptr.To("example.com/s"), Path: "ca"}}},
+				}}}}
+			}), resource: pods}, refused: "clusterTrustBundle"},
 		{name: "a PodTemplate is data nothing runs: not checked", policy: restricted,
 			req: request{obj: &core.PodTemplate{Template: template(pod(func(p *core.Pod) { p.Spec.HostNetwork = true }))}, resource: core.SchemeGroupVersion.WithResource("podtemplates")}},
 		{name: "a claim that could bind a pre-provisioned host volume is refused", policy: soft,

@@ -309,6 +309,12 @@ func TestIntegrationPods(t *testing.T) {
 				VolumeName:  "someone-elses-volume",
 			},
 		}
+		// A claim naming a host volume would bind another tenant's data.
+		_, err := e.tenant.CoreV1().PersistentVolumeClaims(ns).Create(ctx, claim, metav1.CreateOptions{})
+		if !apierrors.IsForbidden(err) || !strings.Contains(err.Error(), "spec.volumeName") {
+			t.Fatalf("a claim naming a host volume: %v, want a refusal naming spec.volumeName", err)
+		}
+		claim.Spec.VolumeName = ""
 		if _, err := e.tenant.CoreV1().PersistentVolumeClaims(ns).Create(ctx, claim, metav1.CreateOptions{}); err != nil {
 			t.Fatal(err)
 		}

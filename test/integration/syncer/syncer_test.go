@@ -314,7 +314,7 @@ func TestIntegrationSyncer(t *testing.T) {
 		if created.Spec.ClusterIP == "" || created.Spec.ClusterIP != hostSvc.Spec.ClusterIP {
 			t.Errorf("tenant ClusterIP %q, host ClusterIP %q: want the same", created.Spec.ClusterIP, hostSvc.Spec.ClusterIP)
 		}
-		wantSelector := map[string]string{"app": "web", translate.LabelTenant: tenantName, translate.LabelNamespace: ns}
+		wantSelector := map[string]string{translate.TenantKey("app"): "web", translate.LabelTenant: tenantName, translate.LabelNamespace: ns}
 		if !reflect.DeepEqual(hostSvc.Spec.Selector, wantSelector) {
 			t.Errorf("host selector %v, want %v", hostSvc.Spec.Selector, wantSelector)
 		}
