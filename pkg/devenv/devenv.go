@@ -10,16 +10,12 @@ import (
 	"path/filepath"
 	"strings"
 
-	"k8s.io/apimachinery/pkg/util/validation"
-
 	"github.com/knest-dev/knest/pkg/policy"
+	"github.com/knest-dev/knest/pkg/tenant"
 )
 
 // HostNamespacePrefix starts the host namespace of each tenant.
 const HostNamespacePrefix = "knest-"
-
-// MaxTenantNameLength keeps "knest-<tenant>" a valid namespace name.
-const MaxTenantNameLength = validation.DNS1123LabelMaxLength - len(HostNamespacePrefix)
 
 // Layout is where a dev environment keeps its files.
 type Layout struct {
@@ -79,7 +75,7 @@ func ParseTenants(list string, def policy.Profile) ([]Tenant, error) {
 			}
 			t = Tenant{Name: name, Profile: p}
 		}
-		if err := ValidateTenantName(t.Name); err != nil {
+		if err := tenant.ValidateName(t.Name); err != nil {
 			return nil, err
 		}
 		if seen[t.Name] {
@@ -92,16 +88,4 @@ func ParseTenants(list string, def policy.Profile) ([]Tenant, error) {
 		return nil, errors.New("at least one tenant is required")
 	}
 	return tenants, nil
-}
-
-// ValidateTenantName checks that a tenant name makes a valid host namespace
-// and DNS label.
-func ValidateTenantName(name string) error {
-	if len(name) > MaxTenantNameLength {
-		return fmt.Errorf("tenant name %q is longer than %d characters", name, MaxTenantNameLength)
-	}
-	if msgs := validation.IsDNS1123Label(name); len(msgs) > 0 {
-		return fmt.Errorf("tenant name %q is invalid: use lower-case letters, digits and '-', starting and ending with a letter or digit", name)
-	}
-	return nil
 }

@@ -7,6 +7,7 @@ import (
 	"github.com/google/go-cmp/cmp"
 
 	"github.com/knest-dev/knest/pkg/policy"
+	"github.com/knest-dev/knest/pkg/tenant"
 )
 
 func TestParseTenants(t *testing.T) {
@@ -21,11 +22,11 @@ func TestParseTenants(t *testing.T) {
 		{name: "several, with spaces", list: "a, b-2 ,c", want: []Tenant{{"a", policy.ProfileHard}, {"b-2", policy.ProfileHard}, {"c", policy.ProfileHard}}},
 		{name: "a profile per tenant", list: "a:soft,b:hard,c", want: []Tenant{{"a", policy.ProfileSoft}, {"b", policy.ProfileHard}, {"c", policy.ProfileHard}}},
 		{name: "an unknown profile is refused", list: "a:medium", wantErr: `tenant "a": unknown isolation profile "medium"`},
-		{name: "the longest allowed name", list: strings.Repeat("a", MaxTenantNameLength), want: []Tenant{{strings.Repeat("a", MaxTenantNameLength), policy.ProfileHard}}},
+		{name: "the longest allowed name", list: strings.Repeat("a", tenant.MaxNameLength), want: []Tenant{{strings.Repeat("a", tenant.MaxNameLength), policy.ProfileHard}}},
 		{name: "upper case is refused", list: "Demo", wantErr: `tenant name "Demo" is invalid`},
 		{name: "underscores are refused", list: "my_team", wantErr: `tenant name "my_team" is invalid`},
 		{name: "a leading dash is refused", list: "-x", wantErr: `tenant name "-x" is invalid`},
-		{name: "a name too long for its host namespace", list: strings.Repeat("a", MaxTenantNameLength+1), wantErr: "is longer than 57 characters"},
+		{name: "a name too long for its host namespace", list: strings.Repeat("a", tenant.MaxNameLength+1), wantErr: "is longer than 53 characters"},
 		{name: "duplicates are refused", list: "a,a", wantErr: `tenant "a" is listed twice`},
 		{name: "an empty list is refused", list: " , ", wantErr: "at least one tenant is required"},
 	}
@@ -54,7 +55,7 @@ func TestHostNamespaceIsAValidName(t *testing.T) {
 	if got := HostNamespace("demo"); got != "knest-demo" {
 		t.Errorf("HostNamespace(demo) = %q", got)
 	}
-	if n := len(HostNamespace(strings.Repeat("a", MaxTenantNameLength))); n != 63 {
-		t.Errorf("the longest tenant gives a %d-character namespace, want 63", n)
+	if n := len(HostNamespace(strings.Repeat("a", tenant.MaxNameLength))); n > 63 {
+		t.Errorf("the longest tenant gives a %d-character namespace, more than 63", n)
 	}
 }

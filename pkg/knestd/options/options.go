@@ -15,6 +15,7 @@ import (
 
 	"github.com/knest-dev/knest/pkg/policy"
 	"github.com/knest-dev/knest/pkg/servicecidr"
+	"github.com/knest-dev/knest/pkg/tenant"
 )
 
 // Options configure one knestd process: one tenant control plane.
@@ -171,8 +172,8 @@ func (o Options) Validate() error {
 	if o.DataDir == "" {
 		errs = append(errs, errors.New("--data-dir is required"))
 	}
-	if msgs := validation.IsDNS1123Label(o.Name); len(msgs) > 0 {
-		errs = append(errs, fmt.Errorf("--name %q is not a valid name: %s", o.Name, strings.Join(msgs, "; ")))
+	if err := tenant.ValidateName(o.Name); err != nil {
+		errs = append(errs, fmt.Errorf("--name: %w", err))
 	}
 	if net.ParseIP(o.BindAddress) == nil {
 		errs = append(errs, fmt.Errorf("--bind-address %q is not an IP address", o.BindAddress))
