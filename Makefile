@@ -1,7 +1,7 @@
 # knest: targets are thin; the work is in hack/.
 SHELL := /usr/bin/env bash
 
-.PHONY: all demo run build test test-unit test-integration test-e2e test-e2e-kind verify bench-startup bench-devcluster bench-sync clean
+.PHONY: all demo run build test test-unit test-integration test-e2e test-e2e-kind verify conformance bench-startup bench-devcluster bench-sync clean
 
 all: build
 
@@ -36,6 +36,10 @@ test-e2e: build
 ## test-e2e-kind: the same suite on a kind cluster (needs a privileged Docker engine)
 test-e2e-kind:
 	hack/e2e-kind.sh
+
+## conformance: Kubernetes' [Conformance] specs on the devcluster host and a hard and a soft tenant (hack/conformance.sh; args in CONFORMANCE_ARGS)
+conformance: build
+	hack/conformance.sh $(CONFORMANCE_ARGS)
 
 ## verify: gofmt, go vet, go mod tidy, generated files (manifests/)
 verify:

@@ -22,6 +22,14 @@ if ! git diff --quiet -- go.mod go.sum; then
   exit 1
 fi
 
+# The conformance tools module (hack/conformance.sh) is tidy too.
+(cd hack/tools/conformance && go mod tidy &&
+  if ! git diff --quiet -- go.mod go.sum; then
+    echo "hack/tools/conformance/go.mod is not tidy: run 'go mod tidy' there" >&2
+    git --no-pager diff -- go.mod go.sum >&2
+    exit 1
+  fi)
+
 if ! diff -u pkg/syncer/rbac/role.yaml manifests/knestd-role.yaml; then
   echo "manifests/knestd-role.yaml differs from pkg/syncer/rbac/role.yaml: copy it over" >&2
   exit 1

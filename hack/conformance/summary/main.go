@@ -1,0 +1,150 @@
+// Command summary reads the ginkgo JSON reports hack/conformance.sh writes
+// for each target and writes OUT/summary.md: per SIG, how many specs
+// passed and failed on each target, and the specs that pass on the host
+// but fail on a tenant (each a knest bug or a documented refusal).
+//
+//	go run ./hack/conformance/summary --out DIR [--commit REV] TARGET...
+package main
+
+import (
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"maps"
+	"os"
+	"path/filepath"
+	"regexp"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/onsi/ginkgo/v2/types"
+)
+
+func main() {
+	if err := run(os.Args[1:]); err != nil {
+		fmt.Fprintln(os.Stderr, "summary:", err)
+		os.Exit(1)
+	}
+}
+
+// result is how one target ran one spec.
+type result struct {
+	sig   string
+	state types.SpecState
+}
+
+var sigPattern = regexp.MustCompile(`\[sig-[a-z-]+\]`)
+
+func run(args []string) error {
+	fs := flag.NewFlagSet("summary", flag.ContinueOnError)
+	out := fs.String("out", "_output/conformance", "the directory hack/conformance.sh wrote")
+	commit := fs.String("commit", "unknown", "the commit the results are of")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	targets := fs.Args()
+	if len(targets) == 0 {
+		return errors.New("name at least one target")
+	}
+	results := map[string]map[string]result{}
+	for _, t := range targets {
+		r, err := read(filepath.Join(*out, t, "report.json"))
+		if err != nil {
+			return err
+		}
+		results[t] = r
+	}
+	md := render(targets, results, *commit, time.Now().UTC())
+	return os.WriteFile(filepath.Join(*out, "summary.md"), []byte(md), 0o644)
+}
+
+// read returns the specs of a ginkgo JSON report by full name.
+func read(path string) (map[string]result, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("failed to read %s: %w", path, err)
+	}
+	var reports []types.Report
+	if err := json.Unmarshal(data, &reports); err != nil {
+		return nil, fmt.Errorf("failed to parse %s: %w", path, err)
+	}
+	out := map[string]result{}
+	for _, r := range reports {
+		for _, s := range r.SpecReports {
+			if s.LeafNodeType != types.NodeTypeIt {
+				continue
+			}
+			name := s.FullText()
+			sig := sigPattern.FindString(name)
+			if sig == "" {
+				sig = "[other]"
+			}
+			out[name] = result{sig: sig, state: s.State}
+		}
+	}
+	return out, nil
+}
+
+func passed(s types.SpecState) bool { return s == types.SpecStatePassed }
+
+func failed(s types.SpecState) bool { return s.Is(types.SpecStateFailureStates) }
+
+func render(targets []string, results map[string]map[string]result, commit string, now time.Time) string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "# Conformance, %s, commit %s\n\n", now.Format("2006-01-02"), commit)
+	sigs := map[string]bool{}
+	for _, r := range results {
+		for _, s := range r {
+			sigs[s.sig] = true
+		}
+	}
+	fmt.Fprintf(&b, "| SIG |")
+	for _, t := range targets {
+		fmt.Fprintf(&b, " %s passed / failed / skipped |", t)
+	}
+	fmt.Fprintf(&b, "\n|---|%s\n", strings.Repeat("---|", len(targets)))
+	for _, sig := range append(slices.Sorted(maps.Keys(sigs)), "total") {
+		fmt.Fprintf(&b, "| %s |", sig)
+		for _, t := range targets {
+			var p, f, s int
+			for _, r := range results[t] {
+				if sig != "total" && r.sig != sig {
+					continue
+				}
+				switch {
+				case passed(r.state):
+					p++
+				case failed(r.state):
+					f++
+				default:
+					s++
+				}
+			}
+			fmt.Fprintf(&b, " %d / %d / %d |", p, f, s)
+		}
+		b.WriteString("\n")
+	}
+	host, ok := results["host"]
+	if !ok {
+		return b.String()
+	}
+	for _, t := range targets {
+		if t == "host" {
+			continue
+		}
+		var regressions []string
+		for name, r := range results[t] {
+			if h, ok := host[name]; ok && passed(h.state) && failed(r.state) {
+				regressions = append(regressions, name)
+			}
+		}
+		slices.Sort(regressions)
+		fmt.Fprintf(&b, "\n## Pass on the host, fail on %s: %d\n\n", t, len(regressions))
+		for _, name := range regressions {
+			fmt.Fprintf(&b, "- %s\n", name)
+		}
+	}
+	return b.String()
+}

@@ -1,0 +1,41 @@
+package main
+
+import (
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/onsi/ginkgo/v2/types"
+)
+
+func TestRenderCountsBySIGAndListsTenantRegressions(t *testing.T) {
+	t.Parallel()
+	spec := func(sig string, state types.SpecState) result { return result{sig: sig, state: state} }
+	results := map[string]map[string]result{
+		"host": {
+			"[sig-api-machinery] a [Conformance]": spec("[sig-api-machinery]", types.SpecStatePassed),
+			"[sig-api-machinery] b [Conformance]": spec("[sig-api-machinery]", types.SpecStatePassed),
+			"[sig-node] c [Conformance]":          spec("[sig-node]", types.SpecStateFailed),
+		},
+		"tenant-hard": {
+			"[sig-api-machinery] a [Conformance]": spec("[sig-api-machinery]", types.SpecStatePassed),
+			"[sig-api-machinery] b [Conformance]": spec("[sig-api-machinery]", types.SpecStateTimedout),
+			"[sig-node] c [Conformance]":          spec("[sig-node]", types.SpecStateFailed),
+		},
+	}
+	got := render([]string{"host", "tenant-hard"}, results, "abc123", time.Date(2026, 12, 6, 0, 0, 0, 0, time.UTC))
+	for _, want := range []string{
+		"# Conformance, 2026-12-06, commit abc123",
+		"| [sig-api-machinery] | 2 / 0 / 0 | 1 / 1 / 0 |",
+		"| [sig-node] | 0 / 1 / 0 | 0 / 1 / 0 |",
+		"| total | 2 / 1 / 0 | 1 / 2 / 0 |",
+		"## Pass on the host, fail on tenant-hard: 1\n\n- [sig-api-machinery] b [Conformance]\n",
+	} {
+		if !strings.Contains(got, want) {
+			t.Errorf("summary lacks %q:\n%s", want, got)
+		}
+	}
+	if strings.Contains(got, "- [sig-node] c") {
+		t.Errorf("a spec that fails on the host too is not a tenant regression:\n%s", got)
+	}
+}
