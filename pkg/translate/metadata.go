@@ -202,6 +202,29 @@ func Selector(tenant, namespace string, in map[string]string) map[string]string 
 	return out
 }
 
+// ConfineSelector maps a tenant label selector's keys to the keys host
+// objects carry them under (TenantKey) and requires the tenant's marker,
+// and the tenant namespace unless namespace is nil. A nil selector is nil.
+func ConfineSelector(in *metav1.LabelSelector, tenant string, namespace *string) *metav1.LabelSelector {
+	if in == nil {
+		return nil
+	}
+	out := &metav1.LabelSelector{MatchLabels: make(map[string]string, len(in.MatchLabels)+2)}
+	for k, v := range in.MatchLabels {
+		out.MatchLabels[TenantKey(k)] = v
+	}
+	for _, e := range in.MatchExpressions {
+		e = *e.DeepCopy()
+		e.Key = TenantKey(e.Key)
+		out.MatchExpressions = append(out.MatchExpressions, e)
+	}
+	out.MatchLabels[LabelTenant] = tenant
+	if namespace != nil {
+		out.MatchLabels[LabelNamespace] = *namespace
+	}
+	return out
+}
+
 // Meta is the metadata the syncer owns on a host object, and whose it is.
 type Meta struct {
 	Name, Namespace     string

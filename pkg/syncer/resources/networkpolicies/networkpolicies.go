@@ -72,22 +72,15 @@ type translator struct {
 // podSelector confines a tenant pod selector to the tenant, and to the
 // tenant namespace when sameNamespace.
 func (t translator) podSelector(in *metav1.LabelSelector, sameNamespace bool) metav1.LabelSelector {
-	out := metav1.LabelSelector{MatchLabels: map[string]string{translate.LabelTenant: t.tenant}}
-	if sameNamespace {
-		out.MatchLabels[translate.LabelNamespace] = t.namespace
-	}
 	if in == nil {
-		return out
+		// Everyone: the tenant's pods.
+		in = &metav1.LabelSelector{}
 	}
-	for k, v := range in.MatchLabels {
-		out.MatchLabels[translate.TenantKey(k)] = v
+	var namespace *string
+	if sameNamespace {
+		namespace = &t.namespace
 	}
-	for _, e := range in.MatchExpressions {
-		e = *e.DeepCopy()
-		e.Key = translate.TenantKey(e.Key)
-		out.MatchExpressions = append(out.MatchExpressions, e)
-	}
-	return out
+	return *translate.ConfineSelector(in, t.tenant, namespace)
 }
 
 // peers translates a rule's peers. ok is false when the rule must be

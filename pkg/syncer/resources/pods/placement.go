@@ -38,7 +38,7 @@ func place(t, h *corev1.Pod, meta translate.Meta, pol *policy.Policy) error {
 	for _, c := range t.Spec.TopologySpreadConstraints {
 		c = *c.DeepCopy()
 		// Spreading counts the pods of the pod's own namespace.
-		c.LabelSelector = confine(c.LabelSelector, meta.Tenant, ptr.To(meta.TenantNamespace))
+		c.LabelSelector = translate.ConfineSelector(c.LabelSelector, meta.Tenant, ptr.To(meta.TenantNamespace))
 		c.MatchLabelKeys = tenantKeys(c.MatchLabelKeys)
 		s.TopologySpreadConstraints = append(s.TopologySpreadConstraints, c)
 	}
@@ -110,9 +110,9 @@ func affinityTerm(in corev1.PodAffinityTerm, meta translate.Meta) corev1.PodAffi
 	}
 	switch ns := in.NamespaceSelector; {
 	case ns != nil && len(ns.MatchLabels) == 0 && len(ns.MatchExpressions) == 0:
-		out.LabelSelector = confine(in.LabelSelector, meta.Tenant, nil)
+		out.LabelSelector = translate.ConfineSelector(in.LabelSelector, meta.Tenant, nil)
 	case ns != nil:
-		out.LabelSelector = confine(in.LabelSelector, meta.Tenant, nil)
+		out.LabelSelector = translate.ConfineSelector(in.LabelSelector, meta.Tenant, nil)
 		for _, k := range slices.Sorted(maps.Keys(ns.MatchLabels)) {
 			out.LabelSelector.MatchLabels[translate.NamespaceLabelKey(k)] = ns.MatchLabels[k]
 		}
@@ -122,35 +122,12 @@ func affinityTerm(in corev1.PodAffinityTerm, meta translate.Meta) corev1.PodAffi
 			out.LabelSelector.MatchExpressions = append(out.LabelSelector.MatchExpressions, e)
 		}
 	case len(in.Namespaces) > 0:
-		out.LabelSelector = confine(in.LabelSelector, meta.Tenant, nil)
+		out.LabelSelector = translate.ConfineSelector(in.LabelSelector, meta.Tenant, nil)
 		out.LabelSelector.MatchExpressions = append(out.LabelSelector.MatchExpressions, metav1.LabelSelectorRequirement{
 			Key: translate.LabelNamespace, Operator: metav1.LabelSelectorOpIn, Values: slices.Clone(in.Namespaces),
 		})
 	default:
-		out.LabelSelector = confine(in.LabelSelector, meta.Tenant, ptr.To(meta.TenantNamespace))
-	}
-	return out
-}
-
-// confine maps a tenant label selector's keys to the host's (TenantKey)
-// and requires the tenant's marker, and the tenant namespace when one is
-// given. A nil selector stays nil.
-func confine(in *metav1.LabelSelector, tenant string, namespace *string) *metav1.LabelSelector {
-	if in == nil {
-		return nil
-	}
-	out := &metav1.LabelSelector{MatchLabels: map[string]string{}}
-	for k, v := range in.MatchLabels {
-		out.MatchLabels[translate.TenantKey(k)] = v
-	}
-	for _, e := range in.MatchExpressions {
-		e = *e.DeepCopy()
-		e.Key = translate.TenantKey(e.Key)
-		out.MatchExpressions = append(out.MatchExpressions, e)
-	}
-	out.MatchLabels[translate.LabelTenant] = tenant
-	if namespace != nil {
-		out.MatchLabels[translate.LabelNamespace] = *namespace
+		out.LabelSelector = translate.ConfineSelector(in.LabelSelector, meta.Tenant, ptr.To(meta.TenantNamespace))
 	}
 	return out
 }
