@@ -65,6 +65,12 @@ type Policy struct {
 	// build the tenant's NetworkPolicies; none by default.
 	EgressCIDRs []string `json:"egressCIDRs,omitempty"`
 
+	// APIServerEgressCIDRs and WebhookURLHosts are what the tenant API
+	// server itself may reach beyond the tenant's own pods and Services;
+	// see egress.go. None by default.
+	APIServerEgressCIDRs []string `json:"apiServerEgressCIDRs,omitempty"`
+	WebhookURLHosts      []string `json:"webhookURLHosts,omitempty"`
+
 	// Placement is forced on every host pod: it keeps the tenant's pods on
 	// its dedicated node pool.
 	Placement Placement `json:"placement,omitzero"`
@@ -204,6 +210,7 @@ func (p *Policy) Validate() error {
 		errs = append(errs, validateCIDR(c, field.NewPath("egressCIDRs").Index(i))...)
 	}
 	errs = append(errs, validatePlacement(p.Placement, field.NewPath("placement"))...)
+	errs = append(errs, p.validateAPIServerEgress()...)
 	return errs.ToAggregate()
 }
 
