@@ -129,7 +129,7 @@ func Listen(path string) (net.Listener, error) {
 // every tunnel.
 func (s *Server) Serve(ctx context.Context) error {
 	logger := klog.FromContext(ctx)
-	logger.Info("Serving the tenant API server's egress", "socket", s.cfg.Listener.Addr().String())
+	logger.V(1).Info("Serving the tenant API server's egress", "socket", s.cfg.Listener.Addr().String())
 	stop := context.AfterFunc(ctx, func() { s.cfg.Listener.Close() })
 	defer stop()
 	var wg sync.WaitGroup

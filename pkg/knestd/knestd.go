@@ -68,13 +68,12 @@ func Run(ctx context.Context, o options.Options) error {
 	}
 	// The API server's connections go through knestd's egress socket,
 	// which must serve before the API server starts; it stops last.
-	egressCtx, stopEgress := context.WithCancel(context.WithoutCancel(ctx))
-	defer stopEgress()
 	egressFailed := make(chan error, 1)
-	egressRules, egressConfig, err := startEgress(egressCtx, o, pol, egressFailed)
+	egressRules, egressConfig, stopEgress, err := startEgress(ctx, o, pol, egressFailed)
 	if err != nil {
 		return err
 	}
+	defer stopEgress()
 	sans, sanIPs := o.SANs()
 	inst, err := controlplane.Start(ctx, controlplane.Spec{
 		AdmissionPlugins: plugins, KubernetesServiceIP: net.ParseIP(o.KubernetesServiceIP),
