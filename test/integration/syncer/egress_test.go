@@ -341,6 +341,41 @@ func TestIntegrationAPIServerEgress(t *testing.T) {
 		}
 	})
 
+	t.Run("a tenant pod's IP as the host reports it is reached through pods/proxy", func(t *testing.T) {
+		// The host's pod network is simulated: the host (its CNI) gives the
+		// tenant's host pod this machine's address, where a server of the
+		// pod listens.
+		served := listenOnHost(t, ip)
+		pod := simplePod("served")
+		pod.Spec.Containers[0].Ports = []corev1.ContainerPort{{ContainerPort: int32(served.port)}}
+		if _, err := e.tenant.CoreV1().Pods(ns).Create(ctx, pod, metav1.CreateOptions{}); err != nil {
+			t.Fatal(err)
+		}
+		within(t, 30*time.Second, "served Running", func(ctx context.Context) (bool, error) {
+			p, err := e.tenantPod(ctx, ns, "served")
+			return err == nil && p.Status.Phase == corev1.PodRunning, nil
+		})
+		h, err := e.hostPod(ctx, ns, "served")
+		if err != nil {
+			t.Fatal(err)
+		}
+		h.Status.PodIP, h.Status.PodIPs = ip, []corev1.PodIP{{IP: ip}}
+		if _, err := e.host.CoreV1().Pods(hostNamespace).UpdateStatus(ctx, h, metav1.UpdateOptions{}); err != nil {
+			t.Fatal(err)
+		}
+		within(t, 10*time.Second, "the host pod's IP in the tenant pod's status", func(ctx context.Context) (bool, error) {
+			p, err := e.tenantPod(ctx, ns, "served")
+			return err == nil && p.Status.PodIP == ip, nil
+		})
+		err = get(fmt.Sprintf("/api/v1/namespaces/%s/pods/served:%d/proxy/", ns, served.port))
+		if strings.Contains(errorText(err), "knest refused") {
+			t.Fatalf("pods/served/proxy to the tenant's own host pod was refused: %v", err)
+		}
+		if served.accepted.Load() == 0 {
+			t.Errorf("the tenant's pod got no connection (pods/proxy: %v)", err)
+		}
+	})
+
 	if n := kubeletLike.accepted.Load() + other.accepted.Load(); n != 0 {
 		t.Errorf("the host service got %d connections from the tenant API server", n)
 	}
