@@ -112,20 +112,27 @@ func errorText(err error) string {
 // service: through Nodes, pod status, Endpoints, webhooks and APIServices.
 // Every attempt is refused with the reason, and the host service never sees
 // a connection; the tenant's own use of the kubelet API keeps working.
+// The profile does not matter to the dialer; both are run.
 func TestIntegrationAPIServerEgress(t *testing.T) {
 	if testing.Short() {
 		t.Skip("integration test")
 	}
 	ip := hostAddress(t)
+	for _, profile := range []string{"hard", "soft"} {
+		t.Run(profile, func(t *testing.T) { apiServerEgressAttacks(t, ip, profile) })
+	}
+}
+
+func apiServerEgressAttacks(t *testing.T, ip, profile string) {
 	kubeletLike, other := listenOnHost(t, ip), listenOnHost(t, ip)
 	// The operator lists the host address and localhost as webhook hosts,
 	// but not their networks in apiServerEgressCIDRs: admission lets those
 	// urls through, the dial must still refuse them.
 	policyFile := filepath.Join(t.TempDir(), "policy.yaml")
-	if err := os.WriteFile(policyFile, []byte(fmt.Sprintf("profile: hard\nwebhookURLHosts: [%q, localhost]\n", ip)), 0o600); err != nil {
+	if err := os.WriteFile(policyFile, []byte(fmt.Sprintf("profile: %s\nwebhookURLHosts: [%q, localhost]\n", profile, ip)), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	e := setUp(t, "--policy-file="+policyFile)
+	e := setUp(t, "--isolation="+profile, "--policy-file="+policyFile)
 	ctx := t.Context()
 	const ns = "default"
 	adminCfg := framework.AdminConfig(t, e.knestd.AdminKubeconfig())
