@@ -209,8 +209,8 @@ func (p *Policy) Validate() error {
 	for i, c := range p.EgressCIDRs {
 		errs = append(errs, validateCIDR(c, field.NewPath("egressCIDRs").Index(i))...)
 	}
-	errs = append(errs, validatePlacement(p.Placement, field.NewPath("placement"))...)
 	errs = append(errs, p.validateAPIServerEgress()...)
+	errs = append(errs, validatePlacement(p.Placement, field.NewPath("placement"))...)
 	return errs.ToAggregate()
 }
 
