@@ -84,6 +84,11 @@ func TestTheSchemaRejectsBadValues(t *testing.T) {
 		{name: "a quantity that is not one", values: map[string]any{"quota": map[string]any{"enabled": true, "hard": map[string]any{"pods": "lots"}}}, want: "/quota/hard/pods"},
 		{name: "an egress network that is not a CIDR", values: map[string]any{"networkPolicy": map[string]any{"enabled": true, "egressCIDRs": []any{"example.com"}}}, want: "/networkPolicy/egressCIDRs/0"},
 		{name: "the cloud metadata network as an egress network", values: map[string]any{"networkPolicy": map[string]any{"enabled": true, "egressCIDRs": []any{"169.254.169.254/32"}}}, want: "/networkPolicy/egressCIDRs/0"},
+		{name: "a host API server network that is not a CIDR", values: map[string]any{"networkPolicy": map[string]any{"enabled": true, "hostAPIServerCIDR": "10.0.0.1"}}, want: "/networkPolicy/hostAPIServerCIDR"},
+		{name: "no host API server port", values: map[string]any{"networkPolicy": map[string]any{"enabled": true, "hostAPIServerPorts": []any{}}}, want: "/networkPolicy/hostAPIServerPorts"},
+		{name: "the cloud metadata network for the tenant API server", values: map[string]any{"networkPolicy": map[string]any{"enabled": true, "apiServerEgressCIDRs": []any{"169.254.169.254/32"}}}, want: "/networkPolicy/apiServerEgressCIDRs/0"},
+		{name: "everything for the tenant API server", values: map[string]any{"networkPolicy": map[string]any{"enabled": true, "apiServerEgressCIDRs": []any{"0.0.0.0/0"}}}, want: "/networkPolicy/apiServerEgressCIDRs/0"},
+		{name: "a webhook url host with a scheme", values: map[string]any{"policy": map[string]any{"webhookURLHosts": []any{"https://hooks.example.com"}}}, want: "/policy/webhookURLHosts/0"},
 		{name: "no metadata networks to block", values: map[string]any{"networkPolicy": map[string]any{"enabled": true, "metadataCIDRs": []any{}}}, want: "/networkPolicy/metadataCIDRs"},
 		{name: "an image tag with a space", values: map[string]any{"knestd": map[string]any{"image": map[string]any{"repository": "r", "tag": "v1 2"}}}, want: "/knestd/image/tag"},
 		{name: "an unknown pull policy", values: map[string]any{"knestd": map[string]any{"image": map[string]any{"repository": "r", "pullPolicy": "Sometimes"}}}, want: "/knestd/image/pullPolicy"},
@@ -122,11 +127,12 @@ func TestGolden(t *testing.T) {
 		// Virtual Nodes show host node info: a cluster-scoped grant.
 		"nodeinfo": {"hostNodeInfo": true},
 		"egress": {
-			"isolation":     "soft",
-			"expose":        map[string]any{"enabled": true, "hostname": "acme.tenants.example.com", "loadBalancerSourceRanges": []any{"198.51.100.0/24"}},
-			"policy":        map[string]any{"serviceTypes": []any{"LoadBalancer"}},
-			"networkPolicy": map[string]any{"enabled": true, "internetEgress": true, "egressCIDRs": []any{"203.0.113.0/24", "2001:db8::/32"}},
-			"quota":         map[string]any{"enabled": true, "priorityClasses": map[string]any{"tenant-high": map[string]any{"pods": "10"}}},
+			"isolation": "soft",
+			"expose":    map[string]any{"enabled": true, "hostname": "acme.tenants.example.com", "loadBalancerSourceRanges": []any{"198.51.100.0/24"}},
+			"policy":    map[string]any{"serviceTypes": []any{"LoadBalancer"}, "webhookURLHosts": []any{"hooks.example.com"}},
+			"networkPolicy": map[string]any{"enabled": true, "internetEgress": true, "egressCIDRs": []any{"203.0.113.0/24", "2001:db8::/32"},
+				"hostAPIServerCIDR": "192.0.2.0/28", "hostAPIServerPorts": []any{6443}, "apiServerEgressCIDRs": []any{"198.51.100.0/28"}},
+			"quota": map[string]any{"enabled": true, "priorityClasses": map[string]any{"tenant-high": map[string]any{"pods": "10"}}},
 		},
 	}
 	for name, values := range cases {

@@ -22,6 +22,7 @@ import (
 	"github.com/knest-dev/knest/pkg/knestd/options"
 	"github.com/knest-dev/knest/pkg/policy"
 	"github.com/knest-dev/knest/pkg/tenant"
+	"github.com/knest-dev/knest/pkg/translate"
 )
 
 // docs decodes every document of a rendered template.
@@ -259,5 +260,90 @@ func TestTheServiceAndPoliciesReachTheKnestdPod(t *testing.T) {
 	}
 	if !found {
 		t.Error("no NetworkPolicy for knestd")
+	}
+}
+
+// TestTheKnestdPodReachesOnlyWhatItNeeds reads knestd's egress rules: the
+// host API server (on its ports only), DNS (port 53 only), the tenant's pods
+// and the operator's apiServerEgressCIDRs, which also reach knestd's
+// policy file so that its dialer allows them too.
+func TestTheKnestdPodReachesOnlyWhatItNeeds(t *testing.T) {
+	t.Parallel()
+	for name, tc := range map[string]struct {
+		values map[string]any
+		// apiServer are the host API server rule's blocks.
+		apiServer []string
+		operator  []string
+	}{
+		"defaults: the host API server anywhere but metadata, on its ports": {apiServer: []string{"0.0.0.0/0", "::/0"}},
+		"the host API server's network and an operator network": {
+			values:    map[string]any{"networkPolicy": map[string]any{"enabled": true, "hostAPIServerCIDR": "192.0.2.0/28", "apiServerEgressCIDRs": []any{"198.51.100.0/28"}}},
+			apiServer: []string{"192.0.2.0/28"}, operator: []string{"198.51.100.0/28"},
+		},
+	} {
+		t.Run(name, func(t *testing.T) {
+			t.Parallel()
+			out, err := render(t, tc.values)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var np *networkingv1.NetworkPolicy
+			for _, p := range docs[networkingv1.NetworkPolicy](t, out, "networkpolicies.yaml") {
+				if p.Name == "knest-knestd" {
+					np = &p
+				}
+			}
+			if np == nil {
+				t.Fatal("no NetworkPolicy for knestd")
+			}
+			var apiServer, operator []string
+			dns, tenantPods := false, false
+			for _, r := range np.Spec.Egress {
+				var ports []string
+				for _, p := range r.Ports {
+					ports = append(ports, string(*p.Protocol)+"/"+p.Port.String())
+				}
+				switch {
+				case len(r.To) == 0:
+					if !slices.Equal(ports, []string{"UDP/53", "TCP/53"}) {
+						t.Errorf("a rule reaches every address on %v, want only DNS", ports)
+					}
+					dns = true
+				case len(ports) > 0:
+					if !slices.Equal(ports, []string{"TCP/443", "TCP/6443"}) {
+						t.Errorf("the host API server rule allows %v, want its ports", ports)
+					}
+					for _, peer := range r.To {
+						apiServer = append(apiServer, peer.IPBlock.CIDR)
+						if peer.IPBlock.CIDR == "0.0.0.0/0" && !slices.Contains(peer.IPBlock.Except, "169.254.0.0/16") {
+							t.Errorf("the host API server rule reaches the metadata network: %+v", peer.IPBlock)
+						}
+					}
+				default:
+					for _, peer := range r.To {
+						switch {
+						case peer.PodSelector != nil && labels.SelectorFromSet(peer.PodSelector.MatchLabels).Matches(labels.Set{translate.LabelTenant: "acme"}):
+							tenantPods = true
+						case peer.IPBlock != nil && len(peer.IPBlock.Except) == 0:
+							operator = append(operator, peer.IPBlock.CIDR)
+						default:
+							t.Errorf("knestd reaches %+v on every port", peer)
+						}
+					}
+				}
+			}
+			if !slices.Equal(apiServer, tc.apiServer) || !slices.Equal(operator, tc.operator) || !dns || !tenantPods {
+				t.Errorf("knestd reaches the host API server at %v, operator networks %v, DNS %v, tenant pods %v; want %v, %v, true, true",
+					apiServer, operator, dns, tenantPods, tc.apiServer, tc.operator)
+			}
+			cms := docs[corev1.ConfigMap](t, out, "configmap.yaml")
+			var p policy.Policy
+			if err := yaml.UnmarshalStrict([]byte(cms[0].Data["policy.yaml"]), &p); err != nil {
+				t.Fatal(err)
+			}
+			if !slices.Equal(p.APIServerEgressCIDRs, tc.operator) {
+				t.Errorf("the policy file's apiServerEgressCIDRs %v are not the NetworkPolicy's %v", p.APIServerEgressCIDRs, tc.operator)
+			}
+		})
 	}
 }

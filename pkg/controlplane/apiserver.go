@@ -63,6 +63,10 @@ type APIServer struct {
 	// AdmissionPlugins are compiled-in plugins registered and enabled in
 	// this API server, after every built-in mutating plugin and webhook.
 	AdmissionPlugins []AdmissionPlugin
+	// EgressSelectorConfigFile, if set, is the EgressSelectorConfiguration
+	// that routes the API server's outgoing connections (knestd's: through
+	// pkg/egress). Unset, it dials directly, as the devcluster's host does.
+	EgressSelectorConfigFile string
 	// ExtraFlags are appended last, so they win; for the devcluster, which
 	// needs a host's admission plugins, and for tuning.
 	ExtraFlags []string
@@ -138,6 +142,9 @@ func (a APIServer) Flags() []string {
 	}
 	if a.AdvertiseAddress.IsLoopback() {
 		flags = append(flags, "--endpoint-reconciler-type=none")
+	}
+	if a.EgressSelectorConfigFile != "" {
+		flags = append(flags, "--egress-selector-config-file="+a.EgressSelectorConfigFile)
 	}
 	return append(flags, a.ExtraFlags...)
 }

@@ -88,6 +88,9 @@ type Spec struct {
 	// AdmissionPlugins are compiled into the API server.
 	AdmissionPlugins []AdmissionPlugin
 	Controllers      []string
+	// EgressSelectorConfig, if set, is the API server's
+	// EgressSelectorConfiguration (YAML): where its outgoing connections go.
+	EgressSelectorConfig []byte
 	// ReadyTimeout bounds start-up; 0 means DefaultReadyTimeout.
 	ReadyTimeout time.Duration
 }
@@ -192,6 +195,13 @@ func Start(ctx context.Context, s Spec) (_ *Instance, err error) {
 	if err := atomicfile.Write(authnConfig, []byte(AuthenticationConfig), 0o600); err != nil {
 		return nil, err
 	}
+	var egressConfig string
+	if s.EgressSelectorConfig != nil {
+		egressConfig = filepath.Join(runtimeDir, "egress-selector-config.yaml")
+		if err := atomicfile.Write(egressConfig, s.EgressSelectorConfig, 0o600); err != nil {
+			return nil, err
+		}
+	}
 
 	// Components run on contexts of their own, cancelled in order by stop,
 	// so that the controllers go before the API server and the API server
@@ -221,6 +231,7 @@ func Start(ctx context.Context, s Spec) (_ *Instance, err error) {
 			ClusterDomain: s.ClusterDomain, EtcdURL: etcdServer.ClientURL(), PKI: files,
 			EncryptionConfigFile: encryptionConfig, AuthenticationConfigFile: authnConfig,
 			AdmissionPlugins: s.AdmissionPlugins, ExtraFlags: s.APIServerFlags, KubernetesServiceIP: s.KubernetesServiceIP,
+			EgressSelectorConfigFile: egressConfig,
 		})
 	}()
 	kcmCtx, stopKCM := context.WithCancel(base)

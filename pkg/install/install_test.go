@@ -33,6 +33,8 @@ func TestValidateValuesNamesTheWrongValue(t *testing.T) {
 			want: []string{"at '/policy'", "set isolation"}},
 		{name: "egress networks in the policy say where they go", values: map[string]any{"policy": map[string]any{"egressCIDRs": []any{"10.0.0.0/8"}}},
 			want: []string{"set networkPolicy.egressCIDRs"}},
+		{name: "API server egress networks in the policy say where they go", values: map[string]any{"policy": map[string]any{"apiServerEgressCIDRs": []any{"10.0.0.0/8"}}},
+			want: []string{"set networkPolicy.apiServerEgressCIDRs"}},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

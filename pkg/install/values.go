@@ -22,8 +22,9 @@ func (e *ValuesError) Error() string {
 
 // hints add what to do to the schema's word for common mistakes.
 var hints = map[string]string{
-	"'/policy': additional properties 'profile'":     "set isolation: the policy's profile is always the tenant's",
-	"'/policy': additional properties 'egressCIDRs'": "set networkPolicy.egressCIDRs: the policy and the NetworkPolicies share them",
+	"'/policy': additional properties 'profile'":              "set isolation: the policy's profile is always the tenant's",
+	"'/policy': additional properties 'egressCIDRs'":          "set networkPolicy.egressCIDRs: the policy and the NetworkPolicies share them",
+	"'/policy': additional properties 'apiServerEgressCIDRs'": "set networkPolicy.apiServerEgressCIDRs: the policy and knestd's NetworkPolicy share them",
 }
 
 // ValidateValues checks values, over the chart's defaults as Helm merges

@@ -8,6 +8,13 @@
 // every start, got its default ServiceAccount (without it a tenant's first pod
 // would be refused). Only then is admin.kubeconfig written.
 //
+// Before any of them, knestd serves the API server's egress socket
+// (EgressSocket in the data directory, pkg/egress): the API server is
+// configured to open every connection it makes for the tenant through it.
+// Its rules gain knestd's kubelet listener once that listens, and the
+// tenant's host pods and Services once the syncer's host cache has synced;
+// the socket goes last at shutdown.
+//
 // Shutdown runs in the reverse order within a fixed budget, so a pod's
 // termination grace period is never the thing that stops knestd.
 package knestd

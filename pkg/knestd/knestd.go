@@ -66,6 +66,14 @@ func Run(ctx context.Context, o options.Options) error {
 			}
 		}
 	}
+	// The API server's connections go through knestd's egress socket,
+	// which must serve before the API server starts; it stops last.
+	egressFailed := make(chan error, 1)
+	egressRules, egressConfig, stopEgress, err := startEgress(ctx, o, pol, egressFailed)
+	if err != nil {
+		return err
+	}
+	defer stopEgress()
 	sans, sanIPs := o.SANs()
 	inst, err := controlplane.Start(ctx, controlplane.Spec{
 		AdmissionPlugins: plugins, KubernetesServiceIP: net.ParseIP(o.KubernetesServiceIP),
@@ -73,6 +81,7 @@ func Run(ctx context.Context, o options.Options) error {
 		AdvertiseAddress: o.Advertise(), ServiceCIDR: o.ServiceCIDR,
 		ClusterDomain: o.ClusterDomain, SANs: sans, SANIPs: sanIPs,
 		EncryptionKeyFile: o.EncryptionKeyFile, EtcdQuotaBytes: o.EtcdQuotaBytes,
+		EgressSelectorConfig: egressConfig,
 	})
 	if err != nil {
 		return err
@@ -107,6 +116,7 @@ func Run(ctx context.Context, o options.Options) error {
 			inst.Stop("kubelet API failed")
 			return err
 		}
+		allowKubelet(egressRules, o, kubeletPort)
 		if err := startDNS(syncCtx, o, tenantConfig(inst.AdminConfig), servedFailed); err != nil {
 			inst.Stop("DNS failed")
 			return err
@@ -124,6 +134,7 @@ func Run(ctx context.Context, o options.Options) error {
 			return err
 		}
 		go func() { syncDone <- s.Start(syncCtx) }()
+		go allowTenantAddresses(syncCtx, egressRules, s)
 		logger.Info("Syncing into the host cluster", "hostNamespace", o.HostNamespace)
 	}
 
@@ -142,6 +153,13 @@ func Run(ctx context.Context, o options.Options) error {
 	case err := <-syncDone:
 		inst.Stop("syncer stopped")
 		return fmt.Errorf("syncer stopped: %w", err)
+	case err := <-egressFailed:
+		stopSync()
+		if syncDone != nil {
+			<-syncDone
+		}
+		inst.Stop("egress failed")
+		return err
 	case err := <-servedFailed:
 		stopSync()
 		<-syncDone

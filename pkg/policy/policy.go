@@ -66,6 +66,12 @@ type Policy struct {
 	// build the tenant's NetworkPolicies; none by default.
 	EgressCIDRs []string `json:"egressCIDRs,omitempty"`
 
+	// APIServerEgressCIDRs and WebhookURLHosts are what the tenant API
+	// server itself may reach beyond the tenant's own pods and Services;
+	// see egress.go. None by default.
+	APIServerEgressCIDRs []string `json:"apiServerEgressCIDRs,omitempty"`
+	WebhookURLHosts      []string `json:"webhookURLHosts,omitempty"`
+
 	// Placement is forced on every host pod: it keeps the tenant's pods on
 	// its dedicated node pool.
 	Placement Placement `json:"placement,omitzero"`
@@ -320,6 +326,7 @@ func (p *Policy) Validate() error {
 	for i, c := range p.EgressCIDRs {
 		errs = append(errs, validateCIDR(c, field.NewPath("egressCIDRs").Index(i))...)
 	}
+	errs = append(errs, p.validateAPIServerEgress()...)
 	errs = append(errs, validatePlacement(p.Placement, field.NewPath("placement"))...)
 	switch p.PodSecurityLevel {
 	case psapi.LevelBaseline, psapi.LevelRestricted:

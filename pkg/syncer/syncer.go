@@ -296,6 +296,9 @@ func referencedBy(index string) func(context.Context, client.Reader, client.Obje
 // Syncer runs the reconcilers of every kind.
 type Syncer struct {
 	mgr manager.Manager
+	// host and hostNamespace answer WaitForHostAddresses.
+	host          cluster.Cluster
+	hostNamespace string
 }
 
 // New sets up a syncer; Start runs it.
@@ -342,6 +345,9 @@ func New(ctx context.Context, cfg Config) (*Syncer, error) {
 		return nil, fmt.Errorf("failed to set up the host cluster client: %w", err)
 	}
 	if err := mgr.Add(host); err != nil {
+		return nil, err
+	}
+	if err := indexHostAddresses(ctx, host.GetCache()); err != nil {
 		return nil, err
 	}
 	reg := cfg.MetricsRegistry
@@ -447,7 +453,7 @@ func New(ctx context.Context, cfg Config) (*Syncer, error) {
 		Complete(er); err != nil {
 		return nil, fmt.Errorf("failed to set up the event reconciler: %w", err)
 	}
-	return &Syncer{mgr: mgr}, nil
+	return &Syncer{mgr: mgr, host: host, hostNamespace: cfg.HostNamespace}, nil
 }
 
 // setUpPods registers the pod reconciler: tenant pods, their host pods and

@@ -229,6 +229,7 @@ func (p *Plugin) validate(ctx context.Context, a admission.Attributes, ph phase)
 			errs = append(errs, policy.CheckEndpointAddresses(endpointsAddresses(obj), p.ownsFunc(ctx))...)
 		}
 	}
+	errs = append(errs, p.checkWebhookURLs(a.GetObject())...)
 	for _, tpl := range podSpecs(a) {
 		spec, err := toV1(tpl.spec)
 		if err != nil {
