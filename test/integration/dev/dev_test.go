@@ -193,7 +193,7 @@ func TestIntegrationDevBadInput(t *testing.T) {
 		want string
 	}{
 		{name: "an invalid tenant name", args: []string{"--tenants", "Team_A"}, want: `tenant name "Team_A" is invalid`},
-		{name: "a tenant name too long for its host namespace", args: []string{"--tenants", strings.Repeat("t", 58)}, want: "is longer than 57 characters"},
+		{name: "a tenant name longer than knest create accepts", args: []string{"--tenants", strings.Repeat("t", 54)}, want: "is longer than 53 characters"},
 		{name: "an occupied port", args: []string{"--port", fmt.Sprint(port)}, want: fmt.Sprintf("port %d is not available", port)},
 		{name: "no general nodes", args: []string{"--nodes", "0"}, want: "--nodes must be at least 1"},
 		{name: "a bad node pools file", args: []string{"--pools", writeFile(t, "- name: gpu\n  count: 1\n  cpu: lots\n")}, want: `capacity "lots"`},
