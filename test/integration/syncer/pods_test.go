@@ -2,6 +2,7 @@ package syncer
 
 import (
 	"context"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -239,9 +240,54 @@ func TestIntegrationPods(t *testing.T) {
 			h, err := e.hostPod(ctx, ns, "web")
 			return err == nil && len(h.Spec.EphemeralContainers) == 1 && h.Spec.EphemeralContainers[0].Name == "debug", nil
 		})
-		// In-place resize is covered by unit tests (pods.Resize) only: the
+		h, err := e.hostPod(ctx, ns, "web")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if sc := h.Spec.EphemeralContainers[0].SecurityContext; sc == nil || sc.Capabilities == nil || !slices.Contains(sc.Capabilities.Drop, "NET_RAW") ||
+			h.Spec.EphemeralContainers[0].ImagePullPolicy != corev1.PullAlways {
+			t.Errorf("the ephemeral container lacks the hard profile's forced fields: %+v", h.Spec.EphemeralContainers[0])
+		}
+		// In-place resize is covered by unit tests (pods.Build) only: the
 		// API server allows it only for pods whose container statuses report
 		// resources, which KWOK's simulated containers do not.
+	})
+
+	t.Run("kubectl debug --profile=sysadmin is refused: no privileged ephemeral container reaches the host", func(t *testing.T) {
+		p, err := e.tenantPod(ctx, ns, "web")
+		if err != nil {
+			t.Fatal(err)
+		}
+		p.Spec.EphemeralContainers = append(p.Spec.EphemeralContainers, corev1.EphemeralContainer{
+			EphemeralContainerCommon: corev1.EphemeralContainerCommon{Name: "root", Image: "busybox",
+				SecurityContext: &corev1.SecurityContext{Privileged: ptr.To(true)}}, TargetContainerName: "c",
+		})
+		_, err = e.tenant.CoreV1().Pods(ns).UpdateEphemeralContainers(ctx, "web", p, metav1.UpdateOptions{})
+		if !apierrors.IsForbidden(err) || !strings.Contains(err.Error(), "privileged") {
+			t.Fatalf("a privileged ephemeral container: %v, want a refusal naming privileged", err)
+		}
+	})
+
+	t.Run("a pod the tenant marks Failed through pods/status is stopped on the host", func(t *testing.T) {
+		if _, err := e.tenant.CoreV1().Pods(ns).Create(ctx, simplePod("marked"), metav1.CreateOptions{}); err != nil {
+			t.Fatal(err)
+		}
+		within(t, 20*time.Second, "tenant pod Running", func(ctx context.Context) (bool, error) {
+			p, err := e.tenantPod(ctx, ns, "marked")
+			return err == nil && p.Status.Phase == corev1.PodRunning, nil
+		})
+		p, err := e.tenantPod(ctx, ns, "marked")
+		if err != nil {
+			t.Fatal(err)
+		}
+		p.Status.Phase = corev1.PodFailed
+		if _, err := e.tenant.CoreV1().Pods(ns).UpdateStatus(ctx, p, metav1.UpdateOptions{}); err != nil {
+			t.Fatal(err)
+		}
+		within(t, 20*time.Second, "host pod stopped", func(ctx context.Context) (bool, error) {
+			h, err := e.hostPod(ctx, ns, "marked")
+			return apierrors.IsNotFound(err) || (err == nil && h.DeletionTimestamp != nil), nil
+		})
 	})
 
 	t.Run("a host pod removed by the host fails the tenant pod, which is not recreated", func(t *testing.T) {
