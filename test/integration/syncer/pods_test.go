@@ -288,6 +288,15 @@ func TestIntegrationPods(t *testing.T) {
 			h, err := e.hostPod(ctx, ns, "marked")
 			return apierrors.IsNotFound(err) || (err == nil && h.DeletionTimestamp != nil), nil
 		})
+		// A finished pod stays bound to its virtual node; the subtests below
+		// expect the node to empty.
+		if err := e.tenant.CoreV1().Pods(ns).Delete(ctx, "marked", metav1.DeleteOptions{GracePeriodSeconds: ptr.To[int64](0)}); err != nil {
+			t.Fatal(err)
+		}
+		within(t, 20*time.Second, "the finished pod gone", func(ctx context.Context) (bool, error) {
+			_, err := e.tenantPod(ctx, ns, "marked")
+			return apierrors.IsNotFound(err), nil
+		})
 	})
 
 	t.Run("a host pod removed by the host fails the tenant pod, which is not recreated", func(t *testing.T) {
