@@ -17,7 +17,6 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"sigs.k8s.io/yaml"
 
-	"github.com/knest-dev/knest/pkg/syncer/rbac"
 )
 
 func render(t *testing.T, values map[string]any) (map[string]string, error) {
@@ -52,7 +51,7 @@ func TestTheChartGrantsExactlyTheKnestdRole(t *testing.T) {
 	if err := yaml.UnmarshalStrict([]byte(out["knest/templates/role.yaml"]), &role); err != nil {
 		t.Fatalf("rendered Role: %v\n%s", err, out["knest/templates/role.yaml"])
 	}
-	want, err := rbac.Role("")
+	want, err := KnestdRole("")
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -30,20 +30,13 @@ fi
     exit 1
   fi)
 
-if ! diff -u pkg/syncer/rbac/role.yaml manifests/knestd-role.yaml; then
-  echo "manifests/knestd-role.yaml differs from pkg/syncer/rbac/role.yaml: copy it over" >&2
-  exit 1
-fi
-
-if ! diff -u pkg/syncer/rbac/role.yaml charts/knest/files/knestd-role.yaml; then
-  echo "charts/knest/files/knestd-role.yaml differs from pkg/syncer/rbac/role.yaml: copy it over" >&2
-  exit 1
-fi
-
 rendered="$(mktemp)"
-trap 'rm -f "${rendered}"; mv "${TMPDIR:-/tmp}/go.mod" "${TMPDIR:-/tmp}/go.sum" .' EXIT
-go run ./hack/manifests -out "${rendered}"
-if ! diff -u manifests/knest.yaml "${rendered}"; then
-  echo "manifests/knest.yaml is stale: run 'go run ./hack/manifests'" >&2
-  exit 1
-fi
+role="$(mktemp)"
+trap 'rm -f "${rendered}" "${role}"; mv "${TMPDIR:-/tmp}/go.mod" "${TMPDIR:-/tmp}/go.sum" .' EXIT
+go run ./hack/manifests -out "${rendered}" -role-out "${role}"
+for f in knest.yaml:"${rendered}" knestd-role.yaml:"${role}"; do
+  if ! diff -u "manifests/${f%%:*}" "${f#*:}"; then
+    echo "manifests/${f%%:*} is stale: run 'go run ./hack/manifests' (the chart is the source)" >&2
+    exit 1
+  fi
+done

@@ -1,11 +1,12 @@
 // Command manifests renders manifests/knest.yaml: the default install of
 // one tenant, "demo" in namespace knest-demo, exactly as `knest create demo`
 // makes it (the labelled namespace, then the chart with its defaults), for
-// those who apply YAML instead of running knest or helm.
+// those who apply YAML instead of running knest or helm; and
+// manifests/knestd-role.yaml, knestd's host Role as the chart holds it.
 //
-//	go run ./hack/manifests [-out manifests/knest.yaml]
+//	go run ./hack/manifests [-out manifests/knest.yaml] [-role-out manifests/knestd-role.yaml]
 //
-// hack/verify.sh fails when the file differs from what this renders.
+// hack/verify.sh fails when the files differ from what this renders.
 package main
 
 import (
@@ -17,6 +18,7 @@ import (
 
 	"sigs.k8s.io/yaml"
 
+	"github.com/knest-dev/knest/charts"
 	"github.com/knest-dev/knest/pkg/install"
 	"github.com/knest-dev/knest/pkg/policy"
 	"github.com/knest-dev/knest/pkg/tenant"
@@ -40,7 +42,12 @@ const (
 
 func main() {
 	out := flag.String("out", "manifests/knest.yaml", "file to write; - for stdout")
+	roleOut := flag.String("role-out", "manifests/knestd-role.yaml", "file to write knestd's host Role to")
 	flag.Parse()
+	if err := os.WriteFile(*roleOut, charts.KnestdRoleYAML(), 0o644); err != nil {
+		fmt.Fprintln(os.Stderr, "manifests:", err)
+		os.Exit(1)
+	}
 	if err := run(*out); err != nil {
 		fmt.Fprintln(os.Stderr, "manifests:", err)
 		os.Exit(1)

@@ -17,7 +17,7 @@ import (
 	"k8s.io/utils/ptr"
 
 	"github.com/knest-dev/knest/pkg/kubeconfig"
-	"github.com/knest-dev/knest/pkg/syncer/rbac"
+	"github.com/knest-dev/knest/charts"
 )
 
 // HostIdentityTokenSeconds is how long the token of a dev tenant's host
@@ -29,11 +29,11 @@ const HostIdentityTokenSeconds = 7 * 24 * 3600
 // to the namespaced knestd Role, and writes a kubeconfig with it to path:
 // the identity knestd syncs with, never host admin.
 func GrantHostIdentity(ctx context.Context, client kubernetes.Interface, host *rest.Config, caFile, namespace, path string) error {
-	tr, err := client.CoreV1().ServiceAccounts(namespace).CreateToken(ctx, rbac.RoleName, &authenticationv1.TokenRequest{
+	tr, err := client.CoreV1().ServiceAccounts(namespace).CreateToken(ctx, charts.KnestdRoleName, &authenticationv1.TokenRequest{
 		Spec: authenticationv1.TokenRequestSpec{ExpirationSeconds: ptr.To[int64](HostIdentityTokenSeconds)},
 	}, metav1.CreateOptions{})
 	if err != nil {
-		return fmt.Errorf("failed to request a token for %s/%s in host cluster: %w", namespace, rbac.RoleName, err)
+		return fmt.Errorf("failed to request a token for %s/%s in host cluster: %w", namespace, charts.KnestdRoleName, err)
 	}
 	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
 		return err
