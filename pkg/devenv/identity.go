@@ -16,8 +16,8 @@ import (
 	"k8s.io/client-go/rest"
 	"k8s.io/utils/ptr"
 
-	"github.com/knest-dev/knest/pkg/kubeconfig"
 	"github.com/knest-dev/knest/charts"
+	"github.com/knest-dev/knest/pkg/kubeconfig"
 )
 
 // HostIdentityTokenSeconds is how long the token of a dev tenant's host
