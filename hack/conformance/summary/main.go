@@ -3,7 +3,12 @@
 // passed and failed on each target, and the specs that pass on the host
 // but fail on a tenant (each a knest bug or a documented refusal).
 //
-//	go run ./hack/conformance/summary --out DIR [--commit REV] TARGET...
+// With --allowed FILE (one spec name a line, # comments) it is also a
+// gate: it exits 1 when a tenant fails a spec the file does not list
+// (without a host run every tenant failure counts), so a regression of
+// the API surface fails CI.
+//
+//	go run ./hack/conformance/summary --out DIR [--commit REV] [--allowed FILE] TARGET...
 package main
 
 import (
@@ -41,6 +46,7 @@ func run(args []string) error {
 	fs := flag.NewFlagSet("summary", flag.ContinueOnError)
 	out := fs.String("out", "_output/conformance", "the directory hack/conformance.sh wrote")
 	commit := fs.String("commit", "unknown", "the commit the results are of")
+	allowedFile := fs.String("allowed", "", "specs tenants may fail, one a line; others fail the run")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -57,7 +63,60 @@ func run(args []string) error {
 		results[t] = r
 	}
 	md := render(targets, results, *commit, time.Now().UTC())
-	return os.WriteFile(filepath.Join(*out, "summary.md"), []byte(md), 0o644)
+	if err := os.WriteFile(filepath.Join(*out, "summary.md"), []byte(md), 0o644); err != nil {
+		return err
+	}
+	if *allowedFile == "" {
+		return nil
+	}
+	allowed, err := readAllowed(*allowedFile)
+	if err != nil {
+		return err
+	}
+	if bad := unexpected(targets, results, allowed); len(bad) > 0 {
+		return fmt.Errorf("specs failed on a tenant that %s does not allow:\n  %s", *allowedFile, strings.Join(bad, "\n  "))
+	}
+	return nil
+}
+
+// readAllowed reads spec names, one a line; blank lines and # comments
+// are skipped.
+func readAllowed(path string) (map[string]bool, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("failed to read %s: %w", path, err)
+	}
+	out := map[string]bool{}
+	for _, line := range strings.Split(string(data), "\n") {
+		line = strings.TrimSpace(line)
+		if line != "" && !strings.HasPrefix(line, "#") {
+			out[line] = true
+		}
+	}
+	return out, nil
+}
+
+// unexpected lists "target: spec" for every spec a tenant failed that the
+// host passed (or that no host run covered) and allowed does not list.
+func unexpected(targets []string, results map[string]map[string]result, allowed map[string]bool) []string {
+	host := results["host"]
+	var out []string
+	for _, t := range targets {
+		if t == "host" {
+			continue
+		}
+		for name, r := range results[t] {
+			if !failed(r.state) || allowed[name] {
+				continue
+			}
+			if h, ok := host[name]; ok && !passed(h.state) {
+				continue
+			}
+			out = append(out, t+": "+name)
+		}
+	}
+	slices.Sort(out)
+	return out
 }
 
 // read returns the specs of a ginkgo JSON report by full name.

@@ -39,3 +39,17 @@ func TestRenderCountsBySIGAndListsTenantRegressions(t *testing.T) {
 		t.Errorf("a spec that fails on the host too is not a tenant regression:\n%s", got)
 	}
 }
+
+func TestUnexpectedFailuresFailTheGate(t *testing.T) {
+	t.Parallel()
+	spec := func(state types.SpecState) result { return result{sig: "[sig-api-machinery]", state: state} }
+	results := map[string]map[string]result{
+		"host":        {"a": spec(types.SpecStatePassed), "b": spec(types.SpecStateFailed), "c": spec(types.SpecStatePassed)},
+		"tenant-hard": {"a": spec(types.SpecStateFailed), "b": spec(types.SpecStateFailed), "c": spec(types.SpecStateFailed), "d": spec(types.SpecStateFailed)},
+	}
+	got := unexpected([]string{"host", "tenant-hard"}, results, map[string]bool{"c": true})
+	want := []string{"tenant-hard: a", "tenant-hard: d"}
+	if strings.Join(got, ",") != strings.Join(want, ",") {
+		t.Errorf("unexpected = %v, want %v (b fails on the host too, c is allowed, d had no host run)", got, want)
+	}
+}
