@@ -27,7 +27,6 @@ import (
 	"k8s.io/apimachinery/pkg/util/wait"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
-	"k8s.io/utils/ptr"
 
 	"github.com/knest-dev/knest/pkg/pki"
 	"github.com/knest-dev/knest/test/integration/framework"
@@ -238,15 +237,7 @@ func TestIntegrationReservedIdentitiesDataDirUpgrade(t *testing.T) {
 	admin := framework.Client(t, framework.AdminConfig(t, oldKubeconfig))
 	ctx := t.Context()
 	ns := createNamespace(t, admin, "kept")
-	if _, err := admin.CoreV1().ServiceAccounts(ns).Create(ctx, &corev1.ServiceAccount{ObjectMeta: metav1.ObjectMeta{Name: "robot"}}, metav1.CreateOptions{}); err != nil {
-		t.Fatal(err)
-	}
-	tr, err := admin.CoreV1().ServiceAccounts(ns).CreateToken(ctx, "robot", &authenticationv1.TokenRequest{
-		Spec: authenticationv1.TokenRequestSpec{ExpirationSeconds: ptr.To[int64](3600)},
-	}, metav1.CreateOptions{})
-	if err != nil {
-		t.Fatal(err)
-	}
+	tr := robotToken(t, admin, ns, 3600)
 	k.Stop(t, 10*time.Second)
 
 	// Make the PKI an earlier version's.
