@@ -2,12 +2,14 @@ package policy
 
 import (
 	"fmt"
+	"maps"
 	"reflect"
 	"slices"
 	"strings"
 
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/util/validation/field"
+	"k8s.io/utils/ptr"
 )
 
 // Disposition says what becomes of a pod field the tenant sets. Every field
@@ -169,31 +171,28 @@ func checkProjected(e *podEnv) field.ErrorList {
 	return errs
 }
 
-// checkDownwardAPI refuses downward API fields that would show the host's
-// view: the host node's name. The pod's host IP reads the virtual node's
-// address, and name, namespace, UID, service account, labels and
-// annotations read the tenant's (pods.Forward).
-func checkDownwardAPI(e *podEnv) field.ErrorList {
-	var errs field.ErrorList
-	check := func(path *field.Path, ref *corev1.ObjectFieldSelector) {
-		if ref == nil {
-			return
-		}
-		switch ref.FieldPath {
-		case "spec.nodeName":
-			errs = append(errs, field.Invalid(path.Child("fieldPath"), ref.FieldPath,
-				"would show the host node's name, which tenants do not see; use status.hostIP for the node's address as the tenant sees it"))
-		case "metadata.labels", "metadata.annotations":
-			errs = append(errs, field.Invalid(path.Child("fieldPath"), ref.FieldPath,
-				"the whole label or annotation map is not available to tenant pods yet; name one key, as in "+ref.FieldPath+"['app']"))
+// FieldRef is a downward API field reference of a pod and its path.
+type FieldRef struct {
+	Ref  *corev1.ObjectFieldSelector
+	Path *field.Path
+}
+
+// FieldRefs lists a pod's downward API field references: in downwardAPI
+// volumes, in projected volumes' downwardAPI sources, and in the env of
+// init, regular and ephemeral containers. specPath is the path of spec.
+func FieldRefs(spec *corev1.PodSpec, specPath *field.Path) []FieldRef {
+	var out []FieldRef
+	add := func(path *field.Path, ref *corev1.ObjectFieldSelector) {
+		if ref != nil {
+			out = append(out, FieldRef{Ref: ref, Path: path})
 		}
 	}
-	for i := range e.spec.Volumes {
-		v := &e.spec.Volumes[i]
-		vp := e.specPath.Child("volumes").Index(i)
+	for i := range spec.Volumes {
+		v := &spec.Volumes[i]
+		vp := specPath.Child("volumes").Index(i)
 		if v.DownwardAPI != nil {
 			for j, item := range v.DownwardAPI.Items {
-				check(vp.Child("downwardAPI", "items").Index(j).Child("fieldRef"), item.FieldRef)
+				add(vp.Child("downwardAPI", "items").Index(j).Child("fieldRef"), item.FieldRef)
 			}
 		}
 		if v.Projected != nil {
@@ -202,16 +201,35 @@ func checkDownwardAPI(e *podEnv) field.ErrorList {
 					continue
 				}
 				for k, item := range src.DownwardAPI.Items {
-					check(vp.Child("projected", "sources").Index(j).Child("downwardAPI", "items").Index(k).Child("fieldRef"), item.FieldRef)
+					add(vp.Child("projected", "sources").Index(j).Child("downwardAPI", "items").Index(k).Child("fieldRef"), item.FieldRef)
 				}
 			}
 		}
 	}
-	for _, c := range containersOf(e.spec, e.specPath) {
+	for _, c := range containersOf(spec, specPath) {
 		for i, env := range c.container.Env {
 			if env.ValueFrom != nil {
-				check(c.path.Child("env").Index(i).Child("valueFrom", "fieldRef"), env.ValueFrom.FieldRef)
+				add(c.path.Child("env").Index(i).Child("valueFrom", "fieldRef"), env.ValueFrom.FieldRef)
 			}
+		}
+	}
+	return out
+}
+
+// checkDownwardAPI refuses downward API fields that would show the host's
+// view: the host node's name. The pod's host IP reads the virtual node's
+// address, and name, namespace, UID, service account, labels and
+// annotations read the tenant's (pods.Forward).
+func checkDownwardAPI(e *podEnv) field.ErrorList {
+	var errs field.ErrorList
+	for _, r := range FieldRefs(e.spec, e.specPath) {
+		switch r.Ref.FieldPath {
+		case "spec.nodeName":
+			errs = append(errs, field.Invalid(r.Path.Child("fieldPath"), r.Ref.FieldPath,
+				"would show the host node's name, which tenants do not see; use status.hostIP for the node's address as the tenant sees it"))
+		case "metadata.labels", "metadata.annotations":
+			errs = append(errs, field.Invalid(r.Path.Child("fieldPath"), r.Ref.FieldPath,
+				"the whole label or annotation map is not available to tenant pods yet; name one key, as in "+r.Ref.FieldPath+"['app']"))
 		}
 	}
 	return errs
@@ -228,7 +246,7 @@ func checkSecurityProfiles(e *podEnv) field.ErrorList {
 		if p == nil || p.Type != corev1.SeccompProfileTypeLocalhost {
 			return
 		}
-		name := derefString(p.LocalhostProfile)
+		name := ptr.Deref(p.LocalhostProfile, "")
 		if !slices.Contains(sp.SeccompLocalhost, name) {
 			errs = append(errs, field.Invalid(path.Child("seccompProfile", "localhostProfile"), name, fmt.Sprintf(
 				"Localhost seccomp profiles name files on the host node; %s allows %s; use type RuntimeDefault", e.pol.Describe(), listOrNone(sp.SeccompLocalhost))))
@@ -238,7 +256,7 @@ func checkSecurityProfiles(e *podEnv) field.ErrorList {
 		if p == nil || p.Type != corev1.AppArmorProfileTypeLocalhost {
 			return
 		}
-		name := derefString(p.LocalhostProfile)
+		name := ptr.Deref(p.LocalhostProfile, "")
 		if !slices.Contains(sp.AppArmorLocalhost, name) {
 			errs = append(errs, field.Invalid(path.Child("appArmorProfile", "localhostProfile"), name, fmt.Sprintf(
 				"Localhost AppArmor profiles name profiles loaded on the host node; %s allows %s; use type RuntimeDefault", e.pol.Describe(), listOrNone(sp.AppArmorLocalhost))))
@@ -265,7 +283,7 @@ func checkSecurityProfiles(e *podEnv) field.ErrorList {
 			selinux(path, sc.SELinuxOptions)
 		}
 	}
-	for _, k := range sortedKeys(e.meta.Annotations) {
+	for _, k := range slices.Sorted(maps.Keys(e.meta.Annotations)) {
 		v := e.meta.Annotations[k]
 		if !strings.HasPrefix(k, corev1.DeprecatedAppArmorBetaContainerAnnotationKeyPrefix) ||
 			!strings.HasPrefix(v, corev1.DeprecatedAppArmorBetaProfileNamePrefix) {
@@ -326,20 +344,4 @@ func checkClaimTemplates(e *podEnv) field.ErrorList {
 		errs = append(errs, CheckClaim(&v.Ephemeral.VolumeClaimTemplate.Spec, path, e.pol)...)
 	}
 	return errs
-}
-
-func derefString(s *string) string {
-	if s == nil {
-		return ""
-	}
-	return *s
-}
-
-func sortedKeys(m map[string]string) []string {
-	keys := make([]string, 0, len(m))
-	for k := range m {
-		keys = append(keys, k)
-	}
-	slices.Sort(keys)
-	return keys
 }

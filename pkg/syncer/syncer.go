@@ -155,14 +155,7 @@ func Kinds(pol *policy.Policy) []Kind {
 	configMap.Triggers = []Trigger{referencingPods(podrefs.ConfigMaps)}
 	configMap.Refuse = func(_ context.Context, _ client.Reader, _ string, obj client.Object) (string, error) {
 		cm := obj.(*corev1.ConfigMap)
-		size := 0
-		for k, v := range cm.Data {
-			size += len(k) + len(v)
-		}
-		for k, v := range cm.BinaryData {
-			size += len(k) + len(v)
-		}
-		return refuseBytes(size, pol), nil
+		return refuseBytes(dataBytes(cm.Data)+dataBytes(cm.BinaryData), pol), nil
 	}
 
 	secret := typed("Secret", translate.MaxSubdomainLength, func() *corev1.Secret { return &corev1.Secret{} },
@@ -170,11 +163,7 @@ func Kinds(pol *policy.Policy) []Kind {
 	secret.Wanted = referencedBy(indexSecretRefs)
 	secret.Triggers = []Trigger{referencingPods(podrefs.Secrets)}
 	secret.Refuse = func(_ context.Context, _ client.Reader, _ string, obj client.Object) (string, error) {
-		size := 0
-		for k, v := range obj.(*corev1.Secret).Data {
-			size += len(k) + len(v)
-		}
-		return refuseBytes(size, pol), nil
+		return refuseBytes(dataBytes(obj.(*corev1.Secret).Data), pol), nil
 	}
 
 	service := typed("Service", translate.MaxLabelLength, func() *corev1.Service { return &corev1.Service{} },
@@ -532,4 +521,13 @@ func refuseBytes(size int, pol *policy.Policy) string {
 		return errs.ToAggregate().Error()
 	}
 	return ""
+}
+
+// dataBytes is the size of a ConfigMap's or Secret's data: keys and values.
+func dataBytes[V string | []byte](data map[string]V) int {
+	n := 0
+	for k, v := range data {
+		n += len(k) + len(v)
+	}
+	return n
 }

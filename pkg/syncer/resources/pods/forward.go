@@ -8,6 +8,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/utils/ptr"
 
+	"github.com/knest-dev/knest/pkg/policy"
 	"github.com/knest-dev/knest/pkg/translate"
 )
 
@@ -171,44 +172,9 @@ func podMeta(meta translate.Meta, p *corev1.Pod, env Env) translate.Meta {
 // API names one by one (metadata.annotations['key']).
 func downwardAnnotations(p *corev1.Pod) []string {
 	var keys []string
-	add := func(ref *corev1.ObjectFieldSelector) {
-		if ref == nil {
-			return
-		}
-		if key, ok := fieldKey(ref.FieldPath, "metadata.annotations"); ok && !slices.Contains(keys, key) {
+	for _, r := range policy.FieldRefs(&p.Spec, nil) {
+		if key, ok := fieldKey(r.Ref.FieldPath, "metadata.annotations"); ok && !slices.Contains(keys, key) {
 			keys = append(keys, key)
-		}
-	}
-	for _, v := range p.Spec.Volumes {
-		if v.DownwardAPI != nil {
-			for _, item := range v.DownwardAPI.Items {
-				add(item.FieldRef)
-			}
-		}
-		if v.Projected != nil {
-			for _, src := range v.Projected.Sources {
-				if src.DownwardAPI != nil {
-					for _, item := range src.DownwardAPI.Items {
-						add(item.FieldRef)
-					}
-				}
-			}
-		}
-	}
-	for _, cs := range [][]corev1.Container{p.Spec.InitContainers, p.Spec.Containers} {
-		for _, c := range cs {
-			for _, e := range c.Env {
-				if e.ValueFrom != nil {
-					add(e.ValueFrom.FieldRef)
-				}
-			}
-		}
-	}
-	for _, ec := range p.Spec.EphemeralContainers {
-		for _, e := range ec.Env {
-			if e.ValueFrom != nil {
-				add(e.ValueFrom.FieldRef)
-			}
 		}
 	}
 	return keys
