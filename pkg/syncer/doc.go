@@ -25,4 +25,11 @@
 //
 // Failures that the tenant should see become Events on the tenant object;
 // the operator sees logs and the knest_syncer_* Prometheus metrics.
+//
+// Pods, virtual Nodes and host Events have their own controllers
+// (podsync, nodesync, eventsync); every controller writes through one
+// writer.Writer, which holds the ownership check, the UID preconditions,
+// the Events and the metrics. The translations are pure functions in
+// resources/<kind>. This package keeps the engine and the wiring: adding a
+// synced kind is one package under resources/ and one entry in Kinds.
 package syncer

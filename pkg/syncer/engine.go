@@ -5,15 +5,13 @@ import (
 	"fmt"
 	"time"
 
-	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/equality"
 	kerrors "k8s.io/apimachinery/pkg/api/errors"
-	"k8s.io/apimachinery/pkg/types"
-	"k8s.io/client-go/tools/events"
 	"k8s.io/klog/v2"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/reconcile"
 
+	"github.com/knest-dev/knest/pkg/syncer/writer"
 	"github.com/knest-dev/knest/pkg/translate"
 )
 
@@ -72,58 +70,51 @@ const refusedRetry = 10 * time.Second
 
 // reconciler is the generic level-based reconciler of one Kind.
 type reconciler struct {
-	kind          Kind
-	tenant        string
-	hostNamespace string
-	tenantClient  client.Client
-	hostClient    client.Client
+	kind Kind
+	w    *writer.Writer
 	// pass is the operator's allowlist of tenant metadata keys that reach
 	// host objects as they are.
 	pass translate.Passthrough
-	// hostReader reads the host API directly, past the marker-filtered cache.
-	hostReader client.Reader
-	recorder   events.EventRecorder
-	metrics    *metrics
 }
 
 // Reconcile brings the host copy of one tenant object in line.
 func (r *reconciler) Reconcile(ctx context.Context, req reconcile.Request) (result reconcile.Result, err error) {
 	start := time.Now()
 	defer func() {
-		r.metrics.observe(r.kind.Name, time.Since(start), err)
+		r.w.Metrics.Observe(r.kind.Name, time.Since(start), err)
 	}()
 	logger := klog.FromContext(ctx).WithValues("kind", r.kind.Name, "virtual", req.NamespacedName)
 
 	obj := r.kind.New()
-	if err := r.tenantClient.Get(ctx, req.NamespacedName, obj); kerrors.IsNotFound(err) {
+	if found, err := r.w.GetTenant(ctx, r.kind.Name, req.NamespacedName, obj); err != nil {
+		return reconcile.Result{}, err
+	} else if !found {
 		obj = nil
-	} else if err != nil {
-		return reconcile.Result{}, fmt.Errorf("failed to get %s %s in tenant cluster: %w", r.kind.Name, req, err)
 	}
 	wanted := obj != nil && obj.GetDeletionTimestamp() == nil
 	if wanted && r.kind.Wanted != nil {
-		if wanted, err = r.kind.Wanted(ctx, r.tenantClient, obj); err != nil {
+		if wanted, err = r.kind.Wanted(ctx, r.w.TenantClient, obj); err != nil {
 			return reconcile.Result{}, err
 		}
 	}
 
 	var refused string
 	if wanted && r.kind.Refuse != nil {
-		if refused, err = r.kind.Refuse(ctx, r.hostClient, r.hostNamespace, obj); err != nil {
+		if refused, err = r.kind.Refuse(ctx, r.w.HostClient, r.w.HostNamespace, obj); err != nil {
 			return reconcile.Result{}, err
 		}
 		if refused != "" {
-			r.warn(obj, "SyncRefused", "Sync", "%s", refused)
+			r.w.Warn(obj, "SyncRefused", "%s", refused)
 			wanted = false
 		}
 	}
 
-	hostKey := types.NamespacedName{Namespace: r.hostNamespace, Name: translate.HostName(r.tenant, req.Namespace, req.Name, r.kind.MaxNameLength)}
+	hostKey := r.w.HostKey(req.Namespace, req.Name, r.kind.MaxNameLength)
 	host := r.kind.New()
-	if err := r.hostClient.Get(ctx, hostKey, host); kerrors.IsNotFound(err) {
+	if found, err := r.w.GetHost(ctx, r.kind.Name, hostKey, host); err != nil {
+		return reconcile.Result{}, err
+	} else if !found {
 		host = nil
-	} else if err != nil {
-		return reconcile.Result{}, fmt.Errorf("failed to get %s %s in host cluster: %w", r.kind.Name, hostKey, err)
 	}
 
 	id := translate.Object{Kind: r.kind.Name, Namespace: req.Namespace, Name: req.Name}
@@ -131,16 +122,16 @@ func (r *reconciler) Reconcile(ctx context.Context, req reconcile.Request) (resu
 		id.UID = obj.GetUID()
 	}
 	if host != nil {
-		switch translate.Owns(r.tenant, id, host) {
+		switch translate.Owns(r.w.Tenant, id, host) {
 		case translate.NotOurs:
 			if wanted {
-				r.warn(obj, "HostNameConflict", "Sync", "host object %s/%s exists and is not managed by knest; it is left alone", hostKey.Namespace, hostKey.Name)
+				r.w.NotOurs(obj, hostKey)
 			}
 			return reconcile.Result{}, nil
 		case translate.Stale:
 			logger.Info("Deleting stale host copy", "host", hostKey, "hostUID", host.GetUID())
-			if err := r.deleteHost(ctx, host); err != nil {
-				return reconcile.Result{}, r.failed(obj, err)
+			if err := r.w.DeleteHost(ctx, r.kind.Name, host); err != nil {
+				return reconcile.Result{}, r.w.Failed(obj, err)
 			}
 			host = nil
 		case translate.Ours:
@@ -153,7 +144,7 @@ func (r *reconciler) Reconcile(ctx context.Context, req reconcile.Request) (resu
 					return reconcile.Result{RequeueAfter: r.kind.OrphanGrace - age}, nil
 				}
 				logger.Info("Deleting host copy", "host", hostKey)
-				if err := r.deleteHost(ctx, host); err != nil {
+				if err := r.w.DeleteHost(ctx, r.kind.Name, host); err != nil {
 					return reconcile.Result{}, err
 				}
 				if refused != "" {
@@ -170,41 +161,31 @@ func (r *reconciler) Reconcile(ctx context.Context, req reconcile.Request) (resu
 		return reconcile.Result{}, nil
 	}
 
-	labels, annotations := translate.HostMeta(r.tenant, id, obj.GetLabels(), obj.GetAnnotations(), r.pass)
+	labels, annotations := translate.HostMeta(r.w.Tenant, id, obj.GetLabels(), obj.GetAnnotations(), r.pass)
 	meta := translate.Meta{
 		Name: hostKey.Name, Namespace: hostKey.Namespace, Labels: labels, Annotations: annotations,
-		Tenant: r.tenant, TenantNamespace: req.Namespace,
+		Tenant: r.w.Tenant, TenantNamespace: req.Namespace,
 	}
 	desired := r.kind.Forward(obj, host, meta)
 	if host == nil {
 		logger.Info("Creating host copy", "host", hostKey)
-		if err := r.hostClient.Create(ctx, desired); err != nil {
-			if kerrors.IsAlreadyExists(err) {
-				return r.alreadyExists(ctx, obj, id, hostKey)
-			}
-			return reconcile.Result{}, r.failed(obj, fmt.Errorf("failed to create %s %s in host cluster: %w", r.kind.Name, hostKey, err))
-		}
-		r.metrics.write(r.kind.Name, "create")
-		return reconcile.Result{}, nil
+		_, result, err := r.w.CreateHost(ctx, obj, id, desired)
+		return result, err
 	}
 	if equality.Semantic.DeepEqual(desired, host) {
 		return r.backward(ctx, obj, host)
 	}
 	if r.kind.Recreate != nil && r.kind.Recreate(desired, host) {
 		logger.Info("Recreating host copy", "host", hostKey)
-		if err := r.deleteHost(ctx, host); err != nil {
-			return reconcile.Result{}, r.failed(obj, err)
+		if err := r.w.DeleteHost(ctx, r.kind.Name, host); err != nil {
+			return reconcile.Result{}, r.w.Failed(obj, err)
 		}
 		return reconcile.Result{RequeueAfter: 100 * time.Millisecond}, nil
 	}
 	logger.Info("Updating host copy", "host", hostKey)
-	if err := r.hostClient.Patch(ctx, desired, client.MergeFromWithOptions(host, client.MergeFromWithOptimisticLock{})); err != nil {
-		if kerrors.IsConflict(err) {
-			return reconcile.Result{Requeue: true}, nil
-		}
-		return reconcile.Result{}, r.failed(obj, fmt.Errorf("failed to update %s %s in host cluster: %w", r.kind.Name, hostKey, err))
+	if conflict, err := r.w.PatchHost(ctx, r.kind.Name, obj, desired, host); err != nil || conflict {
+		return reconcile.Result{Requeue: conflict}, err
 	}
-	r.metrics.write(r.kind.Name, "update")
 	return r.backward(ctx, obj, host)
 }
 
@@ -217,57 +198,12 @@ func (r *reconciler) backward(ctx context.Context, obj, host client.Object) (rec
 	if equality.Semantic.DeepEqual(desired, obj) {
 		return reconcile.Result{}, nil
 	}
-	if err := r.tenantClient.Status().Update(ctx, desired); err != nil {
+	if err := r.w.TenantClient.Status().Update(ctx, desired); err != nil {
 		if kerrors.IsConflict(err) || kerrors.IsNotFound(err) {
 			return reconcile.Result{Requeue: true}, nil
 		}
 		return reconcile.Result{}, fmt.Errorf("failed to update status of %s %s/%s in tenant cluster: %w", r.kind.Name, obj.GetNamespace(), obj.GetName(), err)
 	}
-	r.metrics.writeTenant(r.kind.Name, "status")
+	r.w.Metrics.TenantWrite(r.kind.Name, "status")
 	return reconcile.Result{}, nil
-}
-
-// alreadyExists handles a create that found the name taken. The host cache
-// sees only objects with our marker, so the taker is either our own copy the
-// cache has not caught up with, or an object that is not ours: read it
-// directly to tell which.
-func (r *reconciler) alreadyExists(ctx context.Context, obj client.Object, id translate.Object, hostKey types.NamespacedName) (reconcile.Result, error) {
-	existing := r.kind.New()
-	if err := r.hostReader.Get(ctx, hostKey, existing); err != nil {
-		return reconcile.Result{}, fmt.Errorf("failed to get %s %s in host cluster: %w", r.kind.Name, hostKey, err)
-	}
-	if translate.Owns(r.tenant, id, existing) != translate.NotOurs {
-		// Ours: the watch event brings us back once the cache has it.
-		return reconcile.Result{RequeueAfter: time.Second}, nil
-	}
-	r.warn(obj, "HostNameConflict", "Sync", "host object %s/%s exists and is not managed by knest; it is left alone", hostKey.Namespace, hostKey.Name)
-	// Not ours and invisible to our watch: look again later in case the
-	// operator removes it.
-	return reconcile.Result{RequeueAfter: 30 * time.Second}, nil
-}
-
-func (r *reconciler) deleteHost(ctx context.Context, host client.Object) error {
-	uid := host.GetUID()
-	err := r.hostClient.Delete(ctx, host, client.Preconditions{UID: &uid})
-	if err != nil && !kerrors.IsNotFound(err) {
-		return fmt.Errorf("failed to delete %s %s/%s in host cluster: %w", r.kind.Name, host.GetNamespace(), host.GetName(), err)
-	}
-	r.metrics.write(r.kind.Name, "delete")
-	return nil
-}
-
-// failed makes a sync failure visible to the tenant as an Event on its
-// object, and returns the error for the operator's logs and a retry.
-func (r *reconciler) failed(obj client.Object, err error) error {
-	if obj != nil {
-		r.warn(obj, "SyncFailed", "Sync", "%s", err.Error())
-	}
-	return err
-}
-
-func (r *reconciler) warn(obj client.Object, reason, action, format string, args ...any) {
-	if obj == nil || r.recorder == nil {
-		return
-	}
-	r.recorder.Eventf(obj, nil, corev1.EventTypeWarning, reason, action, format, args...)
 }

@@ -17,6 +17,7 @@ import (
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/apimachinery/pkg/util/validation/field"
+	"k8s.io/client-go/kubernetes"
 	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
 	"k8s.io/client-go/rest"
 	ctrl "sigs.k8s.io/controller-runtime"
@@ -24,7 +25,6 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/cache"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/cluster"
-	"sigs.k8s.io/controller-runtime/pkg/controller"
 	"sigs.k8s.io/controller-runtime/pkg/handler"
 	"sigs.k8s.io/controller-runtime/pkg/manager"
 	ctrlmetrics "sigs.k8s.io/controller-runtime/pkg/metrics"
@@ -33,14 +33,17 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/source"
 
 	"github.com/knest-dev/knest/pkg/policy"
-	"github.com/knest-dev/knest/pkg/syncer/podrefs"
+	"github.com/knest-dev/knest/pkg/syncer/eventsync"
+	"github.com/knest-dev/knest/pkg/syncer/nodesync"
+	"github.com/knest-dev/knest/pkg/syncer/podsync"
 	"github.com/knest-dev/knest/pkg/syncer/resources/configmaps"
 	"github.com/knest-dev/knest/pkg/syncer/resources/endpointslices"
 	"github.com/knest-dev/knest/pkg/syncer/resources/networkpolicies"
-	"github.com/knest-dev/knest/pkg/syncer/resources/nodes"
 	"github.com/knest-dev/knest/pkg/syncer/resources/persistentvolumeclaims"
+	"github.com/knest-dev/knest/pkg/syncer/resources/pods"
 	"github.com/knest-dev/knest/pkg/syncer/resources/secrets"
 	"github.com/knest-dev/knest/pkg/syncer/resources/services"
+	"github.com/knest-dev/knest/pkg/syncer/writer"
 	"github.com/knest-dev/knest/pkg/translate"
 )
 
@@ -152,7 +155,7 @@ func Kinds(pol *policy.Policy) []Kind {
 	configMap := typed("ConfigMap", translate.MaxSubdomainLength, func() *corev1.ConfigMap { return &corev1.ConfigMap{} },
 		configmaps.Forward, configmaps.Recreate)
 	configMap.Wanted = referencedBy(indexConfigMapRefs)
-	configMap.Triggers = []Trigger{referencingPods(podrefs.ConfigMaps)}
+	configMap.Triggers = []Trigger{referencingPods(pods.ConfigMapRefs)}
 	configMap.Refuse = func(_ context.Context, _ client.Reader, _ string, obj client.Object) (string, error) {
 		cm := obj.(*corev1.ConfigMap)
 		return refuseBytes(dataBytes(cm.Data)+dataBytes(cm.BinaryData), pol), nil
@@ -161,7 +164,7 @@ func Kinds(pol *policy.Policy) []Kind {
 	secret := typed("Secret", translate.MaxSubdomainLength, func() *corev1.Secret { return &corev1.Secret{} },
 		secrets.Forward, secrets.Recreate)
 	secret.Wanted = referencedBy(indexSecretRefs)
-	secret.Triggers = []Trigger{referencingPods(podrefs.Secrets)}
+	secret.Triggers = []Trigger{referencingPods(pods.SecretRefs)}
 	secret.Refuse = func(_ context.Context, _ client.Reader, _ string, obj client.Object) (string, error) {
 		return refuseBytes(dataBytes(obj.(*corev1.Secret).Data), pol), nil
 	}
@@ -343,24 +346,24 @@ func New(ctx context.Context, cfg Config) (*Syncer, error) {
 	if reg == nil {
 		reg = ctrlmetrics.Registry
 	}
-	m, err := newMetrics(reg)
+	m, err := writer.NewMetrics(reg)
 	if err != nil {
 		return nil, err
 	}
 
 	indexer := mgr.GetFieldIndexer()
 	if err := indexer.IndexField(ctx, &corev1.Pod{}, indexConfigMapRefs, func(o client.Object) []string {
-		return podrefs.ConfigMaps(o.(*corev1.Pod))
+		return pods.ConfigMapRefs(o.(*corev1.Pod))
 	}); err != nil {
 		return nil, err
 	}
 	if err := indexer.IndexField(ctx, &corev1.Pod{}, indexSecretRefs, func(o client.Object) []string {
-		return podrefs.Secrets(o.(*corev1.Pod))
+		return pods.SecretRefs(o.(*corev1.Pod))
 	}); err != nil {
 		return nil, err
 	}
 
-	if err := indexer.IndexField(ctx, &corev1.Pod{}, indexNodeName, func(o client.Object) []string {
+	if err := indexer.IndexField(ctx, &corev1.Pod{}, nodesync.IndexNodeName, func(o client.Object) []string {
 		if n := o.(*corev1.Pod).Spec.NodeName; n != "" {
 			return []string{n}
 		}
@@ -369,15 +372,15 @@ func New(ctx context.Context, cfg Config) (*Syncer, error) {
 		return nil, err
 	}
 
-	recorder := mgr.GetEventRecorder("knest-syncer")
 	tenantClient := mgr.GetClient()
+	w := &writer.Writer{
+		Tenant: cfg.Tenant, HostNamespace: cfg.HostNamespace,
+		TenantClient: tenantClient, HostClient: host.GetClient(), HostReader: host.GetAPIReader(),
+		Recorder: mgr.GetEventRecorder("knest-syncer"), Metrics: m,
+	}
 	kinds := Kinds(cfg.Policy)
 	for _, kind := range kinds {
-		r := &reconciler{
-			kind: kind, tenant: cfg.Tenant, hostNamespace: cfg.HostNamespace,
-			tenantClient: tenantClient, hostClient: host.GetClient(), hostReader: host.GetAPIReader(),
-			recorder: recorder, metrics: m, pass: passthrough(cfg.Policy),
-		}
+		r := &reconciler{kind: kind, w: w, pass: passthrough(cfg.Policy)}
 		b := builder.ControllerManagedBy(mgr).
 			Named("sync-" + kind.Name).
 			For(kind.New()).
@@ -407,35 +410,31 @@ func New(ctx context.Context, cfg Config) (*Syncer, error) {
 	if err != nil {
 		return nil, err
 	}
-	nm := &nodeManager{
-		tenantClient: tenantClient, key: cfg.NodeAliasKey, address: cfg.NodeAddress, kubeletPort: cfg.KubeletPort,
-		version: cfg.Version, metrics: m, ready: map[string]bool{},
-		hostPods: host.GetClient(), tenant: cfg.Tenant, hostNamespace: cfg.HostNamespace, hostInfo: map[string]*nodes.HostInfo{},
+	nodeConfig := nodesync.Config{
+		TenantClient: tenantClient, AliasKey: cfg.NodeAliasKey, Address: cfg.NodeAddress, KubeletPort: cfg.KubeletPort,
+		Version: cfg.Version, Metrics: m, HostPods: host.GetClient(), Tenant: cfg.Tenant, HostNamespace: cfg.HostNamespace,
 	}
 	if cfg.HostNodeInfo {
 		// The uncached reader: a GET by name, never a Node informer.
-		nm.hostNodes = host.GetAPIReader()
+		nodeConfig.HostNodes = host.GetAPIReader()
 	}
+	nm := nodesync.New(nodeConfig)
 	if err := mgr.Add(nm); err != nil {
 		return nil, err
 	}
-	if err := setUpPods(mgr, host, cfg, &podReconciler{
-		tenant: cfg.Tenant, hostNamespace: cfg.HostNamespace,
-		tenantClient: tenantClient, hostClient: host.GetClient(), hostReader: host.GetAPIReader(),
-		recorder: recorder, metrics: m, nodes: nm, policy: cfg.Policy, dns: hostDNS(cfg),
-		tokens: &tokenIssuer{tenantClient: tenantClient, hostClient: host.GetClient(), hostReader: host.GetAPIReader(), tenant: cfg.Tenant, caData: caData, metrics: m},
-	}); err != nil {
+	pr := podsync.New(podsync.Config{
+		Writer: w, Nodes: nm, Policy: cfg.Policy, TenantCA: caData,
+		DNS: pods.DNS{Nameserver: cfg.DNSServiceIP, ClusterDomain: cfg.ClusterDomain},
+	})
+	if err := pr.SetupWithManager(mgr, host, cfg.PodWorkers); err != nil {
 		return nil, err
 	}
 
-	byName := map[string]Kind{"Pod": {Name: "Pod", New: func() client.Object { return &corev1.Pod{} }}}
+	byName := map[string]func() client.Object{"Pod": func() client.Object { return &corev1.Pod{} }}
 	for _, k := range kinds {
-		byName[k.Name] = k
+		byName[k.Name] = k.New
 	}
-	er := &eventReconciler{
-		kinds: byName, tenant: cfg.Tenant, hostNamespace: cfg.HostNamespace,
-		tenantClient: tenantClient, hostClient: host.GetClient(), metrics: m, nodeAlias: nm.alias,
-	}
+	er := &eventsync.Reconciler{Kinds: byName, Writer: w, NodeAlias: nm.Alias}
 	if err := builder.ControllerManagedBy(mgr).
 		Named("sync-host-events").
 		WatchesRawSource(source.Kind(host.GetCache(), client.Object(&corev1.Event{}), &handler.EnqueueRequestForObject{})).
@@ -443,47 +442,6 @@ func New(ctx context.Context, cfg Config) (*Syncer, error) {
 		return nil, fmt.Errorf("failed to set up the event reconciler: %w", err)
 	}
 	return &Syncer{mgr: mgr, host: host, hostNamespace: cfg.HostNamespace}, nil
-}
-
-// setUpPods registers the pod reconciler: tenant pods, their host pods and
-// the host pods' token Secrets all lead to the tenant pod.
-func setUpPods(mgr manager.Manager, host cluster.Cluster, cfg Config, r *podReconciler) error {
-	toTenantPod := func(kind string) handler.TypedEventHandler[client.Object, reconcile.Request] {
-		return handler.TypedEnqueueRequestsFromMapFunc(func(_ context.Context, o client.Object) []reconcile.Request {
-			id, ok := translate.IdentityOf(cfg.Tenant, o)
-			if !ok || id.Kind != kind {
-				return nil
-			}
-			return []reconcile.Request{{NamespacedName: types.NamespacedName{Namespace: id.Namespace, Name: id.Name}}}
-		})
-	}
-	workers := cfg.PodWorkers
-	if workers == 0 {
-		workers = 16
-	}
-	err := builder.ControllerManagedBy(mgr).
-		Named("sync-Pod").
-		For(&corev1.Pod{}).
-		WatchesRawSource(source.Kind(host.GetCache(), client.Object(&corev1.Pod{}), toTenantPod("Pod"))).
-		WatchesRawSource(source.Kind(host.GetCache(), client.Object(&corev1.Secret{}), toTenantPod(kindToken))).
-		// Host pods carry their tenant namespace's labels.
-		Watches(&corev1.Namespace{}, handler.EnqueueRequestsFromMapFunc(func(ctx context.Context, o client.Object) []reconcile.Request {
-			var list corev1.PodList
-			if err := mgr.GetClient().List(ctx, &list, client.InNamespace(o.GetName())); err != nil {
-				return nil
-			}
-			out := make([]reconcile.Request, 0, len(list.Items))
-			for _, p := range list.Items {
-				out = append(out, reconcile.Request{NamespacedName: types.NamespacedName{Namespace: p.Namespace, Name: p.Name}})
-			}
-			return out
-		})).
-		WithOptions(controller.Options{MaxConcurrentReconciles: workers}).
-		Complete(r)
-	if err != nil {
-		return fmt.Errorf("failed to set up the Pod reconciler: %w", err)
-	}
-	return nil
 }
 
 // tenantCA returns the CA bundle the tenant API server's clients trust.
@@ -530,4 +488,10 @@ func dataBytes[V string | []byte](data map[string]V) int {
 		n += len(k) + len(v)
 	}
 	return n
+}
+
+// CheckHostRunsPods makes sure the host can run this tenant's pods under pol
+// before anything is synced; see podsync.CheckHostRunsPods.
+func CheckHostRunsPods(ctx context.Context, host kubernetes.Interface, namespace string, pol *policy.Policy) error {
+	return podsync.CheckHostRunsPods(ctx, host, namespace, pol)
 }

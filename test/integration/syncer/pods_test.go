@@ -19,7 +19,7 @@ import (
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/utils/ptr"
 
-	"github.com/knest-dev/knest/pkg/syncer"
+	"github.com/knest-dev/knest/pkg/syncer/podsync"
 	"github.com/knest-dev/knest/pkg/syncer/resources/nodes"
 	"github.com/knest-dev/knest/pkg/syncer/resources/pods"
 	"github.com/knest-dev/knest/pkg/translate"
@@ -305,7 +305,7 @@ func TestIntegrationPods(t *testing.T) {
 		}
 		within(t, 20*time.Second, "tenant pod Failed", func(ctx context.Context) (bool, error) {
 			p, err := e.tenantPod(ctx, ns, "web")
-			return err == nil && p.Status.Phase == corev1.PodFailed && p.Status.Reason == syncer.ReasonHostPodGone, nil
+			return err == nil && p.Status.Phase == corev1.PodFailed && p.Status.Reason == podsync.ReasonHostPodGone, nil
 		})
 		time.Sleep(2 * time.Second)
 		if _, err := e.hostPod(ctx, ns, "web"); !apierrors.IsNotFound(err) {

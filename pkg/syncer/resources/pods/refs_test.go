@@ -1,4 +1,4 @@
-package podrefs
+package pods
 
 import (
 	"testing"
@@ -55,10 +55,10 @@ func TestReferences(t *testing.T) {
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
-			if diff := cmp.Diff(tc.wantConfigMaps, ConfigMaps(tc.pod)); diff != "" {
+			if diff := cmp.Diff(tc.wantConfigMaps, ConfigMapRefs(tc.pod)); diff != "" {
 				t.Errorf("ConfigMaps (-want +got):\n%s", diff)
 			}
-			if diff := cmp.Diff(tc.wantSecrets, Secrets(tc.pod)); diff != "" {
+			if diff := cmp.Diff(tc.wantSecrets, SecretRefs(tc.pod)); diff != "" {
 				t.Errorf("Secrets (-want +got):\n%s", diff)
 			}
 		})

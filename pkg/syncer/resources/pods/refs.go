@@ -1,8 +1,9 @@
-// Package podrefs finds the ConfigMaps and Secrets a pod references: volumes
+package pods
+
+// References: the ConfigMaps and Secrets a pod references, found in volumes
 // (including projected sources), env and envFrom of every container (init
 // and ephemeral included), and image pull secrets. Only referenced objects are
 // synced to the host: a tenant's other Secrets never leave its control plane.
-package podrefs
 
 import (
 	"slices"
@@ -10,9 +11,9 @@ import (
 	corev1 "k8s.io/api/core/v1"
 )
 
-// ConfigMaps returns the names of the ConfigMaps pod references, sorted and
+// ConfigMapRefs returns the names of the ConfigMaps pod references, sorted and
 // without duplicates.
-func ConfigMaps(pod *corev1.Pod) []string {
+func ConfigMapRefs(pod *corev1.Pod) []string {
 	var out []string
 	for _, v := range pod.Spec.Volumes {
 		if v.ConfigMap != nil {
@@ -40,12 +41,12 @@ func ConfigMaps(pod *corev1.Pod) []string {
 			}
 		}
 	})
-	return sortedUnique(out)
+	return sortedUniqueRefs(out)
 }
 
-// Secrets returns the names of the Secrets pod references, sorted and
+// SecretRefs returns the names of the Secrets pod references, sorted and
 // without duplicates.
-func Secrets(pod *corev1.Pod) []string {
+func SecretRefs(pod *corev1.Pod) []string {
 	var out []string
 	for _, v := range pod.Spec.Volumes {
 		if v.Secret != nil {
@@ -74,12 +75,8 @@ func Secrets(pod *corev1.Pod) []string {
 			}
 		}
 	})
-	return sortedUnique(out)
+	return sortedUniqueRefs(out)
 }
-
-// rootCAConfigMap is the ConfigMap service-account token volumes read the
-// cluster CA from.
-const rootCAConfigMap = "kube-root-ca.crt"
 
 func hasToken(p *corev1.ProjectedVolumeSource) bool {
 	for _, s := range p.Sources {
@@ -90,10 +87,10 @@ func hasToken(p *corev1.ProjectedVolumeSource) bool {
 	return false
 }
 
-// PersistentVolumeClaims returns the names of the claims pod uses: its
+// ClaimRefs returns the names of the claims pod uses: its
 // persistentVolumeClaim volumes and the claims the ephemeral-volume
 // controller makes for its ephemeral volumes, sorted and without duplicates.
-func PersistentVolumeClaims(pod *corev1.Pod) []string {
+func ClaimRefs(pod *corev1.Pod) []string {
 	var out []string
 	for _, v := range pod.Spec.Volumes {
 		if v.PersistentVolumeClaim != nil {
@@ -103,7 +100,7 @@ func PersistentVolumeClaims(pod *corev1.Pod) []string {
 			out = append(out, pod.Name+"-"+v.Name)
 		}
 	}
-	return sortedUnique(out)
+	return sortedUniqueRefs(out)
 }
 
 func forEachContainer(pod *corev1.Pod, f func(*corev1.Container)) {
@@ -118,7 +115,7 @@ func forEachContainer(pod *corev1.Pod, f func(*corev1.Container)) {
 	}
 }
 
-func sortedUnique(in []string) []string {
+func sortedUniqueRefs(in []string) []string {
 	out := slices.DeleteFunc(in, func(s string) bool { return s == "" })
 	slices.Sort(out)
 	return slices.Compact(out)

@@ -1,4 +1,4 @@
-package syncer
+package podsync
 
 import (
 	"context"
@@ -12,9 +12,9 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/utils/ptr"
-	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/knest-dev/knest/pkg/syncer/resources/pods"
+	"github.com/knest-dev/knest/pkg/syncer/writer"
 	"github.com/knest-dev/knest/pkg/translate"
 )
 
@@ -37,14 +37,9 @@ const (
 // with the pod's audience and expiry), held in a host Secret the host pod
 // owns (so the host deletes it with the pod), renewed at 80% of their life.
 type tokenIssuer struct {
-	tenantClient client.Client
-	hostClient   client.Client
-	// hostReader reads the host API directly, past the cache.
-	hostReader client.Reader
-	tenant     string
+	w *writer.Writer
 	// caData is the tenant cluster's CA bundle.
-	caData  []byte
-	metrics *metrics
+	caData []byte
 }
 
 // ensure makes h's token Secret hold valid tokens for t, and returns when to
@@ -67,12 +62,12 @@ func (ti *tokenIssuer) issue(ctx context.Context, t, h *corev1.Pod, fresh bool) 
 	if fresh {
 		err = kerrors.NewNotFound(corev1.Resource("secrets"), key.Name)
 	} else {
-		err = ti.hostClient.Get(ctx, key, existing)
+		err = ti.w.HostClient.Get(ctx, key, existing)
 	}
 	if kerrors.IsNotFound(err) && !fresh {
 		// The cache may not have a Secret made moments ago: ask the host
 		// before issuing tokens again.
-		err = ti.hostReader.Get(ctx, key, existing)
+		err = ti.w.HostReader.Get(ctx, key, existing)
 	}
 	if kerrors.IsNotFound(err) {
 		existing = nil
@@ -97,10 +92,10 @@ func (ti *tokenIssuer) issue(ctx context.Context, t, h *corev1.Pod, fresh bool) 
 			tr.Spec.Audiences = []string{p.Audience}
 		}
 		sa := &corev1.ServiceAccount{ObjectMeta: metav1.ObjectMeta{Namespace: t.Namespace, Name: t.Spec.ServiceAccountName}}
-		if err := ti.tenantClient.SubResource("token").Create(ctx, sa, tr); err != nil {
+		if err := ti.w.TenantClient.SubResource("token").Create(ctx, sa, tr); err != nil {
 			return 0, fmt.Errorf("failed to request a token for ServiceAccount %s/%s in tenant cluster: %w", sa.Namespace, sa.Name, err)
 		}
-		ti.metrics.writeTenant("TokenRequest", "create")
+		ti.w.Metrics.TenantWrite("TokenRequest", "create")
 		data[pods.TokenKey(i)] = []byte(tr.Status.Token)
 		lifetime := tr.Status.ExpirationTimestamp.Sub(now)
 		if at := now.Add(lifetime * 8 / 10); at.Before(refresh) {
@@ -109,7 +104,7 @@ func (ti *tokenIssuer) issue(ctx context.Context, t, h *corev1.Pod, fresh bool) 
 	}
 
 	id := translate.Object{Kind: kindToken, Namespace: t.Namespace, Name: t.Name, UID: t.UID}
-	labels, annotations := translate.HostMeta(ti.tenant, id, nil, nil, translate.Passthrough{})
+	labels, annotations := translate.HostMeta(ti.w.Tenant, id, nil, nil, translate.Passthrough{})
 	annotations[annotationTokenRefresh] = refresh.UTC().Format(time.RFC3339)
 	desired := &corev1.Secret{
 		ObjectMeta: metav1.ObjectMeta{
@@ -121,20 +116,20 @@ func (ti *tokenIssuer) issue(ctx context.Context, t, h *corev1.Pod, fresh bool) 
 	}
 	switch {
 	case existing == nil:
-		if err := ti.hostClient.Create(ctx, desired); kerrors.IsAlreadyExists(err) && fresh {
+		if err := ti.w.HostClient.Create(ctx, desired); kerrors.IsAlreadyExists(err) && fresh {
 			// Left by an earlier pod of the same name: read it, then
 			// replace it.
 			return ti.issue(ctx, t, h, false)
 		} else if err != nil && !kerrors.IsAlreadyExists(err) {
 			return 0, fmt.Errorf("failed to create Secret %s in host cluster: %w", key, err)
 		}
-		ti.metrics.write(kindToken, "create")
+		ti.w.Metrics.HostWrite(kindToken, "create")
 	case !equality.Semantic.DeepEqual(existing.Data, desired.Data) || !ownedBy(existing, h):
 		desired.ResourceVersion = existing.ResourceVersion
-		if err := ti.hostClient.Update(ctx, desired); err != nil {
+		if err := ti.w.HostClient.Update(ctx, desired); err != nil {
 			return 0, fmt.Errorf("failed to update Secret %s in host cluster: %w", key, err)
 		}
-		ti.metrics.write(kindToken, "update")
+		ti.w.Metrics.HostWrite(kindToken, "update")
 	}
 	return refresh.Sub(now), nil
 }

@@ -1,4 +1,4 @@
-package syncer
+package writer
 
 import (
 	"errors"
@@ -8,9 +8,9 @@ import (
 	kerrors "k8s.io/apimachinery/pkg/api/errors"
 )
 
-// metrics are the syncer's Prometheus metrics. Writes are counted apart from
+// Metrics are the syncer's Prometheus metrics. Writes are counted apart from
 // reconciles so that an idle syncer can be seen making none.
-type metrics struct {
+type Metrics struct {
 	reconciles *prometheus.CounterVec
 	errors     *prometheus.CounterVec
 	latency    *prometheus.HistogramVec
@@ -23,8 +23,10 @@ type metrics struct {
 	hostNodeErrors *prometheus.CounterVec
 }
 
-func newMetrics(reg prometheus.Registerer) (*metrics, error) {
-	m := &metrics{
+// NewMetrics registers the syncer's metrics with reg, or takes those already
+// registered there.
+func NewMetrics(reg prometheus.Registerer) (*Metrics, error) {
+	m := &Metrics{
 		reconciles: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "knest_syncer_reconciles_total", Help: "Reconciles of tenant objects, by kind.",
 		}, []string{"kind"}),
@@ -67,7 +69,9 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 	return m, nil
 }
 
-func (m *metrics) observe(kind string, d time.Duration, err error) {
+// Observe counts one reconcile of kind that took d and failed with err (nil:
+// succeeded).
+func (m *Metrics) Observe(kind string, d time.Duration, err error) {
 	m.reconciles.WithLabelValues(kind).Inc()
 	m.latency.WithLabelValues(kind).Observe(d.Seconds())
 	if err != nil {
@@ -75,15 +79,18 @@ func (m *metrics) observe(kind string, d time.Duration, err error) {
 	}
 }
 
-func (m *metrics) write(kind, op string) {
+// HostWrite counts one write of op to a host object of kind.
+func (m *Metrics) HostWrite(kind, op string) {
 	m.writes.WithLabelValues(kind, "host", op).Inc()
 }
 
-func (m *metrics) heartbeat(kind string) {
+// Heartbeat counts one virtual Node heartbeat (kind Lease or Node).
+func (m *Metrics) Heartbeat(kind string) {
 	m.heartbeats.WithLabelValues(kind).Inc()
 }
 
-func (m *metrics) hostNodeError(err error) {
+// HostNodeError counts one failed read of a host Node, by its API reason.
+func (m *Metrics) HostNodeError(err error) {
 	reason := string(kerrors.ReasonForError(err))
 	if reason == "" {
 		// Not an API status: the host could not be reached.
@@ -92,7 +99,8 @@ func (m *metrics) hostNodeError(err error) {
 	m.hostNodeErrors.WithLabelValues(reason).Inc()
 }
 
-func (m *metrics) writeTenant(kind, op string) {
+// TenantWrite counts one write of op to a tenant object of kind.
+func (m *Metrics) TenantWrite(kind, op string) {
 	m.writes.WithLabelValues(kind, "tenant", op).Inc()
 }
 

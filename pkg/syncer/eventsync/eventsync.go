@@ -1,4 +1,7 @@
-package syncer
+// Package eventsync copies host Events about a tenant's host copies onto
+// the tenant objects they stand for, with host names rewritten to the
+// tenant's: the object's own name, and the virtual Node for a host node.
+package eventsync
 
 import (
 	"context"
@@ -15,61 +18,61 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/reconcile"
 
 	"github.com/knest-dev/knest/pkg/syncer/resources/events"
+	"github.com/knest-dev/knest/pkg/syncer/writer"
 	"github.com/knest-dev/knest/pkg/translate"
 )
 
-// eventReconciler copies host Events about host copies onto the tenant
-// objects they stand for.
-type eventReconciler struct {
-	kinds         map[string]Kind
-	tenant        string
-	hostNamespace string
-	tenantClient  client.Client
-	hostClient    client.Client
-	metrics       *metrics
-	// nodeAlias names the virtual Node standing for a host node.
-	nodeAlias func(hostNode string) string
+// Reconciler copies host Events about host copies onto the tenant objects
+// they stand for. It reconciles host Events by key.
+type Reconciler struct {
+	// Kinds returns an empty object of each synced kind, by kind name:
+	// Events about objects of other kinds are not copied.
+	Kinds map[string]func() client.Object
+	// Writer reads and writes both clusters.
+	Writer *writer.Writer
+	// NodeAlias names the virtual Node standing for a host node.
+	NodeAlias func(hostNode string) string
 }
 
 // scrubber rewrites host names in an Event message about host object
 // hostObj to what the tenant knows: the tenant object's name, and for pods
 // the virtual Node instead of the host node.
-func (r *eventReconciler) scrubber(hostObj client.Object, id translate.Object) *strings.Replacer {
+func (r *Reconciler) scrubber(hostObj client.Object, id translate.Object) *strings.Replacer {
 	pairs := []string{
 		hostObj.GetNamespace() + "/" + hostObj.GetName(), id.Namespace + "/" + id.Name,
 		hostObj.GetName(), id.Name,
 	}
 	if pod, ok := hostObj.(*corev1.Pod); ok && pod.Spec.NodeName != "" {
-		pairs = append(pairs, pod.Spec.NodeName, r.nodeAlias(pod.Spec.NodeName))
+		pairs = append(pairs, pod.Spec.NodeName, r.NodeAlias(pod.Spec.NodeName))
 	}
 	return strings.NewReplacer(pairs...)
 }
 
 // Reconcile mirrors one host Event.
-func (r *eventReconciler) Reconcile(ctx context.Context, req reconcile.Request) (result reconcile.Result, err error) {
+func (r *Reconciler) Reconcile(ctx context.Context, req reconcile.Request) (result reconcile.Result, err error) {
 	start := time.Now()
-	defer func() { r.metrics.observe("Event", time.Since(start), err) }()
+	defer func() { r.Writer.Metrics.Observe("Event", time.Since(start), err) }()
 
 	var ev corev1.Event
-	if err := r.hostClient.Get(ctx, req.NamespacedName, &ev); kerrors.IsNotFound(err) {
+	if err := r.Writer.HostClient.Get(ctx, req.NamespacedName, &ev); kerrors.IsNotFound(err) {
 		// Expired on the host; the tenant copy expires on its own.
 		return reconcile.Result{}, nil
 	} else if err != nil {
 		return reconcile.Result{}, fmt.Errorf("failed to get Event %s in host cluster: %w", req, err)
 	}
-	kind, ok := r.kinds[ev.InvolvedObject.Kind]
-	if !ok || ev.InvolvedObject.Namespace != r.hostNamespace {
+	newObj, ok := r.Kinds[ev.InvolvedObject.Kind]
+	if !ok || ev.InvolvedObject.Namespace != r.Writer.HostNamespace {
 		return reconcile.Result{}, nil
 	}
-	hostObj := kind.New()
-	err = r.hostClient.Get(ctx, types.NamespacedName{Namespace: r.hostNamespace, Name: ev.InvolvedObject.Name}, hostObj)
+	hostObj := newObj()
+	err = r.Writer.HostClient.Get(ctx, types.NamespacedName{Namespace: r.Writer.HostNamespace, Name: ev.InvolvedObject.Name}, hostObj)
 	if kerrors.IsNotFound(err) {
 		// Not ours (the host cache sees only our copies), or gone.
 		return reconcile.Result{}, nil
 	} else if err != nil {
 		return reconcile.Result{}, err
 	}
-	id, ok := translate.IdentityOf(r.tenant, hostObj)
+	id, ok := translate.IdentityOf(r.Writer.Tenant, hostObj)
 	if !ok {
 		return reconcile.Result{}, nil
 	}
@@ -80,7 +83,7 @@ func (r *eventReconciler) Reconcile(ctx context.Context, req reconcile.Request) 
 
 	key := types.NamespacedName{Namespace: id.Namespace, Name: events.TenantEventName(id.Name, &ev)}
 	existing := &corev1.Event{}
-	if err := r.tenantClient.Get(ctx, key, existing); kerrors.IsNotFound(err) {
+	if err := r.Writer.TenantClient.Get(ctx, key, existing); kerrors.IsNotFound(err) {
 		existing = nil
 	} else if err != nil {
 		return reconcile.Result{}, fmt.Errorf("failed to get Event %s in tenant cluster: %w", key, err)
@@ -88,18 +91,18 @@ func (r *eventReconciler) Reconcile(ctx context.Context, req reconcile.Request) 
 	desired := events.Backward(&ev, id, "v1", existing, r.scrubber(hostObj, id))
 	if existing == nil {
 		klog.FromContext(ctx).V(1).Info("Copying host event", "virtual", key, "reason", ev.Reason)
-		if err := r.tenantClient.Create(ctx, desired); err != nil && !kerrors.IsAlreadyExists(err) {
+		if err := r.Writer.TenantClient.Create(ctx, desired); err != nil && !kerrors.IsAlreadyExists(err) {
 			return reconcile.Result{}, fmt.Errorf("failed to create Event %s in tenant cluster: %w", key, err)
 		}
-		r.metrics.writeTenant("Event", "create")
+		r.Writer.Metrics.TenantWrite("Event", "create")
 		return reconcile.Result{}, nil
 	}
 	if equality.Semantic.DeepEqual(desired, existing) {
 		return reconcile.Result{}, nil
 	}
-	if err := r.tenantClient.Update(ctx, desired); err != nil {
+	if err := r.Writer.TenantClient.Update(ctx, desired); err != nil {
 		return reconcile.Result{}, fmt.Errorf("failed to update Event %s in tenant cluster: %w", key, err)
 	}
-	r.metrics.writeTenant("Event", "update")
+	r.Writer.Metrics.TenantWrite("Event", "update")
 	return reconcile.Result{}, nil
 }

@@ -1,4 +1,9 @@
-package syncer
+// Package nodesync maintains a tenant's virtual Nodes: one per host node its
+// pods run on, created when a pod is bound to it, kept Ready with a fresh
+// Lease, and removed once no tenant pod is bound to it. A virtual Node's
+// name is an alias keyed by knestd, so host node names cannot be guessed
+// back from it, and it advertises knestd's kubelet API, never a host node's.
+package nodesync
 
 import (
 	"context"
@@ -17,11 +22,13 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/knest-dev/knest/pkg/syncer/resources/nodes"
+	"github.com/knest-dev/knest/pkg/syncer/writer"
 	"github.com/knest-dev/knest/pkg/translate"
 )
 
-// indexNodeName indexes tenant pods by the node they are bound to.
-const indexNodeName = "spec.nodeName"
+// IndexNodeName indexes tenant pods by the node they are bound to; the
+// tenant cache must have it.
+const IndexNodeName = "spec.nodeName"
 
 const (
 	// nodeSweepInterval is how often leases are renewed and unused virtual
@@ -35,16 +42,54 @@ const (
 	nodeGrace = time.Minute
 )
 
-// nodeManager maintains the tenant's virtual Nodes: created when a pod is
+// Config configures a Manager.
+type Config struct {
+	// TenantClient reads (cached, with IndexNodeName) and writes the
+	// tenant cluster.
+	TenantClient client.Client
+	// AliasKey keys the virtual Node names; it must stay the same across
+	// restarts.
+	AliasKey []byte
+	// Address is where the tenant API server reaches knestd's kubelet API,
+	// and the host IP tenant pods see.
+	Address string
+	// KubeletPort is the port of knestd's kubelet API.
+	KubeletPort int32
+	// Version is what virtual Nodes report as their kubelet version.
+	Version string
+	Metrics *writer.Metrics
+	// HostNodes reads host Nodes for the host info virtual Nodes show; nil
+	// shows none (the default). It must not be a cached client: the
+	// operator grants get on nodes only, never list or watch, and a cache
+	// would start a cluster-wide Node informer.
+	HostNodes client.Reader
+	// HostPods, Tenant and HostNamespace find the host node of a virtual
+	// Node through the host pods of the tenant pods bound to it.
+	HostPods      client.Reader
+	Tenant        string
+	HostNamespace string
+}
+
+// New returns a Manager; it maintains Nodes once started.
+func New(c Config) *Manager {
+	return &Manager{
+		tenantClient: c.TenantClient, key: c.AliasKey, address: c.Address, kubeletPort: c.KubeletPort,
+		version: c.Version, metrics: c.Metrics, hostNodes: c.HostNodes, hostPods: c.HostPods,
+		tenant: c.Tenant, hostNamespace: c.HostNamespace,
+		ready: map[string]bool{}, hostInfo: map[string]*nodes.HostInfo{},
+	}
+}
+
+// Manager maintains the tenant's virtual Nodes: created when a pod is
 // bound to one, kept Ready with a fresh Lease, and removed once no tenant pod
 // is bound to it.
-type nodeManager struct {
+type Manager struct {
 	tenantClient client.Client
 	key          []byte
 	address      string
 	kubeletPort  int32
 	version      string
-	metrics      *metrics
+	metrics      *writer.Metrics
 
 	// hostNodes reads host Nodes for the host info virtual Nodes show; nil
 	// shows none (the default). It must not be a cached client: the
@@ -66,13 +111,13 @@ type nodeManager struct {
 	hostInfo map[string]*nodes.HostInfo
 }
 
-func (m *nodeManager) node(alias string) nodes.Node {
+func (m *Manager) node(alias string) nodes.Node {
 	return nodes.Node{Alias: alias, Address: m.address, KubeletPort: m.kubeletPort, Version: m.version}
 }
 
 // describe returns the virtual Node alias, with the host info of host node
 // hostNode ("" if unknown) when host info is on.
-func (m *nodeManager) describe(ctx context.Context, alias, hostNode string) nodes.Node {
+func (m *Manager) describe(ctx context.Context, alias, hostNode string) nodes.Node {
 	n := m.node(alias)
 	if m.hostNodes != nil {
 		n.Host = m.readHostInfo(ctx, alias, hostNode)
@@ -84,7 +129,7 @@ func (m *nodeManager) describe(ctx context.Context, alias, hostNode string) node
 // with one GET. A failed read is logged and counted, never returned: the
 // virtual Node keeps the host info last read, or shows none, and pods are
 // bound to it all the same.
-func (m *nodeManager) readHostInfo(ctx context.Context, alias, hostNode string) *nodes.HostInfo {
+func (m *Manager) readHostInfo(ctx context.Context, alias, hostNode string) *nodes.HostInfo {
 	if hostNode != "" {
 		var h corev1.Node
 		err := m.hostNodes.Get(ctx, types.NamespacedName{Name: hostNode}, &h)
@@ -95,7 +140,7 @@ func (m *nodeManager) readHostInfo(ctx context.Context, alias, hostNode string) 
 			m.mu.Unlock()
 			return info
 		}
-		m.metrics.hostNodeError(err)
+		m.metrics.HostNodeError(err)
 		// The log names the alias, as the tenant sees it, and never the
 		// host node, whose name the error (and its URL) would carry.
 		klog.FromContext(ctx).Error(errors.New(strings.ReplaceAll(err.Error(), hostNode, "<host node>")),
@@ -108,28 +153,31 @@ func (m *nodeManager) readHostInfo(ctx context.Context, alias, hostNode string) 
 
 // hostNodeOf returns the host node the tenant pods bound to virtual Node
 // alias run on, from their host pods; "" if none tells.
-func (m *nodeManager) hostNodeOf(ctx context.Context, alias string, bound []corev1.Pod) string {
+func (m *Manager) hostNodeOf(ctx context.Context, alias string, bound []corev1.Pod) string {
 	for _, p := range bound {
 		key := types.NamespacedName{Namespace: m.hostNamespace, Name: translate.HostName(m.tenant, p.Namespace, p.Name, translate.MaxSubdomainLength)}
 		var h corev1.Pod
 		if err := m.hostPods.Get(ctx, key, &h); err != nil {
 			continue
 		}
-		if h.Spec.NodeName != "" && m.alias(h.Spec.NodeName) == alias {
+		if h.Spec.NodeName != "" && m.Alias(h.Spec.NodeName) == alias {
 			return h.Spec.NodeName
 		}
 	}
 	return ""
 }
 
-// alias is the virtual Node name for a host node.
-func (m *nodeManager) alias(hostNode string) string {
+// Alias is the virtual Node name for a host node.
+func (m *Manager) Alias(hostNode string) string {
 	return nodes.Alias(m.key, hostNode)
 }
 
-// ensure makes the virtual Node for hostNode exist and returns its name.
-func (m *nodeManager) ensure(ctx context.Context, hostNode string) (string, error) {
-	alias := m.alias(hostNode)
+// Address is the address virtual Nodes advertise.
+func (m *Manager) Address() string { return m.address }
+
+// Ensure makes the virtual Node for hostNode exist and returns its name.
+func (m *Manager) Ensure(ctx context.Context, hostNode string) (string, error) {
+	alias := m.Alias(hostNode)
 	m.mu.Lock()
 	ready := m.ready[alias]
 	m.mu.Unlock()
@@ -149,7 +197,7 @@ func (m *nodeManager) ensure(ctx context.Context, hostNode string) (string, erro
 			return "", fmt.Errorf("failed to create Node %s in tenant cluster: %w", alias, err)
 		} else if err == nil {
 			klog.FromContext(ctx).Info("Created virtual node", "node", alias)
-			m.metrics.writeTenant("Node", "create")
+			m.metrics.TenantWrite("Node", "create")
 			if err := m.heartbeat(ctx, created, n, time.Now()); err != nil {
 				return "", err
 			}
@@ -165,7 +213,7 @@ func (m *nodeManager) ensure(ctx context.Context, hostNode string) (string, erro
 // when they are not what they should be: host info changed the labels, or
 // the API server's TaintNodesByCondition admission gave a new Node the
 // not-ready taint, which no node lifecycle controller removes here.
-func (m *nodeManager) heartbeat(ctx context.Context, node *corev1.Node, n nodes.Node, now time.Time) error {
+func (m *Manager) heartbeat(ctx context.Context, node *corev1.Node, n nodes.Node, now time.Time) error {
 	desired := nodes.Desired(n, node)
 	if !equality.Semantic.DeepEqual(desired.Labels, node.Labels) || !equality.Semantic.DeepEqual(desired.Spec.Taints, node.Spec.Taints) {
 		// Only labels and taints: the rest of the Node is as it was created.
@@ -175,25 +223,25 @@ func (m *nodeManager) heartbeat(ctx context.Context, node *corev1.Node, n nodes.
 			return fmt.Errorf("failed to update labels and taints of Node %s in tenant cluster: %w", node.Name, err)
 		}
 		klog.FromContext(ctx).V(2).Info("Updated the labels and taints of virtual node", "node", node.Name)
-		m.metrics.writeTenant("Node", "update")
+		m.metrics.TenantWrite("Node", "update")
 		node = updated
 	}
 	status := nodes.Status(n, node, now)
 	if err := m.tenantClient.Status().Update(ctx, status); err != nil {
 		return fmt.Errorf("failed to update status of Node %s in tenant cluster: %w", node.Name, err)
 	}
-	m.metrics.heartbeat("Node")
+	m.metrics.Heartbeat("Node")
 	return m.renew(ctx, node, now)
 }
 
-func (m *nodeManager) renew(ctx context.Context, node *corev1.Node, now time.Time) error {
+func (m *Manager) renew(ctx context.Context, node *corev1.Node, now time.Time) error {
 	key := types.NamespacedName{Namespace: nodes.LeaseNamespace, Name: node.Name}
 	existing := &coordinationv1.Lease{}
 	if err := m.tenantClient.Get(ctx, key, existing); kerrors.IsNotFound(err) {
 		if err := m.tenantClient.Create(ctx, nodes.Lease(node, nil, now)); err != nil && !kerrors.IsAlreadyExists(err) {
 			return fmt.Errorf("failed to create Lease %s in tenant cluster: %w", key, err)
 		}
-		m.metrics.writeTenant("Lease", "create")
+		m.metrics.TenantWrite("Lease", "create")
 		return nil
 	} else if err != nil {
 		return fmt.Errorf("failed to get Lease %s in tenant cluster: %w", key, err)
@@ -201,12 +249,12 @@ func (m *nodeManager) renew(ctx context.Context, node *corev1.Node, now time.Tim
 	if err := m.tenantClient.Update(ctx, nodes.Lease(node, existing, now)); err != nil {
 		return fmt.Errorf("failed to renew Lease %s in tenant cluster: %w", key, err)
 	}
-	m.metrics.heartbeat("Lease")
+	m.metrics.Heartbeat("Lease")
 	return nil
 }
 
 // Start renews and sweeps virtual Nodes until ctx ends.
-func (m *nodeManager) Start(ctx context.Context) error {
+func (m *Manager) Start(ctx context.Context) error {
 	logger := klog.FromContext(ctx).WithValues("controller", "virtual-nodes")
 	ticker := time.NewTicker(nodeSweepInterval)
 	defer ticker.Stop()
@@ -223,7 +271,7 @@ func (m *nodeManager) Start(ctx context.Context) error {
 }
 
 // sweep renews every virtual Node in use and removes the unused ones.
-func (m *nodeManager) sweep(ctx context.Context, now time.Time) error {
+func (m *Manager) sweep(ctx context.Context, now time.Time) error {
 	var list corev1.NodeList
 	if err := m.tenantClient.List(ctx, &list, client.HasLabels{nodes.LabelVirtual}); err != nil {
 		return fmt.Errorf("failed to list Nodes in tenant cluster: %w", err)
@@ -233,7 +281,7 @@ func (m *nodeManager) sweep(ctx context.Context, now time.Time) error {
 		node := &list.Items[i]
 		var bound corev1.PodList
 		// Read only: no copies of every bound pod each sweep.
-		if err := m.tenantClient.List(ctx, &bound, client.MatchingFields{indexNodeName: node.Name}, client.UnsafeDisableDeepCopy); err != nil {
+		if err := m.tenantClient.List(ctx, &bound, client.MatchingFields{IndexNodeName: node.Name}, client.UnsafeDisableDeepCopy); err != nil {
 			errs = append(errs, fmt.Errorf("failed to list Pods on Node %s in tenant cluster: %w", node.Name, err))
 			continue
 		}
@@ -248,7 +296,7 @@ func (m *nodeManager) sweep(ctx context.Context, now time.Time) error {
 				continue
 			}
 			klog.FromContext(ctx).Info("Removed unused virtual node", "node", node.Name)
-			m.metrics.writeTenant("Node", "delete")
+			m.metrics.TenantWrite("Node", "delete")
 			continue
 		}
 		if stale(node, now) || m.moved(node) {
@@ -273,7 +321,7 @@ func (m *nodeManager) sweep(ctx context.Context, now time.Time) error {
 
 // moved reports whether a Node advertises another kubelet address or port
 // than this knestd serves, as after a restart on another port.
-func (m *nodeManager) moved(node *corev1.Node) bool {
+func (m *Manager) moved(node *corev1.Node) bool {
 	if node.Status.DaemonEndpoints.KubeletEndpoint.Port != m.kubeletPort {
 		return true
 	}

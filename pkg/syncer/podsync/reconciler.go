@@ -1,4 +1,9 @@
-package syncer
+// Package podsync runs a tenant's pods on the host: the pod reconciler
+// creates, updates and deletes each tenant pod's host pod (built and checked
+// by resources/pods.Build), binds the tenant pod to the virtual Node of its
+// host node, brings the host pod's status back, delivers the pod's
+// service-account tokens, and finishes deletions the way a kubelet does.
+package podsync
 
 import (
 	"context"
@@ -10,14 +15,15 @@ import (
 	kerrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
-	"k8s.io/client-go/tools/events"
 	"k8s.io/klog/v2"
 	"k8s.io/utils/ptr"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/reconcile"
 
 	"github.com/knest-dev/knest/pkg/policy"
+	"github.com/knest-dev/knest/pkg/syncer/nodesync"
 	"github.com/knest-dev/knest/pkg/syncer/resources/pods"
+	"github.com/knest-dev/knest/pkg/syncer/writer"
 	"github.com/knest-dev/knest/pkg/translate"
 )
 
@@ -29,61 +35,72 @@ const (
 	ReasonDaemonSetRefused = "DaemonSetNotSupported"
 )
 
-// podReconciler syncs tenant pods. Pods are not a plain Kind of the generic
+// Reconciler syncs tenant pods. Pods are not a plain Kind of the generic
 // reconciler: the tenant pod's status comes back from the host, it is bound
 // to a virtual Node, its tokens are issued by the tenant API server, and its
 // deletion is finished the way a kubelet would finish it.
-type podReconciler struct {
-	tenant        string
-	hostNamespace string
-	tenantClient  client.Client
-	hostClient    client.Client
-	hostReader    client.Reader
-	recorder      events.EventRecorder
-	metrics       *metrics
-	nodes         *nodeManager
-	tokens        *tokenIssuer
-	policy        *policy.Policy
-	dns           pods.DNS
+type Reconciler struct {
+	w      *writer.Writer
+	nodes  *nodesync.Manager
+	tokens *tokenIssuer
+	policy *policy.Policy
+	dns    pods.DNS
 }
 
-func (r *podReconciler) hostKey(req types.NamespacedName) types.NamespacedName {
-	return types.NamespacedName{Namespace: r.hostNamespace, Name: translate.HostName(r.tenant, req.Namespace, req.Name, translate.MaxSubdomainLength)}
+// Config configures a Reconciler.
+type Config struct {
+	// Writer reads and writes both clusters.
+	Writer *writer.Writer
+	// Nodes maintains the virtual Nodes pods are bound to.
+	Nodes *nodesync.Manager
+	// Policy is the tenant's isolation policy.
+	Policy *policy.Policy
+	// DNS is the tenant's DNS server as host pods reach it.
+	DNS pods.DNS
+	// TenantCA is the tenant cluster's CA bundle, for token volumes.
+	TenantCA []byte
+}
+
+// New returns a pod reconciler.
+func New(c Config) *Reconciler {
+	return &Reconciler{
+		w: c.Writer, nodes: c.Nodes, policy: c.Policy, dns: c.DNS,
+		tokens: &tokenIssuer{w: c.Writer, caData: c.TenantCA},
+	}
+}
+
+func (r *Reconciler) hostKey(req types.NamespacedName) types.NamespacedName {
+	return r.w.HostKey(req.Namespace, req.Name, translate.MaxSubdomainLength)
 }
 
 // Reconcile brings a tenant pod and its host pod in line.
-func (r *podReconciler) Reconcile(ctx context.Context, req reconcile.Request) (result reconcile.Result, err error) {
+func (r *Reconciler) Reconcile(ctx context.Context, req reconcile.Request) (result reconcile.Result, err error) {
 	start := time.Now()
-	defer func() { r.metrics.observe("Pod", time.Since(start), err) }()
+	defer func() { r.w.Metrics.Observe("Pod", time.Since(start), err) }()
 	logger := klog.FromContext(ctx).WithValues("kind", "Pod", "virtual", req.NamespacedName)
 	ctx = klog.NewContext(ctx, logger)
 
-	var t *corev1.Pod
-	if pod := (&corev1.Pod{}); true {
-		if err := r.tenantClient.Get(ctx, req.NamespacedName, pod); err == nil {
-			t = pod
-		} else if !kerrors.IsNotFound(err) {
-			return reconcile.Result{}, fmt.Errorf("failed to get Pod %s in tenant cluster: %w", req, err)
-		}
+	t, h := &corev1.Pod{}, &corev1.Pod{}
+	if found, err := r.w.GetTenant(ctx, "Pod", req.NamespacedName, t); err != nil {
+		return reconcile.Result{}, err
+	} else if !found {
+		t = nil
 	}
 	hostKey := r.hostKey(req.NamespacedName)
-	var h *corev1.Pod
-	if pod := (&corev1.Pod{}); true {
-		if err := r.hostClient.Get(ctx, hostKey, pod); err == nil {
-			h = pod
-		} else if !kerrors.IsNotFound(err) {
-			return reconcile.Result{}, fmt.Errorf("failed to get Pod %s in host cluster: %w", hostKey, err)
-		}
+	if found, err := r.w.GetHost(ctx, "Pod", hostKey, h); err != nil {
+		return reconcile.Result{}, err
+	} else if !found {
+		h = nil
 	}
 	id := translate.Object{Kind: "Pod", Namespace: req.Namespace, Name: req.Name}
 	if t != nil {
 		id.UID = t.UID
 	}
 	if h != nil {
-		switch translate.Owns(r.tenant, id, h) {
+		switch translate.Owns(r.w.Tenant, id, h) {
 		case translate.NotOurs:
 			if t != nil {
-				r.warn(t, "HostNameConflict", "host pod %s exists and is not managed by knest; it is left alone", hostKey)
+				r.w.NotOurs(t, hostKey)
 			}
 			return reconcile.Result{}, nil
 		case translate.Stale:
@@ -118,7 +135,7 @@ func (r *podReconciler) Reconcile(ctx context.Context, req reconcile.Request) (r
 				"the host pod is gone (evicted, preempted or its node was lost); knest does not recreate pods, the pod's controller replaces it")
 		}
 		if reason := refusePod(t); reason != "" {
-			r.warn(t, "SyncRefused", "%s", reason)
+			r.w.Warn(t, "SyncRefused", "%s", reason)
 			return reconcile.Result{}, nil
 		}
 		if len(t.Spec.SchedulingGates) > 0 {
@@ -141,7 +158,7 @@ func (r *podReconciler) Reconcile(ctx context.Context, req reconcile.Request) (r
 	}
 	var requeue time.Duration
 	if d, err := r.tokens.ensure(ctx, t, h); err != nil {
-		return reconcile.Result{}, r.failed(t, err)
+		return reconcile.Result{}, r.w.Failed(t, err)
 	} else if d > 0 {
 		requeue = d
 	}
@@ -168,17 +185,12 @@ func (r *podReconciler) Reconcile(ctx context.Context, req reconcile.Request) (r
 	return reconcile.Result{RequeueAfter: requeue}, nil
 }
 
-// hostDNS is the tenant's DNS server as host pods reach it.
-func hostDNS(cfg Config) pods.DNS {
-	return pods.DNS{Nameserver: cfg.DNSServiceIP, ClusterDomain: cfg.ClusterDomain}
-}
-
 // update brings a running host pod in line with its tenant pod: metadata,
 // images and activeDeadlineSeconds, then ephemeral containers and in-place
 // resizes through their subresources, all built and checked by pods.Build.
 // One write a call: each changes the pod the next one starts from. done
 // reports a write (or a conflict), so the caller requeues.
-func (r *podReconciler) update(ctx context.Context, t, h *corev1.Pod, hostKey types.NamespacedName) (done bool, err error) {
+func (r *Reconciler) update(ctx context.Context, t, h *corev1.Pod, hostKey types.NamespacedName) (done bool, err error) {
 	if h.DeletionTimestamp != nil {
 		return false, nil
 	}
@@ -190,7 +202,7 @@ func (r *podReconciler) update(ctx context.Context, t, h *corev1.Pod, hostKey ty
 	if err != nil {
 		// Nothing is written; the tenant is told why (the pod keeps
 		// running as it was).
-		r.warn(t, "SyncRefused", "%s", err.Error())
+		r.w.Warn(t, "SyncRefused", "%s", err.Error())
 		return false, nil
 	}
 	writes := pods.Writes(h, desired)
@@ -201,41 +213,35 @@ func (r *podReconciler) update(ctx context.Context, t, h *corev1.Pod, hostKey ty
 	logger := klog.FromContext(ctx)
 	if w.Subresource == "" {
 		logger.Info("Updating host pod", "host", hostKey)
-		err = r.hostClient.Patch(ctx, w.Pod, client.MergeFromWithOptions(h, client.MergeFromWithOptimisticLock{}))
-	} else {
-		if pods.Terminal(t) {
-			return false, nil
+		if _, err := r.w.PatchHost(ctx, "Pod", t, w.Pod, h); err != nil {
+			return false, err
 		}
-		logger.Info("Updating host pod", "host", hostKey, "subresource", w.Subresource)
-		err = r.hostClient.SubResource(w.Subresource).Update(ctx, w.Pod)
+		return true, nil
 	}
+	if pods.Terminal(t) {
+		return false, nil
+	}
+	logger.Info("Updating host pod", "host", hostKey, "subresource", w.Subresource)
+	err = r.w.HostClient.SubResource(w.Subresource).Update(ctx, w.Pod)
 	if kerrors.IsConflict(err) {
 		return true, nil
 	}
 	if err != nil {
-		what := "Pod"
-		if w.Subresource != "" {
-			what = w.Subresource + " of Pod"
-		}
-		return false, r.failed(t, fmt.Errorf("failed to update %s %s in host cluster: %w", what, hostKey, err))
+		return false, r.w.Failed(t, fmt.Errorf("failed to update %s of Pod %s in host cluster: %w", w.Subresource, hostKey, err))
 	}
-	op := w.Subresource
-	if op == "" {
-		op = "update"
-	}
-	r.metrics.write("Pod", op)
+	r.w.Metrics.HostWrite("Pod", w.Subresource)
 	return true, nil
 }
 
 // env is what a host pod gets from outside its tenant pod; serviceEnv only
 // matters to a new one (a running pod's environment cannot change).
-func (r *podReconciler) env(ctx context.Context, t *corev1.Pod, hostKey types.NamespacedName, serviceEnv []corev1.EnvVar) (pods.Env, error) {
+func (r *Reconciler) env(ctx context.Context, t *corev1.Pod, hostKey types.NamespacedName, serviceEnv []corev1.EnvVar) (pods.Env, error) {
 	var ns corev1.Namespace
-	if err := r.tenantClient.Get(ctx, types.NamespacedName{Name: t.Namespace}, &ns); err != nil && !kerrors.IsNotFound(err) {
+	if err := r.w.TenantClient.Get(ctx, types.NamespacedName{Name: t.Namespace}, &ns); err != nil && !kerrors.IsNotFound(err) {
 		return pods.Env{}, fmt.Errorf("failed to get Namespace %s in tenant cluster: %w", t.Namespace, err)
 	}
 	return pods.Env{
-		ServiceEnv: serviceEnv, TokenSecret: pods.TokenSecretName(hostKey.Name), DNS: r.dns, NodeAddress: r.nodes.address,
+		ServiceEnv: serviceEnv, TokenSecret: pods.TokenSecretName(hostKey.Name), DNS: r.dns, NodeAddress: r.nodes.Address(),
 		NamespaceLabels: ns.Labels,
 	}, nil
 }
@@ -264,13 +270,13 @@ func refusePod(t *corev1.Pod) string {
 
 // meta says which host pod a tenant pod has and whose it is; pods.Build
 // computes the rest of its metadata.
-func (r *podReconciler) meta(t *corev1.Pod, hostKey types.NamespacedName) translate.Meta {
-	return translate.Meta{Name: hostKey.Name, Namespace: hostKey.Namespace, Tenant: r.tenant, TenantNamespace: t.Namespace}
+func (r *Reconciler) meta(t *corev1.Pod, hostKey types.NamespacedName) translate.Meta {
+	return translate.Meta{Name: hostKey.Name, Namespace: hostKey.Namespace, Tenant: r.w.Tenant, TenantNamespace: t.Namespace}
 }
 
 // create makes the host pod of a tenant pod, then its token Secret (which
 // the host pod owns, so it needs the pod's UID).
-func (r *podReconciler) create(ctx context.Context, t *corev1.Pod, hostKey types.NamespacedName) (reconcile.Result, error) {
+func (r *Reconciler) create(ctx context.Context, t *corev1.Pod, hostKey types.NamespacedName) (reconcile.Result, error) {
 	env, err := r.serviceEnv(ctx, t)
 	if err != nil {
 		return reconcile.Result{}, err
@@ -282,29 +288,17 @@ func (r *podReconciler) create(ctx context.Context, t *corev1.Pod, hostKey types
 	desired, err := pods.Build(t, nil, r.meta(t, hostKey), podEnv, r.policy)
 	if err != nil {
 		// Never created: the tenant is told why.
-		r.warn(t, "SyncRefused", "%s", err.Error())
+		r.w.Warn(t, "SyncRefused", "%s", err.Error())
 		return reconcile.Result{}, nil
 	}
 	klog.FromContext(ctx).Info("Creating host pod", "host", hostKey)
-	if err := r.hostClient.Create(ctx, desired); err != nil {
-		if kerrors.IsAlreadyExists(err) {
-			// Ours and not in the cache yet, or not ours at all.
-			existing := &corev1.Pod{}
-			if err := r.hostReader.Get(ctx, hostKey, existing); err != nil {
-				return reconcile.Result{}, fmt.Errorf("failed to get Pod %s in host cluster: %w", hostKey, err)
-			}
-			if translate.Owns(r.tenant, translate.Object{Kind: "Pod", Namespace: t.Namespace, Name: t.Name, UID: t.UID}, existing) == translate.NotOurs {
-				r.warn(t, "HostNameConflict", "host pod %s exists and is not managed by knest; it is left alone", hostKey)
-				return reconcile.Result{RequeueAfter: 30 * time.Second}, nil
-			}
-			return reconcile.Result{RequeueAfter: time.Second}, nil
-		}
-		return reconcile.Result{}, r.failed(t, fmt.Errorf("failed to create Pod %s in host cluster: %w", hostKey, err))
+	id := translate.Object{Kind: "Pod", Namespace: t.Namespace, Name: t.Name, UID: t.UID}
+	if created, result, err := r.w.CreateHost(ctx, t, id, desired); !created {
+		return result, err
 	}
-	r.metrics.write("Pod", "create")
 	d, err := r.tokens.issue(ctx, t, desired, true)
 	if err != nil {
-		return reconcile.Result{}, r.failed(t, err)
+		return reconcile.Result{}, r.w.Failed(t, err)
 	}
 	return reconcile.Result{RequeueAfter: d}, nil
 }
@@ -312,18 +306,18 @@ func (r *podReconciler) create(ctx context.Context, t *corev1.Pod, hostKey types
 // serviceEnv lists the Services whose variables the pod gets, as a kubelet
 // would: the API server's always, the namespace's unless service links are
 // off.
-func (r *podReconciler) serviceEnv(ctx context.Context, t *corev1.Pod) ([]corev1.EnvVar, error) {
+func (r *Reconciler) serviceEnv(ctx context.Context, t *corev1.Pod) ([]corev1.EnvVar, error) {
 	var services []corev1.Service
 	if t.Spec.EnableServiceLinks == nil || *t.Spec.EnableServiceLinks {
 		var list corev1.ServiceList
-		if err := r.tenantClient.List(ctx, &list, client.InNamespace(t.Namespace)); err != nil {
+		if err := r.w.TenantClient.List(ctx, &list, client.InNamespace(t.Namespace)); err != nil {
 			return nil, fmt.Errorf("failed to list Services in tenant cluster: %w", err)
 		}
 		services = list.Items
 	}
 	if t.Namespace != metav1.NamespaceDefault || len(services) == 0 {
 		var api corev1.Service
-		if err := r.tenantClient.Get(ctx, types.NamespacedName{Namespace: metav1.NamespaceDefault, Name: "kubernetes"}, &api); err != nil {
+		if err := r.w.TenantClient.Get(ctx, types.NamespacedName{Namespace: metav1.NamespaceDefault, Name: "kubernetes"}, &api); err != nil {
 			return nil, fmt.Errorf("failed to get Service default/kubernetes in tenant cluster: %w", err)
 		}
 		services = append(services, api)
@@ -333,8 +327,8 @@ func (r *podReconciler) serviceEnv(ctx context.Context, t *corev1.Pod) ([]corev1
 
 // bind binds the tenant pod to the virtual Node of its host pod's node and
 // returns the Node's name.
-func (r *podReconciler) bind(ctx context.Context, t *corev1.Pod, hostNode string) (string, error) {
-	alias, err := r.nodes.ensure(ctx, hostNode)
+func (r *Reconciler) bind(ctx context.Context, t *corev1.Pod, hostNode string) (string, error) {
+	alias, err := r.nodes.Ensure(ctx, hostNode)
 	if err != nil {
 		return "", err
 	}
@@ -342,7 +336,7 @@ func (r *podReconciler) bind(ctx context.Context, t *corev1.Pod, hostNode string
 		ObjectMeta: metav1.ObjectMeta{Name: t.Name, Namespace: t.Namespace, UID: t.UID},
 		Target:     corev1.ObjectReference{Kind: "Node", Name: alias},
 	}
-	if err := r.tenantClient.SubResource("binding").Create(ctx, t, binding); err != nil {
+	if err := r.w.TenantClient.SubResource("binding").Create(ctx, t, binding); err != nil {
 		if kerrors.IsConflict(err) || kerrors.IsNotFound(err) {
 			// Bound meanwhile, or gone: the next event tells.
 			return alias, nil
@@ -350,23 +344,23 @@ func (r *podReconciler) bind(ctx context.Context, t *corev1.Pod, hostNode string
 		return "", fmt.Errorf("failed to bind Pod %s/%s to %s in tenant cluster: %w", t.Namespace, t.Name, alias, err)
 	}
 	klog.FromContext(ctx).V(1).Info("Bound tenant pod", "node", alias)
-	r.metrics.writeTenant("Pod", "bind")
+	r.w.Metrics.TenantWrite("Pod", "bind")
 	return alias, nil
 }
 
 // copyStatus brings the host pod's status to the tenant pod.
-func (r *podReconciler) copyStatus(ctx context.Context, t, h *corev1.Pod) error {
-	desired := pods.Backward(h, t, r.nodes.address)
+func (r *Reconciler) copyStatus(ctx context.Context, t, h *corev1.Pod) error {
+	desired := pods.Backward(h, t, r.nodes.Address())
 	if equality.Semantic.DeepEqual(desired.Status, t.Status) {
 		return nil
 	}
-	if err := r.tenantClient.Status().Patch(ctx, desired, client.MergeFrom(t)); err != nil {
+	if err := r.w.TenantClient.Status().Patch(ctx, desired, client.MergeFrom(t)); err != nil {
 		if kerrors.IsNotFound(err) {
 			return nil
 		}
 		return fmt.Errorf("failed to update status of Pod %s/%s in tenant cluster: %w", t.Namespace, t.Name, err)
 	}
-	r.metrics.writeTenant("Pod", "status")
+	r.w.Metrics.TenantWrite("Pod", "status")
 	return nil
 }
 
@@ -374,12 +368,12 @@ func (r *podReconciler) copyStatus(ctx context.Context, t, h *corev1.Pod) error 
 // grace period, and once it is gone finishes the tenant pod as a kubelet
 // does: a terminal phase first, then deletion with grace period 0. Job
 // failure and replacement policies depend on that order.
-func (r *podReconciler) finishDeletion(ctx context.Context, t, h *corev1.Pod) (reconcile.Result, error) {
+func (r *Reconciler) finishDeletion(ctx context.Context, t, h *corev1.Pod) (reconcile.Result, error) {
 	if h != nil {
 		if h.DeletionTimestamp == nil {
 			klog.FromContext(ctx).Info("Deleting host pod", "host", client.ObjectKeyFromObject(h), "gracePeriod", ptr.Deref(t.DeletionGracePeriodSeconds, -1))
 			if err := r.deleteHost(ctx, h, t.DeletionGracePeriodSeconds); err != nil {
-				return reconcile.Result{}, r.failed(t, err)
+				return reconcile.Result{}, r.w.Failed(t, err)
 			}
 			return reconcile.Result{}, nil
 		}
@@ -397,19 +391,19 @@ func (r *podReconciler) finishDeletion(ctx context.Context, t, h *corev1.Pod) (r
 		for i := range desired.Status.ContainerStatuses {
 			terminate(&desired.Status.ContainerStatuses[i])
 		}
-		if err := r.tenantClient.Status().Patch(ctx, desired, client.MergeFrom(t)); err != nil {
+		if err := r.w.TenantClient.Status().Patch(ctx, desired, client.MergeFrom(t)); err != nil {
 			if kerrors.IsNotFound(err) {
 				return reconcile.Result{}, nil
 			}
 			return reconcile.Result{}, fmt.Errorf("failed to update status of Pod %s/%s in tenant cluster: %w", t.Namespace, t.Name, err)
 		}
-		r.metrics.writeTenant("Pod", "status")
+		r.w.Metrics.TenantWrite("Pod", "status")
 	}
 	uid := t.UID
-	if err := r.tenantClient.Delete(ctx, t, client.GracePeriodSeconds(0), client.Preconditions{UID: &uid}); err != nil && !kerrors.IsNotFound(err) && !kerrors.IsConflict(err) {
+	if err := r.w.TenantClient.Delete(ctx, t, client.GracePeriodSeconds(0), client.Preconditions{UID: &uid}); err != nil && !kerrors.IsNotFound(err) && !kerrors.IsConflict(err) {
 		return reconcile.Result{}, fmt.Errorf("failed to delete Pod %s/%s in tenant cluster: %w", t.Namespace, t.Name, err)
 	}
-	r.metrics.writeTenant("Pod", "delete")
+	r.w.Metrics.TenantWrite("Pod", "delete")
 	return reconcile.Result{}, nil
 }
 
@@ -444,7 +438,7 @@ func terminate(s *corev1.ContainerStatus) {
 
 // fail turns a tenant pod whose host pod is gone Failed, with the reason,
 // so its controller replaces it.
-func (r *podReconciler) fail(ctx context.Context, t *corev1.Pod, reason, message string) error {
+func (r *Reconciler) fail(ctx context.Context, t *corev1.Pod, reason, message string) error {
 	desired := t.DeepCopy()
 	desired.Status.Phase = corev1.PodFailed
 	desired.Status.Reason = reason
@@ -463,37 +457,21 @@ func (r *podReconciler) fail(ctx context.Context, t *corev1.Pod, reason, message
 		}
 	}
 	klog.FromContext(ctx).Info("Tenant pod failed: its host pod is gone", "reason", reason)
-	if err := r.tenantClient.Status().Patch(ctx, desired, client.MergeFrom(t)); err != nil {
+	if err := r.w.TenantClient.Status().Patch(ctx, desired, client.MergeFrom(t)); err != nil {
 		if kerrors.IsNotFound(err) {
 			return nil
 		}
 		return fmt.Errorf("failed to update status of Pod %s/%s in tenant cluster: %w", t.Namespace, t.Name, err)
 	}
-	r.metrics.writeTenant("Pod", "status")
-	r.warn(t, reason, "%s", message)
+	r.w.Metrics.TenantWrite("Pod", "status")
+	r.w.Warn(t, reason, "%s", message)
 	return nil
 }
 
-func (r *podReconciler) deleteHost(ctx context.Context, h *corev1.Pod, grace *int64) error {
-	uid := h.UID
-	opts := []client.DeleteOption{client.Preconditions{UID: &uid}}
+// deleteHost deletes host pod h with grace period grace (nil: the pod's).
+func (r *Reconciler) deleteHost(ctx context.Context, h *corev1.Pod, grace *int64) error {
 	if grace != nil {
-		opts = append(opts, client.GracePeriodSeconds(*grace))
+		return r.w.DeleteHost(ctx, "Pod", h, client.GracePeriodSeconds(*grace))
 	}
-	if err := r.hostClient.Delete(ctx, h, opts...); err != nil && !kerrors.IsNotFound(err) {
-		return fmt.Errorf("failed to delete Pod %s/%s in host cluster: %w", h.Namespace, h.Name, err)
-	}
-	r.metrics.write("Pod", "delete")
-	return nil
-}
-
-func (r *podReconciler) failed(t *corev1.Pod, err error) error {
-	r.warn(t, "SyncFailed", "%s", err.Error())
-	return err
-}
-
-func (r *podReconciler) warn(t *corev1.Pod, reason, format string, args ...any) {
-	if r.recorder != nil {
-		r.recorder.Eventf(t, nil, corev1.EventTypeWarning, reason, "Sync", format, args...)
-	}
+	return r.w.DeleteHost(ctx, "Pod", h)
 }
