@@ -89,14 +89,10 @@ var _ = Describe("Confinement", func() {
 				p.Spec.Volumes = []corev1.Volume{{Name: "root", VolumeSource: corev1.VolumeSource{HostPath: &corev1.HostPathVolumeSource{Path: "/"}}}}
 			}, []string{"hostPath"}},
 			{"hostnetwork", func(p *corev1.Pod) { p.Spec.HostNetwork = true }, []string{"hostNetwork"}},
-			{"pinned", func(p *corev1.Pod) { p.Spec.NodeName = "kwok-general-0" }, []string{"nodeName"}},
 			{"tolerating", func(p *corev1.Pod) {
 				p.Spec.Tolerations = []corev1.Toleration{{Key: "knest.io/pool", Operator: corev1.TolerationOpExists}}
 			}, []string{"tolerations"}},
 			{"runtime", func(p *corev1.Pod) { p.Spec.RuntimeClassName = ptr.To(rc) }, []string{"runtimeClassName"}},
-			{"selector", func(p *corev1.Pod) {
-				p.Spec.NodeSelector = map[string]string{"kubernetes.io/hostname": "kwok-general-0"}
-			}, []string{"nodeSelector"}},
 		}
 		for _, c := range cases {
 			By("creating a " + c.name + " pod")
@@ -104,6 +100,82 @@ var _ = Describe("Confinement", func() {
 			c.tweak(p)
 			_, err := env.tenant.CoreV1().Pods(ns).Create(ctx, p, metav1.CreateOptions{})
 			expectRefused(ctx, err, ns, c.name, c.want...)
+		}
+	})
+
+	It("leaves pods Pending that no tenant node matches, and never hands a host node name to the host", func(ctx SpecContext) {
+		ns := createTenantNamespace(ctx, "unsched")
+		cases := map[string]func(*corev1.Pod){
+			// A host node's name is no tenant node's.
+			"pinned": func(p *corev1.Pod) { p.Spec.NodeName = "kwok-general-0" },
+			"hostname": func(p *corev1.Pod) {
+				p.Spec.NodeSelector = map[string]string{"kubernetes.io/hostname": "kwok-general-0"}
+			},
+			// Kubernetes' own conformance quota specs use such a key.
+			"unsatisfiable": func(p *corev1.Pod) {
+				p.Spec.NodeSelector = map[string]string{"x-test.k8s.io/unsatisfiable": "not-schedulable"}
+			},
+		}
+		for name, tweak := range cases {
+			p := restrictedPod(name)
+			tweak(p)
+			_, err := env.tenant.CoreV1().Pods(ns).Create(ctx, p, metav1.CreateOptions{})
+			Expect(err).NotTo(HaveOccurred(), "creating pod %s", name)
+		}
+		for name := range cases {
+			Eventually(func(g Gomega) {
+				p, err := env.tenant.CoreV1().Pods(ns).Get(ctx, name, metav1.GetOptions{})
+				g.Expect(err).NotTo(HaveOccurred())
+				g.Expect(p.Status.Phase).To(Equal(corev1.PodPending))
+				var cond *corev1.PodCondition
+				for i := range p.Status.Conditions {
+					if p.Status.Conditions[i].Type == corev1.PodScheduled {
+						cond = &p.Status.Conditions[i]
+					}
+				}
+				g.Expect(cond).NotTo(BeNil(), "pod %s has no PodScheduled condition", name)
+				g.Expect(cond.Status).To(Equal(corev1.ConditionFalse))
+				g.Expect(cond.Reason).To(Equal(corev1.PodReasonUnschedulable))
+			}).WithContext(ctx).WithTimeout(time.Minute).Should(Succeed(), "pod %s", name)
+		}
+		Consistently(func(g Gomega) {
+			g.Expect(hostPodsOf(ctx, g, ns)).To(BeEmpty(), "no host pod for an unschedulable tenant pod")
+		}).WithContext(ctx).WithTimeout(5 * time.Second).Should(Succeed())
+	})
+
+	It("places a pod pinned to a tenant node on that node's host node, through the host scheduler", func(ctx SpecContext) {
+		ns := createTenantNamespace(ctx, "pin")
+		_, err := env.tenant.CoreV1().Pods(ns).Create(ctx, restrictedPod("first"), metav1.CreateOptions{})
+		Expect(err).NotTo(HaveOccurred(), "creating the first pod")
+		var alias string
+		Eventually(func(g Gomega) {
+			pods := runningTenantPods(ctx, g, ns, "first")
+			g.Expect(pods).To(HaveLen(1))
+			alias = pods[0].Spec.NodeName
+		}).WithContext(ctx).WithTimeout(time.Minute).Should(Succeed())
+		first := hostPodsOf(ctx, Default, ns)
+		Expect(first).To(HaveLen(1))
+		hostNode := first[0].Spec.NodeName
+
+		pinned := restrictedPod("pinned")
+		pinned.Spec.NodeName = alias
+		_, err = env.tenant.CoreV1().Pods(ns).Create(ctx, pinned, metav1.CreateOptions{})
+		Expect(err).NotTo(HaveOccurred(), "creating a pod pinned to tenant node %s", alias)
+		Eventually(func(g Gomega) {
+			pods := runningTenantPods(ctx, g, ns, "pinned")
+			g.Expect(pods).To(HaveLen(1))
+			g.Expect(pods[0].Spec.NodeName).To(Equal(alias))
+		}).WithContext(ctx).WithTimeout(time.Minute).Should(Succeed())
+		for _, h := range hostPodsOf(ctx, Default, ns) {
+			if h.Labels["t.knest.io/app"] != "pinned" {
+				continue
+			}
+			Expect(h.Spec.NodeName).To(Equal(hostNode), "the pinned pod runs on the first pod's host node")
+			terms := h.Spec.Affinity.NodeAffinity.RequiredDuringSchedulingIgnoredDuringExecution.NodeSelectorTerms
+			Expect(terms).To(HaveLen(1))
+			Expect(terms[0].MatchFields).To(ContainElement(corev1.NodeSelectorRequirement{
+				Key: "metadata.name", Operator: corev1.NodeSelectorOpIn, Values: []string{hostNode},
+			}), "placed through the host scheduler, never by a host nodeName")
 		}
 	})
 

@@ -191,6 +191,31 @@ func TestCheckHostPod(t *testing.T) {
 			want:    []string{"spec.securityContext.seccompProfile: Required value"},
 		},
 		{
+			name:    "a host node label key outside the allowlist is refused on the host",
+			profile: ProfileSoft,
+			pod:     forced(ProfileSoft, withSpec(func(s *corev1.PodSpec) { s.NodeSelector["kubernetes.io/hostname"] = "worker-1" })),
+			want:    []string{"spec.nodeSelector[kubernetes.io/hostname]: Invalid value"},
+		},
+		{
+			name:    "node affinity on a key outside the allowlist, or a field other than the name, is refused on the host",
+			profile: ProfileSoft,
+			pod: forced(ProfileSoft, withSpec(func(s *corev1.PodSpec) {
+				s.Affinity = &corev1.Affinity{NodeAffinity: &corev1.NodeAffinity{
+					RequiredDuringSchedulingIgnoredDuringExecution: &corev1.NodeSelector{NodeSelectorTerms: []corev1.NodeSelectorTerm{{
+						MatchExpressions: []corev1.NodeSelectorRequirement{{Key: "node-role.kubernetes.io/control-plane", Operator: corev1.NodeSelectorOpExists}},
+						MatchFields: []corev1.NodeSelectorRequirement{
+							{Key: FieldNodeName, Operator: corev1.NodeSelectorOpIn, Values: []string{"worker-1"}},
+							{Key: "spec.unschedulable", Operator: corev1.NodeSelectorOpIn, Values: []string{"true"}},
+						},
+					}}},
+				}}
+			})),
+			want: []string{
+				"spec.affinity.nodeAffinity.requiredDuringSchedulingIgnoredDuringExecution.nodeSelectorTerms[0].matchExpressions[0].key: Invalid value",
+				"spec.affinity.nodeAffinity.requiredDuringSchedulingIgnoredDuringExecution.nodeSelectorTerms[0].matchFields[1].key: Invalid value",
+			},
+		},
+		{
 			name:    "a node name is refused",
 			profile: ProfileSoft,
 			pod:     forced(ProfileSoft, withSpec(func(s *corev1.PodSpec) { s.NodeName = "worker-1" })),

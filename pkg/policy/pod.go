@@ -116,9 +116,11 @@ func checkPod(meta *metav1.ObjectMeta, spec *corev1.PodSpec, path *field.Path, p
 	errs = append(errs, checkDownwardAPI(e)...)
 	errs = append(errs, checkAffinityNamespaces(e)...)
 	errs = append(errs, checkRefusedFields(e)...)
-	if spec.NodeName != "" {
+	if host && spec.NodeName != "" {
+		// A tenant's nodeName becomes node affinity (HostNodeSelection):
+		// the host scheduler still checks the pool, taints and room.
 		errs = append(errs, field.Invalid(e.specPath.Child("nodeName"), spec.NodeName, fmt.Sprintf(
-			"pods may not choose their node in the %s profile: the host schedules them onto the tenant's nodes; remove nodeName", profile)))
+			"host pods may not bypass the host scheduler in the %s profile; knest translates a tenant's nodeName into node affinity", profile)))
 	}
 	errs = append(errs, checkTolerations(e, p)...)
 	errs = append(errs, checkRuntimeClass(e, p, host)...)
@@ -288,12 +290,21 @@ func checkPriorityClassName(e *podEnv, p *Policy, host bool) field.ErrorList {
 		slices.Sorted(maps.Keys(p.PriorityClasses.Classes)), "priorityClassName"))}
 }
 
+// checkNodeSelection checks a host pod's node selection: node label keys in
+// the policy's allowlist, the node pool's selector as the profile forces
+// it, and node names only as metadata.name fields (HostNodeSelection's
+// translation of the tenant's choice). A tenant pod may select on any key:
+// HostNodeSelection decides the rest as the tenant's virtual Nodes would,
+// so nothing is checked for it here.
 func checkNodeSelection(e *podEnv, p *Policy, host bool) field.ErrorList {
+	if !host {
+		return nil
+	}
 	var errs field.ErrorList
 	placement := p.Placement.NodeSelector
 	allowedKey := func(k string) bool {
 		_, forced := placement[k]
-		return slices.Contains(p.NodeLabelKeys, k) || (host && forced)
+		return slices.Contains(p.NodeLabelKeys, k) || forced
 	}
 	notAllowed := func(path *field.Path, value, what string) *field.Error {
 		return field.Invalid(path, value, fmt.Sprintf("%s is not allowed in the %s profile; allowed node label keys: %s",
@@ -303,7 +314,7 @@ func checkNodeSelection(e *podEnv, p *Policy, host bool) field.ErrorList {
 	selPath := e.specPath.Child("nodeSelector")
 	for _, k := range slices.Sorted(maps.Keys(e.spec.NodeSelector)) {
 		v := e.spec.NodeSelector[k]
-		if want, forced := placement[k]; host && forced {
+		if want, forced := placement[k]; forced {
 			if v != want {
 				errs = append(errs, field.Invalid(selPath.Key(k), v, fmt.Sprintf(
 					"must be %q: the %s profile keeps host pods on the tenant's node pool", want, e.profile)))
@@ -314,12 +325,10 @@ func checkNodeSelection(e *podEnv, p *Policy, host bool) field.ErrorList {
 			errs = append(errs, notAllowed(selPath.Key(k), v, fmt.Sprintf("node label key %q", k)))
 		}
 	}
-	if host {
-		for _, k := range slices.Sorted(maps.Keys(placement)) {
-			if _, ok := e.spec.NodeSelector[k]; !ok {
-				errs = append(errs, field.Required(selPath.Key(k), fmt.Sprintf(
-					"must be %q: the %s profile keeps host pods on the tenant's node pool", placement[k], e.profile)))
-			}
+	for _, k := range slices.Sorted(maps.Keys(placement)) {
+		if _, ok := e.spec.NodeSelector[k]; !ok {
+			errs = append(errs, field.Required(selPath.Key(k), fmt.Sprintf(
+				"must be %q: the %s profile keeps host pods on the tenant's node pool", placement[k], e.profile)))
 		}
 	}
 
@@ -335,7 +344,7 @@ func checkNodeSelection(e *podEnv, p *Policy, host bool) field.ErrorList {
 			}
 		}
 		for j, r := range t.MatchFields {
-			if !allowedKey(r.Key) {
+			if r.Key != FieldNodeName {
 				errs = append(errs, notAllowed(path.Child("matchFields").Index(j).Child("key"), r.Key, "node field"))
 			}
 		}

@@ -306,10 +306,9 @@ func TestCheckPod(t *testing.T) {
 			want: []string{"spec.volumes[2].nfs: Forbidden"},
 		},
 		{
-			name:    "a nodeName is refused",
+			name:    "a nodeName passes: HostNodeSelection decides it against the virtual nodes",
 			profile: ProfileHard,
 			pod:     nginx(nonRoot, withSpec(func(s *corev1.PodSpec) { s.NodeName = "worker-1" })),
-			want:    []string{"spec.nodeName: Invalid value"},
 		},
 		{
 			name:    "a toleration outside the allowlist is refused",
@@ -399,15 +398,14 @@ func TestCheckPod(t *testing.T) {
 			pod:     nginx(nonRoot, withSpec(func(s *corev1.PodSpec) { s.PriorityClassName = "low" })),
 		},
 		{
-			name:    "a nodeSelector key outside the allowlist is refused and an allowed one passes",
+			name:    "any nodeSelector key passes: HostNodeSelection decides keys outside the allowlist",
 			profile: ProfileHard,
 			pod: nginx(nonRoot, withSpec(func(s *corev1.PodSpec) {
 				s.NodeSelector = map[string]string{corev1.LabelArchStable: "arm64", corev1.LabelHostname: "worker-1"}
 			})),
-			want: []string{"spec.nodeSelector[kubernetes.io/hostname]: Invalid value"},
 		},
 		{
-			name:    "node affinity keys and fields outside the allowlist are refused",
+			name:    "node affinity keys and fields outside the allowlist pass: HostNodeSelection decides them",
 			profile: ProfileSoft,
 			pod: nginx(withSpec(func(s *corev1.PodSpec) {
 				s.Affinity = &corev1.Affinity{NodeAffinity: &corev1.NodeAffinity{
@@ -423,11 +421,6 @@ func TestCheckPod(t *testing.T) {
 					}}},
 				}}
 			})),
-			want: []string{
-				"spec.affinity.nodeAffinity.preferredDuringSchedulingIgnoredDuringExecution[0].preference.matchExpressions[0].key: Invalid value",
-				"spec.affinity.nodeAffinity.requiredDuringSchedulingIgnoredDuringExecution.nodeSelectorTerms[0].matchExpressions[1].key: Invalid value",
-				"spec.affinity.nodeAffinity.requiredDuringSchedulingIgnoredDuringExecution.nodeSelectorTerms[0].matchFields[0].key: Invalid value",
-			},
 		},
 	}
 	for _, tc := range tests {

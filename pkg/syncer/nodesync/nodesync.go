@@ -76,7 +76,7 @@ func New(c Config) *Manager {
 		tenantClient: c.TenantClient, key: c.AliasKey, address: c.Address, kubeletPort: c.KubeletPort,
 		version: c.Version, metrics: c.Metrics, hostNodes: c.HostNodes, hostPods: c.HostPods,
 		tenant: c.Tenant, hostNamespace: c.HostNamespace,
-		ready: map[string]bool{}, hostInfo: map[string]*nodes.HostInfo{},
+		ready: map[string]bool{}, hostInfo: map[string]*nodes.HostInfo{}, hostNodeOfAlias: map[string]string{},
 	}
 }
 
@@ -109,6 +109,37 @@ type Manager struct {
 	// hostInfo holds the host info last read for each alias: a failed read
 	// leaves a virtual Node showing what it showed.
 	hostInfo map[string]*nodes.HostInfo
+	// hostNodeOfAlias holds the host node of each alias known.
+	hostNodeOfAlias map[string]string
+}
+
+// HostNode returns the host node virtual Node alias stands for, if it is a
+// virtual Node of this tenant: one knest made for a host node its pods run
+// on. The answer comes from knestd's own records and the host pods, never
+// from what the tenant wrote into the Node.
+func (m *Manager) HostNode(ctx context.Context, alias string) (string, bool) {
+	m.mu.Lock()
+	h, ok := m.hostNodeOfAlias[alias]
+	m.mu.Unlock()
+	if ok {
+		return h, true
+	}
+	// Learned before a restart: the host pods of the pods bound to it tell.
+	var bound corev1.PodList
+	if err := m.tenantClient.List(ctx, &bound, client.MatchingFields{IndexNodeName: alias}, client.UnsafeDisableDeepCopy); err != nil {
+		return "", false
+	}
+	if h = m.hostNodeOf(ctx, alias, bound.Items); h == "" {
+		return "", false
+	}
+	m.remember(alias, h)
+	return h, true
+}
+
+func (m *Manager) remember(alias, hostNode string) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.hostNodeOfAlias[alias] = hostNode
 }
 
 func (m *Manager) node(alias string) nodes.Node {
@@ -178,6 +209,7 @@ func (m *Manager) Address() string { return m.address }
 // Ensure makes the virtual Node for hostNode exist and returns its name.
 func (m *Manager) Ensure(ctx context.Context, hostNode string) (string, error) {
 	alias := m.Alias(hostNode)
+	m.remember(alias, hostNode)
 	m.mu.Lock()
 	ready := m.ready[alias]
 	m.mu.Unlock()
@@ -289,6 +321,7 @@ func (m *Manager) sweep(ctx context.Context, now time.Time) error {
 			m.mu.Lock()
 			delete(m.ready, node.Name)
 			delete(m.hostInfo, node.Name)
+			delete(m.hostNodeOfAlias, node.Name)
 			m.mu.Unlock()
 			uid := node.UID
 			if err := m.tenantClient.Delete(ctx, node, client.Preconditions{UID: &uid}); err != nil && !kerrors.IsNotFound(err) {

@@ -7,6 +7,7 @@ package podsync
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"time"
 
@@ -243,15 +244,18 @@ func (r *Reconciler) env(ctx context.Context, t *corev1.Pod, hostKey types.Names
 	return pods.Env{
 		ServiceEnv: serviceEnv, TokenSecret: pods.TokenSecretName(hostKey.Name), DNS: r.dns, NodeAddress: r.nodes.Address(),
 		NamespaceLabels: ns.Labels,
+		HostNodes:       func(alias string) (string, bool) { return r.nodes.HostNode(ctx, alias) },
 	}, nil
 }
 
-// wasOnHost reports whether a tenant pod has had a host pod: it was bound to
-// a virtual Node, or the host's scheduling condition was copied onto it.
+// wasOnHost reports whether a tenant pod has had a host pod that was
+// scheduled: the host's PodScheduled condition, copied onto it, is true.
+// A pod that only waited (unschedulable on the host, or on the tenant's
+// nodes) may be made again.
 func wasOnHost(t *corev1.Pod) bool {
 	for _, c := range t.Status.Conditions {
 		if c.Type == corev1.PodScheduled {
-			return true
+			return c.Status == corev1.ConditionTrue
 		}
 	}
 	return false
@@ -262,9 +266,6 @@ func refusePod(t *corev1.Pod) string {
 	if ref := metav1.GetControllerOf(t); ref != nil && ref.Kind == "DaemonSet" {
 		return "DaemonSet pods are not run: tenant pods share host nodes and cannot be pinned to one; use a Deployment"
 	}
-	if t.Spec.NodeName != "" {
-		return fmt.Sprintf("spec.nodeName %q is set: knest places pods on host nodes and binds them to virtual nodes itself; leave it empty", t.Spec.NodeName)
-	}
 	return ""
 }
 
@@ -272,6 +273,46 @@ func refusePod(t *corev1.Pod) string {
 // computes the rest of its metadata.
 func (r *Reconciler) meta(t *corev1.Pod, hostKey types.NamespacedName) translate.Meta {
 	return translate.Meta{Name: hostKey.Name, Namespace: hostKey.Namespace, Tenant: r.w.Tenant, TenantNamespace: t.Namespace}
+}
+
+// unschedulableRetry is how soon a pod no node matched is looked at again:
+// the tenant's nodes may change without an event on the pod.
+const unschedulableRetry = 30 * time.Second
+
+// unschedulable tells the tenant that no node matches its pod, as a
+// scheduler would: PodScheduled false with reason Unschedulable, and a
+// FailedScheduling Event when that is news.
+func (r *Reconciler) unschedulable(ctx context.Context, t *corev1.Pod, reason string) error {
+	for _, c := range t.Status.Conditions {
+		if c.Type == corev1.PodScheduled && c.Status == corev1.ConditionFalse && c.Reason == corev1.PodReasonUnschedulable && c.Message == reason {
+			return nil
+		}
+	}
+	desired := t.DeepCopy()
+	cond := corev1.PodCondition{
+		Type: corev1.PodScheduled, Status: corev1.ConditionFalse, Reason: corev1.PodReasonUnschedulable,
+		Message: reason, LastTransitionTime: metav1.Now(),
+	}
+	replaced := false
+	for i, c := range desired.Status.Conditions {
+		if c.Type == corev1.PodScheduled {
+			desired.Status.Conditions[i], replaced = cond, true
+		}
+	}
+	if !replaced {
+		desired.Status.Conditions = append(desired.Status.Conditions, cond)
+	}
+	desired.Status.Phase = corev1.PodPending
+	klog.FromContext(ctx).V(1).Info("Tenant pod is unschedulable", "reason", reason)
+	if err := r.w.TenantClient.Status().Patch(ctx, desired, client.MergeFrom(t)); err != nil {
+		if kerrors.IsNotFound(err) {
+			return nil
+		}
+		return fmt.Errorf("failed to update status of Pod %s/%s in tenant cluster: %w", t.Namespace, t.Name, err)
+	}
+	r.w.Metrics.TenantWrite("Pod", "status")
+	r.w.Warn(t, "FailedScheduling", "%s", reason)
+	return nil
 }
 
 // create makes the host pod of a tenant pod, then its token Secret (which
@@ -286,6 +327,10 @@ func (r *Reconciler) create(ctx context.Context, t *corev1.Pod, hostKey types.Na
 		return reconcile.Result{}, err
 	}
 	desired, err := pods.Build(t, nil, r.meta(t, hostKey), podEnv, r.policy)
+	var unschedulable *pods.UnschedulableError
+	if errors.As(err, &unschedulable) {
+		return reconcile.Result{RequeueAfter: unschedulableRetry}, r.unschedulable(ctx, t, unschedulable.Reason)
+	}
 	if err != nil {
 		// Never created: the tenant is told why.
 		r.w.Warn(t, "SyncRefused", "%s", err.Error())

@@ -21,7 +21,7 @@ func TestRefusePod(t *testing.T) {
 			OwnerReferences: []metav1.OwnerReference{{Kind: "ReplicaSet", Controller: ptr.To(true)}}}}},
 		{name: "a DaemonSet's pod is refused: it cannot be pinned to a host node", pod: corev1.Pod{ObjectMeta: metav1.ObjectMeta{
 			OwnerReferences: []metav1.OwnerReference{{Kind: "DaemonSet", Controller: ptr.To(true)}}}}, want: "DaemonSet"},
-		{name: "a pod the tenant bound to a node itself is refused", pod: corev1.Pod{Spec: corev1.PodSpec{NodeName: "node-1"}}, want: "spec.nodeName"},
+		{name: "a pod the tenant bound to a node itself goes to the host (placed on that node's host node)", pod: corev1.Pod{Spec: corev1.PodSpec{NodeName: "node-1"}}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -40,8 +40,12 @@ func TestWasOnHost(t *testing.T) {
 	if wasOnHost(fresh) {
 		t.Errorf("a pod the host never saw counts as having had a host pod")
 	}
-	scheduled := &corev1.Pod{Status: corev1.PodStatus{Conditions: []corev1.PodCondition{{Type: corev1.PodScheduled, Status: corev1.ConditionFalse}}}}
+	waiting := &corev1.Pod{Status: corev1.PodStatus{Conditions: []corev1.PodCondition{{Type: corev1.PodScheduled, Status: corev1.ConditionFalse}}}}
+	if wasOnHost(waiting) {
+		t.Errorf("a pod that only waited to be scheduled counts as having had a host pod")
+	}
+	scheduled := &corev1.Pod{Status: corev1.PodStatus{Conditions: []corev1.PodCondition{{Type: corev1.PodScheduled, Status: corev1.ConditionTrue}}}}
 	if !wasOnHost(scheduled) {
-		t.Errorf("a pod with the host's scheduling condition must count as having had a host pod")
+		t.Errorf("a pod the host scheduled must count as having had a host pod")
 	}
 }

@@ -1,6 +1,7 @@
 package pods
 
 import (
+	"errors"
 	"fmt"
 	"slices"
 
@@ -31,8 +32,6 @@ func Build(t, current *corev1.Pod, meta translate.Meta, env Env, pol *policy.Pol
 	// pod admitted before the policy tightened, or written past admission,
 	// is refused here), and what the host gets is checked again below.
 	spec := t.Spec.DeepCopy()
-	// The virtual node knest bound the pod to is not the tenant's choice.
-	spec.NodeName = ""
 	if errs := policy.CheckPod(&t.ObjectMeta, spec, nil, pol); len(errs) > 0 {
 		return nil, fmt.Errorf("the pod breaks %s: %w", pol.Describe(), errs.ToAggregate())
 	}
@@ -41,8 +40,14 @@ func Build(t, current *corev1.Pod, meta translate.Meta, env Env, pol *policy.Pol
 	if ephemeral := EphemeralContainers(t, fresh, meta); ephemeral != nil {
 		fresh = ephemeral
 	}
-	if err := place(t, fresh, meta, pol); err != nil {
-		return nil, err
+	if err := place(t, fresh, meta, env, pol); err != nil {
+		// A running pod's placement cannot change: the node it asked
+		// for may be gone by now, and that is no reason to refuse a
+		// metadata update.
+		var unschedulable *UnschedulableError
+		if current == nil || !errors.As(err, &unschedulable) {
+			return nil, err
+		}
 	}
 	policy.ForceHostPod(fresh, pol)
 	if errs := policy.CheckHostPod(fresh, pol); len(errs) > 0 {

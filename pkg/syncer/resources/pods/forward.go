@@ -32,6 +32,10 @@ type Env struct {
 	NodeAddress string
 	// NamespaceLabels are the labels of the pod's tenant namespace.
 	NamespaceLabels map[string]string
+	// HostNodes names the host node a virtual Node stands for: the tenant's
+	// choice of a node by name (nodeName, a DaemonSet's node affinity, the
+	// hostname label) is placement on it. Nil knows no node.
+	HostNodes policy.HostNodes
 }
 
 // Annotations of host pods that the downward API reads in place of the host

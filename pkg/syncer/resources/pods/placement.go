@@ -13,23 +13,41 @@ import (
 	"github.com/knest-dev/knest/pkg/translate"
 )
 
-// place sets a new host pod's scheduling fields from tenant pod t: what the
-// tenant asked for within the policy's allowlists (tenant admission refused
-// the rest, and CheckHostPod checks again), pod affinity and topology
-// spread confined to the tenant's own pods, and the host priority class the
-// policy maps the tenant's to. The forced fields come after, from
-// policy.ForceHostPod.
-func place(t, h *corev1.Pod, meta translate.Meta, pol *policy.Policy) error {
+// UnschedulableError says why no node of the tenant can take a pod: it
+// stays Pending, as on any cluster without a matching node.
+type UnschedulableError struct {
+	Reason string
+}
+
+func (e *UnschedulableError) Error() string { return e.Reason }
+
+// place sets a new host pod's scheduling fields from tenant pod t: its node
+// selection as the tenant's virtual Nodes see it (policy.HostNodeSelection:
+// allowlisted node label keys as they are, node names as their host
+// nodes', other keys decided and left out; an *UnschedulableError if no
+// node matches), tolerations within the policy's allowlist (tenant
+// admission refused the rest, and CheckHostPod checks again), pod affinity
+// and topology spread confined to the tenant's own pods, and the host
+// priority class the policy maps the tenant's to. The forced fields come
+// after, from policy.ForceHostPod.
+func place(t, h *corev1.Pod, meta translate.Meta, env Env, pol *policy.Policy) error {
 	s := &h.Spec
-	s.NodeSelector = maps.Clone(t.Spec.NodeSelector)
+	sel := policy.HostNodeSelection(&t.Spec, pol, env.HostNodes)
+	if sel.Unschedulable != "" {
+		return &UnschedulableError{Reason: sel.Unschedulable}
+	}
+	s.NodeSelector = sel.NodeSelector
 	s.Tolerations = nil
 	for _, tol := range t.Spec.Tolerations {
 		s.Tolerations = append(s.Tolerations, *tol.DeepCopy())
 	}
 	s.Affinity = nil
+	if sel.Affinity != nil {
+		s.Affinity = &corev1.Affinity{NodeAffinity: sel.Affinity}
+	}
 	if a := t.Spec.Affinity; a != nil {
 		s.Affinity = &corev1.Affinity{
-			NodeAffinity:    a.NodeAffinity.DeepCopy(),
+			NodeAffinity:    sel.Affinity,
 			PodAffinity:     podAffinity(a.PodAffinity, meta),
 			PodAntiAffinity: podAntiAffinity(a.PodAntiAffinity, meta),
 		}
