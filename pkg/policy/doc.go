@@ -56,9 +56,11 @@
 //     profile; at a restricted floor also allowPrivilegeEscalation: false
 //     and dropping ALL capabilities). Volume types outside the allowlist
 //     (the allowlist replaces Pod Security's volume rules) and projected
-//     sources outside ProjectedSources. nodeName. Tolerations,
-//     runtimeClassName, priorityClassName and nodeSelector and node affinity
-//     keys outside the policy's allowlists. Localhost seccomp and AppArmor
+//     sources outside ProjectedSources. Tolerations, runtimeClassName and
+//     priorityClassName outside the policy's allowlists. (A tenant's node
+//     selection is not refused: HostNodeSelection decides it as the
+//     tenant's virtual Nodes see it and translates what is left; a host
+//     pod's is checked against the allowlist.) Localhost seccomp and AppArmor
 //     profiles and SELinux options the policy does not list. Downward API
 //     fields that show the host node. Claims of ephemeral volumes outside
 //     the storage policy (CheckClaim). Fields whose disposition is Refused

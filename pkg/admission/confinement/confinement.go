@@ -235,13 +235,6 @@ func (p *Plugin) validate(ctx context.Context, a admission.Attributes, ph phase)
 		if err != nil {
 			return append(errs, field.InternalError(tpl.path, err))
 		}
-		if a.GetOperation() == admission.Update && gr == podsResource {
-			// knestd sets nodeName when it binds a pod; an update keeping
-			// it is not the tenant choosing a node.
-			if old, ok := a.GetOldObject().(*core.Pod); ok && old.Spec.NodeName == spec.NodeName {
-				spec.NodeName = ""
-			}
-		}
 		m := &metav1.ObjectMeta{Labels: tpl.labels, Annotations: tpl.annotations}
 		errs = append(errs, policy.CheckPod(m, spec, tpl.path, p.policy)...)
 	}

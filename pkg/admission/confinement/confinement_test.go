@@ -201,8 +201,8 @@ func TestConfinement(t *testing.T) {
 			req: request{obj: pod(func(p *core.Pod) {
 				p.Spec.Volumes = []core.Volume{{Name: "root", VolumeSource: core.VolumeSource{HostPath: &core.HostPathVolumeSource{Path: "/"}}}}
 			}), resource: pods}, refused: "hostPath"},
-		{name: "a pod naming a node is refused", policy: hard,
-			req: request{obj: pod(func(p *core.Pod) { p.Spec.NodeName = "node-1" }), resource: pods}, refused: "nodeName"},
+		{name: "a pod naming a node is admitted: the syncer places it on that node's host node, or leaves it Pending", policy: hard,
+			req: request{obj: pod(func(p *core.Pod) { p.Spec.NodeName = "node-1" }), resource: pods}},
 		{name: "an update keeping the node knest bound the pod to is admitted", policy: hard,
 			req: request{obj: pod(func(p *core.Pod) { p.Spec.NodeName = "knest-node-a" }), old: pod(func(p *core.Pod) { p.Spec.NodeName = "knest-node-a" }), resource: pods, op: admission.Update}},
 		{name: "a Deployment with a privileged template fails at apply", policy: hard,

@@ -11,8 +11,9 @@
 //     ReplicationControllers, PodTemplates): the profile's safe defaults are
 //     set first (mutation), then pkg/policy's checks run (validation): Pod
 //     Security at the profile's fixed level whatever the namespace says,
-//     volume types, nodeName, tolerations, runtime and priority classes and
-//     node selection keys. DaemonSets are refused: tenant pods share host
+//     volume types, tolerations, runtime and priority classes (node
+//     selection is decided by the syncer as the tenant's nodes see it,
+//     policy.HostNodeSelection). DaemonSets are refused: tenant pods share host
 //     nodes and cannot be pinned to one.
 //   - pods/binding: only knestd binds pods (to virtual Nodes).
 //   - Services: externalIPs and service types outside the policy.
