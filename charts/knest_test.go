@@ -222,7 +222,7 @@ func TestNetworkPoliciesSelectOnlyReservedLabels(t *testing.T) {
 	}
 }
 
-func TestHostNodeInfoGrantsGetOnNodesAndNothingMore(t *testing.T) {
+func TestNodeGrantsReadNodesAndNothingMore(t *testing.T) {
 	t.Parallel()
 	const file = "knest/templates/clusterrole.yaml"
 	grant := func(t *testing.T, name, namespace string, values map[string]any) (rbacv1.ClusterRole, rbacv1.ClusterRoleBinding) {
@@ -246,23 +246,39 @@ func TestHostNodeInfoGrantsGetOnNodesAndNothingMore(t *testing.T) {
 		return role, binding
 	}
 
-	t.Run("off by default: nothing cluster-scoped, no flag", func(t *testing.T) {
+	t.Run("by default: list and watch on nodes for pool nodes, and only the pool-nodes flag", func(t *testing.T) {
 		t.Parallel()
+		role, _ := grant(t, "acme", "knest-acme", nil)
+		want := []rbacv1.PolicyRule{{APIGroups: []string{""}, Resources: []string{"nodes"}, Verbs: []string{"list", "watch"}}}
+		if diff := cmp.Diff(want, role.Rules); diff != "" {
+			t.Errorf("ClusterRole rules (-want +got):\n%s", diff)
+		}
 		out, err := render(t, nil)
 		if err != nil {
 			t.Fatal(err)
 		}
-		if s := strings.TrimSpace(out[file]); s != "" {
-			t.Errorf("the default install grants something cluster-wide:\n%s", s)
-		}
-		if strings.Contains(out["knest/templates/statefulset.yaml"], "--host-node-info") {
-			t.Errorf("knestd runs with --host-node-info by default")
+		if sts := out["knest/templates/statefulset.yaml"]; strings.Contains(sts, "--host-node-info") || !strings.Contains(sts, "- --pool-nodes\n") {
+			t.Errorf("knestd runs with --host-node-info, or without --pool-nodes, by default")
 		}
 	})
 
-	t.Run("on: get on nodes, bound to the knestd ServiceAccount, and the flag", func(t *testing.T) {
+	t.Run("both off: nothing cluster-scoped, no flag", func(t *testing.T) {
 		t.Parallel()
-		role, binding := grant(t, "acme", "knest-acme", map[string]any{"hostNodeInfo": true})
+		out, err := render(t, map[string]any{"poolNodes": false})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if s := strings.TrimSpace(out[file]); s != "" {
+			t.Errorf("an install without pool nodes grants something cluster-wide:\n%s", s)
+		}
+		if sts := out["knest/templates/statefulset.yaml"]; strings.Contains(sts, "--host-node-info") || strings.Contains(sts, "--pool-nodes") {
+			t.Errorf("knestd runs with a node flag")
+		}
+	})
+
+	t.Run("host node info alone: get on nodes, bound to the knestd ServiceAccount, and the flag", func(t *testing.T) {
+		t.Parallel()
+		role, binding := grant(t, "acme", "knest-acme", map[string]any{"hostNodeInfo": true, "poolNodes": false})
 		want := []rbacv1.PolicyRule{{APIGroups: []string{""}, Resources: []string{"nodes"}, Verbs: []string{"get"}}}
 		if diff := cmp.Diff(want, role.Rules); diff != "" {
 			t.Errorf("ClusterRole rules (-want +got):\n%s", diff)

@@ -179,7 +179,42 @@ var _ = Describe("Confinement", func() {
 		}
 	})
 
-	It("refuses bad pod templates at apply and DaemonSets outright", func(ctx SpecContext) {
+	It("shows schedulable tenant nodes for the pool's host nodes, and runs a DaemonSet's pod on each", func(ctx SpecContext) {
+		var nodes []corev1.Node
+		Eventually(func(g Gomega) {
+			list, err := env.tenant.CoreV1().Nodes().List(ctx, metav1.ListOptions{})
+			g.Expect(err).NotTo(HaveOccurred())
+			nodes = nil
+			for _, n := range list.Items {
+				if isNodeReady(n) && !n.Spec.Unschedulable && len(n.Spec.Taints) == 0 {
+					nodes = append(nodes, n)
+				}
+			}
+			g.Expect(nodes).NotTo(BeEmpty(), "a Ready, untainted, schedulable tenant node")
+		}).WithContext(ctx).WithTimeout(time.Minute).Should(Succeed())
+		for _, n := range nodes {
+			Expect(n.Name).To(HavePrefix("knest-node-"), "tenant nodes are aliases, never host node names")
+		}
+
+		ns := createTenantNamespace(ctx, "ds")
+		_, err := env.tenant.AppsV1().DaemonSets(ns).Create(ctx, &appsv1.DaemonSet{
+			ObjectMeta: metav1.ObjectMeta{Name: "agent"},
+			Spec:       appsv1.DaemonSetSpec{Selector: &metav1.LabelSelector{MatchLabels: map[string]string{"app": "agent"}}, Template: podTemplate("agent")},
+		}, metav1.CreateOptions{})
+		Expect(err).NotTo(HaveOccurred(), "creating a DaemonSet")
+		Eventually(func(g Gomega) {
+			pods := runningTenantPods(ctx, g, ns, "agent")
+			on := map[string]bool{}
+			for _, p := range pods {
+				on[p.Spec.NodeName] = true
+			}
+			for _, n := range nodes {
+				g.Expect(on).To(HaveKey(n.Name), "a running DaemonSet pod on tenant node %s", n.Name)
+			}
+		}).WithContext(ctx).WithTimeout(2 * time.Minute).Should(Succeed())
+	})
+
+	It("refuses bad pod templates at apply", func(ctx SpecContext) {
 		ns := createTenantNamespace(ctx, "tpl")
 		tpl := podTemplate("bad")
 		tpl.Spec.HostPID = true
@@ -189,11 +224,6 @@ var _ = Describe("Confinement", func() {
 		}, metav1.CreateOptions{})
 		expectRefused(ctx, err, ns, "bad", "spec.template.spec.hostPID")
 
-		_, err = env.tenant.AppsV1().DaemonSets(ns).Create(ctx, &appsv1.DaemonSet{
-			ObjectMeta: metav1.ObjectMeta{Name: "agent"},
-			Spec:       appsv1.DaemonSetSpec{Selector: &metav1.LabelSelector{MatchLabels: map[string]string{"app": "agent"}}, Template: podTemplate("agent")},
-		}, metav1.CreateOptions{})
-		expectRefused(ctx, err, ns, "agent", "DaemonSets are not supported")
 	})
 
 	It("refuses Services that would claim host addresses or ports", func(ctx SpecContext) {

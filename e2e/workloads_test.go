@@ -92,13 +92,13 @@ var _ = Describe("Tenant workloads", func() {
 		}
 		By("waiting for 3 replicas")
 		scaleTo(3)
-		By("checking their virtual nodes: Ready, tainted only as virtual, with no host name")
+		By("checking their virtual nodes: Ready, untainted (pool nodes), with no host name")
 		Eventually(func(g Gomega) {
 			for _, p := range runningTenantPods(ctx, g, ns, "web") {
 				node, err := env.tenant.CoreV1().Nodes().Get(ctx, p.Spec.NodeName, metav1.GetOptions{})
 				g.Expect(err).NotTo(HaveOccurred(), "the virtual node of pod %s", p.Name)
 				g.Expect(isNodeReady(*node)).To(BeTrue(), "virtual node %s is Ready", node.Name)
-				g.Expect(node.Spec.Taints).To(ConsistOf(HaveField("Key", "knest.io/virtual-node")), "virtual node %s has only the virtual taint (not the not-ready one it was created with)", node.Name)
+				g.Expect(node.Spec.Taints).To(BeEmpty(), "pool node %s has no taint (not the not-ready one it was created with)", node.Name)
 				g.Expect(node.Labels).To(HaveKeyWithValue("kubernetes.io/hostname", node.Name), "virtual node %s names itself, not its host node", node.Name)
 			}
 		}).WithContext(ctx).WithTimeout(30*time.Second).Should(Succeed(), "the virtual nodes of the replicas")

@@ -101,25 +101,36 @@ func hostServiceIP(ctx context.Context, o options.Options, host kubernetes.Inter
 	return ip.String(), nil
 }
 
-// checkHostNodeAccess makes sure the host identity may get host Nodes, as
-// --host-node-info needs, by asking the host (SelfSubjectAccessReview):
-// without the grant every virtual Node would stay bare with an error a
-// minute, so knestd does not start.
-func checkHostNodeAccess(ctx context.Context, host kubernetes.Interface) error {
-	review, err := host.AuthorizationV1().SelfSubjectAccessReviews().Create(ctx, &authorizationv1.SelfSubjectAccessReview{
-		Spec: authorizationv1.SelfSubjectAccessReviewSpec{
-			ResourceAttributes: &authorizationv1.ResourceAttributes{Verb: "get", Resource: "nodes"},
-		},
-	}, metav1.CreateOptions{})
-	if err != nil {
-		return fmt.Errorf("--host-node-info: failed to ask the host cluster whether knestd may get Nodes: %w", err)
+// checkHostNodeAccess makes sure the host identity may read host Nodes as
+// --host-node-info (get) and --pool-nodes (list, watch) need, by asking
+// the host (SelfSubjectAccessReview): without the grant virtual Nodes
+// would stay bare or missing with an error a minute, so knestd does not
+// start.
+func checkHostNodeAccess(ctx context.Context, host kubernetes.Interface, o options.Options) error {
+	type need struct{ flag, value, verb string }
+	var needs []need
+	if o.HostNodeInfo {
+		needs = append(needs, need{"--host-node-info", "hostNodeInfo", "get"})
 	}
-	if !review.Status.Allowed {
-		why := ""
-		if review.Status.Reason != "" {
-			why = " (" + review.Status.Reason + ")"
+	if o.PoolNodes {
+		needs = append(needs, need{"--pool-nodes", "poolNodes", "list"}, need{"--pool-nodes", "poolNodes", "watch"})
+	}
+	for _, n := range needs {
+		review, err := host.AuthorizationV1().SelfSubjectAccessReviews().Create(ctx, &authorizationv1.SelfSubjectAccessReview{
+			Spec: authorizationv1.SelfSubjectAccessReviewSpec{
+				ResourceAttributes: &authorizationv1.ResourceAttributes{Verb: n.verb, Resource: "nodes"},
+			},
+		}, metav1.CreateOptions{})
+		if err != nil {
+			return fmt.Errorf("%s: failed to ask the host cluster whether knestd may %s Nodes: %w", n.flag, n.verb, err)
 		}
-		return fmt.Errorf("--host-node-info: knestd's host identity may not get Nodes in the host cluster%s; set chart value hostNodeInfo=true, which grants it get on nodes and nothing more, or turn --host-node-info off", why)
+		if !review.Status.Allowed {
+			why := ""
+			if review.Status.Reason != "" {
+				why = " (" + review.Status.Reason + ")"
+			}
+			return fmt.Errorf("%s: knestd's host identity may not %s Nodes in the host cluster%s; set chart value %s=true, which grants it, or turn %s off", n.flag, n.verb, why, n.value, n.flag)
+		}
 	}
 	return nil
 }

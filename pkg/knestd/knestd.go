@@ -60,10 +60,8 @@ func Run(ctx context.Context, o options.Options) error {
 		if err := syncer.CheckHostRunsPods(ctx, hostClient, o.HostNamespace, pol); err != nil {
 			return err
 		}
-		if o.HostNodeInfo {
-			if err := checkHostNodeAccess(ctx, hostClient); err != nil {
-				return err
-			}
+		if err := checkHostNodeAccess(ctx, hostClient, o); err != nil {
+			return err
 		}
 	}
 	// The API server's connections go through knestd's egress socket,
@@ -127,7 +125,7 @@ func Run(ctx context.Context, o options.Options) error {
 			MetricsBindAddress: o.SyncerMetricsAddress, PprofBindAddress: o.ProfilingAddress, Policy: pol,
 			NodeAddress: o.Advertise().String(), NodeAliasKey: aliasKey, Version: version.Get().GitVersion,
 			KubeletPort: kubeletPort, DNSServiceIP: o.DNSServiceIP, ClusterDomain: o.ClusterDomain,
-			HostNodeInfo: o.HostNodeInfo,
+			HostNodeInfo: o.HostNodeInfo, PoolNodes: o.PoolNodes,
 		})
 		if err != nil {
 			inst.Stop("syncer failed")

@@ -182,6 +182,18 @@ func alwaysAllowedTolerations() []TolerationRule {
 	}
 }
 
+// daemonSetTolerations are the tolerations the DaemonSet controller adds
+// to its pods, so that a node's own agent runs while the node is under
+// pressure or cordoned. With pool nodes, a tenant's DaemonSet pods carry
+// them to their host nodes as upstream's do.
+func daemonSetTolerations() []TolerationRule {
+	var out []TolerationRule
+	for _, key := range []string{corev1.TaintNodeDiskPressure, corev1.TaintNodeMemoryPressure, corev1.TaintNodePIDPressure, corev1.TaintNodeUnschedulable} {
+		out = append(out, TolerationRule{Key: key, Operator: corev1.TolerationOpExists, Effect: corev1.TaintEffectNoSchedule})
+	}
+	return out
+}
+
 // allows reports whether the rule covers toleration t: same key, an
 // operator no wider than the rule's, and the rule's effect if it names one.
 func (r TolerationRule) allows(t corev1.Toleration) bool {
@@ -210,6 +222,9 @@ func (r TolerationRule) String() string {
 func checkTolerations(e *podEnv, p *Policy) field.ErrorList {
 	var errs field.ErrorList
 	rules := append(alwaysAllowedTolerations(), p.Tolerations...)
+	if p.PoolNodes {
+		rules = append(rules, daemonSetTolerations()...)
+	}
 	for i, t := range e.spec.Tolerations {
 		// The pool's own tolerations are forced on host pods anyway; a
 		// tenant repeating them gains nothing.

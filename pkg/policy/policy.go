@@ -76,6 +76,12 @@ type Policy struct {
 	// its dedicated node pool.
 	Placement Placement `json:"placement,omitzero"`
 
+	// PoolNodes says the tenant sees one virtual Node per host node of its
+	// pool (knestd --pool-nodes, which also needs the grant to list host
+	// Nodes, so it is not part of the policy file): DaemonSets are then
+	// admitted, with the tolerations their controller adds.
+	PoolNodes bool `json:"-"`
+
 	// PodSecurityLevel is the floor every tenant pod is held to, whatever
 	// its namespace's labels say: baseline (the default of both profiles)
 	// or restricted. Only the operator can raise it; tenants can only

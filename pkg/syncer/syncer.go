@@ -20,6 +20,7 @@ import (
 	"k8s.io/client-go/kubernetes"
 	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
 	"k8s.io/client-go/rest"
+	"k8s.io/klog/v2"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/builder"
 	"sigs.k8s.io/controller-runtime/pkg/cache"
@@ -90,6 +91,12 @@ type Config struct {
 	// identity then needs get on nodes (cluster scope); off, it needs no
 	// access to Nodes at all.
 	HostNodeInfo bool
+	// PoolNodes shows the tenant one virtual Node per Ready, schedulable
+	// host node of its pool (the policy's placement node selector), always,
+	// schedulable: DaemonSets run and pods may name a node. The host
+	// identity then needs list and watch on nodes (cluster scope); off,
+	// virtual Nodes exist only while pods are bound to them.
+	PoolNodes bool
 	// Policy is the tenant's isolation policy: forced on every host pod,
 	// which is checked against it before it is created.
 	Policy *policy.Policy
@@ -417,6 +424,30 @@ func New(ctx context.Context, cfg Config) (*Syncer, error) {
 	if cfg.HostNodeInfo {
 		// The uncached reader: a GET by name, never a Node informer.
 		nodeConfig.HostNodes = host.GetAPIReader()
+	}
+	if cfg.PoolNodes {
+		hostClientset, err := kubernetes.NewForConfig(cfg.HostConfig)
+		if err != nil {
+			return nil, err
+		}
+		hostPool := podsync.HostPool(ctx, hostClientset, cfg.HostNamespace, cfg.Policy)
+		poolSelector := hostPool.NodeSelector
+		klog.FromContext(ctx).Info("Virtual nodes stand for the host nodes of the pool", "selector", labels.SelectorFromSet(poolSelector).String())
+		// The pool's Nodes only, and of each only what the pool needs.
+		pool, err := cluster.New(cfg.HostConfig, func(o *cluster.Options) {
+			o.Scheme = scheme
+			o.Cache.ByObject = map[client.Object]cache.ByObject{&corev1.Node{}: {
+				Label: labels.SelectorFromSet(poolSelector), Transform: nodesync.PoolNodeTransform,
+			}}
+		})
+		if err != nil {
+			return nil, fmt.Errorf("failed to set up the host node pool cache: %w", err)
+		}
+		if err := mgr.Add(pool); err != nil {
+			return nil, err
+		}
+		nodeConfig.Pool = pool.GetCache()
+		nodeConfig.PoolTolerations = hostPool.Tolerations
 	}
 	nm := nodesync.New(nodeConfig)
 	if err := mgr.Add(nm); err != nil {

@@ -36,7 +36,7 @@ knest.io/control-plane: {{ include "knest.tenant" . }}
 knestd.{{ .Release.Namespace }}.svc
 {{- end -}}
 
-{{/* The name of the cluster-scoped grant of hostNodeInfo: namespace and
+{{/* The name of the cluster-scoped grant of hostNodeInfo and poolNodes: namespace and
 release names hold no colon, so no two tenants' names can collide. */}}
 {{- define "knest.hostNodeInfoName" -}}
 knest:host-node-info:{{ .Release.Namespace }}:{{ .Release.Name }}

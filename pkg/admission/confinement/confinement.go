@@ -171,8 +171,8 @@ func (p *Plugin) validate(ctx context.Context, a admission.Attributes, ph phase)
 	switch {
 	case gr == podsResource && a.GetSubresource() == "binding":
 		return field.ErrorList{field.Forbidden(field.NewPath("target"), "pods are bound to nodes by knest, not by tenants")}
-	case gr == apps.Resource("daemonsets") && a.GetSubresource() == "":
-		return field.ErrorList{field.Forbidden(field.NewPath("kind"), "DaemonSets are not supported: tenant pods share host nodes and cannot be pinned to one; use a Deployment")}
+	case gr == apps.Resource("daemonsets") && a.GetSubresource() == "" && !p.policy.PoolNodes:
+		return field.ErrorList{field.Forbidden(field.NewPath("kind"), "DaemonSets are not supported: this tenant's nodes stand only for the host nodes its pods run on (the operator did not turn on pool nodes, knestd --pool-nodes); use a Deployment")}
 	case a.GetSubresource() != "" && a.GetSubresource() != "ephemeralcontainers":
 		// Status and other subresources carry no spec of the tenant's
 		// making that reaches the host.

@@ -147,6 +147,8 @@ func slice(addrs ...string) *discovery.EndpointSlice {
 func TestConfinement(t *testing.T) {
 	t.Parallel()
 	hard, soft := policy.Default(policy.ProfileHard), policy.Default(policy.ProfileSoft)
+	pool := policy.Default(policy.ProfileSoft)
+	pool.PoolNodes = true
 	restricted := policy.Default(policy.ProfileHard)
 	restricted.PodSecurityLevel = psapi.LevelRestricted
 	template := func(p *core.Pod) core.PodTemplateSpec {
@@ -211,7 +213,14 @@ func TestConfinement(t *testing.T) {
 			}))}}, resource: deployments}, refused: "spec.template.spec.containers[0].securityContext.privileged"},
 		{name: "a CronJob's template is checked too", policy: hard,
 			req: request{obj: &batch.CronJob{Spec: batch.CronJobSpec{JobTemplate: batch.JobTemplateSpec{Spec: batch.JobSpec{Template: template(pod(func(p *core.Pod) { p.Spec.HostNetwork = true }))}}}}, resource: cronjobs}, refused: "hostNetwork"},
-		{name: "DaemonSets are refused", policy: soft,
+		{name: "DaemonSets with their controller's tolerations are admitted with pool nodes", policy: pool,
+			req: request{obj: &apps.DaemonSet{Spec: apps.DaemonSetSpec{Template: template(pod(func(p *core.Pod) {
+				p.Spec.Tolerations = []core.Toleration{
+					{Key: "node.kubernetes.io/unschedulable", Operator: core.TolerationOpExists, Effect: core.TaintEffectNoSchedule},
+					{Key: "node.kubernetes.io/disk-pressure", Operator: core.TolerationOpExists, Effect: core.TaintEffectNoSchedule},
+				}
+			}))}}, resource: daemonsets}},
+		{name: "DaemonSets are refused without pool nodes", policy: soft,
 			req: request{obj: &apps.DaemonSet{Spec: apps.DaemonSetSpec{Template: template(pod())}}, resource: daemonsets}, refused: "DaemonSets are not supported"},
 		{name: "tenants cannot bind pods", policy: soft,
 			req: request{obj: &core.Binding{Target: core.ObjectReference{Name: "node-1"}}, resource: pods, subresource: "binding"}, refused: "bound to nodes by knest"},

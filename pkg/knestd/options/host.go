@@ -29,6 +29,9 @@ func (o Options) validateHostObjects() []error {
 	if o.HostKubeconfig != "" && o.HostNamespace == "" {
 		errs = append(errs, errors.New("--host-kubeconfig needs --host-namespace"))
 	}
+	if o.PoolNodes && o.HostNamespace == "" {
+		errs = append(errs, errors.New("--pool-nodes shows the host nodes of the tenant's pool as virtual nodes: it needs --host-namespace"))
+	}
 	if o.HostNodeInfo && o.HostNamespace == "" {
 		errs = append(errs, errors.New("--host-node-info shows host node info on the syncer's virtual nodes: it needs --host-namespace"))
 	}

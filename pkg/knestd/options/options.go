@@ -105,6 +105,11 @@ type Options struct {
 	// architecture, OS, instance type and capacity. The host identity then
 	// needs get on nodes (chart value hostNodeInfo); off by default.
 	HostNodeInfo bool
+	// PoolNodes shows the tenant one virtual Node per Ready, schedulable
+	// host node of its pool, always, schedulable: DaemonSets run and pods
+	// may name a node. The host identity then needs list and watch on
+	// nodes (chart value poolNodes, on by default).
+	PoolNodes bool
 	// Verbosity is the klog verbosity.
 	Verbosity int
 }
@@ -155,6 +160,7 @@ func (o *Options) AddFlags(fs *pflag.FlagSet) {
 	fs.StringVar(&o.PolicyFile, "policy-file", o.PolicyFile, "YAML file of the operator's allowlists and forced placement (see pkg/policy); empty: the profile's defaults.")
 	fs.Float32Var(&o.HostQPS, "host-qps", o.HostQPS, "Sustained requests per second the syncer may send to the host API server.")
 	fs.IntVar(&o.HostBurst, "host-burst", o.HostBurst, "Requests the syncer may send to the host API server in a burst.")
+	fs.BoolVar(&o.PoolNodes, "pool-nodes", o.PoolNodes, "Show the tenant one virtual node per Ready, schedulable host node of its pool (the policy's placement node selector), always and schedulable, so that DaemonSets run and pods may name a node (placed on its host node through the host scheduler). The host identity needs list and watch on nodes (chart value poolNodes). Off: virtual nodes exist only while pods are bound to them.")
 	fs.BoolVar(&o.HostNodeInfo, "host-node-info", o.HostNodeInfo, "Show on each virtual node its host node's region, zone, architecture, OS, instance type and capacity (never its name, addresses, images or other labels). The host identity needs get on nodes (chart value hostNodeInfo).")
 	fs.StringVar(&o.SyncerMetricsAddress, "syncer-metrics-address", o.SyncerMetricsAddress, "Address (host:port) serving the syncer's Prometheus metrics; empty: not served.")
 	fs.StringVar(&o.ProfilingAddress, "profiling-address", o.ProfilingAddress, "Address (host:port, plain HTTP: use loopback) serving the process's pprof profiles under /debug/pprof/, with the syncer; empty: not served.")
@@ -319,6 +325,15 @@ func (o Options) SANs() (names []string, ips []net.IP) {
 // Policy returns the isolation policy: the policy file's, which must be
 // written for --isolation, or the profile's defaults.
 func (o Options) Policy() (*policy.Policy, error) {
+	p, err := o.policyFile()
+	if err != nil {
+		return nil, err
+	}
+	p.PoolNodes = o.PoolNodes
+	return p, nil
+}
+
+func (o Options) policyFile() (*policy.Policy, error) {
 	if o.PolicyFile == "" {
 		return policy.Default(o.Isolation), nil
 	}

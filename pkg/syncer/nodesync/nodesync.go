@@ -18,7 +18,10 @@ import (
 	"k8s.io/apimachinery/pkg/api/equality"
 	kerrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/types"
+	toolscache "k8s.io/client-go/tools/cache"
+	corev1helpers "k8s.io/component-helpers/scheduling/corev1"
 	"k8s.io/klog/v2"
+	"sigs.k8s.io/controller-runtime/pkg/cache"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/knest-dev/knest/pkg/syncer/resources/nodes"
@@ -68,6 +71,15 @@ type Config struct {
 	HostPods      client.Reader
 	Tenant        string
 	HostNamespace string
+	// Pool reads the host Nodes of the tenant's pool (a cache limited to
+	// them, see PoolNode): each Ready, schedulable one has a virtual Node,
+	// always, schedulable. Nil: virtual Nodes exist only while pods are
+	// bound to them.
+	Pool cache.Cache
+	// PoolTolerations are the tolerations every host pod gets: a pool node
+	// with a NoSchedule or NoExecute taint they do not tolerate runs none
+	// of the tenant's pods, and gets no virtual Node.
+	PoolTolerations []corev1.Toleration
 }
 
 // New returns a Manager; it maintains Nodes once started.
@@ -75,7 +87,7 @@ func New(c Config) *Manager {
 	return &Manager{
 		tenantClient: c.TenantClient, key: c.AliasKey, address: c.Address, kubeletPort: c.KubeletPort,
 		version: c.Version, metrics: c.Metrics, hostNodes: c.HostNodes, hostPods: c.HostPods,
-		tenant: c.Tenant, hostNamespace: c.HostNamespace,
+		tenant: c.Tenant, hostNamespace: c.HostNamespace, pool: c.Pool, poolTolerations: c.PoolTolerations, kick: make(chan struct{}, 1),
 		ready: map[string]bool{}, hostInfo: map[string]*nodes.HostInfo{}, hostNodeOfAlias: map[string]string{},
 	}
 }
@@ -102,6 +114,11 @@ type Manager struct {
 	hostPods      client.Reader
 	tenant        string
 	hostNamespace string
+	// pool is the cache of the pool's host Nodes; nil without pool nodes.
+	pool            cache.Cache
+	poolTolerations []corev1.Toleration
+	// kick asks for a sweep now: the pool changed.
+	kick chan struct{}
 
 	mu sync.Mutex
 	// ready holds aliases known to exist, so binding needs no API call.
@@ -111,6 +128,9 @@ type Manager struct {
 	hostInfo map[string]*nodes.HostInfo
 	// hostNodeOfAlias holds the host node of each alias known.
 	hostNodeOfAlias map[string]string
+	// poolAliases are the virtual Nodes of the pool's host nodes, as of
+	// the last sweep.
+	poolAliases map[string]bool
 }
 
 // HostNode returns the host node virtual Node alias stands for, if it is a
@@ -143,7 +163,7 @@ func (m *Manager) remember(alias, hostNode string) {
 }
 
 func (m *Manager) node(alias string) nodes.Node {
-	return nodes.Node{Alias: alias, Address: m.address, KubeletPort: m.kubeletPort, Version: m.version}
+	return nodes.Node{Alias: alias, Address: m.address, KubeletPort: m.kubeletPort, Version: m.version, Pool: m.pool != nil}
 }
 
 // describe returns the virtual Node alias, with the host info of host node
@@ -285,30 +305,147 @@ func (m *Manager) renew(ctx context.Context, node *corev1.Node, now time.Time) e
 	return nil
 }
 
-// Start renews and sweeps virtual Nodes until ctx ends.
+// Start renews and sweeps virtual Nodes until ctx ends: at once, every
+// nodeSweepInterval, and when the pool changes.
 func (m *Manager) Start(ctx context.Context) error {
 	logger := klog.FromContext(ctx).WithValues("controller", "virtual-nodes")
+	if m.pool != nil {
+		inf, err := m.pool.GetInformer(ctx, &corev1.Node{})
+		if err != nil {
+			return fmt.Errorf("failed to watch the host nodes of the pool: %w", err)
+		}
+		if _, err := inf.AddEventHandler(toolscache.ResourceEventHandlerFuncs{
+			AddFunc: func(any) { m.Kick() },
+			UpdateFunc: func(oldObj, newObj any) {
+				o, ok1 := oldObj.(*corev1.Node)
+				n, ok2 := newObj.(*corev1.Node)
+				if !ok1 || !ok2 || PoolNode(o, m.poolTolerations) != PoolNode(n, m.poolTolerations) {
+					m.Kick()
+				}
+			},
+			DeleteFunc: func(any) { m.Kick() },
+		}); err != nil {
+			return fmt.Errorf("failed to watch the host nodes of the pool: %w", err)
+		}
+	}
 	ticker := time.NewTicker(nodeSweepInterval)
 	defer ticker.Stop()
 	for {
+		if err := m.sweep(ctx, time.Now()); err != nil {
+			logger.Error(err, "Failed to maintain virtual nodes")
+		}
 		select {
 		case <-ctx.Done():
 			return nil
 		case <-ticker.C:
-			if err := m.sweep(ctx, time.Now()); err != nil {
-				logger.Error(err, "Failed to maintain virtual nodes")
-			}
+		case <-m.kick:
 		}
 	}
 }
 
+// Pool reports whether virtual Nodes stand for the pool's host nodes.
+func (m *Manager) Pool() bool { return m.pool != nil }
+
+// Kick asks for a sweep now.
+func (m *Manager) Kick() {
+	select {
+	case m.kick <- struct{}{}:
+	default:
+	}
+}
+
+// PoolNode reports whether a host Node of the pool gets a virtual Node:
+// it is Ready and schedulable, and the tenant's host pods tolerate its
+// NoSchedule and NoExecute taints.
+func PoolNode(n *corev1.Node, tolerations []corev1.Toleration) bool {
+	if n.Spec.Unschedulable || n.DeletionTimestamp != nil {
+		return false
+	}
+	for i := range n.Spec.Taints {
+		t := &n.Spec.Taints[i]
+		if t.Effect == corev1.TaintEffectPreferNoSchedule {
+			continue
+		}
+		if !corev1helpers.TolerationsTolerateTaint(klog.Background(), tolerations, t, false) {
+			return false
+		}
+	}
+	for _, c := range n.Status.Conditions {
+		if c.Type == corev1.NodeReady {
+			return c.Status == corev1.ConditionTrue
+		}
+	}
+	return false
+}
+
+// PoolNodeTransform keeps of a host Node only what the pool needs: its
+// name, the host labels a virtual Node may show, whether it is
+// schedulable, its taints and its Ready condition.
+func PoolNodeTransform(obj any) (any, error) {
+	n, ok := obj.(*corev1.Node)
+	if !ok {
+		return obj, nil
+	}
+	out := &corev1.Node{}
+	out.Name, out.UID, out.ResourceVersion, out.DeletionTimestamp = n.Name, n.UID, n.ResourceVersion, n.DeletionTimestamp
+	for _, k := range nodes.HostLabels {
+		if v, ok := n.Labels[k]; ok {
+			if out.Labels == nil {
+				out.Labels = map[string]string{}
+			}
+			out.Labels[k] = v
+		}
+	}
+	out.Spec.Unschedulable = n.Spec.Unschedulable
+	out.Spec.Taints = n.Spec.Taints
+	for _, c := range n.Status.Conditions {
+		if c.Type == corev1.NodeReady {
+			out.Status.Conditions = []corev1.NodeCondition{{Type: c.Type, Status: c.Status}}
+		}
+	}
+	return out, nil
+}
+
+// syncPool makes a virtual Node for each host node of the pool and
+// records which they are.
+func (m *Manager) syncPool(ctx context.Context) error {
+	var list corev1.NodeList
+	if err := m.pool.List(ctx, &list); err != nil {
+		return fmt.Errorf("failed to list the host nodes of the pool: %w", err)
+	}
+	aliases := map[string]bool{}
+	var errs []error
+	for i := range list.Items {
+		if !PoolNode(&list.Items[i], m.poolTolerations) {
+			continue
+		}
+		alias, err := m.Ensure(ctx, list.Items[i].Name)
+		if err != nil {
+			errs = append(errs, err)
+		}
+		aliases[alias] = true
+	}
+	m.mu.Lock()
+	m.poolAliases = aliases
+	m.mu.Unlock()
+	return errors.Join(errs...)
+}
+
 // sweep renews every virtual Node in use and removes the unused ones.
 func (m *Manager) sweep(ctx context.Context, now time.Time) error {
+	var errs []error
+	if m.pool != nil {
+		if err := m.syncPool(ctx); err != nil {
+			errs = append(errs, err)
+		}
+	}
 	var list corev1.NodeList
 	if err := m.tenantClient.List(ctx, &list, client.HasLabels{nodes.LabelVirtual}); err != nil {
-		return fmt.Errorf("failed to list Nodes in tenant cluster: %w", err)
+		return errors.Join(append(errs, fmt.Errorf("failed to list Nodes in tenant cluster: %w", err))...)
 	}
-	var errs []error
+	m.mu.Lock()
+	pool := m.poolAliases
+	m.mu.Unlock()
 	for i := range list.Items {
 		node := &list.Items[i]
 		var bound corev1.PodList
@@ -317,7 +454,7 @@ func (m *Manager) sweep(ctx context.Context, now time.Time) error {
 			errs = append(errs, fmt.Errorf("failed to list Pods on Node %s in tenant cluster: %w", node.Name, err))
 			continue
 		}
-		if len(bound.Items) == 0 && now.Sub(node.CreationTimestamp.Time) > nodeGrace {
+		if len(bound.Items) == 0 && !pool[node.Name] && now.Sub(node.CreationTimestamp.Time) > nodeGrace {
 			m.mu.Lock()
 			delete(m.ready, node.Name)
 			delete(m.hostInfo, node.Name)
@@ -332,10 +469,16 @@ func (m *Manager) sweep(ctx context.Context, now time.Time) error {
 			m.metrics.TenantWrite("Node", "delete")
 			continue
 		}
-		if stale(node, now) || m.moved(node) {
+		if stale(node, now) || m.moved(node) || (len(node.Spec.Taints) == 0) != (m.pool != nil) {
 			n := m.node(node.Name)
 			if m.hostNodes != nil {
-				n = m.describe(ctx, node.Name, m.hostNodeOf(ctx, node.Name, bound.Items))
+				m.mu.Lock()
+				hostNode := m.hostNodeOfAlias[node.Name]
+				m.mu.Unlock()
+				if hostNode == "" {
+					hostNode = m.hostNodeOf(ctx, node.Name, bound.Items)
+				}
+				n = m.describe(ctx, node.Name, hostNode)
 			}
 			if err := m.heartbeat(ctx, node, n, now); err != nil {
 				errs = append(errs, err)

@@ -3,6 +3,8 @@ package podsync
 import (
 	"context"
 	"fmt"
+	"maps"
+	"slices"
 	"strings"
 
 	corev1 "k8s.io/api/core/v1"
@@ -23,16 +25,7 @@ import (
 // instead of by pods running unsandboxed or never starting: the identity
 // cannot read RuntimeClasses.
 func CheckHostRunsPods(ctx context.Context, host kubernetes.Interface, namespace string, pol *policy.Policy) error {
-	probe := &corev1.Pod{
-		ObjectMeta: metav1.ObjectMeta{Name: "knest-placement-check", Namespace: namespace},
-		Spec: corev1.PodSpec{
-			ServiceAccountName: pods.HostServiceAccount,
-			SecurityContext:    &corev1.PodSecurityContext{RunAsNonRoot: ptr.To(true), RunAsUser: ptr.To[int64](65534)},
-			Containers:         []corev1.Container{{Name: "check", Image: "registry.k8s.io/pause:3.10"}},
-		},
-	}
-	policy.ForceHostPod(probe, pol)
-	_, err := host.CoreV1().Pods(namespace).Create(ctx, probe, metav1.CreateOptions{DryRun: []string{metav1.DryRunAll}})
+	_, err := dryRunHostPod(ctx, host, namespace, pol)
 	if err == nil {
 		return nil
 	}
@@ -46,4 +39,41 @@ func CheckHostRunsPods(ctx context.Context, host kubernetes.Interface, namespace
 		return fmt.Errorf("the host cannot run this tenant's pods with RuntimeClass %q (%s profile): %w; install the RuntimeClass on the host (see manifests/runtimeclasses) or choose --isolation=soft", rc, pol.Profile, err)
 	}
 	return fmt.Errorf("the host cannot run this tenant's pods in namespace %s (%s profile): %w", namespace, pol.Profile, err)
+}
+
+// dryRunHostPod creates a host pod with the forced runtime class and
+// placement in a server-side dry run, and returns it as the host's
+// admission left it.
+func dryRunHostPod(ctx context.Context, host kubernetes.Interface, namespace string, pol *policy.Policy) (*corev1.Pod, error) {
+	probe := &corev1.Pod{
+		ObjectMeta: metav1.ObjectMeta{Name: "knest-placement-check", Namespace: namespace},
+		Spec: corev1.PodSpec{
+			ServiceAccountName: pods.HostServiceAccount,
+			SecurityContext:    &corev1.PodSecurityContext{RunAsNonRoot: ptr.To(true), RunAsUser: ptr.To[int64](65534)},
+			Containers:         []corev1.Container{{Name: "check", Image: "registry.k8s.io/pause:3.10"}},
+		},
+	}
+	policy.ForceHostPod(probe, pol)
+	return host.CoreV1().Pods(namespace).Create(ctx, probe, metav1.CreateOptions{DryRun: []string{metav1.DryRunAll}})
+}
+
+// Pool is what makes a host node one of the tenant's: every host pod of
+// the tenant gets NodeSelector and Tolerations.
+type Pool struct {
+	NodeSelector map[string]string
+	Tolerations  []corev1.Toleration
+}
+
+// HostPool returns the node selector and tolerations every host pod of the
+// tenant gets: the policy's placement and what the host's admission adds to
+// it (the forced RuntimeClass's scheduling), read from a dry-run create,
+// since the syncer's identity cannot read RuntimeClasses. If the dry run
+// fails, the policy's placement alone.
+func HostPool(ctx context.Context, host kubernetes.Interface, namespace string, pol *policy.Policy) Pool {
+	admitted, err := dryRunHostPod(ctx, host, namespace, pol)
+	if err != nil {
+		klog.FromContext(ctx).Error(err, "Failed to learn the host's node selector for the tenant's pods; the pool is the policy's placement alone")
+		return Pool{NodeSelector: maps.Clone(pol.Placement.NodeSelector), Tolerations: slices.Clone(pol.Placement.Tolerations)}
+	}
+	return Pool{NodeSelector: admitted.Spec.NodeSelector, Tolerations: admitted.Spec.Tolerations}
 }

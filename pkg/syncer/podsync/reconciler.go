@@ -135,7 +135,7 @@ func (r *Reconciler) Reconcile(ctx context.Context, req reconcile.Request) (resu
 			return reconcile.Result{}, r.fail(ctx, t, ReasonHostPodGone,
 				"the host pod is gone (evicted, preempted or its node was lost); knest does not recreate pods, the pod's controller replaces it")
 		}
-		if reason := refusePod(t); reason != "" {
+		if reason := refusePod(t, r.nodes.Pool()); reason != "" {
 			r.w.Warn(t, "SyncRefused", "%s", reason)
 			return reconcile.Result{}, nil
 		}
@@ -261,10 +261,12 @@ func wasOnHost(t *corev1.Pod) bool {
 	return false
 }
 
-// refusePod says why a tenant pod must not reach the host, or "".
-func refusePod(t *corev1.Pod) string {
-	if ref := metav1.GetControllerOf(t); ref != nil && ref.Kind == "DaemonSet" {
-		return "DaemonSet pods are not run: tenant pods share host nodes and cannot be pinned to one; use a Deployment"
+// refusePod says why a tenant pod must not reach the host, or "". Without
+// pool nodes, DaemonSet pods are not run: the tenant's nodes stand only for
+// the host nodes its pods run on.
+func refusePod(t *corev1.Pod, poolNodes bool) string {
+	if ref := metav1.GetControllerOf(t); ref != nil && ref.Kind == "DaemonSet" && !poolNodes {
+		return "DaemonSet pods are not run: this tenant's nodes stand only for the host nodes its pods run on (the operator did not turn on pool nodes); use a Deployment"
 	}
 	return ""
 }

@@ -14,19 +14,22 @@ func TestRefusePod(t *testing.T) {
 	tests := []struct {
 		name string
 		pod  corev1.Pod
+		pool bool
 		want string
 	}{
 		{name: "a plain pod goes to the host", pod: corev1.Pod{}},
 		{name: "a ReplicaSet's pod goes to the host", pod: corev1.Pod{ObjectMeta: metav1.ObjectMeta{
 			OwnerReferences: []metav1.OwnerReference{{Kind: "ReplicaSet", Controller: ptr.To(true)}}}}},
-		{name: "a DaemonSet's pod is refused: it cannot be pinned to a host node", pod: corev1.Pod{ObjectMeta: metav1.ObjectMeta{
+		{name: "a DaemonSet's pod is refused without pool nodes: its node stands for no host node of its own", pod: corev1.Pod{ObjectMeta: metav1.ObjectMeta{
 			OwnerReferences: []metav1.OwnerReference{{Kind: "DaemonSet", Controller: ptr.To(true)}}}}, want: "DaemonSet"},
+		{name: "a DaemonSet's pod goes to the host with pool nodes", pool: true, pod: corev1.Pod{ObjectMeta: metav1.ObjectMeta{
+			OwnerReferences: []metav1.OwnerReference{{Kind: "DaemonSet", Controller: ptr.To(true)}}}}},
 		{name: "a pod the tenant bound to a node itself goes to the host (placed on that node's host node)", pod: corev1.Pod{Spec: corev1.PodSpec{NodeName: "node-1"}}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
-			got := refusePod(&tt.pod)
+			got := refusePod(&tt.pod, tt.pool)
 			if (tt.want == "") != (got == "") || !strings.Contains(got, tt.want) {
 				t.Errorf("refusePod = %q, want one mentioning %q", got, tt.want)
 			}

@@ -179,9 +179,10 @@ func Run(ctx context.Context, streams cli.Streams, o Options) error {
 		if _, err := tenant.EnsureNamespace(ctx, hostClient, ns, t, tt.Profile); err != nil {
 			return err
 		}
-		var values map[string]any
+		// Pool nodes, the chart's default, grant list and watch on Nodes.
+		values := map[string]any{"poolNodes": true}
 		if o.HostNodeInfo {
-			values = map[string]any{"hostNodeInfo": true}
+			values["hostNodeInfo"] = true
 		}
 		if err := devenv.InstallPolicies(ctx, hostConfig, t, ns, tt.Profile, values); err != nil {
 			return err
@@ -200,7 +201,7 @@ func Run(ctx context.Context, streams cli.Streams, o Options) error {
 			// Tenants share this machine: free ports for each one's kubelet
 			// API and DNS server; host pods resolve through the Service.
 			"--kubelet-port=0", "--dns-address=:0", "--dns-service-ip=" + apiIP,
-			"--isolation=" + tt.Profile.String(),
+			"--isolation=" + tt.Profile.String(), "--pool-nodes",
 		}
 		if o.HostNodeInfo {
 			args = append(args, "--host-node-info")

@@ -17,8 +17,11 @@
 // annotations, other labels, other resources or nodeInfo (kernel, OS image,
 // machine and system IDs).
 //
-// Virtual Nodes are tainted NoSchedule: the tenant has no scheduler, and a
-// DaemonSet (which pins pods to nodes by name) finds nothing to run on.
+// A virtual Node either stands for a host node of the tenant's pool and is
+// always there, schedulable (Pool: knestd --pool-nodes): the tenant sees
+// its nodes as on any cluster, DaemonSets run a pod on each, and a pod that
+// names one runs on its host node; or it exists only while pods are bound
+// to it and is tainted NoSchedule, so a DaemonSet finds nothing to run on.
 package nodes
 
 import (
@@ -67,6 +70,9 @@ type Node struct {
 	KubeletPort int32
 	// Version is reported as the kubelet version.
 	Version string
+	// Pool says the Node stands for a host node of the tenant's pool and
+	// is schedulable; otherwise it is tainted NoSchedule.
+	Pool bool
 	// Host is what the virtual Node shows of its host node; nil shows
 	// nothing of it.
 	Host *HostInfo
@@ -150,7 +156,10 @@ func Desired(n Node, existing *corev1.Node) *corev1.Node {
 			}
 		}
 	}
-	out.Spec.Taints = []corev1.Taint{{Key: TaintVirtual, Value: "true", Effect: corev1.TaintEffectNoSchedule}}
+	out.Spec.Taints = nil
+	if !n.Pool {
+		out.Spec.Taints = []corev1.Taint{{Key: TaintVirtual, Value: "true", Effect: corev1.TaintEffectNoSchedule}}
+	}
 	return out
 }
 

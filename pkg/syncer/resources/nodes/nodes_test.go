@@ -288,3 +288,15 @@ func TestStatusWithHostInfo(t *testing.T) {
 		})
 	}
 }
+
+func TestDesiredTaintsFollowTheNodeModel(t *testing.T) {
+	t.Parallel()
+	bound := Desired(Node{Alias: "knest-node-a"}, nil)
+	if len(bound.Spec.Taints) != 1 || bound.Spec.Taints[0].Key != TaintVirtual {
+		t.Errorf("a virtual node that stands only for bound pods has taints %v, want the NoSchedule %s taint", bound.Spec.Taints, TaintVirtual)
+	}
+	pool := Desired(Node{Alias: "knest-node-a", Pool: true}, bound)
+	if len(pool.Spec.Taints) != 0 {
+		t.Errorf("a pool node has taints %v, want none: it is schedulable", pool.Spec.Taints)
+	}
+}
