@@ -28,8 +28,9 @@ import (
 	"sigs.k8s.io/yaml"
 
 	"github.com/knest-dev/knest/pkg/controlplane"
-	"github.com/knest-dev/knest/pkg/devcluster/kubeletserver"
 	"github.com/knest-dev/knest/pkg/devcluster/pools"
+	"github.com/knest-dev/knest/pkg/devcluster/simkubelet"
+	"github.com/knest-dev/knest/pkg/kubelet"
 	"github.com/knest-dev/knest/pkg/pki"
 	"github.com/knest-dev/knest/pkg/servicecidr"
 )
@@ -42,7 +43,7 @@ const (
 	// kwokNodeAnnotation marks the nodes KWOK manages.
 	kwokNodeAnnotation = "kwok.x-k8s.io/node"
 	// nodeIP is every node's InternalIP: the API server reaches the nodes'
-	// kubelet API (kubeletserver) there.
+	// kubelet API (pkg/kubelet with the simkubelet backend) there.
 	nodeIP = "127.0.0.1"
 )
 
@@ -185,17 +186,23 @@ func Start(ctx context.Context, c Config) (*Cluster, error) {
 		}
 	}()
 
-	kubelet, err := kubeletserver.New(kubeletserver.Config{
-		Listener: kubeletListener, Dir: c.Dir, Pods: client.CoreV1(),
+	simulated, err := simkubelet.New(simkubelet.Config{Dir: c.Dir, Pods: client.CoreV1()})
+	if err != nil {
+		return fail(err)
+	}
+	kubeletAPI, err := kubelet.New(kubelet.Config{
+		Listener: kubeletListener, Pods: client.CoreV1(), Backend: simulated,
 		CACertFile: inst.Files.InternalCACert, CAKeyFile: inst.Files.InternalCAKey, ClientCertFile: inst.Files.KubeletClientCert,
+		Addresses: []net.IP{net.ParseIP(nodeIP)},
 	})
 	if err != nil {
 		return fail(err)
 	}
+	go simulated.Run(ctx)
 	go func() {
-		err := kubelet.Run(ctx)
+		err := kubeletAPI.Run(ctx)
 		if ctx.Err() == nil {
-			cl.failed <- fmt.Errorf("kubelet API stopped: %w", err)
+			cl.failed <- err
 		}
 	}()
 

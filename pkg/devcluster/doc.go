@@ -16,13 +16,15 @@
 // and tainted knest.io/pool=sandboxed, and a RuntimeClass "kata" whose
 // scheduling section targets that pool, as on a host with Kata Containers.
 //
-// The nodes' kubelet API is served too (see kubeletserver), so `kubectl
-// logs`, `exec`, `attach` and `port-forward` work through the API server as
-// on a real cluster: every node advertises InternalIP 127.0.0.1 and the
-// server's port (Config.KubeletPort, a free one by default), and the API
-// server dials it with its kubelet client certificate and checks the
-// server's against the internal CA (pki.Files.InternalCACert). Logs and attach read a file per container
-// under Dir/pods, and port-forward is an echo.
+// The nodes' kubelet API is served too (pkg/kubelet, with the simkubelet
+// backend), so `kubectl logs`, `exec`, `attach` and `port-forward` work
+// through the API server as on a real cluster: every node advertises
+// InternalIP 127.0.0.1 and the server's port (Config.KubeletPort, a free
+// one by default), and the API server dials it with its kubelet client
+// certificate and checks the server's against the internal CA
+// (pki.Files.InternalCACert); only that client's key gets in. Logs and
+// attach read a file per container under Dir/pods, and port-forward is an
+// echo.
 //
 // The devcluster is a development tool, not a sandbox: `kubectl exec` runs
 // the command as a local process of the devcluster's user, in a per-pod

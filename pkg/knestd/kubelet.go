@@ -13,6 +13,7 @@ import (
 	"github.com/knest-dev/knest/pkg/controlplane"
 	"github.com/knest-dev/knest/pkg/knestd/options"
 	"github.com/knest-dev/knest/pkg/kubelet"
+	"github.com/knest-dev/knest/pkg/kubelet/hostproxy"
 )
 
 // startKubelet binds the virtual Nodes' kubelet API on the bind address,
@@ -30,9 +31,13 @@ func startKubelet(ctx context.Context, o options.Options, inst *controlplane.Ins
 		l.Close()
 		return 0, err
 	}
+	backend, err := hostproxy.New(hostproxy.Config{Tenant: o.Name, HostNamespace: o.HostNamespace, HostConfig: hostConfig})
+	if err != nil {
+		l.Close()
+		return 0, err
+	}
 	s, err := kubelet.New(kubelet.Config{
-		Listener: l, Tenant: o.Name, HostNamespace: o.HostNamespace,
-		TenantPods: tenantClient.CoreV1(), HostConfig: hostConfig,
+		Listener: l, Pods: tenantClient.CoreV1(), Backend: backend,
 		CACertFile: inst.Files.InternalCACert, CAKeyFile: inst.Files.InternalCAKey, ClientCertFile: inst.Files.KubeletClientCert,
 		// The tenant API server dials the virtual Nodes' InternalIP.
 		Addresses: []net.IP{o.Advertise()},

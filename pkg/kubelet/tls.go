@@ -16,7 +16,7 @@ import (
 )
 
 // servingCommonName is the subject of the serving certificate.
-const servingCommonName = "knestd-kubelet"
+const servingCommonName = "knest-kubelet"
 
 // serverTLS returns the server's TLS configuration: a serving certificate
 // from the internal CA for addresses, and only clients whose certificate the
@@ -51,12 +51,15 @@ func serverTLS(caCertFile, caKeyFile, clientCertFile string, addresses []net.IP,
 		// Exec, attach and port-forward upgrade the connection, which
 		// HTTP/2 cannot do.
 		NextProtos: []string{"http/1.1"},
+		// The key, not the name: a certificate of the same name is had from
+		// a CSR signer a cluster admin drives, and the CA signs other
+		// components' certificates too.
 		VerifyConnection: func(cs tls.ConnectionState) error {
 			if len(cs.PeerCertificates) == 0 {
 				return errors.New("a client certificate is required")
 			}
 			if !allowed.Equal(cs.PeerCertificates[0].PublicKey) {
-				return fmt.Errorf("client %q is not the tenant API server's kubelet client", cs.PeerCertificates[0].Subject.CommonName)
+				return fmt.Errorf("client %q is not the API server's kubelet client", cs.PeerCertificates[0].Subject.CommonName)
 			}
 			return nil
 		},

@@ -1,23 +1,19 @@
-// Package kubeletserver serves, for the devcluster's simulated (KWOK) pods,
-// the part of the kubelet API the API server calls on a node: container logs,
-// exec, attach and port-forward. `kubectl logs`, `exec`, `attach` and
-// `port-forward` then work through the devcluster's API server exactly as
-// they reach a real kubelet: every node advertises this server's port in
-// status.daemonEndpoints.kubeletEndpoint.port and 127.0.0.1 as its
-// InternalIP, and the API server dials it with its kubelet client
-// certificate.
+// Package simkubelet is the devcluster's kubelet.Backend: what a kubelet
+// does for `kubectl logs`, `exec`, `attach` and `port-forward`, for the
+// devcluster's simulated (KWOK) pods. Every node advertises the kubelet
+// API's port in status.daemonEndpoints.kubeletEndpoint.port and 127.0.0.1
+// as its InternalIP, and the API server dials it with its kubelet client
+// certificate, so these commands work through the devcluster's API server
+// exactly as they reach a real kubelet. pkg/kubelet's Server takes the
+// calls: it lets in the API server's kubelet client only, reads the
+// options and finds the pod and container before this backend sees them.
 //
-// # Who may connect
+// This package runs commands on the local machine: it must never be linked
+// into knestd, and a test of cmd/knestd makes sure it is not.
 //
-// The server listens on loopback with TLS: its serving certificate is issued
-// in memory at start from the control plane's internal CA, which signs the
-// API server's kubelet client too (the API server verifies it with
-// --kubelet-certificate-authority), and it requires a client certificate
-// signed by that CA whose common name is the API server's kubelet client's.
-// Anything else on the machine is refused during the TLS handshake. KWOK's
-// own server cannot do this (it serves plain HTTP and TLS without client
-// certificates on one port), so its handlers are not used; the protocol
-// handling is k8s.io/cri-streaming, the library KWOK and the kubelet use.
+// KWOK's own server is not used: it serves plain HTTP and TLS without
+// client certificates on one port. The protocol handling is
+// k8s.io/cri-streaming, the library KWOK and the kubelet use.
 //
 // # What the pods do
 //
@@ -52,4 +48,4 @@
 //     loopback services, the devcluster's etcd among them. KWOK's forwarding
 //     is not used: it tunnels until both directions end, with a context that
 //     is never cancelled, so a connection to an echo would never end.
-package kubeletserver
+package simkubelet

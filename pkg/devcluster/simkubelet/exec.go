@@ -1,4 +1,4 @@
-package kubeletserver
+package simkubelet
 
 import (
 	"context"

@@ -1,4 +1,4 @@
-package kubeletserver
+package simkubelet
 
 import (
 	"bytes"
@@ -21,31 +21,45 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 	corev1 "k8s.io/api/core/v1"
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/client-go/kubernetes/fake"
+	corev1client "k8s.io/client-go/kubernetes/typed/core/v1"
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/remotecommand"
 	utilexec "k8s.io/utils/exec"
 
+	"github.com/knest-dev/knest/pkg/kubelet"
+	"github.com/knest-dev/knest/pkg/kubelet/kubelettest"
 	"github.com/knest-dev/knest/pkg/pki"
 )
 
-var started = time.Date(2030, 1, 2, 3, 4, 5, 0, time.UTC)
+var started = kubelettest.Started
 
-// testPod is a Running pod whose containers started at started.
+// testPod is kubelettest's pod, changed by tweaks.
 func testPod(tweaks ...func(*corev1.Pod)) *corev1.Pod {
-	p := &corev1.Pod{
-		ObjectMeta: metav1.ObjectMeta{Name: "app", Namespace: "default", UID: "uid-1"},
-		Spec:       corev1.PodSpec{Containers: []corev1.Container{{Name: "main"}, {Name: "sidecar"}}},
-		Status: corev1.PodStatus{Phase: corev1.PodRunning, ContainerStatuses: []corev1.ContainerStatus{
-			{Name: "main", State: corev1.ContainerState{Running: &corev1.ContainerStateRunning{StartedAt: metav1.NewTime(started)}}},
-		}},
-	}
+	p := kubelettest.Pod()
 	for _, tweak := range tweaks {
 		tweak(p)
 	}
 	return p
+}
+
+func TestBackendChecks(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	logFile := filepath.Join(dir, "pods", "default", "app", "main.log")
+	kubelettest.RunBackendChecks(t, kubelettest.Backend{
+		New: func(t *testing.T, pods corev1client.PodsGetter) kubelet.Backend {
+			b, err := New(Config{Dir: dir, Pods: pods})
+			if err != nil {
+				t.Fatal(err)
+			}
+			return b
+		},
+		MainLog: "knest devcluster: default/app/main started\n" +
+			"knest devcluster: the container is simulated, no process runs in it\n" +
+			"knest devcluster: lines appended to " + logFile + ` as "<RFC 3339 time> stdout F <text>" show up here` + "\n",
+	})
 }
 
 func newPKI(t *testing.T) pki.Files {
@@ -72,9 +86,14 @@ func startServer(t *testing.T, objects ...runtime.Object) *testServer {
 		t.Fatal(err)
 	}
 	ts := &testServer{dir: t.TempDir(), pki: files, pods: fake.NewClientset(objects...)}
-	s, err := New(Config{
-		Listener: l, Dir: ts.dir, Pods: ts.pods.CoreV1(),
+	backend, err := New(Config{Dir: ts.dir, Pods: ts.pods.CoreV1()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, err := kubelet.New(kubelet.Config{
+		Listener: l, Pods: ts.pods.CoreV1(), Backend: backend,
 		CACertFile: files.InternalCACert, CAKeyFile: files.InternalCAKey, ClientCertFile: files.KubeletClientCert,
+		Addresses: []net.IP{net.ParseIP("127.0.0.1")},
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -115,34 +134,6 @@ func client(t *testing.T, caFile, certFile, keyFile string) *http.Client {
 
 func (ts *testServer) apiServer(t *testing.T) *http.Client {
 	return client(t, ts.pki.InternalCACert, ts.pki.KubeletClientCert, ts.pki.KubeletClientKey)
-}
-
-func TestOnlyTheAPIServerIsServed(t *testing.T) {
-	t.Parallel()
-	ts := startServer(t)
-	other := newPKI(t)
-	tests := []struct {
-		name      string
-		cert, key string
-		served    bool
-	}{
-		{name: "the API server's kubelet client is served", cert: ts.pki.KubeletClientCert, key: ts.pki.KubeletClientKey, served: true},
-		{name: "a client without a certificate is refused"},
-		{name: "the admin, whose certificate the cluster CA signed, is refused", cert: ts.pki.AdminCert, key: ts.pki.AdminKey},
-		{name: "another cluster's kubelet client is refused", cert: other.KubeletClientCert, key: other.KubeletClientKey},
-	}
-	for _, tc := range tests {
-		t.Run(tc.name, func(t *testing.T) {
-			t.Parallel()
-			resp, err := client(t, ts.pki.InternalCACert, tc.cert, tc.key).Get(ts.url + "/healthz")
-			if err == nil {
-				resp.Body.Close()
-			}
-			if served := err == nil && resp.StatusCode == http.StatusOK; served != tc.served {
-				t.Errorf("served = %v (%v), want %v", served, err, tc.served)
-			}
-		})
-	}
 }
 
 func TestContainerLogs(t *testing.T) {
