@@ -10,6 +10,15 @@
 // One control plane per OS process: feature gates, the metrics registry,
 // logging and configz are process-global in both components.
 //
+// # Start-up
+//
+// Start runs the list of steps Steps returns with a pkg/lifecycle Runner:
+// the data directory and its lock, the API server's listener, certificates,
+// the encryption key, the private runtime files, etcd, the clients, the API
+// server (until /readyz answers) and the controller-manager (until the
+// controllers demonstrably run). They stop in the reverse order. knestd runs
+// the same steps among its own.
+//
 // # API server
 //
 // Anonymous requests are refused everywhere except /livez, /readyz and

@@ -24,6 +24,7 @@ import (
 	"github.com/knest-dev/knest/pkg/encryption"
 	"github.com/knest-dev/knest/pkg/etcd"
 	"github.com/knest-dev/knest/pkg/kubeconfig"
+	"github.com/knest-dev/knest/pkg/lifecycle"
 	"github.com/knest-dev/knest/pkg/pki"
 	"github.com/knest-dev/knest/pkg/servicecidr"
 )
@@ -107,298 +108,80 @@ type Instance struct {
 	// pki.InternalUser); the tenant's admin kubeconfig is another user.
 	AdminConfig *rest.Config
 
-	admin   kubeconfig.Client
-	failed  chan error
-	stopped chan struct{}
-	stop    func(reason string)
-	cleanup []func()
+	admin kubeconfig.Client
+	// runner is set by Start; an Instance from Steps is stopped by whoever
+	// runs its steps.
+	runner *lifecycle.Runner
 }
 
 // Start brings a control plane up and returns once the API server is ready
 // and the controllers have created the default ServiceAccount, or with the
 // reason it could not. Errors before anything runs are single lines naming the
 // problem; existing files are never removed or replaced.
-func Start(ctx context.Context, s Spec) (_ *Instance, err error) {
-	logger := klog.FromContext(ctx)
-	start := time.Now()
-	inst := &Instance{Layout: LayoutOf(s.DataDir), failed: make(chan error, 3), stopped: make(chan struct{})}
-	defer func() {
-		if err != nil {
-			inst.runCleanup()
-		}
-	}()
-	if err := prepareDataDir(s.DataDir); err != nil {
-		return nil, err
-	}
-	lock, err := dirlock.Acquire(inst.Layout.Lock)
-	if err != nil {
-		return nil, fmt.Errorf("data dir %s is in use: %w", s.DataDir, err)
-	}
-	inst.cleanup = append(inst.cleanup, lock.Release)
-
-	address := net.JoinHostPort(s.BindAddress, strconv.Itoa(s.Port))
-	network := "tcp"
-	if ip := net.ParseIP(s.BindAddress); ip != nil && ip.To4() != nil {
-		// Otherwise 0.0.0.0 (a pod's bind address) listens on both stacks
-		// and reports "::", and knestd's own clients dial ::1, which the
-		// serving certificate does not cover.
-		network = "tcp4"
-	}
-	listener, err := net.Listen(network, address)
-	if err != nil {
-		return nil, fmt.Errorf("cannot listen on %s: %w", address, errors.Unwrap(err))
-	}
-	// The API server takes the listener over; closing it again is harmless.
-	inst.cleanup = append(inst.cleanup, func() { listener.Close() })
-
-	serviceIP, err := servicecidr.FirstIP(s.ServiceCIDR)
-	if err != nil {
-		return nil, fmt.Errorf("service CIDR %w", err)
-	}
-	sanIPs := append([]net.IP(nil), s.SANIPs...)
-	if s.KubernetesServiceIP != nil {
-		sanIPs = append(sanIPs, s.KubernetesServiceIP)
-	}
-	if !s.AdvertiseAddress.IsUnspecified() {
-		sanIPs = append(sanIPs, s.AdvertiseAddress)
-	}
-	files, err := pki.Ensure(pki.Config{
-		Dir: inst.Layout.PKI, ClusterName: s.Name, ServiceIP: serviceIP, ClusterDomain: s.ClusterDomain,
-		ExtraSANs: s.SANs, ExtraIPs: sanIPs,
-	}, time.Now())
+func Start(ctx context.Context, s Spec) (*Instance, error) {
+	inst, steps := Steps(func() Spec { return s })
+	r, err := lifecycle.Start(ctx, steps)
 	if err != nil {
 		return nil, err
 	}
-	inst.Files = files
-
-	var key []byte
-	if s.EncryptionKeyFile == "" {
-		key, err = encryption.EnsureKey(inst.Layout.EncryptionKey)
-	} else {
-		key, err = encryption.LoadKey(s.EncryptionKeyFile)
-	}
-	if err != nil {
-		return nil, err
-	}
-	// Files that hold the key in clear, or only matter to this process, live
-	// in a private runtime directory removed on exit, never on the data volume.
-	runtimeDir, err := os.MkdirTemp("", "knest-"+s.Name+"-")
-	if err != nil {
-		return nil, fmt.Errorf("failed to create runtime directory: %w", err)
-	}
-	inst.cleanup = append(inst.cleanup, func() { os.RemoveAll(runtimeDir) })
-	encryptionConfig := filepath.Join(runtimeDir, "encryption-config.yaml")
-	if err := atomicfile.Write(encryptionConfig, encryption.Config(key), 0o600); err != nil {
-		return nil, err
-	}
-	authnConfig := filepath.Join(runtimeDir, "authentication-config.yaml")
-	if err := atomicfile.Write(authnConfig, []byte(AuthenticationConfig), 0o600); err != nil {
-		return nil, err
-	}
-	var egressConfig string
-	if s.EgressSelectorConfig != nil {
-		egressConfig = filepath.Join(runtimeDir, "egress-selector-config.yaml")
-		if err := atomicfile.Write(egressConfig, s.EgressSelectorConfig, 0o600); err != nil {
-			return nil, err
-		}
-	}
-
-	// Components run on contexts of their own, cancelled in order by stop,
-	// so that the controllers go before the API server and the API server
-	// before etcd.
-	base := context.WithoutCancel(ctx)
-	etcdCtx, stopEtcd := context.WithCancel(base)
-	etcdServer, err := etcd.Run(etcdCtx, etcd.Options{Dir: inst.Layout.Etcd, Name: s.Name, QuotaBackendBytes: s.EtcdQuotaBytes})
-	if err != nil {
-		stopEtcd()
-		return nil, err
-	}
-	logger.V(1).Info("etcd is ready", "url", etcdServer.ClientURL(), "elapsed", time.Since(start))
-
-	inst.Server = (&url.URL{Scheme: "https", Host: dialAddress(listener.Addr().(*net.TCPAddr))}).String()
-	inst.admin = kubeconfig.Client{Name: s.Name, Server: inst.Server, CAFile: files.CACert, CertFile: files.AdminCert, KeyFile: files.AdminKey}
-	cm := kubeconfig.Client{Name: s.Name, Server: inst.Server, CAFile: files.CACert, CertFile: files.ControllerManagerCert, KeyFile: files.ControllerManagerKey}
-	if err := cm.Write(inst.Layout.ControllerManagerKubeconfig); err != nil {
-		stopEtcd()
-		return nil, err
-	}
-
-	apiCtx, stopAPI := context.WithCancel(base)
-	apiDone := make(chan error, 1)
-	go func() {
-		apiDone <- RunAPIServer(apiCtx, APIServer{
-			Listener: listener, AdvertiseAddress: s.AdvertiseAddress, ServiceCIDR: s.ServiceCIDR,
-			ClusterDomain: s.ClusterDomain, EtcdURL: etcdServer.ClientURL(), PKI: files,
-			EncryptionConfigFile: encryptionConfig, AuthenticationConfigFile: authnConfig,
-			AdmissionPlugins: s.AdmissionPlugins, ExtraFlags: s.APIServerFlags, KubernetesServiceIP: s.KubernetesServiceIP,
-			EgressSelectorConfigFile: egressConfig,
-		})
-	}()
-	kcmCtx, stopKCM := context.WithCancel(base)
-	kcmDone := make(chan error, 1)
-	inst.stop = func(reason string) {
-		logger.Info("Stopping the control plane", "reason", reason)
-		stopKCM()
-		waitStopped(logger, "kube-controller-manager", kcmDone)
-		stopAPI()
-		waitStopped(logger, "kube-apiserver", apiDone)
-		stopEtcd()
-		select {
-		case <-etcdServer.Stopped():
-		case <-time.After(componentStopBudget):
-			logger.Info("etcd did not stop in time")
-		}
-		inst.runCleanup()
-		close(inst.stopped)
-	}
-
-	// knestd's own clients use the internal identity, never the tenant's
-	// admin (admission tells them apart).
-	internal := kubeconfig.Client{Name: s.Name, Server: inst.Server, CAFile: files.CACert, CertFile: files.InternalCert, KeyFile: files.InternalKey}
-	adminCfg, err := internal.Build()
-	if err == nil {
-		inst.AdminConfig, err = clientcmd.NewDefaultClientConfig(*adminCfg, nil).ClientConfig()
-	}
-	var client kubernetes.Interface
-	if err == nil {
-		client, err = kubernetes.NewForConfig(inst.AdminConfig)
-	}
-	if err != nil {
-		inst.stop("start failed")
-		return nil, err
-	}
-
-	timeout := s.ReadyTimeout
-	if timeout == 0 {
-		timeout = DefaultReadyTimeout
-	}
-	readyCtx, cancelReady := context.WithTimeout(ctx, timeout)
-	defer cancelReady()
-	if err := waitFor(readyCtx, apiDone, func(ctx context.Context) bool {
-		body, err := client.Discovery().RESTClient().Get().AbsPath("/readyz").DoRaw(ctx)
-		return err == nil && string(body) == "ok"
-	}); err != nil {
-		inst.stop("start failed")
-		return nil, fmt.Errorf("kube-apiserver did not become ready: %w", err)
-	}
-	logger.V(1).Info("kube-apiserver is ready", "elapsed", time.Since(start))
-
-	go func() {
-		kcmDone <- RunControllerManager(kcmCtx, ControllerManager{
-			Kubeconfig: inst.Layout.ControllerManagerKubeconfig, ServiceCIDR: s.ServiceCIDR, PKI: files,
-			Controllers: s.Controllers, ExtraFlags: s.ControllerManagerFlags,
-		})
-	}()
-	if err := waitForControllers(readyCtx, client, kcmDone); err != nil {
-		inst.stop("start failed")
-		return nil, fmt.Errorf("kube-controller-manager did not start its controllers: %w", err)
-	}
-	logger.V(1).Info("kube-controller-manager is running", "elapsed", time.Since(start))
-
-	// Failures after start-up are reported through Failed.
-	go forward(apiDone, inst.failed, "kube-apiserver")
-	go forward(kcmDone, inst.failed, "kube-controller-manager")
-	go func() {
-		if err, ok := <-etcdServer.Err(); ok && err != nil {
-			inst.failed <- fmt.Errorf("etcd failed: %w", err)
-		}
-	}()
+	inst.runner = r
 	return inst, nil
+}
+
+// Steps returns the steps Start runs, for a caller that runs them among its
+// own, and the Instance they fill in as they run. spec is called when the
+// first of them runs, so that the caller's earlier steps can complete it.
+func Steps(spec func() Spec) (*Instance, []lifecycle.Step) {
+	st := &starter{spec: spec, inst: &Instance{}}
+	return st.inst, []lifecycle.Step{
+		lifecycle.Do("data dir", st.prepareDataDir),
+		{Name: "data dir lock", Start: st.lockDataDir},
+		{Name: "listener", Start: st.listen},
+		lifecycle.Do("certificates", st.certificates),
+		lifecycle.Do("encryption key", st.encryptionKey),
+		{Name: "runtime files", Start: st.writeRuntimeFiles},
+		// Components run on contexts of their own, ended by their step's
+		// stop, so that the controllers go before the API server and the
+		// API server before etcd.
+		{Name: "etcd", Start: st.startEtcd},
+		lifecycle.Do("clients", st.clients),
+		{Name: "kube-apiserver", Start: st.startAPIServer},
+		{Name: "kube-controller-manager", Start: st.startControllerManager},
+	}
 }
 
 // WriteAdminKubeconfig writes a self-contained cluster-admin kubeconfig.
 func (i *Instance) WriteAdminKubeconfig(path string) error { return i.admin.Write(path) }
 
-// Failed delivers the first component failure after start-up.
-func (i *Instance) Failed() <-chan error { return i.failed }
+// Failed delivers the first component failure after start-up. Only for an
+// Instance from Start.
+func (i *Instance) Failed() <-chan error { return i.runner.Failed() }
 
 // Stop stops the components in reverse order, each within a fixed budget.
-func (i *Instance) Stop(reason string) {
-	select {
-	case <-i.stopped:
-	default:
-		i.stop(reason)
-	}
-}
+// Only for an Instance from Start.
+func (i *Instance) Stop(reason string) { i.runner.Stop(reason) }
 
-func (i *Instance) runCleanup() {
-	for j := len(i.cleanup) - 1; j >= 0; j-- {
-		i.cleanup[j]()
-	}
-	i.cleanup = nil
-}
+// starter holds what one step of Steps leaves for the later ones.
+type starter struct {
+	spec func() Spec
+	s    Spec
+	inst *Instance
 
-func forward(done chan error, failed chan error, name string) {
-	err := <-done
-	done <- err
-	if err == nil {
-		err = errors.New("exited")
-	}
-	select {
-	case failed <- fmt.Errorf("%s stopped: %w", name, err):
-	default:
-	}
-}
-
-// waitForControllers proves the controllers run: it creates a probe
-// namespace and waits for the service-account controller to give it its
-// default ServiceAccount. Objects that already exist prove nothing after a
-// restart, so the probe is new every time; it is deleted afterwards (the
-// namespace controller finishes that in the background).
-func waitForControllers(ctx context.Context, client kubernetes.Interface, kcmDone chan error) error {
-	ns, err := client.CoreV1().Namespaces().Create(ctx, &corev1.Namespace{
-		ObjectMeta: metav1.ObjectMeta{GenerateName: ProbeNamespacePrefix, Labels: map[string]string{"knest.io/probe": "true"}},
-	}, metav1.CreateOptions{})
-	if err != nil {
-		return fmt.Errorf("failed to create the readiness probe namespace: %w", err)
-	}
-	err = waitFor(ctx, kcmDone, func(ctx context.Context) bool {
-		_, err := client.CoreV1().ServiceAccounts(ns.Name).Get(ctx, "default", metav1.GetOptions{})
-		return err == nil
-	})
-	if delErr := client.CoreV1().Namespaces().Delete(ctx, ns.Name, metav1.DeleteOptions{}); delErr != nil && err == nil {
-		return fmt.Errorf("failed to delete the readiness probe namespace: %w", delErr)
-	}
-	return err
-}
-
-// waitFor polls cond until it holds, the component behind done exits, or ctx ends.
-func waitFor(ctx context.Context, done chan error, cond func(context.Context) bool) error {
-	ticker := time.NewTicker(50 * time.Millisecond)
-	defer ticker.Stop()
-	for {
-		if cond(ctx) {
-			return nil
-		}
-		select {
-		case err := <-done:
-			done <- err
-			if err == nil {
-				err = errors.New("exited")
-			}
-			return err
-		case <-ctx.Done():
-			return ctx.Err()
-		case <-ticker.C:
-		}
-	}
-}
-
-func waitStopped(logger klog.Logger, name string, done chan error) {
-	select {
-	case err := <-done:
-		if err != nil && !errors.Is(err, context.Canceled) {
-			logger.Error(err, "Component stopped with an error", "component", name)
-		}
-		done <- err
-	case <-time.After(componentStopBudget):
-		logger.Info("Component did not stop in time", "component", name)
-	}
+	listener                                    net.Listener
+	key                                         []byte
+	encryptionConfig, authnConfig, egressConfig string
+	etcdURL                                     string
+	client                                      kubernetes.Interface
+	// readyBy bounds the API server's and the controllers' start-up together.
+	readyBy time.Time
 }
 
 // prepareDataDir creates the data directory and proves it is writable before
 // anything is started, so the failure is one clear line.
-func prepareDataDir(dir string) error {
+func (st *starter) prepareDataDir(context.Context) error {
+	st.s = st.spec()
+	st.inst.Layout = LayoutOf(st.s.DataDir)
+	dir := st.s.DataDir
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return fmt.Errorf("data dir %s is not usable: %w", dir, unwrapPathError(err))
 	}
@@ -408,6 +191,278 @@ func prepareDataDir(dir string) error {
 	}
 	probe.Close()
 	return os.Remove(probe.Name())
+}
+
+func (st *starter) lockDataDir(context.Context) (lifecycle.Running, error) {
+	lock, err := dirlock.Acquire(st.inst.Layout.Lock)
+	if err != nil {
+		return lifecycle.Running{}, fmt.Errorf("data dir %s is in use: %w", st.s.DataDir, err)
+	}
+	return lifecycle.Running{Stop: lock.Release}, nil
+}
+
+func (st *starter) listen(context.Context) (lifecycle.Running, error) {
+	address := net.JoinHostPort(st.s.BindAddress, strconv.Itoa(st.s.Port))
+	network := "tcp"
+	if ip := net.ParseIP(st.s.BindAddress); ip != nil && ip.To4() != nil {
+		// Otherwise 0.0.0.0 (a pod's bind address) listens on both stacks
+		// and reports "::", and knestd's own clients dial ::1, which the
+		// serving certificate does not cover.
+		network = "tcp4"
+	}
+	l, err := net.Listen(network, address)
+	if err != nil {
+		return lifecycle.Running{}, fmt.Errorf("cannot listen on %s: %w", address, errors.Unwrap(err))
+	}
+	st.listener = l
+	st.inst.Server = (&url.URL{Scheme: "https", Host: dialAddress(l.Addr().(*net.TCPAddr))}).String()
+	// The API server takes the listener over; closing it again is harmless.
+	return lifecycle.Running{Stop: func() { l.Close() }}, nil
+}
+
+func (st *starter) certificates(context.Context) error {
+	s := st.s
+	serviceIP, err := servicecidr.FirstIP(s.ServiceCIDR)
+	if err != nil {
+		return fmt.Errorf("service CIDR %w", err)
+	}
+	sanIPs := append([]net.IP(nil), s.SANIPs...)
+	if s.KubernetesServiceIP != nil {
+		sanIPs = append(sanIPs, s.KubernetesServiceIP)
+	}
+	if !s.AdvertiseAddress.IsUnspecified() {
+		sanIPs = append(sanIPs, s.AdvertiseAddress)
+	}
+	st.inst.Files, err = pki.Ensure(pki.Config{
+		Dir: st.inst.Layout.PKI, ClusterName: s.Name, ServiceIP: serviceIP, ClusterDomain: s.ClusterDomain,
+		ExtraSANs: s.SANs, ExtraIPs: sanIPs,
+	}, time.Now())
+	return err
+}
+
+func (st *starter) encryptionKey(context.Context) error {
+	var err error
+	if st.s.EncryptionKeyFile == "" {
+		st.key, err = encryption.EnsureKey(st.inst.Layout.EncryptionKey)
+	} else {
+		st.key, err = encryption.LoadKey(st.s.EncryptionKeyFile)
+	}
+	return err
+}
+
+// writeRuntimeFiles writes the files that hold the key in clear, or only
+// matter to this process, to a private runtime directory removed on stop,
+// never to the data volume.
+func (st *starter) writeRuntimeFiles(context.Context) (lifecycle.Running, error) {
+	dir, err := os.MkdirTemp("", "knest-"+st.s.Name+"-")
+	if err != nil {
+		return lifecycle.Running{}, fmt.Errorf("failed to create runtime directory: %w", err)
+	}
+	removeDir := func() { os.RemoveAll(dir) }
+	files := []struct {
+		path *string
+		name string
+		data []byte
+	}{
+		{&st.encryptionConfig, "encryption-config.yaml", encryption.Config(st.key)},
+		{&st.authnConfig, "authentication-config.yaml", []byte(AuthenticationConfig)},
+		{&st.egressConfig, "egress-selector-config.yaml", st.s.EgressSelectorConfig},
+	}
+	for _, f := range files {
+		if f.data == nil {
+			continue
+		}
+		*f.path = filepath.Join(dir, f.name)
+		if err := atomicfile.Write(*f.path, f.data, 0o600); err != nil {
+			removeDir()
+			return lifecycle.Running{}, err
+		}
+	}
+	return lifecycle.Running{Stop: removeDir}, nil
+}
+
+func (st *starter) startEtcd(ctx context.Context) (lifecycle.Running, error) {
+	logger := klog.FromContext(ctx)
+	etcdCtx, stop := context.WithCancel(context.WithoutCancel(ctx))
+	srv, err := etcd.Run(etcdCtx, etcd.Options{Dir: st.inst.Layout.Etcd, Name: st.s.Name, QuotaBackendBytes: st.s.EtcdQuotaBytes})
+	if err != nil {
+		stop()
+		return lifecycle.Running{}, err
+	}
+	st.etcdURL = srv.ClientURL()
+	failed := make(chan error, 1)
+	go func() {
+		if err, ok := <-srv.Err(); ok && err != nil {
+			failed <- fmt.Errorf("etcd failed: %w", err)
+		}
+	}()
+	return lifecycle.Running{Failed: failed, Stop: func() {
+		stop()
+		select {
+		case <-srv.Stopped():
+		case <-time.After(componentStopBudget):
+			logger.Info("etcd did not stop in time")
+		}
+	}}, nil
+}
+
+// clients writes the controller-manager's kubeconfig and builds knestd's
+// own client, which uses the internal identity, never the tenant's admin
+// (admission tells them apart).
+func (st *starter) clients(context.Context) error {
+	s, files, server := st.s, st.inst.Files, st.inst.Server
+	st.inst.admin = kubeconfig.Client{Name: s.Name, Server: server, CAFile: files.CACert, CertFile: files.AdminCert, KeyFile: files.AdminKey}
+	cm := kubeconfig.Client{Name: s.Name, Server: server, CAFile: files.CACert, CertFile: files.ControllerManagerCert, KeyFile: files.ControllerManagerKey}
+	if err := cm.Write(st.inst.Layout.ControllerManagerKubeconfig); err != nil {
+		return err
+	}
+	internal := kubeconfig.Client{Name: s.Name, Server: server, CAFile: files.CACert, CertFile: files.InternalCert, KeyFile: files.InternalKey}
+	adminCfg, err := internal.Build()
+	if err != nil {
+		return err
+	}
+	if st.inst.AdminConfig, err = clientcmd.NewDefaultClientConfig(*adminCfg, nil).ClientConfig(); err != nil {
+		return err
+	}
+	st.client, err = kubernetes.NewForConfig(st.inst.AdminConfig)
+	return err
+}
+
+func (st *starter) startAPIServer(ctx context.Context) (lifecycle.Running, error) {
+	s := st.s
+	timeout := s.ReadyTimeout
+	if timeout == 0 {
+		timeout = DefaultReadyTimeout
+	}
+	st.readyBy = time.Now().Add(timeout)
+	api := startComponent(ctx, "kube-apiserver", func(ctx context.Context) error {
+		return RunAPIServer(ctx, APIServer{
+			Listener: st.listener, AdvertiseAddress: s.AdvertiseAddress, ServiceCIDR: s.ServiceCIDR,
+			ClusterDomain: s.ClusterDomain, EtcdURL: st.etcdURL, PKI: st.inst.Files,
+			EncryptionConfigFile: st.encryptionConfig, AuthenticationConfigFile: st.authnConfig,
+			AdmissionPlugins: s.AdmissionPlugins, ExtraFlags: s.APIServerFlags, KubernetesServiceIP: s.KubernetesServiceIP,
+			EgressSelectorConfigFile: st.egressConfig,
+		})
+	})
+	readyCtx, cancel := context.WithDeadline(ctx, st.readyBy)
+	defer cancel()
+	if err := waitFor(readyCtx, api, func(ctx context.Context) bool {
+		body, err := st.client.Discovery().RESTClient().Get().AbsPath("/readyz").DoRaw(ctx)
+		return err == nil && string(body) == "ok"
+	}); err != nil {
+		api.stop()
+		return lifecycle.Running{}, fmt.Errorf("kube-apiserver did not become ready: %w", err)
+	}
+	return api.running(), nil
+}
+
+func (st *starter) startControllerManager(ctx context.Context) (lifecycle.Running, error) {
+	kcm := startComponent(ctx, "kube-controller-manager", func(ctx context.Context) error {
+		return RunControllerManager(ctx, ControllerManager{
+			Kubeconfig: st.inst.Layout.ControllerManagerKubeconfig, ServiceCIDR: st.s.ServiceCIDR, PKI: st.inst.Files,
+			Controllers: st.s.Controllers, ExtraFlags: st.s.ControllerManagerFlags,
+		})
+	})
+	readyCtx, cancel := context.WithDeadline(ctx, st.readyBy)
+	defer cancel()
+	if err := waitForControllers(readyCtx, st.client, kcm); err != nil {
+		kcm.stop()
+		return lifecycle.Running{}, fmt.Errorf("kube-controller-manager did not start its controllers: %w", err)
+	}
+	return kcm.running(), nil
+}
+
+// component is an upstream component run in a goroutine on a context of its
+// own, ended by stop.
+type component struct {
+	name   string
+	logger klog.Logger
+	cancel context.CancelFunc
+	done   chan struct{}
+	// err is what the component's run returned, once done is closed.
+	err error
+}
+
+func startComponent(ctx context.Context, name string, run func(context.Context) error) *component {
+	runCtx, cancel := context.WithCancel(context.WithoutCancel(ctx))
+	c := &component{name: name, logger: klog.FromContext(ctx), cancel: cancel, done: make(chan struct{})}
+	go func() {
+		c.err = run(runCtx)
+		close(c.done)
+	}()
+	return c
+}
+
+// exitErr is why the component exited, once done is closed.
+func (c *component) exitErr() error {
+	if c.err == nil {
+		return errors.New("exited")
+	}
+	return c.err
+}
+
+// running reports the component's exit as a failure (the runner ignores
+// the exit stop causes).
+func (c *component) running() lifecycle.Running {
+	failed := make(chan error, 1)
+	go func() {
+		<-c.done
+		failed <- fmt.Errorf("%s stopped: %w", c.name, c.exitErr())
+	}()
+	return lifecycle.Running{Stop: c.stop, Failed: failed}
+}
+
+// stop ends the component and waits for it within a fixed budget.
+func (c *component) stop() {
+	c.cancel()
+	select {
+	case <-c.done:
+		if c.err != nil && !errors.Is(c.err, context.Canceled) {
+			c.logger.Error(c.err, "Component stopped with an error", "component", c.name)
+		}
+	case <-time.After(componentStopBudget):
+		c.logger.Info("Component did not stop in time", "component", c.name)
+	}
+}
+
+// waitForControllers proves the controllers run: it creates a probe
+// namespace and waits for the service-account controller to give it its
+// default ServiceAccount. Objects that already exist prove nothing after a
+// restart, so the probe is new every time; it is deleted afterwards (the
+// namespace controller finishes that in the background).
+func waitForControllers(ctx context.Context, client kubernetes.Interface, kcm *component) error {
+	ns, err := client.CoreV1().Namespaces().Create(ctx, &corev1.Namespace{
+		ObjectMeta: metav1.ObjectMeta{GenerateName: ProbeNamespacePrefix, Labels: map[string]string{"knest.io/probe": "true"}},
+	}, metav1.CreateOptions{})
+	if err != nil {
+		return fmt.Errorf("failed to create the readiness probe namespace: %w", err)
+	}
+	err = waitFor(ctx, kcm, func(ctx context.Context) bool {
+		_, err := client.CoreV1().ServiceAccounts(ns.Name).Get(ctx, "default", metav1.GetOptions{})
+		return err == nil
+	})
+	if delErr := client.CoreV1().Namespaces().Delete(ctx, ns.Name, metav1.DeleteOptions{}); delErr != nil && err == nil {
+		return fmt.Errorf("failed to delete the readiness probe namespace: %w", delErr)
+	}
+	return err
+}
+
+// waitFor polls cond until it holds, the component exits, or ctx ends.
+func waitFor(ctx context.Context, c *component, cond func(context.Context) bool) error {
+	ticker := time.NewTicker(50 * time.Millisecond)
+	defer ticker.Stop()
+	for {
+		if cond(ctx) {
+			return nil
+		}
+		select {
+		case <-c.done:
+			return c.exitErr()
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-ticker.C:
+		}
+	}
 }
 
 func unwrapPathError(err error) error {

@@ -15,6 +15,15 @@
 // tenant's host pods and Services once the syncer's host cache has synced;
 // the socket goes last at shutdown.
 //
-// Shutdown runs in the reverse order within a fixed budget, so a pod's
-// termination grace period is never the thing that stops knestd.
+// All of it is one list of named steps run by a pkg/lifecycle Runner:
+// the host cluster (syncing only), the egress socket, the control plane's
+// steps (controlplane.Steps), the admin kubeconfig and its Secret, the ready
+// message (ReadyMessage), then, when syncing, the kubelet API, DNS and the
+// syncer. Adding a part is adding a step. Each step's duration is logged at
+// -v=1, which is where to look when start-up gets slower.
+//
+// Shutdown stops the steps in the reverse order, on a signal, on the failure
+// of any part, or when a step fails to start, each component within a fixed
+// budget, so a pod's termination grace period is never the thing that stops
+// knestd.
 package knestd

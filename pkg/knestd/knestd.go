@@ -3,6 +3,7 @@ package knestd
 import (
 	"context"
 	"crypto/sha256"
+	"errors"
 	"fmt"
 	"net"
 	"os"
@@ -17,8 +18,11 @@ import (
 	"github.com/knest-dev/knest/pkg/admission/confinement"
 	"github.com/knest-dev/knest/pkg/admission/hostservices"
 	"github.com/knest-dev/knest/pkg/controlplane"
+	"github.com/knest-dev/knest/pkg/egress"
 	"github.com/knest-dev/knest/pkg/knestd/options"
+	"github.com/knest-dev/knest/pkg/lifecycle"
 	"github.com/knest-dev/knest/pkg/pki"
+	"github.com/knest-dev/knest/pkg/policy"
 	"github.com/knest-dev/knest/pkg/syncer"
 )
 
@@ -29,7 +33,6 @@ const ReadyMessage = "Tenant control plane is ready"
 // an error if the control plane cannot start or fails.
 func Run(ctx context.Context, o options.Options) error {
 	start := time.Now()
-	logger := klog.FromContext(ctx)
 	if err := o.Validate(); err != nil {
 		return err
 	}
@@ -37,133 +40,189 @@ func Run(ctx context.Context, o options.Options) error {
 	if err != nil {
 		return err
 	}
-	var hostConfig *rest.Config
-	var hostClient kubernetes.Interface
-	// Confinement is on in every configuration, syncing or not.
-	plugins := []controlplane.AdmissionPlugin{{Name: confinement.PluginName, Factory: confinement.NewFactory(pol)}}
-	if o.Syncing() {
-		var err error
-		if hostConfig, err = hostRESTConfig(o); err != nil {
-			return err
-		}
-		if hostClient, err = kubernetes.NewForConfig(hostConfig); err != nil {
-			return err
-		}
-		cleanup, err := resolveFromHost(ctx, &o, hostClient)
-		defer cleanup()
-		if err != nil {
-			return err
-		}
-		plugins = append(plugins, controlplane.AdmissionPlugin{
-			Name: hostservices.PluginName, Factory: hostservices.NewFactory(hostClient, o.Name, o.HostNamespace),
-		})
-		if err := syncer.CheckHostRunsPods(ctx, hostClient, o.HostNamespace, pol); err != nil {
-			return err
-		}
-		if err := checkHostNodeAccess(ctx, hostClient, o); err != nil {
-			return err
-		}
-	}
-	// The API server's connections go through knestd's egress socket,
-	// which must serve before the API server starts; it stops last.
-	egressFailed := make(chan error, 1)
-	egressRules, egressConfig, stopEgress, err := startEgress(ctx, o, pol, egressFailed)
+	d := &daemon{o: o, pol: pol, start: start}
+	r, err := lifecycle.Start(ctx, d.steps())
 	if err != nil {
 		return err
 	}
-	defer stopEgress()
+	return r.Wait(ctx)
+}
+
+// daemon holds what one of knestd's steps leaves for the later ones.
+type daemon struct {
+	// o is completed by the host step (resolveFromHost).
+	o     options.Options
+	pol   *policy.Policy
+	start time.Time
+
+	hostConfig   *rest.Config
+	hostClient   kubernetes.Interface
+	plugins      []controlplane.AdmissionPlugin
+	egressRules  *egress.Rules
+	egressConfig []byte
+	inst         *controlplane.Instance
+	kubeletPort  int32
+}
+
+// steps is knestd's start-up, in order; shutdown is the reverse.
+func (d *daemon) steps() []lifecycle.Step {
+	// Confinement is on in every configuration, syncing or not.
+	d.plugins = []controlplane.AdmissionPlugin{{Name: confinement.PluginName, Factory: confinement.NewFactory(d.pol)}}
+	var steps []lifecycle.Step
+	if d.o.Syncing() {
+		steps = append(steps,
+			lifecycle.Step{Name: "host cluster", Start: d.connectHost},
+			lifecycle.Do("host checks", d.checkHost),
+		)
+	}
+	// The API server's connections go through knestd's egress socket,
+	// which must serve before the API server starts; it stops last.
+	steps = append(steps, lifecycle.Step{Name: "egress", Start: d.startEgress})
+	inst, controlPlane := controlplane.Steps(d.controlPlaneSpec)
+	d.inst = inst
+	steps = append(steps, controlPlane...)
+	steps = append(steps,
+		lifecycle.Do("admin kubeconfig", func(context.Context) error {
+			return d.inst.WriteAdminKubeconfig(d.inst.Layout.AdminKubeconfig)
+		}),
+	)
+	if d.o.KubeconfigSecret != "" {
+		steps = append(steps, lifecycle.Do("kubeconfig secret", func(ctx context.Context) error {
+			return publishKubeconfig(ctx, d.o, d.inst, d.hostClient)
+		}))
+	}
+	steps = append(steps, lifecycle.Do("ready", d.ready))
+	if d.o.Syncing() {
+		// The kubelet API and DNS serve the pods the syncer runs.
+		steps = append(steps, lifecycle.Step{Name: "kubelet API", Start: d.startKubeletAPI})
+		if d.o.DNSAddress != "" {
+			steps = append(steps, lifecycle.Step{Name: "DNS", Start: d.startDNS})
+		}
+		steps = append(steps, lifecycle.Step{Name: "syncer", Start: d.startSyncer})
+	}
+	return steps
+}
+
+// connectHost builds the host clients and completes the options with what
+// the host namespace holds; stopping removes the key file it may write.
+func (d *daemon) connectHost(ctx context.Context) (lifecycle.Running, error) {
+	var err error
+	if d.hostConfig, err = hostRESTConfig(d.o); err != nil {
+		return lifecycle.Running{}, err
+	}
+	if d.hostClient, err = kubernetes.NewForConfig(d.hostConfig); err != nil {
+		return lifecycle.Running{}, err
+	}
+	cleanup, err := resolveFromHost(ctx, &d.o, d.hostClient)
+	if err != nil {
+		cleanup()
+		return lifecycle.Running{}, err
+	}
+	d.plugins = append(d.plugins, controlplane.AdmissionPlugin{
+		Name: hostservices.PluginName, Factory: hostservices.NewFactory(d.hostClient, d.o.Name, d.o.HostNamespace),
+	})
+	return lifecycle.Running{Stop: cleanup}, nil
+}
+
+// checkHost refuses to start a tenant the host cannot serve.
+func (d *daemon) checkHost(ctx context.Context) error {
+	if err := syncer.CheckHostRunsPods(ctx, d.hostClient, d.o.HostNamespace, d.pol); err != nil {
+		return err
+	}
+	if d.o.HostNodeInfo || d.o.PoolNodes {
+		return checkHostNodeAccess(ctx, d.hostClient, d.o)
+	}
+	return nil
+}
+
+func (d *daemon) startEgress(ctx context.Context) (lifecycle.Running, error) {
+	failed := make(chan error, 1)
+	rules, config, stop, err := startEgress(ctx, d.o, d.pol, failed)
+	if err != nil {
+		return lifecycle.Running{}, err
+	}
+	d.egressRules, d.egressConfig = rules, config
+	return lifecycle.Running{Stop: stop, Failed: failed}, nil
+}
+
+// controlPlaneSpec is read when the control plane's first step runs, after
+// the host and egress steps completed what it needs.
+func (d *daemon) controlPlaneSpec() controlplane.Spec {
+	o := d.o
 	sans, sanIPs := o.SANs()
-	inst, err := controlplane.Start(ctx, controlplane.Spec{
-		AdmissionPlugins: plugins, KubernetesServiceIP: net.ParseIP(o.KubernetesServiceIP),
+	return controlplane.Spec{
+		AdmissionPlugins: d.plugins, KubernetesServiceIP: net.ParseIP(o.KubernetesServiceIP),
 		Name: o.Name, DataDir: o.DataDir, BindAddress: o.BindAddress, Port: o.SecurePort,
 		AdvertiseAddress: o.Advertise(), ServiceCIDR: o.ServiceCIDR,
 		ClusterDomain: o.ClusterDomain, SANs: sans, SANIPs: sanIPs,
 		EncryptionKeyFile: o.EncryptionKeyFile, EtcdQuotaBytes: o.EtcdQuotaBytes,
-		EgressSelectorConfig: egressConfig,
+		EgressSelectorConfig: d.egressConfig,
+	}
+}
+
+func (d *daemon) ready(ctx context.Context) error {
+	tuneMemoryForIdle()
+	klog.FromContext(ctx).Info(ReadyMessage, "name", d.o.Name, "server", d.inst.Server,
+		"kubeconfig", d.inst.Layout.AdminKubeconfig, "elapsed", time.Since(d.start).Round(time.Millisecond).String())
+	return nil
+}
+
+func (d *daemon) startKubeletAPI(ctx context.Context) (lifecycle.Running, error) {
+	runCtx, stop := context.WithCancel(context.WithoutCancel(ctx))
+	failed := make(chan error, 1)
+	port, err := startKubelet(runCtx, d.o, d.inst, d.hostConfig, failed)
+	if err != nil {
+		stop()
+		return lifecycle.Running{}, err
+	}
+	d.kubeletPort = port
+	allowKubelet(d.egressRules, d.o, port)
+	return lifecycle.Running{Stop: stop, Failed: failed}, nil
+}
+
+func (d *daemon) startDNS(ctx context.Context) (lifecycle.Running, error) {
+	runCtx, stop := context.WithCancel(context.WithoutCancel(ctx))
+	// startDNS's goroutines report at most three failures; none may block.
+	failed := make(chan error, 3)
+	if err := startDNS(runCtx, d.o, tenantConfig(d.inst.AdminConfig), failed); err != nil {
+		stop()
+		return lifecycle.Running{}, err
+	}
+	return lifecycle.Running{Stop: stop, Failed: failed}, nil
+}
+
+func (d *daemon) startSyncer(ctx context.Context) (lifecycle.Running, error) {
+	o := d.o
+	aliasKey, err := nodeAliasKey(pki.FilesIn(d.inst.Layout.PKI).ServiceAccountKey)
+	if err != nil {
+		return lifecycle.Running{}, err
+	}
+	runCtx, stop := context.WithCancel(context.WithoutCancel(ctx))
+	s, err := syncer.New(runCtx, syncer.Config{
+		Tenant: o.Name, HostNamespace: o.HostNamespace,
+		TenantConfig: tenantConfig(d.inst.AdminConfig), HostConfig: d.hostConfig,
+		MetricsBindAddress: o.SyncerMetricsAddress, PprofBindAddress: o.ProfilingAddress, Policy: d.pol,
+		NodeAddress: o.Advertise().String(), NodeAliasKey: aliasKey, Version: version.Get().GitVersion,
+		KubeletPort: d.kubeletPort, DNSServiceIP: o.DNSServiceIP, ClusterDomain: o.ClusterDomain,
+		HostNodeInfo: o.HostNodeInfo, PoolNodes: o.PoolNodes,
 	})
 	if err != nil {
-		return err
+		stop()
+		return lifecycle.Running{}, err
 	}
-	if err := inst.WriteAdminKubeconfig(inst.Layout.AdminKubeconfig); err != nil {
-		inst.Stop("start failed")
-		return err
-	}
-	if err := publishKubeconfig(ctx, o, inst, hostClient); err != nil {
-		inst.Stop("start failed")
-		return err
-	}
-	tuneMemoryForIdle()
-	logger.Info(ReadyMessage, "name", o.Name, "server", inst.Server,
-		"kubeconfig", inst.Layout.AdminKubeconfig, "elapsed", time.Since(start).Round(time.Millisecond).String())
-
-	syncCtx, stopSync := context.WithCancel(ctx)
-	defer stopSync()
-	// syncDone and servedFailed stay nil (never ready) when no syncer runs.
-	var syncDone, servedFailed chan error
-	if o.Syncing() {
-		syncDone = make(chan error, 1)
-		aliasKey, err := nodeAliasKey(pki.FilesIn(inst.Layout.PKI).ServiceAccountKey)
-		if err != nil {
-			inst.Stop("syncer failed")
-			return err
+	done := make(chan struct{})
+	failed := make(chan error, 1)
+	go func() {
+		err := s.Start(runCtx)
+		close(done)
+		if err == nil {
+			err = errors.New("exited")
 		}
-		// The kubelet API and DNS serve the pods the syncer runs.
-		servedFailed = make(chan error, 4)
-		kubeletPort, err := startKubelet(syncCtx, o, inst, hostConfig, servedFailed)
-		if err != nil {
-			inst.Stop("kubelet API failed")
-			return err
-		}
-		allowKubelet(egressRules, o, kubeletPort)
-		if err := startDNS(syncCtx, o, tenantConfig(inst.AdminConfig), servedFailed); err != nil {
-			inst.Stop("DNS failed")
-			return err
-		}
-		s, err := syncer.New(syncCtx, syncer.Config{
-			Tenant: o.Name, HostNamespace: o.HostNamespace,
-			TenantConfig: tenantConfig(inst.AdminConfig), HostConfig: hostConfig,
-			MetricsBindAddress: o.SyncerMetricsAddress, PprofBindAddress: o.ProfilingAddress, Policy: pol,
-			NodeAddress: o.Advertise().String(), NodeAliasKey: aliasKey, Version: version.Get().GitVersion,
-			KubeletPort: kubeletPort, DNSServiceIP: o.DNSServiceIP, ClusterDomain: o.ClusterDomain,
-			HostNodeInfo: o.HostNodeInfo, PoolNodes: o.PoolNodes,
-		})
-		if err != nil {
-			inst.Stop("syncer failed")
-			return err
-		}
-		go func() { syncDone <- s.Start(syncCtx) }()
-		go allowTenantAddresses(syncCtx, egressRules, s)
-		logger.Info("Syncing into the host cluster", "hostNamespace", o.HostNamespace)
-	}
-
-	select {
-	case <-ctx.Done():
-		stopSync()
-		if syncDone != nil {
-			<-syncDone
-		}
-		inst.Stop("signal")
-		return nil
-	case err := <-inst.Failed():
-		stopSync()
-		inst.Stop("component failed")
-		return fmt.Errorf("control plane failed: %w", err)
-	case err := <-syncDone:
-		inst.Stop("syncer stopped")
-		return fmt.Errorf("syncer stopped: %w", err)
-	case err := <-egressFailed:
-		stopSync()
-		if syncDone != nil {
-			<-syncDone
-		}
-		inst.Stop("egress failed")
-		return err
-	case err := <-servedFailed:
-		stopSync()
-		<-syncDone
-		inst.Stop("kubelet API or DNS failed")
-		return err
-	}
+		failed <- fmt.Errorf("syncer stopped: %w", err)
+	}()
+	go allowTenantAddresses(runCtx, d.egressRules, s)
+	klog.FromContext(ctx).Info("Syncing into the host cluster", "hostNamespace", o.HostNamespace)
+	return lifecycle.Running{Stop: func() { stop(); <-done }, Failed: failed}, nil
 }
 
 // tenantConfig is the syncer's tenant client config: its own API server,

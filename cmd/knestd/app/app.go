@@ -50,13 +50,14 @@ func Run(args []string) error {
 		return err
 	}
 
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
+	// The cause is the reason knestd logs for stopping.
+	ctx, cancel := context.WithCancelCause(context.Background())
+	defer cancel(nil)
 	signals := make(chan os.Signal, 2)
 	signal.Notify(signals, syscall.SIGINT, syscall.SIGTERM)
 	go func() {
 		<-signals
-		cancel()
+		cancel(errors.New("signal"))
 		<-signals
 		fmt.Fprintln(os.Stderr, "knestd: second signal, exiting now")
 		os.Exit(1)
