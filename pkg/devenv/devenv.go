@@ -1,7 +1,9 @@
-// Package devenv is the on-disk layout and process handling of a local
-// development environment (`knest dev up`): one devcluster process for the
-// host and one knestd process per tenant, all children of the `up` process,
-// with their data, logs and kubeconfigs under one directory.
+// Package devenv starts a local development environment: one devcluster
+// process for the host and one knestd process per tenant, all children of
+// the calling process, with their data, logs and kubeconfigs under one
+// directory (Layout). Up is the one way to start a host and its tenants:
+// `knest dev up`, the syncer integration tests and the sync benchmark call
+// it with their own sizes, chart values and extra knestd flags.
 package devenv
 
 import (

@@ -59,3 +59,43 @@ func TestHostNamespaceIsAValidName(t *testing.T) {
 		t.Errorf("the longest tenant gives a %d-character namespace, more than 63", n)
 	}
 }
+
+func TestKnestdArgs(t *testing.T) {
+	t.Parallel()
+	e := &Env{Layout: Layout{Dir: "/d"}, opts: Options{Host: DefaultHost()}}
+	tests := []struct {
+		name   string
+		tenant TenantEnv
+		want   []string
+	}{
+		{
+			name:   "a tenant syncs with its namespaced identity and the host's service CIDR",
+			tenant: TenantEnv{TenantOptions: TenantOptions{Tenant: Tenant{"a", policy.ProfileHard}}, Namespace: "knest-a", APIServiceIP: "10.96.0.20"},
+			want: []string{
+				"--data-dir=/d/tenants/a", "--name=a", "--secure-port=0",
+				"--host-kubeconfig=/d/tenants/a-host.kubeconfig", "--host-namespace=knest-a",
+				"--kubernetes-service-ip=10.96.0.20", "--kubelet-port=0", "--dns-address=:0", "--dns-service-ip=10.96.0.20",
+				"--isolation=hard", "--service-cidr=10.96.0.0/16",
+			},
+		},
+		{
+			name: "host node info and the caller's flags come last, so the caller's win",
+			tenant: TenantEnv{TenantOptions: TenantOptions{Tenant: Tenant{"b", policy.ProfileSoft}, HostNodeInfo: true, KnestdArgs: []string{"--isolation=hard"}},
+				Namespace: "knest-b", APIServiceIP: "10.96.0.21"},
+			want: []string{
+				"--data-dir=/d/tenants/b", "--name=b", "--secure-port=0",
+				"--host-kubeconfig=/d/tenants/b-host.kubeconfig", "--host-namespace=knest-b",
+				"--kubernetes-service-ip=10.96.0.21", "--kubelet-port=0", "--dns-address=:0", "--dns-service-ip=10.96.0.21",
+				"--isolation=soft", "--service-cidr=10.96.0.0/16", "--host-node-info", "--isolation=hard",
+			},
+		},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			if diff := cmp.Diff(tc.want, e.KnestdArgs(&tc.tenant)); diff != "" {
+				t.Errorf("knestd flags (-want +got):\n%s", diff)
+			}
+		})
+	}
+}

@@ -106,6 +106,18 @@ func (c *Child) Err() error { return c.err }
 // Pid is the child's process ID.
 func (c *Child) Pid() int { return c.cmd.Process.Pid }
 
+// Kill kills the child's process group at once (SIGKILL), as a crash
+// would, and waits for it to exit.
+func (c *Child) Kill() {
+	select {
+	case <-c.exited:
+		return
+	default:
+	}
+	_ = syscall.Kill(-c.cmd.Process.Pid, syscall.SIGKILL)
+	<-c.exited
+}
+
 // Stop sends SIGTERM and waits up to grace for the child to exit, then kills
 // its whole process group.
 func (c *Child) Stop(grace time.Duration) error {

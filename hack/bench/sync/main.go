@@ -1,6 +1,7 @@
 // Command sync measures the syncer against the host cluster it syncs into.
 // It starts a devcluster sized for the pods and a knestd syncing into one
-// host namespace, then times the same N pods twice in one run:
+// host namespace (package syncenv, with devenv.Up as knest dev up does),
+// then times the same N pods twice in one run:
 //
 //   - direct: created in another host namespace by a client with the
 //     syncer's host QPS/burst budget, until all are Running on the host;
@@ -18,42 +19,43 @@
 // (p50/p99), the same latencies for pods created at a pace below the budget
 // (what one pod pays when the syncer is not queueing), the syncer's host
 // requests and writes, the CPU each process used, with --heap knestd's heap
-// per synced pod, and with --perf where knestd's CPU went.
+// per synced pod, and with --perf where knestd's CPU went. The pieces are
+// in hack/bench/internal: podtimeline (watches, per-pod times, latency),
+// metrics (Prometheus text through expfmt), heap, perf, proccpu, stats.
 //
 //	go run ./hack/bench/sync --knest bin/knest --knestd bin/knestd [--pods 1000] [--qps 50 --burst 100] [--heap] [--perf FILE]
 package main
 
 import (
-	"bufio"
 	"context"
 	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
-	"net/url"
 	"os"
 	"os/signal"
-	"path/filepath"
 	"runtime"
-	"strings"
-	"sync"
 	"syscall"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/util/wait"
-	corev1client "k8s.io/client-go/kubernetes/typed/core/v1"
 	"k8s.io/utils/ptr"
 
-	"github.com/knest-dev/knest/hack/bench/internal/procmem"
+	"github.com/knest-dev/knest/hack/bench/internal/heap"
+	"github.com/knest-dev/knest/hack/bench/internal/metrics"
+	"github.com/knest-dev/knest/hack/bench/internal/perf"
+	"github.com/knest-dev/knest/hack/bench/internal/podtimeline"
+	"github.com/knest-dev/knest/hack/bench/internal/proccpu"
+	"github.com/knest-dev/knest/hack/bench/internal/stats"
+	"github.com/knest-dev/knest/hack/bench/internal/syncenv"
 	"github.com/knest-dev/knest/pkg/translate"
 )
 
 const (
 	// tenantName is the tenant's name, and so the marker label's value on
 	// its host objects.
-	tenantName = "bench"
+	tenantName = syncenv.TenantName
 	// tenantNamespace is where the tenant's pods are created.
 	tenantNamespace = "default"
 	// appLabel marks the benchmark's pods on both sides.
@@ -112,63 +114,44 @@ type result struct {
 	TenantCreateSeconds float64 `json:"tenant_create_seconds"`
 	// TenantHostCreatedSeconds is when the last host pod of the tenant run
 	// appeared on the host.
-	TenantHostCreatedSeconds float64 `json:"tenant_host_created_seconds"`
-	CreateLatency            latency `json:"create_latency_ms"`
-	StatusLatency            latency `json:"status_latency_ms"`
-	DirectCreateToRunning    latency `json:"direct_create_to_running_ms,omitzero"`
-	TenantCreateToRunning    latency `json:"tenant_create_to_running_ms"`
-	Paced                    *paced  `json:"paced,omitempty"`
-	// SyncerHost* are knestd's requests to the host during the tenant run
-	// (rest_client_requests_total), by method, and their rate.
-	SyncerHostRequests     map[string]float64 `json:"syncer_host_requests"`
-	SyncerHostRequestsPerS float64            `json:"syncer_host_requests_per_second"`
-	SyncerWrites           map[string]float64 `json:"syncer_writes"`
-	SyncerPodReconciles    float64            `json:"syncer_pod_reconciles"`
-	// SyncerPodReconcileMeanMS is the mean time of one pod reconcile: with
-	// the 16 workers it bounds the syncer's rate.
-	SyncerPodReconcileMeanMS float64            `json:"syncer_pod_reconcile_mean_ms"`
-	SyncerErrors             map[string]float64 `json:"syncer_errors,omitempty"`
-	CPUDirect                *cpuUse            `json:"cpu_direct_run,omitempty"`
-	CPUTenant                cpuUse             `json:"cpu_tenant_run"`
-	Heap                     *heapResult        `json:"heap,omitempty"`
-	HeapBytesPerPod          float64            `json:"heap_bytes_per_pod,omitempty"`
-	HeapByOwner              []heapShare        `json:"heap_growth_by_owner,omitempty"`
-	PerfFile                 string             `json:"perf_file,omitempty"`
-	PerfSelf                 []share            `json:"perf_top_self,omitempty"`
-	PerfComponents           []share            `json:"perf_components,omitempty"`
-	Targets                  targets            `json:"targets"`
-	Go                       string             `json:"go"`
-	CPUs                     int                `json:"cpus"`
-	CPUModel                 string             `json:"cpu_model"`
-	LoadAverageStart         string             `json:"load_average_start"`
-	LoadAverageEnd           string             `json:"load_average_end"`
-	Notes                    []string           `json:"notes"`
+	TenantHostCreatedSeconds float64       `json:"tenant_host_created_seconds"`
+	CreateLatency            stats.Latency `json:"create_latency_ms"`
+	StatusLatency            stats.Latency `json:"status_latency_ms"`
+	DirectCreateToRunning    stats.Latency `json:"direct_create_to_running_ms,omitzero"`
+	TenantCreateToRunning    stats.Latency `json:"tenant_create_to_running_ms"`
+	Paced                    *paced        `json:"paced,omitempty"`
+	syncenv.SyncerActivity
+	CPUDirect        *syncenv.CPUUse `json:"cpu_direct_run,omitempty"`
+	CPUTenant        syncenv.CPUUse  `json:"cpu_tenant_run"`
+	Heap             *heap.Result    `json:"heap,omitempty"`
+	HeapBytesPerPod  float64         `json:"heap_bytes_per_pod,omitempty"`
+	HeapByOwner      []heap.Share    `json:"heap_growth_by_owner,omitempty"`
+	PerfFile         string          `json:"perf_file,omitempty"`
+	PerfSelf         []perf.Share    `json:"perf_top_self,omitempty"`
+	PerfComponents   []perf.Share    `json:"perf_components,omitempty"`
+	Targets          targets         `json:"targets"`
+	Go               string          `json:"go"`
+	CPUs             int             `json:"cpus"`
+	CPUModel         string          `json:"cpu_model"`
+	LoadAverageStart string          `json:"load_average_start"`
+	LoadAverageEnd   string          `json:"load_average_end"`
+	Notes            []string        `json:"notes"`
 	// tenantStart and directStart are when each run's first Create began.
 	tenantStart, directStart time.Time
 }
 
 type paced struct {
-	Pods                  int     `json:"pods"`
-	RatePerSecond         float64 `json:"rate_per_second"`
-	CreateLatency         latency `json:"create_latency_ms"`
-	StatusLatency         latency `json:"status_latency_ms"`
-	DirectCreateToRunning latency `json:"direct_create_to_running_ms,omitzero"`
-	TenantCreateToRunning latency `json:"tenant_create_to_running_ms"`
+	Pods                  int           `json:"pods"`
+	RatePerSecond         float64       `json:"rate_per_second"`
+	CreateLatency         stats.Latency `json:"create_latency_ms"`
+	StatusLatency         stats.Latency `json:"status_latency_ms"`
+	DirectCreateToRunning stats.Latency `json:"direct_create_to_running_ms,omitzero"`
+	TenantCreateToRunning stats.Latency `json:"tenant_create_to_running_ms"`
 	// The status latency in steps: KWOK starts the host pod, the syncer
 	// binds the tenant pod to a virtual node, then copies the status.
-	HostScheduledToRunning     latency `json:"host_scheduled_to_host_running_ms"`
-	HostScheduledToTenantBound latency `json:"host_scheduled_to_tenant_bound_ms"`
-	TenantBoundToRunning       latency `json:"tenant_bound_to_tenant_running_ms"`
-}
-
-type heapResult struct {
-	LiveBefore  float64 `json:"live_bytes_before"`
-	LiveAfter   float64 `json:"live_bytes_after"`
-	AllocBefore float64 `json:"alloc_bytes_before"`
-	AllocAfter  float64 `json:"alloc_bytes_after"`
-	RSSBefore   float64 `json:"rss_mib_before"`
-	RSSAfter    float64 `json:"rss_mib_after"`
-	RSSPerPod   float64 `json:"rss_bytes_per_pod"`
+	HostScheduledToRunning     stats.Latency `json:"host_scheduled_to_host_running_ms"`
+	HostScheduledToTenantBound stats.Latency `json:"host_scheduled_to_tenant_bound_ms"`
+	TenantBoundToRunning       stats.Latency `json:"tenant_bound_to_tenant_running_ms"`
 }
 
 type targets struct {
@@ -231,14 +214,16 @@ func run() error {
 	}()
 	// One bulk run's pods at a time (the first run's are deleted before
 	// the second), plus the paced and warm-up pods.
-	e, err := startEnv(ctx, envConfig{
-		dir: dir, knest: o.knest, knestd: o.knestd, pods: o.pods + 2*o.paced + 2, qps: float32(o.qps), burst: o.burst, knestdArgs: o.knestdArgs,
+	e, err := syncenv.Start(ctx, syncenv.Config{
+		Dir: dir, Knest: o.knest, Knestd: o.knestd, Pods: o.pods + 2*o.paced + 2, QPS: o.qps, Burst: o.burst, KnestdArgs: o.knestdArgs,
 	})
-	defer func() {
-		if err := e.stop(); err != nil {
-			fmt.Fprintln(os.Stderr, "sync bench:", err)
-		}
-	}()
+	if e != nil {
+		defer func() {
+			if err := e.Stop(); err != nil {
+				fmt.Fprintln(os.Stderr, "sync bench:", err)
+			}
+		}()
+	}
 	// The logs explain a failure; an interrupted run leaves nothing.
 	if err != nil {
 		keep = keep || ctx.Err() == nil
@@ -257,26 +242,17 @@ func run() error {
 	return nil
 }
 
-// side is where one run creates its pods and sees them Running.
-type side struct {
-	name string
-	pods corev1client.PodInterface
-	tl   *timeline
-	// pod returns the pod to create.
-	pod func(name string) *corev1.Pod
-}
-
-func warmUp(ctx context.Context, s side) error {
-	if err := create(ctx, s, []string{warmPrefix + "0"}, 1); err != nil {
+func warmUp(ctx context.Context, s podtimeline.Creator) error {
+	if err := s.Create(ctx, []string{warmPrefix + "0"}, 1); err != nil {
 		return err
 	}
-	return s.tl.waitFor(ctx, s.name+" warm-up pod Running", warmPrefix, 1, isRunning, time.Minute)
+	return s.Timeline.WaitFor(ctx, s.Name+" warm-up pod Running", warmPrefix, 1, podtimeline.IsRunning, time.Minute)
 }
 
 // hostRuntimeClass returns the RuntimeClass of the tenant's warm-up pod on
 // the host: what the syncer set.
-func hostRuntimeClass(ctx context.Context, e *env) (string, error) {
-	list, err := e.hostAdmin.CoreV1().Pods(e.tenantNamespace).List(ctx, metav1.ListOptions{LabelSelector: translate.LabelTenant + "=" + tenantName})
+func hostRuntimeClass(ctx context.Context, e *syncenv.Env) (string, error) {
+	list, err := e.HostAdmin.CoreV1().Pods(e.TenantNamespace).List(ctx, metav1.ListOptions{LabelSelector: translate.LabelTenant + "=" + tenantName})
 	if err != nil {
 		return "", fmt.Errorf("failed to list the tenant's pods in host cluster: %w", err)
 	}
@@ -288,14 +264,14 @@ func hostRuntimeClass(ctx context.Context, e *env) (string, error) {
 	return "", errors.New("the host pod of the tenant's warm-up pod is gone")
 }
 
-func bench(ctx context.Context, e *env, o options) (*result, error) {
+func bench(ctx context.Context, e *syncenv.Env, o options) (*result, error) {
 	// The watches end with the benchmark, before the processes stop.
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	res := &result{
 		N: o.pods, QPS: o.qps, Burst: o.burst, Workers: o.workers, AutomountToken: o.automount,
-		HostNodes: e.nodes, HostPodCIDR: e.podCIDR, Go: runtime.Version() + " " + runtime.GOOS + "/" + runtime.GOARCH, CPUs: runtime.NumCPU(), CPUModel: cpuModel(),
-		LoadAverageStart: loadAverage(),
+		HostNodes: e.Nodes, HostPodCIDR: e.PodCIDR, Go: runtime.Version() + " " + runtime.GOOS + "/" + runtime.GOARCH, CPUs: runtime.NumCPU(), CPUModel: proccpu.Model(),
+		LoadAverageStart: proccpu.LoadAverage(),
 		Targets:          targets{Ratio: targetRatio, LatencyP50MS: targetLatencyMS},
 	}
 	selector := appLabel + "=" + appValue
@@ -307,17 +283,17 @@ func bench(ctx context.Context, e *env, o options) (*result, error) {
 		}
 		return ""
 	}
-	directTL, tenantHostTL, tenantTL := newTimeline(), newTimeline(), newTimeline()
+	directTL, tenantHostTL, tenantTL := podtimeline.New(), podtimeline.New(), podtimeline.New()
 	// All three watches run through both runs, so each run pays for them.
 	if err := errors.Join(
-		watchPods(ctx, e.hostAdmin, e.directNamespace, selector, byName, directTL),
-		watchPods(ctx, e.hostAdmin, e.tenantNamespace, translate.LabelTenant+"="+tenantName, byTenantName, tenantHostTL),
-		watchPods(ctx, e.tenant, tenantNamespace, selector, byName, tenantTL),
+		podtimeline.Watch(ctx, e.HostAdmin, e.DirectNamespace, selector, byName, directTL),
+		podtimeline.Watch(ctx, e.HostAdmin, e.TenantNamespace, translate.LabelTenant+"="+tenantName, byTenantName, tenantHostTL),
+		podtimeline.Watch(ctx, e.Tenant, tenantNamespace, selector, byName, tenantTL),
 	); err != nil {
 		return nil, err
 	}
-	tenant := side{name: "tenant", pods: e.tenant.CoreV1().Pods(tenantNamespace), tl: tenantTL,
-		pod: func(name string) *corev1.Pod { return benchPod(name, o.automount, "") }}
+	tenant := podtimeline.Creator{Name: "tenant", Pods: e.Tenant.CoreV1().Pods(tenantNamespace), Timeline: tenantTL,
+		Pod: func(name string) *corev1.Pod { return benchPod(name, o.automount, "") }}
 	// Warm-up: the first pod of each side takes the paths that run once
 	// (the syncer's first virtual Node, connection set-up). The tenant's
 	// goes first: its host pod shows the RuntimeClass the tenant's isolation
@@ -331,27 +307,27 @@ func bench(ctx context.Context, e *env, o options) (*result, error) {
 		return nil, err
 	}
 	res.HostRuntimeClass = runtimeClass
-	direct := side{name: "direct", pods: e.direct.CoreV1().Pods(e.directNamespace), tl: directTL,
-		pod: func(name string) *corev1.Pod { return benchPod(name, o.automount, runtimeClass) }}
+	direct := podtimeline.Creator{Name: "direct", Pods: e.Direct.CoreV1().Pods(e.DirectNamespace), Timeline: directTL,
+		Pod: func(name string) *corev1.Pod { return benchPod(name, o.automount, runtimeClass) }}
 	if err := warmUp(ctx, direct); err != nil {
 		return nil, err
 	}
 	time.Sleep(settle)
 
-	names := podNames(bulkPrefix, o.pods)
-	order := []side{direct, tenant}
+	names := podtimeline.Names(bulkPrefix, o.pods)
+	order := []podtimeline.Creator{direct, tenant}
 	res.Order = "direct first, then tenant (the direct pods are deleted in between)"
 	if o.tenantFirst {
-		order = []side{tenant, direct}
+		order = []podtimeline.Creator{tenant, direct}
 		res.Order = "tenant first, then direct (the tenant pods are deleted in between)"
 	}
 	if o.skipDirect {
-		order = []side{tenant}
+		order = []podtimeline.Creator{tenant}
 		res.Order = "tenant only"
 	}
 	for i, s := range order {
 		var err error
-		if s.name == "direct" {
+		if s.Name == "direct" {
 			err = directRun(ctx, e, o, s, names, res)
 		} else {
 			err = tenantRun(ctx, e, o, s, names, res)
@@ -367,17 +343,17 @@ func bench(ctx context.Context, e *env, o options) (*result, error) {
 		time.Sleep(settle)
 	}
 
-	tenantSnap, hostSnap := tenantTL.snapshot(bulkPrefix), tenantHostTL.snapshot(bulkPrefix)
-	res.TenantSeconds = round(latest(names, tenantSnap, runningAt).Sub(res.tenantStart).Seconds())
-	res.TenantHostCreatedSeconds = round(latest(names, hostSnap, addedAt).Sub(res.tenantStart).Seconds())
-	res.CreateLatency = between(names, tenantSnap, hostSnap, createdAt, addedAt)
-	res.StatusLatency = between(names, hostSnap, tenantSnap, runningAt, runningAt)
-	res.TenantCreateToRunning = between(names, tenantSnap, tenantSnap, createdAt, runningAt)
+	tenantSnap, hostSnap := tenantTL.Snapshot(bulkPrefix), tenantHostTL.Snapshot(bulkPrefix)
+	res.TenantSeconds = stats.Round(podtimeline.Latest(names, tenantSnap, podtimeline.RunningAt).Sub(res.tenantStart).Seconds())
+	res.TenantHostCreatedSeconds = stats.Round(podtimeline.Latest(names, hostSnap, podtimeline.AddedAt).Sub(res.tenantStart).Seconds())
+	res.CreateLatency = podtimeline.Between(names, tenantSnap, hostSnap, podtimeline.CreatedAt, podtimeline.AddedAt)
+	res.StatusLatency = podtimeline.Between(names, hostSnap, tenantSnap, podtimeline.RunningAt, podtimeline.RunningAt)
+	res.TenantCreateToRunning = podtimeline.Between(names, tenantSnap, tenantSnap, podtimeline.CreatedAt, podtimeline.RunningAt)
 	if !o.skipDirect {
-		directSnap := directTL.snapshot(bulkPrefix)
-		res.DirectSeconds = round(latest(names, directSnap, runningAt).Sub(res.directStart).Seconds())
-		res.Ratio = round(res.TenantSeconds / res.DirectSeconds)
-		res.DirectCreateToRunning = between(names, directSnap, directSnap, createdAt, runningAt)
+		directSnap := directTL.Snapshot(bulkPrefix)
+		res.DirectSeconds = stats.Round(podtimeline.Latest(names, directSnap, podtimeline.RunningAt).Sub(res.directStart).Seconds())
+		res.Ratio = stats.Round(res.TenantSeconds / res.DirectSeconds)
+		res.DirectCreateToRunning = podtimeline.Between(names, directSnap, directSnap, podtimeline.CreatedAt, podtimeline.RunningAt)
 		res.Targets.RatioMet = ptr.To(res.Ratio <= targetRatio)
 	}
 	res.Targets.BulkCreateP50Met = res.CreateLatency.P50 <= targetLatencyMS
@@ -392,22 +368,22 @@ func bench(ctx context.Context, e *env, o options) (*result, error) {
 		res.Targets.PacedCreateMet = ptr.To(p.CreateLatency.P50 <= targetLatencyMS)
 		res.Targets.PacedStatusMet = ptr.To(p.StatusLatency.P50 <= targetLatencyMS)
 	}
-	res.LoadAverageEnd = loadAverage()
+	res.LoadAverageEnd = proccpu.LoadAverage()
 	res.Notes = notes(o, res)
 	return res, nil
 }
 
-func directRun(ctx context.Context, e *env, o options, s side, names []string, res *result) error {
-	before := markCPU(e.host.Pid(), e.knestd.Pid())
+func directRun(ctx context.Context, e *syncenv.Env, o options, s podtimeline.Creator, names []string, res *result) error {
+	before := e.MarkCPU()
 	res.directStart = time.Now()
-	if err := create(ctx, s, names, o.workers); err != nil {
+	if err := s.Create(ctx, names, o.workers); err != nil {
 		return err
 	}
-	res.DirectCreateSeconds = round(time.Since(res.directStart).Seconds())
-	if err := s.tl.waitFor(ctx, "direct pods Running on the host", bulkPrefix, len(names), isRunning, o.timeout); err != nil {
+	res.DirectCreateSeconds = stats.Round(time.Since(res.directStart).Seconds())
+	if err := s.Timeline.WaitFor(ctx, "direct pods Running on the host", bulkPrefix, len(names), podtimeline.IsRunning, o.timeout); err != nil {
 		return err
 	}
-	use, err := cpuBetween(before, markCPU(e.host.Pid(), e.knestd.Pid()), len(names))
+	use, err := syncenv.CPUBetween(before, e.MarkCPU(), len(names))
 	if err != nil {
 		return err
 	}
@@ -415,135 +391,105 @@ func directRun(ctx context.Context, e *env, o options, s side, names []string, r
 	return nil
 }
 
-func tenantRun(ctx context.Context, e *env, o options, s side, names []string, res *result) error {
-	var heapBefore heapSample
-	var ownersBefore map[string]float64
+func tenantRun(ctx context.Context, e *syncenv.Env, o options, s podtimeline.Creator, names []string, res *result) error {
+	var heapBefore heap.Point
 	if o.heap {
 		var err error
-		if heapBefore, err = settledHeap(ctx, e); err != nil {
-			return err
-		}
-		if ownersBefore, err = heapByOwner(ctx, e, o, "before"); err != nil {
+		if heapBefore, err = heap.Measure(ctx, e.MetricsURL, e.ProfilingAddress, e.Knestd.Pid(), o.heapProfiles, "before"); err != nil {
 			return err
 		}
 	}
-	metricsBefore, err := scrape(ctx, e.metricsAddress)
+	metricsBefore, err := metrics.Scrape(ctx, e.MetricsURL)
 	if err != nil {
 		return err
 	}
-	var prof *profiler
+	var rec *perf.Recording
 	if o.perf != "" {
-		if prof, err = startPerf(e.knestd.Pid(), o.perf); err != nil {
+		if rec, err = perf.Record(e.Knestd.Pid(), o.perf); err != nil {
 			return err
 		}
 		defer func() {
-			if prof != nil {
-				_ = prof.stop()
+			if rec != nil {
+				_ = rec.Stop()
 			}
 		}()
 	}
-	before := markCPU(e.host.Pid(), e.knestd.Pid())
+	before := e.MarkCPU()
 	res.tenantStart = time.Now()
-	if err := create(ctx, s, names, o.workers); err != nil {
+	if err := s.Create(ctx, names, o.workers); err != nil {
 		return err
 	}
-	res.TenantCreateSeconds = round(time.Since(res.tenantStart).Seconds())
-	if err := s.tl.waitFor(ctx, "tenant pods Running in the tenant", bulkPrefix, len(names), isRunning, o.timeout); err != nil {
+	res.TenantCreateSeconds = stats.Round(time.Since(res.tenantStart).Seconds())
+	if err := s.Timeline.WaitFor(ctx, "tenant pods Running in the tenant", bulkPrefix, len(names), podtimeline.IsRunning, o.timeout); err != nil {
 		return err
 	}
-	after := markCPU(e.host.Pid(), e.knestd.Pid())
-	if prof != nil {
-		err := prof.stop()
-		prof = nil
+	after := e.MarkCPU()
+	if rec != nil {
+		err := rec.Stop()
+		rec = nil
 		if err != nil {
 			return err
 		}
 		res.PerfFile = o.perf
-		if res.PerfSelf, err = perfTopSelf(ctx, o.perf, 1.5); err != nil {
+		if res.PerfSelf, err = perf.TopSelf(ctx, o.perf, 1.5); err != nil {
 			return err
 		}
-		if res.PerfComponents, err = perfComponents(ctx, o.perf); err != nil {
+		if res.PerfComponents, err = perf.Components(ctx, o.perf); err != nil {
 			return err
 		}
 	}
-	if res.CPUTenant, err = cpuBetween(before, after, len(names)); err != nil {
+	if res.CPUTenant, err = syncenv.CPUBetween(before, after, len(names)); err != nil {
 		return err
 	}
-	metricsAfter, err := scrape(ctx, e.metricsAddress)
+	metricsAfter, err := metrics.Scrape(ctx, e.MetricsURL)
 	if err != nil {
 		return err
 	}
-	hostURL, err := url.Parse(e.hostServer)
-	if err != nil {
+	if res.SyncerActivity, err = syncenv.SyncerBetween(metricsBefore, metricsAfter, e.HostServer, after.At.Sub(before.At)); err != nil {
 		return err
-	}
-	res.SyncerHostRequests = delta(metricsBefore, metricsAfter, "rest_client_requests_total", map[string]string{"host": hostURL.Host}, "method")
-	total := 0.0
-	for _, v := range res.SyncerHostRequests {
-		total += v
-	}
-	res.SyncerHostRequestsPerS = round(total / after.at.Sub(before.at).Seconds())
-	res.SyncerWrites = delta(metricsBefore, metricsAfter, "knest_syncer_writes_total", nil, "cluster", "kind", "op")
-	res.SyncerErrors = delta(metricsBefore, metricsAfter, "knest_syncer_errors_total", nil, "kind")
-	res.SyncerPodReconciles = delta(metricsBefore, metricsAfter, "knest_syncer_reconciles_total", map[string]string{"kind": "Pod"}, "kind")["Pod"]
-	pod := map[string]string{"kind": "Pod"}
-	seconds := delta(metricsBefore, metricsAfter, "knest_syncer_reconcile_seconds_sum", pod, "kind")["Pod"]
-	if count := delta(metricsBefore, metricsAfter, "knest_syncer_reconcile_seconds_count", pod, "kind")["Pod"]; count > 0 {
-		res.SyncerPodReconcileMeanMS = round(1000 * seconds / count)
 	}
 
 	if o.heap {
-		heapAfter, err := settledHeap(ctx, e)
+		heapAfter, err := heap.Measure(ctx, e.MetricsURL, e.ProfilingAddress, e.Knestd.Pid(), o.heapProfiles, "after")
 		if err != nil {
 			return err
 		}
-		n := float64(len(names))
-		res.Heap = &heapResult{
-			LiveBefore: heapBefore.live, LiveAfter: heapAfter.live,
-			AllocBefore: heapBefore.alloc, AllocAfter: heapAfter.alloc,
-			RSSBefore: round(heapBefore.rssMiB), RSSAfter: round(heapAfter.rssMiB),
-			RSSPerPod: float64(int((heapAfter.rssMiB - heapBefore.rssMiB) * (1 << 20) / n)),
-		}
-		res.HeapBytesPerPod = float64(int((heapAfter.live - heapBefore.live) / n))
-		ownersAfter, err := heapByOwner(ctx, e, o, "after")
-		if err != nil {
-			return err
-		}
-		res.HeapByOwner = heapGrowth(ownersBefore, ownersAfter, len(names))
+		r, perPod, byOwner := heap.Compare(heapBefore, heapAfter, len(names))
+		res.Heap, res.HeapBytesPerPod, res.HeapByOwner = &r, perPod, byOwner
 	}
 	return nil
 }
 
 // deleteRun removes a finished run's pods, at once (grace period 0), and
 // waits until the watches saw them go.
-func deleteRun(ctx context.Context, e *env, s side, directTL, tenantHostTL *timeline, o options) error {
+func deleteRun(ctx context.Context, e *syncenv.Env, s podtimeline.Creator, directTL, tenantHostTL *podtimeline.Timeline, o options) error {
 	opts := metav1.DeleteOptions{GracePeriodSeconds: ptr.To[int64](0)}
 	list := metav1.ListOptions{LabelSelector: appLabel + "=" + appValue}
 	n := o.pods
-	if s.name == "direct" {
-		if err := e.hostAdmin.CoreV1().Pods(e.directNamespace).DeleteCollection(ctx, opts, list); err != nil {
+	if s.Name == "direct" {
+		if err := e.HostAdmin.CoreV1().Pods(e.DirectNamespace).DeleteCollection(ctx, opts, list); err != nil {
 			return fmt.Errorf("failed to delete the direct pods in host cluster: %w", err)
 		}
-		return directTL.waitFor(ctx, "direct pods deleted", bulkPrefix, n, isGone, o.timeout)
+		return directTL.WaitFor(ctx, "direct pods deleted", bulkPrefix, n, podtimeline.IsGone, o.timeout)
 	}
-	if err := e.tenant.CoreV1().Pods(tenantNamespace).DeleteCollection(ctx, opts, list); err != nil {
+	if err := e.Tenant.CoreV1().Pods(tenantNamespace).DeleteCollection(ctx, opts, list); err != nil {
 		return fmt.Errorf("failed to delete the tenant pods in tenant cluster: %w", err)
 	}
-	if err := s.tl.waitFor(ctx, "tenant pods deleted", bulkPrefix, n, isGone, o.timeout); err != nil {
+	if err := s.Timeline.WaitFor(ctx, "tenant pods deleted", bulkPrefix, n, podtimeline.IsGone, o.timeout); err != nil {
 		return err
 	}
 	// The syncer deletes the host pods with their default grace period.
-	return tenantHostTL.waitFor(ctx, "host pods of the tenant deleted", bulkPrefix, n, isGone, o.timeout)
+	return tenantHostTL.WaitFor(ctx, "host pods of the tenant deleted", bulkPrefix, n, podtimeline.IsGone, o.timeout)
 }
 
 // pacedRuns creates pods one at a time below the budget on each side, so
 // their latencies are what one pod pays, without the queue of a bulk run.
-func pacedRuns(ctx context.Context, o options, direct, tenant side, tenantHostTL *timeline) (*paced, error) {
-	names := podNames(pacedPrefix, o.paced)
+func pacedRuns(ctx context.Context, o options, direct, tenant podtimeline.Creator, tenantHostTL *podtimeline.Timeline) (*paced, error) {
+	names := podtimeline.Names(pacedPrefix, o.paced)
 	p := &paced{Pods: o.paced, RatePerSecond: o.pacedRate}
-	sides := []side{direct, tenant}
+	sides := []podtimeline.Creator{direct, tenant}
 	if o.skipDirect {
-		sides = []side{tenant}
+		sides = []podtimeline.Creator{tenant}
 	}
 	for _, s := range sides {
 		tick := time.NewTicker(time.Duration(float64(time.Second) / o.pacedRate))
@@ -554,72 +500,32 @@ func pacedRuns(ctx context.Context, o options, direct, tenant side, tenantHostTL
 				return nil, ctx.Err()
 			case <-tick.C:
 			}
-			if err := create(ctx, s, []string{name}, 1); err != nil {
+			if err := s.Create(ctx, []string{name}, 1); err != nil {
 				tick.Stop()
 				return nil, err
 			}
 		}
 		tick.Stop()
-		if err := s.tl.waitFor(ctx, s.name+" paced pods Running", pacedPrefix, len(names), isRunning, o.timeout); err != nil {
+		if err := s.Timeline.WaitFor(ctx, s.Name+" paced pods Running", pacedPrefix, len(names), podtimeline.IsRunning, o.timeout); err != nil {
 			return nil, err
 		}
 		time.Sleep(settle)
 	}
-	tenantSnap, hostSnap := tenant.tl.snapshot(pacedPrefix), tenantHostTL.snapshot(pacedPrefix)
-	p.CreateLatency = between(names, tenantSnap, hostSnap, createdAt, addedAt)
-	p.StatusLatency = between(names, hostSnap, tenantSnap, runningAt, runningAt)
-	p.TenantCreateToRunning = between(names, tenantSnap, tenantSnap, createdAt, runningAt)
-	p.HostScheduledToRunning = between(names, hostSnap, hostSnap, scheduledAt, runningAt)
-	p.HostScheduledToTenantBound = between(names, hostSnap, tenantSnap, scheduledAt, scheduledAt)
-	p.TenantBoundToRunning = between(names, tenantSnap, tenantSnap, scheduledAt, runningAt)
+	tenantSnap, hostSnap := tenant.Timeline.Snapshot(pacedPrefix), tenantHostTL.Snapshot(pacedPrefix)
+	between := func(from, to map[string]podtimeline.PodTimes, fromAt, toAt func(podtimeline.PodTimes) time.Time) stats.Latency {
+		return podtimeline.Between(names, from, to, fromAt, toAt)
+	}
+	p.CreateLatency = between(tenantSnap, hostSnap, podtimeline.CreatedAt, podtimeline.AddedAt)
+	p.StatusLatency = between(hostSnap, tenantSnap, podtimeline.RunningAt, podtimeline.RunningAt)
+	p.TenantCreateToRunning = between(tenantSnap, tenantSnap, podtimeline.CreatedAt, podtimeline.RunningAt)
+	p.HostScheduledToRunning = between(hostSnap, hostSnap, podtimeline.ScheduledAt, podtimeline.RunningAt)
+	p.HostScheduledToTenantBound = between(hostSnap, tenantSnap, podtimeline.ScheduledAt, podtimeline.ScheduledAt)
+	p.TenantBoundToRunning = between(tenantSnap, tenantSnap, podtimeline.ScheduledAt, podtimeline.RunningAt)
 	if !o.skipDirect {
-		directSnap := direct.tl.snapshot(pacedPrefix)
-		p.DirectCreateToRunning = between(names, directSnap, directSnap, createdAt, runningAt)
+		directSnap := direct.Timeline.Snapshot(pacedPrefix)
+		p.DirectCreateToRunning = between(directSnap, directSnap, podtimeline.CreatedAt, podtimeline.RunningAt)
 	}
 	return p, nil
-}
-
-// create creates the named pods with the given concurrency and records when
-// each Create returned.
-func create(ctx context.Context, s side, names []string, workers int) error {
-	ctx, cancel := context.WithCancel(ctx)
-	defer cancel()
-	next := make(chan string)
-	var wg sync.WaitGroup
-	var mu sync.Mutex
-	var errs []error
-	for range min(workers, len(names)) {
-		wg.Go(func() {
-			for name := range next {
-				_, err := s.pods.Create(ctx, s.pod(name), metav1.CreateOptions{})
-				if err != nil {
-					mu.Lock()
-					// After the first failure the others are cancelled.
-					if len(errs) == 0 || !errors.Is(err, context.Canceled) {
-						errs = append(errs, fmt.Errorf("failed to create pod %s (%s run): %w", name, s.name, err))
-					}
-					mu.Unlock()
-					cancel()
-					continue
-				}
-				s.tl.created(name, time.Now())
-			}
-		})
-	}
-feed:
-	for _, name := range names {
-		select {
-		case next <- name:
-		case <-ctx.Done():
-			break feed
-		}
-	}
-	close(next)
-	wg.Wait()
-	if len(errs) > 0 {
-		return errors.Join(errs...)
-	}
-	return ctx.Err()
 }
 
 // benchPod is the pod both runs create: the same spec on both sides, but
@@ -651,72 +557,6 @@ func benchPod(name string, automount bool, runtimeClass string) *corev1.Pod {
 	return p
 }
 
-func podNames(prefix string, n int) []string {
-	names := make([]string, n)
-	for i := range names {
-		names[i] = fmt.Sprintf("%s%05d", prefix, i)
-	}
-	return names
-}
-
-// heapSample is knestd's memory at one moment.
-type heapSample struct {
-	live, alloc, rssMiB float64
-}
-
-// settledHeap waits until knestd has finished two garbage collections
-// since the call, so the live heap (go_gc_heap_live_bytes: what the last
-// collection marked) reflects the current state, then reads it. The
-// metrics are the whole process's: the tenant API server, its etcd and
-// controllers share it with the syncer.
-func settledHeap(ctx context.Context, e *env) (heapSample, error) {
-	m, err := scrape(ctx, e.metricsAddress)
-	if err != nil {
-		return heapSample{}, err
-	}
-	cycles, ok := m.sum("go_gc_cycles_total_gc_cycles_total", nil)
-	if !ok {
-		return heapSample{}, errors.New("knestd metrics have no go_gc_cycles_total_gc_cycles_total: the Go collector is not registered")
-	}
-	// An idle Go process collects at least every two minutes.
-	err = wait.PollUntilContextTimeout(ctx, time.Second, 5*time.Minute, false, func(ctx context.Context) (bool, error) {
-		if m, err = scrape(ctx, e.metricsAddress); err != nil {
-			return false, err
-		}
-		c, _ := m.sum("go_gc_cycles_total_gc_cycles_total", nil)
-		return c >= cycles+2, nil
-	})
-	if err != nil {
-		return heapSample{}, fmt.Errorf("waiting for knestd to collect garbage: %w", err)
-	}
-	var s heapSample
-	if s.live, ok = m.sum("go_gc_heap_live_bytes", nil); !ok {
-		return heapSample{}, errors.New("knestd metrics have no go_gc_heap_live_bytes")
-	}
-	s.alloc, _ = m.sum("go_memstats_heap_alloc_bytes", nil)
-	mem, err := procmem.Read(e.knestd.Pid())
-	if err != nil {
-		return heapSample{}, err
-	}
-	s.rssMiB = mem.RSS
-	return s, nil
-}
-
-// heapByOwner reads knestd's heap profile, keeps it in --heap-profiles if
-// set, and splits its in-use bytes by owner.
-func heapByOwner(ctx context.Context, e *env, o options, when string) (map[string]float64, error) {
-	p, err := fetchHeapProfile(ctx, e.profilingAddress)
-	if err != nil {
-		return nil, err
-	}
-	if o.heapProfiles != "" {
-		if err := writeProfile(p, filepath.Join(o.heapProfiles, "knestd-heap-"+when+".pb.gz")); err != nil {
-			return nil, err
-		}
-	}
-	return inUseByOwner(p)
-}
-
 func notes(o options, r *result) []string {
 	n := []string{
 		"order: " + r.Order + "; every phase starts after a " + settle.String() + " pause",
@@ -725,7 +565,7 @@ func notes(o options, r *result) []string {
 		"times are receipt times of watch events in this process; create latency is from the tenant client's Create returning to the host watch's ADDED, status latency from the host watch's first Running to the tenant watch's first Running",
 		"direct_seconds/tenant_seconds run from the first Create call to the last pod seen Running (on the host for direct, in the tenant for tenant)",
 		"bulk latencies include the wait in the syncer's queue and host rate limiter (N pods arrive at once); the paced phase creates pods below the budget and shows the per-pod cost",
-		fmt.Sprintf("the devcluster has %d general and %d sandboxed nodes of %d pods; nodes have no pod CIDR of their own, KWOK assigns every pod IP from --pod-cidr %s", r.HostNodes, r.HostNodes, nodeMaxPods, r.HostPodCIDR),
+		fmt.Sprintf("the devcluster has %d general and %d sandboxed nodes of %d pods; nodes have no pod CIDR of their own, KWOK assigns every pod IP from --pod-cidr %s", r.HostNodes, r.HostNodes, syncenv.NodeMaxPods, r.HostPodCIDR),
 		"CPU: 2 cores shared with other engineers; other_cores is the rest of the machine during the run (noise)",
 	}
 	if o.heap {
@@ -736,35 +576,4 @@ func notes(o options, r *result) []string {
 		n = append(n, fmt.Sprintf("ratio %.2f misses the %.2f target", r.Ratio, targetRatio))
 	}
 	return n
-}
-
-func round(x float64) float64 {
-	if x < 0 {
-		return -round(-x)
-	}
-	return float64(int64(x*100+0.5)) / 100
-}
-
-func cpuModel() string {
-	f, err := os.Open("/proc/cpuinfo")
-	if err != nil {
-		return ""
-	}
-	defer f.Close()
-	sc := bufio.NewScanner(f)
-	for sc.Scan() {
-		if k, v, ok := strings.Cut(sc.Text(), ":"); ok && strings.TrimSpace(k) == "model name" {
-			return strings.TrimSpace(v)
-		}
-	}
-	return ""
-}
-
-func loadAverage() string {
-	data, err := os.ReadFile("/proc/loadavg")
-	if err != nil {
-		return ""
-	}
-	f := strings.Fields(string(data))
-	return strings.Join(f[:min(3, len(f))], " ")
 }

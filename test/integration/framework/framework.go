@@ -276,3 +276,22 @@ func tail(s string, n int) string {
 	}
 	return strings.Join(lines, "\n")
 }
+
+// TailOnFailure logs the last lines of each file (the logs of processes
+// the test started some other way) when the test has failed.
+func TailOnFailure(t testing.TB, paths ...string) {
+	t.Helper()
+	t.Cleanup(func() {
+		if !t.Failed() {
+			return
+		}
+		for _, p := range paths {
+			data, err := os.ReadFile(p)
+			if err != nil {
+				t.Logf("%s: %v", p, err)
+				continue
+			}
+			t.Logf("%s:\n%s", p, tail(string(data), 60))
+		}
+	})
+}

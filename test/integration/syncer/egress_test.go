@@ -135,7 +135,7 @@ func apiServerEgressAttacks(t *testing.T, ip, profile string) {
 	e := setUp(t, "--isolation="+profile, "--policy-file="+policyFile)
 	ctx := t.Context()
 	const ns = "default"
-	adminCfg := framework.AdminConfig(t, e.knestd.AdminKubeconfig())
+	adminCfg := framework.AdminConfig(t, e.kubeconfig())
 	dyn, err := dynamic.NewForConfig(adminCfg)
 	if err != nil {
 		t.Fatal(err)

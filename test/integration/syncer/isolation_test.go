@@ -2,7 +2,6 @@ package syncer
 
 import (
 	"context"
-	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
@@ -78,9 +77,9 @@ func TestIntegrationIsolationProfiles(t *testing.T) {
 	})
 
 	t.Run("soft: pods run on general nodes without a sandbox", func(t *testing.T) {
-		e.knestd.Stop(t, 10*time.Second)
+		e.stopKnestd(t)
 		e.knestdArgs = []string{"--isolation=soft"}
-		e.startKnestd(t, true)
+		e.startKnestd(t)
 		p := simplePod("soft")
 		p.Spec.SecurityContext = nil // baseline does not require it
 		if _, err := e.tenant.CoreV1().Pods("default").Create(ctx, p, metav1.CreateOptions{}); err != nil {
@@ -95,12 +94,12 @@ func TestIntegrationIsolationProfiles(t *testing.T) {
 	t.Run("hard on a host without the sandboxed RuntimeClass fails at start, saying what to do", func(t *testing.T) {
 		// The previous subtest's knestd ends with it.
 		e.knestd.Kill()
-		hostAdmin := framework.Client(t, framework.AdminConfig(t, filepath.Join(e.hostDir, "admin.kubeconfig")))
+		hostAdmin := framework.Client(t, framework.AdminConfig(t, e.dev.Layout.HostKubeconfig()))
 		if err := hostAdmin.NodeV1().RuntimeClasses().Delete(ctx, devcluster.KataRuntimeClass, metav1.DeleteOptions{}); err != nil {
 			t.Fatal(err)
 		}
-		out, err := framework.Run(t, time.Minute, framework.KnestdPath(), "--data-dir="+e.tenantDir, "--name="+tenantName, "--secure-port=0",
-			"--host-kubeconfig="+e.identity, "--host-namespace="+hostNamespace, "--kubelet-port=0", "--dns-address=127.0.0.1:0")
+		// Up's flags for the tenant: the hard profile.
+		out, err := framework.Run(t, time.Minute, framework.KnestdPath(), e.dev.KnestdArgs(e.it)...)
 		if err == nil {
 			t.Fatalf("knestd started in the hard profile without the kata RuntimeClass:\n%s", out)
 		}

@@ -43,7 +43,7 @@ func TestIntegrationKubeletAPI(t *testing.T) {
 	}
 	e := setUp(t)
 	ctx := t.Context()
-	tenantCfg := framework.AdminConfig(t, e.knestd.AdminKubeconfig())
+	tenantCfg := framework.AdminConfig(t, e.kubeconfig())
 	const ns, name = "default", "app"
 	pod := simplePod(name)
 	pod.Spec.Containers[0].Ports = []corev1.ContainerPort{{ContainerPort: 8080}}

@@ -51,17 +51,18 @@ func TestIntegrationHostNodeInfo(t *testing.T) {
 	if err := os.WriteFile(poolsFile, []byte(nodeInfoPools), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	e := setUpHost(t, []string{"--pools=" + poolsFile}, nil)
+	host := devenv.DefaultHost()
+	host.PoolsFile = poolsFile
+	e := setUpHost(t, host, nil)
 	ctx := t.Context()
-	hostCfg := framework.AdminConfig(t, filepath.Join(e.hostDir, "admin.kubeconfig"))
+	hostCfg := framework.AdminConfig(t, e.dev.Layout.HostKubeconfig())
 	// The second sandboxed node is in another zone, so a tenant pod can be
 	// sent to it (the zone is a node label key tenants may select on).
 	zoneB := devcluster.NodeName("sandboxed", 1)
 	labelHostNode(t, e, zoneB, map[string]any{corev1.LabelTopologyZone: "knest-r1-b"})
 
 	t.Run("without the grant knestd stops at start, naming the chart value to set", func(t *testing.T) {
-		out, err := framework.Run(t, time.Minute, framework.KnestdPath(), "--data-dir="+e.tenantDir, "--name="+tenantName, "--secure-port=0",
-			"--host-kubeconfig="+e.identity, "--host-namespace="+hostNamespace, "--kubelet-port=0", "--dns-address=127.0.0.1:0", "--host-node-info")
+		out, err := framework.Run(t, time.Minute, framework.KnestdPath(), append(e.dev.KnestdArgs(e.it), "--host-node-info")...)
 		if err == nil {
 			t.Fatalf("knestd started with --host-node-info although its host identity may not get Nodes:\n%s", lastLines(out, 10))
 		}
@@ -82,7 +83,7 @@ func TestIntegrationHostNodeInfo(t *testing.T) {
 	}
 	grant(t, true)
 	e.knestdArgs = []string{"--host-node-info"}
-	e.startKnestd(t, true)
+	e.startKnestd(t)
 
 	var nodeA *corev1.Node
 	t.Run("a virtual node shows its host node's zone, region, arch, OS, instance type and capacity, nothing else", func(t *testing.T) {
@@ -158,7 +159,7 @@ func TestIntegrationHostNodeInfo(t *testing.T) {
 		if after := hostNodeErrors(t, e.metrics, "Forbidden"); after <= before {
 			t.Errorf("knest_syncer_host_node_errors_total{reason=\"Forbidden\"} stayed at %v", after)
 		}
-		out := e.knestd.Output()
+		out := e.knestdOutput(t)
 		if !strings.Contains(out, "Failed to read the host node of a virtual node") || !strings.Contains(out, node.Name) {
 			t.Errorf("knestd did not log the failed read with the virtual node's name %s:\n%s", node.Name, lastLines(out, 20))
 		}

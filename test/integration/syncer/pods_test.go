@@ -476,7 +476,7 @@ func TestIntegrationPodsSurviveACrash(t *testing.T) {
 	}
 	t.Logf("killed knestd (SIGKILL) with %d of %d tenant pods created and %d host pods", created.Load(), n, len(hostBefore.Items))
 	e.mu.Lock()
-	e.startKnestd(t, true)
+	e.startKnestd(t)
 	e.mu.Unlock()
 	wg.Wait()
 	restarted := time.Now()

@@ -6,6 +6,7 @@ import (
 	"io"
 	"maps"
 	"net/http"
+	"os"
 	"path/filepath"
 	"reflect"
 	"strconv"
@@ -44,72 +45,98 @@ const (
 
 type env struct {
 	// mu guards tenant where a test restarts knestd under running clients.
-	mu                           sync.Mutex
+	mu  sync.Mutex
+	dev *devenv.Env
+	it  *devenv.TenantEnv
+	// hostDir is the devcluster's data directory, tenantDir knestd's,
+	// identity the kubeconfig of the tenant's namespaced host identity.
 	hostDir, tenantDir, identity string
 	host, tenant                 kubernetes.Interface
-	knestd                       *framework.Process
+	knestd                       *devenv.Child
 	metrics                      string
-	// knestdArgs are extra knestd flags, after (so over) setUp's own.
+	// knestdArgs are extra knestd flags, after (so over) devenv.Up's own.
 	knestdArgs []string
 }
 
-// setUp starts a devcluster, grants the tenant its namespaced host identity
-// (never host admin) and starts knestd syncing with it.
+// setUp starts a devcluster and the tenant the way knest dev up does
+// (devenv.Up): its namespaced host identity, never host admin, and knestd
+// syncing with it.
 func setUp(t *testing.T, knestdArgs ...string) *env {
 	t.Helper()
-	e := setUpHost(t, nil, nil)
+	e := setUpHost(t, devenv.DefaultHost(), nil)
 	e.knestdArgs = knestdArgs
-	e.startKnestd(t, true)
+	e.startKnestd(t)
 	return e
 }
 
-// setUpHost starts a devcluster (knest dev host with hostArgs), installs the
-// chart's policy part with values over the tests' own, and grants the
-// tenant its namespaced host identity; it starts no knestd.
-func setUpHost(t *testing.T, hostArgs []string, values map[string]any) *env {
+// setUpHost starts a devcluster sized by host and prepares the tenant
+// (devenv.Up with the tenant deferred): its host namespace, the chart's
+// policy part with values over the tests' own, and its namespaced host
+// identity; it starts no knestd.
+func setUpHost(t *testing.T, host devenv.HostOptions, values map[string]any) *env {
 	t.Helper()
-	e := &env{hostDir: t.TempDir(), tenantDir: t.TempDir()}
-	h := framework.StartHost(t, e.hostDir, hostArgs...)
-	h.WaitReady(t, readyTimeout)
-	hostCfg := framework.AdminConfig(t, filepath.Join(e.hostDir, "admin.kubeconfig"))
-	e.host = framework.Client(t, hostCfg)
-	if _, err := e.host.CoreV1().Namespaces().Create(t.Context(), &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: hostNamespace}}, metav1.CreateOptions{}); err != nil {
-		t.Fatal(err)
-	}
 	// The chart's policy part, as knest dev installs it: the same chart CI
 	// tests everywhere. Without its quota: some tests run hundreds of pods,
 	// which the default quota (rightly) refuses.
 	chartValues := map[string]any{"quota": map[string]any{"enabled": false}}
 	maps.Copy(chartValues, values)
-	if err := devenv.InstallPolicies(t.Context(), hostCfg, tenantName, hostNamespace, policy.DefaultProfile, chartValues); err != nil {
+	dev, err := devenv.Up(t.Context(), devenv.Options{
+		Dir: t.TempDir(), Knest: framework.KnestPath(), Knestd: framework.KnestdPath(), Host: host,
+		Tenants: []devenv.TenantOptions{{Tenant: devenv.Tenant{Name: tenantName, Profile: policy.DefaultProfile}, Values: chartValues, Deferred: true}},
+	})
+	if err != nil {
 		t.Fatal(err)
 	}
-	e.identity = filepath.Join(t.TempDir(), "host-identity.kubeconfig")
-	if err := devenv.GrantHostIdentity(t.Context(), e.host, hostCfg, filepath.Join(e.hostDir, "pki", "ca.crt"), hostNamespace, e.identity); err != nil {
-		t.Fatal(err)
-	}
+	t.Cleanup(func() {
+		if err := dev.Stop(); err != nil {
+			t.Error(err)
+		}
+	})
+	framework.TailOnFailure(t, dev.Layout.Log("host"), dev.Layout.Log("tenant-"+tenantName))
+	e := &env{dev: dev, it: dev.Tenant(tenantName), hostDir: dev.Layout.HostDir(), tenantDir: dev.Layout.TenantDir(tenantName),
+		identity: dev.Layout.TenantHostKubeconfig(tenantName)}
+	e.host = framework.Client(t, framework.AdminConfig(t, dev.Layout.HostKubeconfig()))
 	return e
 }
 
-func (e *env) startKnestd(t *testing.T, sync bool) {
+// startKnestd starts the tenant's knestd, as devenv.Up would, with the
+// syncer's metrics on a free port and e.knestdArgs.
+func (e *env) startKnestd(t *testing.T) {
 	t.Helper()
-	args := []string{"--name=" + tenantName, "--secure-port=0"}
-	if sync {
-		e.metrics = fmt.Sprintf("127.0.0.1:%d", framework.FreePort(t))
-		args = append(args, "--host-kubeconfig="+e.identity, "--host-namespace="+hostNamespace, "--syncer-metrics-address="+e.metrics,
-			// Free ports: other knestd processes may run on this machine.
-			"--kubelet-port=0", "--dns-address=127.0.0.1:0")
+	e.metrics = fmt.Sprintf("127.0.0.1:%d", framework.FreePort(t))
+	if err := e.dev.StartKnestd(t.Context(), e.it, append([]string{"--syncer-metrics-address=" + e.metrics}, e.knestdArgs...)...); err != nil {
+		t.Fatal(err)
 	}
-	e.knestd = framework.Start(t, e.tenantDir, append(args, e.knestdArgs...)...)
-	e.knestd.WaitReady(t, readyTimeout)
-	e.tenant = framework.Client(t, framework.AdminConfig(t, e.knestd.AdminKubeconfig()))
+	e.knestd = e.it.Knestd
+	e.tenant = framework.Client(t, framework.AdminConfig(t, e.kubeconfig()))
+}
+
+// stopKnestd stops the tenant's knestd with SIGTERM.
+func (e *env) stopKnestd(t *testing.T) {
+	t.Helper()
+	if err := e.knestd.Stop(10 * time.Second); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// kubeconfig is the tenant's admin kubeconfig.
+func (e *env) kubeconfig() string { return e.dev.Layout.TenantKubeconfig(tenantName) }
+
+// knestdOutput is what the tenant's knestd processes logged so far.
+func (e *env) knestdOutput(t *testing.T) string {
+	t.Helper()
+	out, err := os.ReadFile(e.knestd.LogPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(out)
 }
 
 // internalClient is a tenant client with knestd's own identity
 // (pki.InternalUser), which the tenant's admission plugins exempt.
 func (e *env) internalClient(t *testing.T) kubernetes.Interface {
 	t.Helper()
-	cfg := rest.CopyConfig(framework.AdminConfig(t, e.knestd.AdminKubeconfig()))
+	cfg := rest.CopyConfig(framework.AdminConfig(t, e.kubeconfig()))
 	files := pki.FilesIn(filepath.Join(e.tenantDir, "pki"))
 	cfg.TLSClientConfig = rest.TLSClientConfig{CAFile: files.CACert, CertFile: files.InternalCert, KeyFile: files.InternalKey}
 	cfg.CAData, cfg.CertData, cfg.KeyData = nil, nil, nil
@@ -496,8 +523,10 @@ func TestIntegrationSyncerCatchesUpAfterDowntime(t *testing.T) {
 
 	// knestd without the syncer stands for the syncer being down: the
 	// tenant API stays usable and changes pile up unsynced.
-	e.knestd.Stop(t, 10*time.Second)
-	e.startKnestd(t, false)
+	e.stopKnestd(t)
+	unsynced := framework.Start(t, e.tenantDir, "--name="+tenantName, "--secure-port=0")
+	unsynced.WaitReady(t, readyTimeout)
+	e.tenant = framework.Client(t, framework.AdminConfig(t, unsynced.AdminKubeconfig()))
 	if err := e.tenant.CoreV1().Pods(ns).Delete(ctx, "drop", metav1.DeleteOptions{GracePeriodSeconds: new(int64)}); err != nil {
 		t.Fatal(err)
 	}
@@ -507,8 +536,8 @@ func TestIntegrationSyncerCatchesUpAfterDowntime(t *testing.T) {
 	if _, err := hostConfigMap(e, ns, "drop")(ctx); err != nil {
 		t.Fatalf("without the syncer the host copy must still be there: %v", err)
 	}
-	e.knestd.Stop(t, 10*time.Second)
-	e.startKnestd(t, true)
+	unsynced.Stop(t, 10*time.Second)
+	e.startKnestd(t)
 	within(t, 5*time.Second, "the copy of the deleted object removed after restart", func(ctx context.Context) (bool, error) {
 		_, err := hostConfigMap(e, ns, "drop")(ctx)
 		return apierrors.IsNotFound(err), nil

@@ -14,25 +14,14 @@ import (
 	"path/filepath"
 	"strconv"
 	"syscall"
-	"time"
 
 	"github.com/spf13/cobra"
-	"k8s.io/client-go/kubernetes"
-	"k8s.io/client-go/tools/clientcmd"
 
 	"github.com/knest-dev/knest/internal/dirlock"
 	"github.com/knest-dev/knest/pkg/cli"
 	"github.com/knest-dev/knest/pkg/devcluster/pools"
 	"github.com/knest-dev/knest/pkg/devenv"
 	"github.com/knest-dev/knest/pkg/policy"
-	"github.com/knest-dev/knest/pkg/tenant"
-)
-
-const (
-	hostReadyMessage   = "Host cluster is ready"
-	tenantReadyMessage = "Tenant control plane is ready"
-	startTimeout       = 3 * time.Minute
-	stopGrace          = 10 * time.Second
 )
 
 // Options are the flags of `knest dev up`.
@@ -51,7 +40,8 @@ type Options struct {
 
 // NewCommand returns `knest dev up`.
 func NewCommand(streams cli.Streams) *cobra.Command {
-	o := Options{Tenants: "demo", Nodes: 2, SandboxedNodes: 1, ServiceCIDR: "10.96.0.0/16", PodCIDR: "10.244.0.0/14", Isolation: policy.DefaultProfile}
+	h := devenv.DefaultHost()
+	o := Options{Tenants: "demo", Nodes: h.Nodes, SandboxedNodes: h.SandboxedNodes, ServiceCIDR: h.ServiceCIDR, PodCIDR: h.PodCIDR, Isolation: policy.DefaultProfile}
 	cmd := &cobra.Command{
 		Use:   "up --dir DIR [--tenants a,b] [--nodes N]",
 		Short: "Start a local host cluster and tenant control planes (foreground)",
@@ -89,17 +79,11 @@ func Run(ctx context.Context, streams cli.Streams, o Options) error {
 	if o.Nodes < 1 {
 		return fmt.Errorf("--nodes must be at least 1, got %d", o.Nodes)
 	}
-	var poolsArgs []string
 	if o.PoolsFile != "" {
 		// Checked here so a bad file fails in one line before anything starts.
 		if _, err := pools.Load(o.PoolsFile); err != nil {
 			return err
 		}
-		abs, err := filepath.Abs(o.PoolsFile)
-		if err != nil {
-			return err
-		}
-		poolsArgs = []string{"--pools=" + abs}
 	}
 	if o.SandboxedNodes < 0 {
 		return fmt.Errorf("--sandboxed-nodes must not be negative, got %d", o.SandboxedNodes)
@@ -135,92 +119,23 @@ func Run(ctx context.Context, streams cli.Streams, o Options) error {
 
 	ctx, stop := signal.NotifyContext(ctx, syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
-	var children []*devenv.Child
-	stopAll := func() {
-		// Tenants first: they are clients of nothing on the host yet, but
-		// their syncers will be, and the host should outlive them.
-		for i := len(children) - 1; i >= 0; i-- {
-			if err := children[i].Stop(stopGrace); err != nil {
-				fmt.Fprintln(streams.ErrOut, "knest:", err)
-			}
-		}
+	opts := devenv.Options{
+		Dir: o.Dir, Knest: self, Knestd: knestd, Progress: streams.ErrOut,
+		Host: devenv.HostOptions{Port: o.Port, Nodes: o.Nodes, SandboxedNodes: o.SandboxedNodes, PoolsFile: o.PoolsFile,
+			ServiceCIDR: o.ServiceCIDR, PodCIDR: o.PodCIDR},
 	}
-	defer stopAll()
-
-	fmt.Fprintf(streams.ErrOut, "Starting the host cluster (log: %s)\n", layout.Log("host"))
-	host, err := devenv.StartChild("host cluster", layout.Log("host"), hostReadyMessage, self, append([]string{"dev", "host",
-		"--dir=" + layout.HostDir(), "--port=" + strconv.Itoa(o.Port), "--nodes=" + strconv.Itoa(o.Nodes),
-		"--sandboxed-nodes=" + strconv.Itoa(o.SandboxedNodes), "--service-cidr=" + o.ServiceCIDR, "--pod-cidr=" + o.PodCIDR}, poolsArgs...)...)
+	for _, t := range tenants {
+		opts.Tenants = append(opts.Tenants, devenv.TenantOptions{Tenant: t, HostNodeInfo: o.HostNodeInfo})
+	}
+	env, err := devenv.Up(ctx, opts)
 	if err != nil {
 		return err
 	}
-	children = append(children, host)
-	if err := waitReady(ctx, host); err != nil {
-		return err
-	}
-	if err := copyFile(filepath.Join(layout.HostDir(), "admin.kubeconfig"), layout.HostKubeconfig()); err != nil {
-		return err
-	}
-	hostConfig, err := clientcmd.BuildConfigFromFlags("", layout.HostKubeconfig())
-	if err != nil {
-		return err
-	}
-	hostClient, err := kubernetes.NewForConfig(hostConfig)
-	if err != nil {
-		return err
-	}
-	hostCA := filepath.Join(layout.HostDir(), "pki", "ca.crt")
-
-	for _, tt := range tenants {
-		t := tt.Name
-		ns := devenv.HostNamespace(t)
-		// The namespace as `knest create` makes it (Pod Security at the
-		// profile's level), then the chart without knestd, which runs here.
-		if _, err := tenant.EnsureNamespace(ctx, hostClient, ns, t, tt.Profile); err != nil {
-			return err
+	defer func() {
+		if err := env.Stop(); err != nil {
+			fmt.Fprintln(streams.ErrOut, "knest:", err)
 		}
-		// Pool nodes, the chart's default, grant list and watch on Nodes.
-		values := map[string]any{"poolNodes": true}
-		if o.HostNodeInfo {
-			values["hostNodeInfo"] = true
-		}
-		if err := devenv.InstallPolicies(ctx, hostConfig, t, ns, tt.Profile, values); err != nil {
-			return err
-		}
-		if err := devenv.GrantHostIdentity(ctx, hostClient, hostConfig, hostCA, ns, layout.TenantHostKubeconfig(t)); err != nil {
-			return err
-		}
-		apiIP, err := devenv.EnsureAPIService(ctx, hostClient, ns)
-		if err != nil {
-			return err
-		}
-		fmt.Fprintf(streams.ErrOut, "Starting tenant %s (log: %s)\n", t, layout.Log("tenant-"+t))
-		args := []string{
-			"--data-dir=" + layout.TenantDir(t), "--name=" + t, "--secure-port=0", "--service-cidr=" + o.ServiceCIDR,
-			"--host-kubeconfig=" + layout.TenantHostKubeconfig(t), "--host-namespace=" + ns, "--kubernetes-service-ip=" + apiIP,
-			// Tenants share this machine: free ports for each one's kubelet
-			// API and DNS server; host pods resolve through the Service.
-			"--kubelet-port=0", "--dns-address=:0", "--dns-service-ip=" + apiIP,
-			"--isolation=" + tt.Profile.String(), "--pool-nodes",
-		}
-		if o.HostNodeInfo {
-			args = append(args, "--host-node-info")
-		}
-		child, err := devenv.StartChild("tenant "+t, layout.Log("tenant-"+t), tenantReadyMessage, knestd, args...)
-		if err != nil {
-			return err
-		}
-		children = append(children, child)
-	}
-	for i, tt := range tenants {
-		t := tt.Name
-		if err := waitReady(ctx, children[i+1]); err != nil {
-			return err
-		}
-		if err := copyFile(filepath.Join(layout.TenantDir(t), "admin.kubeconfig"), layout.TenantKubeconfig(t)); err != nil {
-			return err
-		}
-	}
+	}()
 
 	fmt.Fprintf(streams.Out, "knest dev is up. Host cluster:\n    kubectl --kubeconfig %s get nodes\n", layout.HostKubeconfig())
 	for _, t := range tenants {
@@ -229,6 +144,7 @@ func Run(ctx context.Context, streams cli.Streams, o Options) error {
 	}
 	fmt.Fprintf(streams.Out, "Press Ctrl-C or run 'knest dev down --dir %s' to stop.\n", o.Dir)
 
+	children := env.Processes()
 	exited := make(chan *devenv.Child, len(children))
 	for _, c := range children {
 		go func() {
@@ -245,12 +161,6 @@ func Run(ctx context.Context, streams cli.Streams, o Options) error {
 	}
 }
 
-func waitReady(ctx context.Context, c *devenv.Child) error {
-	ctx, cancel := context.WithTimeout(ctx, startTimeout)
-	defer cancel()
-	return c.WaitReady(ctx)
-}
-
 // findKnestd looks for knestd next to the knest binary, then on PATH.
 func findKnestd(self string) (string, error) {
 	beside := filepath.Join(filepath.Dir(self), "knestd")
@@ -261,15 +171,4 @@ func findKnestd(self string) (string, error) {
 		return p, nil
 	}
 	return "", errors.New("knestd binary not found next to knest or on PATH: run 'make build'")
-}
-
-func copyFile(from, to string) error {
-	data, err := os.ReadFile(from)
-	if err != nil {
-		return err
-	}
-	if err := os.MkdirAll(filepath.Dir(to), 0o700); err != nil {
-		return err
-	}
-	return os.WriteFile(to, data, 0o600)
 }

@@ -1,4 +1,4 @@
-package main
+package heap
 
 import (
 	"testing"
@@ -29,20 +29,20 @@ func TestInUseByOwner(t *testing.T) {
 			stackSample(7, "runtime.malg"),
 		},
 	}
-	got, err := inUseByOwner(p)
+	got, err := InUseByOwner(p)
 	if err != nil {
 		t.Fatal(err)
 	}
 	want := map[string]float64{
-		heapOwners[0].name: 105, heapOwners[1].name: 30, heapOwners[2].name: 40, heapOwners[3].name: 20, heapOwners[4].name: 7,
+		owners[0].name: 105, owners[1].name: 30, owners[2].name: 40, owners[3].name: 20, owners[4].name: 7,
 	}
 	for k, v := range want {
 		if got[k] != v {
 			t.Errorf("%s: %v bytes, want %v", k, got[k], v)
 		}
 	}
-	growth := heapGrowth(map[string]float64{}, got, 1)
-	if growth[0].Owner != heapOwners[0].name || growth[0].Percent != 51.98 { // 105 of 202
+	growth := Growth(map[string]float64{}, got, 1)
+	if growth[0].Owner != owners[0].name || growth[0].Percent != 51.98 { // 105 of 202
 		t.Errorf("largest owner %+v, want the syncer's at 51.98%%", growth[0])
 	}
 }
