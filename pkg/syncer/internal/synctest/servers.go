@@ -202,14 +202,12 @@ func serve(name, dir string) error {
 		io.Copy(io.Discard, os.Stdin)
 		cancel()
 	}()
-	serviceCIDR := "10.96.0.0/16"
-	if name == "tenant" {
-		serviceCIDR = "10.97.0.0/16"
-	}
 	inst, err := controlplane.Start(ctx, controlplane.Spec{
 		Name: "synctest-" + name, DataDir: filepath.Join(dir, "data"),
 		BindAddress: "127.0.0.1", AdvertiseAddress: net.IPv4(127, 0, 0, 1),
-		ServiceCIDR: serviceCIDR, ClusterDomain: "cluster.local",
+		// One range for both, as knestd takes the host's: a tenant
+		// Service's ClusterIP is its host copy's.
+		ServiceCIDR: "10.96.0.0/16", ClusterDomain: "cluster.local",
 		// Start-up waits for the default ServiceAccount; no other
 		// controller may act behind a test's back (the pod garbage
 		// collector would delete pods bound to Nodes that do not exist).
