@@ -248,9 +248,13 @@ func (r *Reconciler) env(ctx context.Context, t *corev1.Pod, hostKey types.Names
 
 // wasOnHost reports whether a tenant pod has had a host pod: it was bound to
 // a virtual Node, or the host's scheduling condition was copied onto it.
+// The tenant API server gives a pod created with scheduling gates a
+// PodScheduled condition of its own (reason SchedulingGated), which stays
+// after the gates are removed until the host's condition replaces it: that
+// one says nothing about a host pod.
 func wasOnHost(t *corev1.Pod) bool {
 	for _, c := range t.Status.Conditions {
-		if c.Type == corev1.PodScheduled {
+		if c.Type == corev1.PodScheduled && c.Reason != corev1.PodReasonSchedulingGated {
 			return true
 		}
 	}

@@ -253,6 +253,28 @@ func TestRefusedPods(t *testing.T) {
 	}
 }
 
+func TestSchedulingGatesHoldThePod(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t, soft(), func(p *corev1.Pod) {
+		p.Spec.SchedulingGates = []corev1.PodSchedulingGate{{Name: "example.com/wait"}}
+	})
+	if _, writes, err := f.reconcile(t); err != nil || len(writes) > 0 || len(f.e.Events()) > 0 {
+		t.Errorf("a gated pod was reconciled with writes %v, events %v and error %v, want none", writes, f.e.Events(), err)
+	}
+	if f.hostPod(t) != nil {
+		t.Fatal("a gated pod has a host pod")
+	}
+	p := f.tenantPod(t)
+	p.Spec.SchedulingGates = nil
+	if err := f.e.TenantAdmin.Update(t.Context(), p); err != nil {
+		t.Fatal(err)
+	}
+	f.settle(t)
+	if f.hostPod(t) == nil {
+		t.Error("the pod has no host pod once its gates are gone")
+	}
+}
+
 func TestBindingAndStatus(t *testing.T) {
 	t.Parallel()
 	f := newFixture(t, soft(), func(p *corev1.Pod) {})
