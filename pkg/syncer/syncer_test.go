@@ -14,6 +14,7 @@ import (
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/apimachinery/pkg/util/wait"
 	"k8s.io/client-go/rest"
+	"k8s.io/client-go/util/retry"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/knest-dev/knest/pkg/syncer/resources/nodes"
@@ -37,7 +38,12 @@ func TestConfigValidate(t *testing.T) {
 // if it never holds.
 func eventually(t *testing.T, what string, cond func(ctx context.Context) (bool, error)) {
 	t.Helper()
-	if err := wait.PollUntilContextTimeout(t.Context(), 50*time.Millisecond, 10*time.Second, true, cond); err != nil {
+	eventuallyWithin(t, 10*time.Second, what, cond)
+}
+
+func eventuallyWithin(t *testing.T, timeout time.Duration, what string, cond func(ctx context.Context) (bool, error)) {
+	t.Helper()
+	if err := wait.PollUntilContextTimeout(t.Context(), 50*time.Millisecond, timeout, true, cond); err != nil {
 		t.Fatalf("%s: %v", what, err)
 	}
 }
@@ -58,11 +64,12 @@ func TestSyncer(t *testing.T) {
 	e := newEnv(t)
 	ctx, cancel := context.WithCancel(t.Context())
 	tenantConfig := rest.CopyConfig(e.TenantConfig)
+	reg := prometheus.NewRegistry()
 	hostNode := "node-" + e.Tenant
 	create(t, e.HostAdmin, &corev1.Node{ObjectMeta: metav1.ObjectMeta{Name: hostNode, Labels: map[string]string{corev1.LabelTopologyZone: "zone-a"}}})
 	s, err := New(ctx, Config{
 		Tenant: e.Tenant, HostNamespace: e.HostNamespace, TenantConfig: tenantConfig, HostConfig: e.HostConfig,
-		MetricsRegistry: prometheus.NewRegistry(), Policy: testPolicy(),
+		MetricsRegistry: reg, Policy: testPolicy(),
 		NodeAddress: "10.0.0.9", NodeAliasKey: []byte("a node alias key for " + e.Tenant), KubeletPort: 10250, Version: "v1.37.2",
 		DNSServiceIP: "10.96.0.10", ClusterDomain: "cluster.local", HostNodeInfo: true, PodWorkers: 2,
 	})
@@ -104,12 +111,16 @@ func TestSyncer(t *testing.T) {
 		ObjectMeta: metav1.ObjectMeta{Namespace: hostPod.Namespace, Name: hostPod.Name}, Target: corev1.ObjectReference{Kind: "Node", Name: hostNode}}); err != nil {
 		t.Fatal(err)
 	}
-	if err := e.HostAdmin.Get(t.Context(), client.ObjectKeyFromObject(hostPod), hostPod); err != nil {
-		t.Fatal(err)
-	}
-	hostPod.Status = corev1.PodStatus{Phase: corev1.PodRunning, PodIP: "10.244.3.4", PodIPs: []corev1.PodIP{{IP: "10.244.3.4"}}, HostIP: "192.168.0.5",
-		Conditions: []corev1.PodCondition{{Type: corev1.PodScheduled, Status: corev1.ConditionTrue}}}
-	if err := e.HostAdmin.Status().Update(t.Context(), hostPod); err != nil {
+	// The syncer may write the host pod meanwhile (its token Secret's
+	// owner, the binding's status): as a kubelet, retry on conflicts.
+	if err := retry.RetryOnConflict(retry.DefaultRetry, func() error {
+		if err := e.HostAdmin.Get(t.Context(), client.ObjectKeyFromObject(hostPod), hostPod); err != nil {
+			return err
+		}
+		hostPod.Status = corev1.PodStatus{Phase: corev1.PodRunning, PodIP: "10.244.3.4", PodIPs: []corev1.PodIP{{IP: "10.244.3.4"}}, HostIP: "192.168.0.5",
+			Conditions: []corev1.PodCondition{{Type: corev1.PodScheduled, Status: corev1.ConditionTrue}}}
+		return e.HostAdmin.Status().Update(t.Context(), hostPod)
+	}); err != nil {
 		t.Fatal(err)
 	}
 	eventually(t, "tenant pod bound and running", func(ctx context.Context) (bool, error) {

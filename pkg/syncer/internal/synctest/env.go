@@ -331,7 +331,10 @@ func (e *Env) WaitCaches(t *testing.T) {
 		err := wait.PollUntilContextCancel(ctx, 10*time.Millisecond, true, func(ctx context.Context) (bool, error) {
 			want, got := proto.DeepCopyObject().(client.Object), proto.DeepCopyObject().(client.Object)
 			wantErr, gotErr := direct.Get(ctx, k.key, want), cached.Get(ctx, k.key, got)
-			if kerrors.IsNotFound(wantErr) || (k.cluster == Host && want.GetLabels()[translate.LabelTenant] != e.Tenant) {
+			_, isEvent := want.(*corev1.Event)
+			// The host cache holds Events whatever their labels.
+			selected := k.cluster == Tenant || isEvent || want.GetLabels()[translate.LabelTenant] == e.Tenant
+			if kerrors.IsNotFound(wantErr) || !selected {
 				// Gone, or not in the host cache's selection.
 				last = fmt.Sprintf("cache has it (%v)", gotErr)
 				return kerrors.IsNotFound(gotErr), nil
