@@ -1,7 +1,7 @@
 # knest: targets are thin; the work is in hack/.
 SHELL := /usr/bin/env bash
 
-.PHONY: all demo run build test test-unit test-integration test-e2e test-e2e-kind verify conformance bench-startup bench-devcluster bench-sync clean
+.PHONY: all demo run build test test-unit test-syncer test-integration test-e2e test-e2e-kind verify conformance bench-startup bench-devcluster bench-sync clean
 
 all: build
 
@@ -24,6 +24,10 @@ test: build
 ## test-unit: the fast tests only (no control plane processes)
 test-unit:
 	go test -short ./...
+
+## test-syncer: the syncer's controllers in the test process against a host and a tenant API server it starts (no bin/ needed)
+test-syncer:
+	go test ./pkg/syncer/...
 
 ## test-integration: tests that drive real knestd processes
 test-integration: build

@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Runs every test: unit tests, the integration tests against real knestd and
+# Runs every test: unit tests, the syncer's tests against API servers it
+# starts in-process, the integration tests against real knestd and
 # knest processes, and the e2e suite against a devcluster. The binaries in
 # bin/ (built by `make build`) serve every test package.
 set -o errexit -o nounset -o pipefail
@@ -15,6 +16,11 @@ done
 
 echo "--- unit tests"
 go test -short ./...
+
+echo "--- syncer tests (engine and controllers in the test process, real API servers)"
+# -short skips them above: they start a host and a tenant API server per
+# test package (pkg/syncer/internal/synctest). bin/ is not needed.
+go test ./pkg/syncer/...
 
 echo "--- integration tests"
 # One package at a time: each test starts control planes of its own, and two

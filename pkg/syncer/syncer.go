@@ -292,6 +292,27 @@ func referencedBy(index string) func(context.Context, client.Reader, client.Obje
 	}
 }
 
+// indexTenantPods registers the tenant cache's pod indexes: the ConfigMaps
+// and Secrets each pod references, and the Node it is bound to.
+func indexTenantPods(ctx context.Context, indexer client.FieldIndexer) error {
+	if err := indexer.IndexField(ctx, &corev1.Pod{}, indexConfigMapRefs, func(o client.Object) []string {
+		return pods.ConfigMapRefs(o.(*corev1.Pod))
+	}); err != nil {
+		return err
+	}
+	if err := indexer.IndexField(ctx, &corev1.Pod{}, indexSecretRefs, func(o client.Object) []string {
+		return pods.SecretRefs(o.(*corev1.Pod))
+	}); err != nil {
+		return err
+	}
+	return indexer.IndexField(ctx, &corev1.Pod{}, nodesync.IndexNodeName, func(o client.Object) []string {
+		if n := o.(*corev1.Pod).Spec.NodeName; n != "" {
+			return []string{n}
+		}
+		return nil
+	})
+}
+
 // Syncer runs the reconcilers of every kind.
 type Syncer struct {
 	mgr manager.Manager
@@ -358,24 +379,7 @@ func New(ctx context.Context, cfg Config) (*Syncer, error) {
 		return nil, err
 	}
 
-	indexer := mgr.GetFieldIndexer()
-	if err := indexer.IndexField(ctx, &corev1.Pod{}, indexConfigMapRefs, func(o client.Object) []string {
-		return pods.ConfigMapRefs(o.(*corev1.Pod))
-	}); err != nil {
-		return nil, err
-	}
-	if err := indexer.IndexField(ctx, &corev1.Pod{}, indexSecretRefs, func(o client.Object) []string {
-		return pods.SecretRefs(o.(*corev1.Pod))
-	}); err != nil {
-		return nil, err
-	}
-
-	if err := indexer.IndexField(ctx, &corev1.Pod{}, nodesync.IndexNodeName, func(o client.Object) []string {
-		if n := o.(*corev1.Pod).Spec.NodeName; n != "" {
-			return []string{n}
-		}
-		return nil
-	}); err != nil {
+	if err := indexTenantPods(ctx, mgr.GetFieldIndexer()); err != nil {
 		return nil, err
 	}
 

@@ -250,8 +250,10 @@ func (r *Reconciler) env(ctx context.Context, t *corev1.Pod, hostKey types.Names
 
 // wasOnHost reports whether a tenant pod has had a host pod that was
 // scheduled: the host's PodScheduled condition, copied onto it, is true.
-// A pod that only waited (unschedulable on the host, or on the tenant's
-// nodes) may be made again.
+// A pod that only waited may be made again: unschedulable on the host or
+// on the tenant's nodes, or held by scheduling gates (the tenant API server
+// gives such a pod a PodScheduled condition of its own, reason
+// SchedulingGated, which stays after the gates are removed).
 func wasOnHost(t *corev1.Pod) bool {
 	for _, c := range t.Status.Conditions {
 		if c.Type == corev1.PodScheduled {

@@ -51,4 +51,8 @@ func TestWasOnHost(t *testing.T) {
 	if !wasOnHost(scheduled) {
 		t.Errorf("a pod the host scheduled must count as having had a host pod")
 	}
+	gated := &corev1.Pod{Status: corev1.PodStatus{Conditions: []corev1.PodCondition{{Type: corev1.PodScheduled, Status: corev1.ConditionFalse, Reason: corev1.PodReasonSchedulingGated}}}}
+	if wasOnHost(gated) {
+		t.Errorf("a pod the tenant API server holds for its scheduling gates counts as having had a host pod")
+	}
 }

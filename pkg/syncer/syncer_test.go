@@ -1,0 +1,193 @@
+package syncer
+
+import (
+	"context"
+	"net/netip"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	corev1 "k8s.io/api/core/v1"
+	kerrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/apimachinery/pkg/util/wait"
+	"k8s.io/client-go/rest"
+	"k8s.io/client-go/util/retry"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	"github.com/knest-dev/knest/pkg/syncer/resources/nodes"
+	"github.com/knest-dev/knest/pkg/translate"
+)
+
+func TestConfigValidate(t *testing.T) {
+	t.Parallel()
+	err := Config{DNSServiceIP: "not-an-ip", NodeAliasKey: []byte("short")}.Validate()
+	for _, want := range []string{"tenant name", "host namespace", "configs", "isolation policy", "not an IP address", "node address", "alias key"} {
+		if err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("Validate() = %v, want it to mention %q", err, want)
+		}
+	}
+	if _, err := New(t.Context(), Config{}); err == nil {
+		t.Error("New took an empty configuration")
+	}
+}
+
+// eventually polls cond for up to ten seconds, failing the test with what
+// if it never holds.
+func eventually(t *testing.T, what string, cond func(ctx context.Context) (bool, error)) {
+	t.Helper()
+	eventuallyWithin(t, 10*time.Second, what, cond)
+}
+
+func eventuallyWithin(t *testing.T, timeout time.Duration, what string, cond func(ctx context.Context) (bool, error)) {
+	t.Helper()
+	if err := wait.PollUntilContextTimeout(t.Context(), 50*time.Millisecond, timeout, true, cond); err != nil {
+		t.Fatalf("%s: %v", what, err)
+	}
+}
+
+// exists reports whether c has obj's key, reading it into obj.
+func exists(ctx context.Context, c client.Client, obj client.Object) (bool, error) {
+	err := c.Get(ctx, client.ObjectKeyFromObject(obj), obj)
+	if kerrors.IsNotFound(err) {
+		return false, nil
+	}
+	return err == nil, err
+}
+
+// TestSyncer runs the syncer as knestd does, with its manager and every
+// controller, and follows a pod and what it uses to the host and back.
+func TestSyncer(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	ctx, cancel := context.WithCancel(t.Context())
+	tenantConfig := rest.CopyConfig(e.TenantConfig)
+	reg := prometheus.NewRegistry()
+	hostNode := "node-" + e.Tenant
+	create(t, e.HostAdmin, &corev1.Node{ObjectMeta: metav1.ObjectMeta{Name: hostNode, Labels: map[string]string{corev1.LabelTopologyZone: "zone-a"}}})
+	s, err := New(ctx, Config{
+		Tenant: e.Tenant, HostNamespace: e.HostNamespace, TenantConfig: tenantConfig, HostConfig: e.HostConfig,
+		MetricsRegistry: reg, Policy: testPolicy(),
+		NodeAddress: "10.0.0.9", NodeAliasKey: []byte("a node alias key for " + e.Tenant), KubeletPort: 10250, Version: "v1.37.2",
+		DNSServiceIP: "10.96.0.10", ClusterDomain: "cluster.local", HostNodeInfo: true, PodWorkers: 2,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- s.Start(ctx) }()
+	t.Cleanup(func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("syncer stopped with %v", err)
+		}
+	})
+	addrs, ok := s.WaitForHostAddresses(ctx)
+	if !ok {
+		t.Fatal("the host caches never synced")
+	}
+
+	// The tenant's objects.
+	create(t, e.TenantAdmin, &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Namespace: e.Namespace, Name: "settings"}, Data: map[string]string{"k": "v"}})
+	svc := &corev1.Service{ObjectMeta: metav1.ObjectMeta{Namespace: e.Namespace, Name: "web"},
+		Spec: corev1.ServiceSpec{Ports: []corev1.ServicePort{{Port: 80}}, Selector: map[string]string{"app": "web"}}}
+	create(t, e.TenantAdmin, svc)
+	pod := podUsing(e.Namespace, "web-0", "settings")
+	pod.Labels = map[string]string{"app": "web"}
+	create(t, e.TenantAdmin, pod)
+
+	hostKey := func(name string, max int) types.NamespacedName { return e.Writer.HostKey(e.Namespace, name, max) }
+	hostCM := &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Namespace: e.HostNamespace, Name: hostKey("settings", translate.MaxSubdomainLength).Name}}
+	hostSvc := &corev1.Service{ObjectMeta: metav1.ObjectMeta{Namespace: e.HostNamespace, Name: hostKey("web", translate.MaxLabelLength).Name}}
+	hostPod := &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Namespace: e.HostNamespace, Name: hostKey("web-0", translate.MaxSubdomainLength).Name}}
+	for _, obj := range []client.Object{hostCM, hostSvc, hostPod} {
+		eventually(t, "host copy "+obj.GetName(), func(ctx context.Context) (bool, error) { return exists(ctx, e.HostAdmin, obj) })
+	}
+
+	// The host schedules and runs the pod.
+	if err := e.HostAdmin.SubResource("binding").Create(t.Context(), hostPod, &corev1.Binding{
+		ObjectMeta: metav1.ObjectMeta{Namespace: hostPod.Namespace, Name: hostPod.Name}, Target: corev1.ObjectReference{Kind: "Node", Name: hostNode}}); err != nil {
+		t.Fatal(err)
+	}
+	// The syncer may write the host pod meanwhile (its token Secret's
+	// owner, the binding's status): as a kubelet, retry on conflicts.
+	if err := retry.RetryOnConflict(retry.DefaultRetry, func() error {
+		if err := e.HostAdmin.Get(t.Context(), client.ObjectKeyFromObject(hostPod), hostPod); err != nil {
+			return err
+		}
+		hostPod.Status = corev1.PodStatus{Phase: corev1.PodRunning, PodIP: "10.244.3.4", PodIPs: []corev1.PodIP{{IP: "10.244.3.4"}}, HostIP: "192.168.0.5",
+			Conditions: []corev1.PodCondition{{Type: corev1.PodScheduled, Status: corev1.ConditionTrue}}}
+		return e.HostAdmin.Status().Update(t.Context(), hostPod)
+	}); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, "tenant pod bound and running", func(ctx context.Context) (bool, error) {
+		if _, err := exists(ctx, e.TenantAdmin, pod); err != nil {
+			return false, err
+		}
+		return pod.Spec.NodeName != "" && pod.Status.Phase == corev1.PodRunning, nil
+	})
+	node := &corev1.Node{ObjectMeta: metav1.ObjectMeta{Name: pod.Spec.NodeName}}
+	eventually(t, "virtual node with the host node's zone", func(ctx context.Context) (bool, error) {
+		if _, err := exists(ctx, e.TenantAdmin, node); err != nil {
+			return false, err
+		}
+		return node.Labels[corev1.LabelTopologyZone] == "zone-a" && node.Labels[nodes.LabelVirtual] != "", nil
+	})
+
+	// The host addresses of the tenant's pods and Services are known.
+	eventually(t, "the pod's host address is the tenant's", func(ctx context.Context) (bool, error) {
+		got, err := addrs.TenantAddress(ctx, netip.MustParseAddr("10.244.3.4"))
+		return got == "pod "+client.ObjectKeyFromObject(hostPod).String(), err
+	})
+	if err := e.TenantAdmin.Get(t.Context(), client.ObjectKeyFromObject(svc), svc); err != nil {
+		t.Fatal(err)
+	}
+	if got, err := addrs.TenantAddress(t.Context(), netip.MustParseAddr(svc.Spec.ClusterIP)); err != nil || !strings.HasPrefix(got, "service ") {
+		t.Errorf("TenantAddress(%s) = %q, %v; want the host Service", svc.Spec.ClusterIP, got, err)
+	}
+	if got, err := addrs.TenantAddress(t.Context(), netip.MustParseAddr("10.1.1.1")); err != nil || got != "" {
+		t.Errorf("TenantAddress(10.1.1.1) = %q, %v; want none", got, err)
+	}
+
+	// A host Event about the host pod reaches the tenant pod, in the
+	// tenant's names.
+	create(t, e.HostAdmin, &corev1.Event{
+		ObjectMeta:     metav1.ObjectMeta{Namespace: e.HostNamespace, Name: "pulled." + e.Tenant},
+		InvolvedObject: corev1.ObjectReference{Kind: "Pod", APIVersion: "v1", Namespace: e.HostNamespace, Name: hostPod.Name, UID: hostPod.UID},
+		Reason:         "Pulled", Message: "pod " + e.HostNamespace + "/" + hostPod.Name + " pulled its image on " + hostNode,
+		Type: corev1.EventTypeNormal, Count: 1, Source: corev1.EventSource{Component: "kubelet", Host: hostNode},
+	})
+	eventually(t, "the host Event in the tenant", func(ctx context.Context) (bool, error) {
+		var list corev1.EventList
+		if err := e.TenantAdmin.List(ctx, &list, client.InNamespace(e.Namespace)); err != nil {
+			return false, err
+		}
+		for _, ev := range list.Items {
+			if ev.Reason != "Pulled" {
+				continue
+			}
+			want := "pod " + e.Namespace + "/web-0 pulled its image on " + node.Name
+			if ev.InvolvedObject.Name != "web-0" || ev.Message != want {
+				t.Errorf("tenant Event about %s says %q, want about web-0: %q", ev.InvolvedObject.Name, ev.Message, want)
+			}
+			return true, nil
+		}
+		return false, nil
+	})
+
+	// Once no pod uses the ConfigMap, its copy goes.
+	if err := e.TenantAdmin.Delete(t.Context(), pod, client.GracePeriodSeconds(0)); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, "the unused ConfigMap's host copy removed", func(ctx context.Context) (bool, error) {
+		found, err := exists(ctx, e.HostAdmin, hostCM)
+		return !found, err
+	})
+	eventually(t, "the host pod of the force-deleted tenant pod deleted", func(ctx context.Context) (bool, error) {
+		found, err := exists(ctx, e.HostAdmin, hostPod)
+		return !found || hostPod.DeletionTimestamp != nil, err
+	})
+}
