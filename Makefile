@@ -1,7 +1,7 @@
 # knest: targets are thin; the work is in hack/.
 SHELL := /usr/bin/env bash
 
-.PHONY: all demo run build test test-unit test-syncer test-integration test-e2e test-e2e-kind verify conformance bench-startup bench-devcluster bench-sync clean
+.PHONY: all demo run build test test-unit test-syncer test-integration test-e2e test-e2e-kind verify conformance conformance-ci bench-startup bench-devcluster bench-sync clean
 
 all: build
 
@@ -44,6 +44,12 @@ test-e2e-kind:
 ## conformance: Kubernetes' [Conformance] specs on the devcluster host and a hard and a soft tenant (hack/conformance.sh; args in CONFORMANCE_ARGS)
 conformance: build
 	hack/conformance.sh $(CONFORMANCE_ARGS)
+
+## conformance-ci: the CI subset: [sig-api-machinery] [Conformance] on a hard tenant, gated by hack/conformance/allowed-sig-api-machinery.txt
+conformance-ci: build
+	hack/conformance.sh --targets tenant-hard --focus '\[sig-api-machinery\].*\[Conformance\]' \
+		--skip-file hack/conformance/skip-devcluster.txt --allowed hack/conformance/allowed-sig-api-machinery.txt \
+		--timeout 40m --out _output/conformance-ci
 
 ## verify: gofmt, go vet, go mod tidy, generated files (manifests/)
 verify:

@@ -6,6 +6,7 @@
 #   hack/conformance.sh [--targets "host tenant-hard tenant-soft"] [--focus REGEX]
 #                       [--skip REGEX] [--procs 4] [--timeout 3h] [--out _output/conformance]
 #                       [--host-kubeconfig FILE --tenant-kubeconfig FILE] [--allowed FILE]
+#                       [--skip-file FILE]
 #
 # Without --host-kubeconfig it starts a devcluster (`knest dev up`, no
 # Docker) with tenants conf-hard (hard) and conf-soft (soft). The devcluster
@@ -20,7 +21,10 @@
 # and OUT/summary.md (per SIG, passed/failed per target, and the specs that
 # pass on the host but fail on a tenant). With --allowed FILE (spec names a
 # tenant may fail, one a line) the script fails when a tenant fails any
-# other spec the host does not fail too: the CI gate.
+# other spec the host does not fail too: the CI gate. With --skip-file FILE
+# (spec names, one a line, # comments) those specs are skipped: the CI run
+# skips the specs that wait for a server in a pod, which the devcluster
+# never runs (hack/conformance/skip-devcluster.txt, with the reason).
 set -o errexit -o nounset -o pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
@@ -33,6 +37,7 @@ out=_output/conformance
 host_kubeconfig=""
 tenant_kubeconfig=""
 allowed=""
+skip_file=""
 while [ $# -gt 0 ]; do
   case "$1" in
     --targets) targets="$2"; shift 2 ;;
@@ -44,9 +49,18 @@ while [ $# -gt 0 ]; do
     --host-kubeconfig) host_kubeconfig="$2"; shift 2 ;;
     --tenant-kubeconfig) tenant_kubeconfig="$2"; shift 2 ;;
     --allowed) allowed="$(cd "$(dirname "$2")" && pwd)/$(basename "$2")"; shift 2 ;;
+    --skip-file) skip_file="$2"; shift 2 ;;
     *) echo "hack/conformance.sh: unknown argument $1" >&2; exit 2 ;;
   esac
 done
+
+if [ -n "${skip_file}" ]; then
+  # Each name becomes a literal alternative of the skip regex.
+  while IFS= read -r name; do
+    case "${name}" in ''|'#'*) continue ;; esac
+    skip="${skip}|$(printf '%s' "${name}" | sed -e 's/[][\.*^$(){}?+|/]/\\&/g')"
+  done <"${skip_file}"
+fi
 
 bin="${PWD}/_output/bin"
 mkdir -p "${bin}" "${out}"
@@ -107,7 +121,7 @@ for target in ${targets}; do
   dir="${out}/${target}"
   rm -rf "${dir}"
   mkdir -p "${dir}"
-  echo "--- ${target}: ${focus} (skip ${skip}), ${procs} processes; log ${dir}/e2e.log"
+  echo "--- ${target}: ${focus} (skip ${skip:0:80}${skip_file:+... and the specs of ${skip_file}}), ${procs} processes; log ${dir}/e2e.log"
   start=$(date +%s)
   # Parallel specs in parallel, [Serial] ones on their own at the end
   # (ginkgo's Serial decorator). A failing spec must not stop the run.

@@ -29,3 +29,10 @@ go test -count=1 -p 1 -timeout 30m -run 'TestIntegration' ./test/integration/...
 
 echo "--- end-to-end tests (devcluster)"
 go test -count=1 -timeout 30m ./e2e/... -args -ginkgo.v
+
+echo "--- conformance subset: Kubernetes' [sig-api-machinery] [Conformance] specs on a hard tenant"
+# The proof of "a full API" that CI can afford (make conformance runs all of
+# them, on the host and both profiles). e2e.test is a relink when the Go
+# build cache holds it. Specs that wait for a server in a pod are skipped:
+# the devcluster runs no containers (see the skip file for each).
+make conformance-ci
