@@ -75,6 +75,17 @@ func TestKnestdArgs(t *testing.T) {
 				"--data-dir=/d/tenants/a", "--name=a", "--secure-port=0",
 				"--host-kubeconfig=/d/tenants/a-host.kubeconfig", "--host-namespace=knest-a",
 				"--kubernetes-service-ip=10.96.0.20", "--kubelet-port=0", "--dns-address=:0", "--dns-service-ip=10.96.0.20",
+				"--isolation=hard", "--service-cidr=10.96.0.0/16", "--pool-nodes",
+			},
+		},
+		{
+			name: "pool nodes follow the chart value: off, knestd gets no node access flag",
+			tenant: TenantEnv{TenantOptions: TenantOptions{Tenant: Tenant{"c", policy.ProfileHard}, Values: map[string]any{"poolNodes": false}},
+				Namespace: "knest-c", APIServiceIP: "10.96.0.22"},
+			want: []string{
+				"--data-dir=/d/tenants/c", "--name=c", "--secure-port=0",
+				"--host-kubeconfig=/d/tenants/c-host.kubeconfig", "--host-namespace=knest-c",
+				"--kubernetes-service-ip=10.96.0.22", "--kubelet-port=0", "--dns-address=:0", "--dns-service-ip=10.96.0.22",
 				"--isolation=hard", "--service-cidr=10.96.0.0/16",
 			},
 		},
@@ -86,7 +97,7 @@ func TestKnestdArgs(t *testing.T) {
 				"--data-dir=/d/tenants/b", "--name=b", "--secure-port=0",
 				"--host-kubeconfig=/d/tenants/b-host.kubeconfig", "--host-namespace=knest-b",
 				"--kubernetes-service-ip=10.96.0.21", "--kubelet-port=0", "--dns-address=:0", "--dns-service-ip=10.96.0.21",
-				"--isolation=soft", "--service-cidr=10.96.0.0/16", "--host-node-info", "--isolation=hard",
+				"--isolation=soft", "--service-cidr=10.96.0.0/16", "--host-node-info", "--pool-nodes", "--isolation=hard",
 			},
 		},
 	}
