@@ -108,15 +108,15 @@ func TestIntegrationDevUpDown(t *testing.T) {
 		}
 	}
 
-	t.Run("--host-node-info grants each tenant get on nodes, and nothing more", func(t *testing.T) {
+	t.Run("--host-node-info and pool nodes grant each tenant get, list and watch on nodes, and nothing more", func(t *testing.T) {
 		for _, tenant := range []string{"alpha", "beta"} {
 			name := "knest:host-node-info:knest-" + tenant + ":" + tenant
 			role, err := host.RbacV1().ClusterRoles().Get(t.Context(), name, metav1.GetOptions{})
 			if err != nil {
 				t.Fatalf("tenant %s: %v", tenant, err)
 			}
-			if len(role.Rules) != 1 || strings.Join(role.Rules[0].Resources, ",") != "nodes" || strings.Join(role.Rules[0].Verbs, ",") != "get" {
-				t.Errorf("tenant %s: ClusterRole %s has rules %+v, want get on nodes only", tenant, name, role.Rules)
+			if len(role.Rules) != 1 || strings.Join(role.Rules[0].Resources, ",") != "nodes" || strings.Join(role.Rules[0].Verbs, ",") != "get,list,watch" {
+				t.Errorf("tenant %s: ClusterRole %s has rules %+v, want get, list and watch on nodes only", tenant, name, role.Rules)
 			}
 			if _, err := host.RbacV1().ClusterRoleBindings().Get(t.Context(), name, metav1.GetOptions{}); err != nil {
 				t.Errorf("tenant %s: %v", tenant, err)
