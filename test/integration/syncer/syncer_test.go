@@ -77,8 +77,12 @@ func setUpHost(t *testing.T, host devenv.HostOptions, values map[string]any) *en
 	t.Helper()
 	// The chart's policy part, as knest dev installs it: the same chart CI
 	// tests everywhere. Without its quota: some tests run hundreds of pods,
-	// which the default quota (rightly) refuses.
-	chartValues := map[string]any{"quota": map[string]any{"enabled": false}}
+	// which the default quota (rightly) refuses. Without pool nodes: these
+	// tests hold the model in which the host identity has no access to Nodes
+	// at all and a virtual Node exists only while pods are bound to it; the
+	// default, pool nodes, is tested by the e2e suite (devcluster and kind)
+	// and the syncer's in-process suite.
+	chartValues := map[string]any{"quota": map[string]any{"enabled": false}, "poolNodes": false}
 	maps.Copy(chartValues, values)
 	dev, err := devenv.Up(t.Context(), devenv.Options{
 		Dir: t.TempDir(), Knest: framework.KnestPath(), Knestd: framework.KnestdPath(), Host: host,
