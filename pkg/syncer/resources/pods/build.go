@@ -40,10 +40,13 @@ func Build(t, current *corev1.Pod, meta translate.Meta, env Env, pol *policy.Pol
 	if ephemeral := EphemeralContainers(t, fresh, meta); ephemeral != nil {
 		fresh = ephemeral
 	}
+	if current != nil {
+		// A running pod's placement cannot change: its node is not looked
+		// up again (it may be gone by now, and that is no reason to refuse
+		// a metadata update); the rest is placed and checked as ever.
+		env.HostNodes = nil
+	}
 	if err := place(t, fresh, meta, env, pol); err != nil {
-		// A running pod's placement cannot change: the node it asked
-		// for may be gone by now, and that is no reason to refuse a
-		// metadata update.
 		var unschedulable *UnschedulableError
 		if current == nil || !errors.As(err, &unschedulable) {
 			return nil, err

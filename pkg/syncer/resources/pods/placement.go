@@ -24,8 +24,8 @@ func (e *UnschedulableError) Error() string { return e.Reason }
 // place sets a new host pod's scheduling fields from tenant pod t: its node
 // selection as the tenant's virtual Nodes see it (policy.HostNodeSelection:
 // allowlisted node label keys as they are, node names as their host
-// nodes', other keys decided and left out; an *UnschedulableError if no
-// node matches), tolerations within the policy's allowlist (tenant
+// nodes', other keys decided and left out; an *UnschedulableError, once
+// every other field is placed, if no node matches), tolerations within the policy's allowlist (tenant
 // admission refused the rest, and CheckHostPod checks again), pod affinity
 // and topology spread confined to the tenant's own pods, and the host
 // priority class the policy maps the tenant's to. The forced fields come
@@ -33,9 +33,6 @@ func (e *UnschedulableError) Error() string { return e.Reason }
 func place(t, h *corev1.Pod, meta translate.Meta, env Env, pol *policy.Policy) error {
 	s := &h.Spec
 	sel := policy.HostNodeSelection(&t.Spec, pol, env.HostNodes)
-	if sel.Unschedulable != "" {
-		return &UnschedulableError{Reason: sel.Unschedulable}
-	}
 	s.NodeSelector = sel.NodeSelector
 	s.Tolerations = nil
 	for _, tol := range t.Spec.Tolerations {
@@ -68,6 +65,9 @@ func place(t, h *corev1.Pod, meta translate.Meta, env Env, pol *policy.Policy) e
 			return fmt.Errorf("priority class %q has no host class in %s", name, pol.Describe())
 		}
 		s.PriorityClassName = hostClass
+	}
+	if sel.Unschedulable != "" {
+		return &UnschedulableError{Reason: sel.Unschedulable}
 	}
 	return nil
 }
