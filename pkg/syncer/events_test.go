@@ -107,3 +107,54 @@ func TestHostEvents(t *testing.T) {
 		})
 	}
 }
+
+// The host scheduler's Scheduled Event names the host node: it reaches the
+// tenant only with the virtual Node's name, and waits while our cache has
+// not seen the binding yet rather than going out as it is.
+func TestHostSchedulingEventsNameTheVirtualNode(t *testing.T) {
+	t.Parallel()
+	for _, boundInCache := range []bool{false, true} {
+		t.Run(map[bool]string{false: "binding not cached yet", true: "binding cached"}[boundInCache], func(t *testing.T) {
+			t.Parallel()
+			e := newEnv(t)
+			r := &eventsync.Reconciler{Writer: e.Writer, NodeAlias: func(h string) string { return "alias-of-" + h },
+				Kinds: map[string]func() client.Object{"Pod": func() client.Object { return &corev1.Pod{} }}}
+			pod := &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Namespace: e.Namespace, Name: "web"},
+				Spec: corev1.PodSpec{Containers: []corev1.Container{{Name: "app", Image: "nginx"}}}}
+			create(t, e.TenantAdmin, pod)
+			id := translate.Object{Kind: "Pod", Namespace: pod.Namespace, Name: pod.Name, UID: pod.UID}
+			hostKey := e.Writer.HostKey(pod.Namespace, pod.Name, translate.MaxSubdomainLength)
+			labels, annotations := translate.HostMeta(e.Tenant, id, nil, nil, translate.Passthrough{})
+			host := &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Namespace: hostKey.Namespace, Name: hostKey.Name, Labels: labels, Annotations: annotations},
+				Spec: corev1.PodSpec{Containers: []corev1.Container{{Name: "app", Image: "nginx"}}}}
+			if boundInCache {
+				host.Spec.NodeName = "host-node-7"
+			}
+			create(t, e.HostAdmin, host)
+			ev := &corev1.Event{ObjectMeta: metav1.ObjectMeta{Namespace: e.HostNamespace, Name: "sched-" + e.Tenant},
+				InvolvedObject: corev1.ObjectReference{Kind: "Pod", APIVersion: "v1", Namespace: host.Namespace, Name: host.Name, UID: host.UID},
+				Reason: "Scheduled", Message: "Successfully assigned " + host.Namespace + "/" + host.Name + " to host-node-7",
+				Type: corev1.EventTypeNormal, Count: 1, Source: corev1.EventSource{Component: "default-scheduler"}}
+			create(t, e.HostAdmin, ev)
+
+			result, writes, err := e.Reconcile(t, r, client.ObjectKeyFromObject(ev))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !boundInCache {
+				if want := (reconcile.Result{RequeueAfter: time.Second}); result != want || len(writes) > 0 {
+					t.Errorf("Reconcile = %+v with writes %v; want %+v and no write", result, synctest.Ops(writes), want)
+				}
+				return
+			}
+			var got corev1.Event
+			tenantKey := types.NamespacedName{Namespace: pod.Namespace, Name: events.TenantEventName(pod.Name, ev)}
+			if err := e.TenantAdmin.Get(t.Context(), tenantKey, &got); err != nil {
+				t.Fatalf("no tenant Event %s: %v", tenantKey, err)
+			}
+			if want := "Successfully assigned " + pod.Namespace + "/web to alias-of-host-node-7"; got.Message != want {
+				t.Errorf("tenant Event says %q, want %q", got.Message, want)
+			}
+		})
+	}
+}

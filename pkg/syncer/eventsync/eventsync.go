@@ -34,6 +34,10 @@ type Reconciler struct {
 	NodeAlias func(hostNode string) string
 }
 
+// reasonScheduled is the reason of the host scheduler's Event on binding a
+// pod; its message names the host node.
+const reasonScheduled = "Scheduled"
+
 // scrubber rewrites host names in an Event message about host object
 // hostObj to what the tenant knows: the tenant object's name, and for pods
 // the virtual Node instead of the host node.
@@ -78,6 +82,13 @@ func (r *Reconciler) Reconcile(ctx context.Context, req reconcile.Request) (resu
 	}
 	if id.UID == "" {
 		// Not adopted yet: the tenant object may not exist so far.
+		return reconcile.Result{RequeueAfter: time.Second}, nil
+	}
+
+	if pod, ok := hostObj.(*corev1.Pod); ok && pod.Spec.NodeName == "" && ev.Reason == reasonScheduled {
+		// The binding is in the host API but not in our cache yet: the
+		// message names the host node, which only the cached pod lets us
+		// rewrite. Never copy it as it is.
 		return reconcile.Result{RequeueAfter: time.Second}, nil
 	}
 
