@@ -133,7 +133,7 @@ func TestHostSchedulingEventsNameTheVirtualNode(t *testing.T) {
 			create(t, e.HostAdmin, host)
 			ev := &corev1.Event{ObjectMeta: metav1.ObjectMeta{Namespace: e.HostNamespace, Name: "sched-" + e.Tenant},
 				InvolvedObject: corev1.ObjectReference{Kind: "Pod", APIVersion: "v1", Namespace: host.Namespace, Name: host.Name, UID: host.UID},
-				Reason: "Scheduled", Message: "Successfully assigned " + host.Namespace + "/" + host.Name + " to host-node-7",
+				Reason:         "Scheduled", Message: "Successfully assigned " + host.Namespace + "/" + host.Name + " to host-node-7",
 				Type: corev1.EventTypeNormal, Count: 1, Source: corev1.EventSource{Component: "default-scheduler"}}
 			create(t, e.HostAdmin, ev)
 
