@@ -163,9 +163,9 @@ func (p *Plugin) refuse(ctx context.Context, a admission.Attributes, ph phase) e
 	return admission.NewForbidden(a, fmt.Errorf("refused by %s: %w", p.policy.Describe(), errs.ToAggregate()))
 }
 
-// validate checks a. Endpoint addresses are checked in the validating
-// phase only: their check may list pods, nothing of theirs is defaulted,
-// and nothing after the plugin's Admit changes them.
+// validate checks a. Endpoint addresses are looked at (for warnings) in the
+// validating phase only: their check may list pods, nothing of theirs is
+// defaulted, and nothing after the plugin's Admit changes them.
 func (p *Plugin) validate(ctx context.Context, a admission.Attributes, ph phase) field.ErrorList {
 	gr := a.GetResource().GroupResource()
 	switch {
@@ -219,14 +219,14 @@ func (p *Plugin) validate(ctx context.Context, a admission.Attributes, ph phase)
 		errs = append(errs, policy.CheckCSR(obj.Spec.Request, field.NewPath("spec", "request"))...)
 	case *discovery.EndpointSlice:
 		if ph == validating {
-			errs = append(errs, policy.CheckEndpointAddresses(sliceAddresses(obj), p.ownsFunc(ctx))...)
+			p.warnEndpointAddresses(ctx, sliceAddresses(obj))
 		}
 		if ph == validating && a.GetOperation() == admission.Create && !controllerManaged(obj.Labels) {
 			errs = append(errs, policy.CheckCount("hand-made EndpointSlices", p.handMadeSlices(), p.policy.HostLimits.EndpointSlices, "endpointSlices", p.policy)...)
 		}
 	case *core.Endpoints:
 		if ph == validating {
-			errs = append(errs, policy.CheckEndpointAddresses(endpointsAddresses(obj), p.ownsFunc(ctx))...)
+			p.warnEndpointAddresses(ctx, endpointsAddresses(obj))
 		}
 	}
 	errs = append(errs, p.checkWebhookURLs(a.GetObject())...)
@@ -292,6 +292,27 @@ func toV1(in *core.PodSpec) (*corev1.PodSpec, error) {
 		return nil, fmt.Errorf("failed to convert the pod spec: %w", err)
 	}
 	return out, nil
+}
+
+// warnEndpointAddresses tells the writer of an EndpointSlice or Endpoints
+// object, as an API warning, which addresses are not its cluster's running
+// pods'. It does not refuse them: in the tenant such an object only feeds
+// the tenant's own view (its DNS, its mirroring controller), and what could
+// reach the host is checked where the host is touched: the syncer copies a
+// slice only if every address is one of the tenant's host pods' (from the
+// host's informer, never from tenant-written state; otherwise a SyncRefused
+// Event names the address), and the API server's proxy dials only such
+// addresses (pkg/egress). Refusing here as well made the Endpoints and
+// EndpointSlice APIs fail Kubernetes' own conformance specs for addresses
+// that never reach the host.
+func (p *Plugin) warnEndpointAddresses(ctx context.Context, addrs []policy.EndpointAddress) {
+	for _, err := range policy.CheckEndpointAddresses(addrs, p.ownsFunc(ctx)) {
+		if err.Type == field.ErrorTypeInternal {
+			// The pod cache is not ready: nothing to say yet.
+			continue
+		}
+		warning.AddWarning(ctx, "", fmt.Sprintf("%s: %s is not an IP of a running pod of this cluster; the Service's endpoints will not reach the host (the syncer records a SyncRefused Event) until it is", err.Field, err.BadValue))
+	}
 }
 
 // maxPodLookups bounds the pod lookups one request may cost: each is a

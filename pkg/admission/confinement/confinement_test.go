@@ -3,6 +3,7 @@ package confinement
 import (
 	"context"
 	"fmt"
+	"slices"
 	"strings"
 	"testing"
 
@@ -116,12 +117,21 @@ func initializedWith(t *testing.T, p *policy.Policy, informed, listed []runtime.
 // admit runs the plugin's mutation then validation, as the API server does.
 func admit(t *testing.T, p *policy.Policy, r request) error {
 	t.Helper()
+	_, err := admitWarned(t, p, r)
+	return err
+}
+
+// admitWarned is admit, also returning the API warnings the plugin gave.
+func admitWarned(t *testing.T, p *policy.Policy, r request) (warnings, error) {
+	t.Helper()
 	plugin := initialized(t, p)
 	a := r.attributes()
-	if err := plugin.(admission.MutationInterface).Admit(context.Background(), a, nil); err != nil {
-		return err
+	var got warnings
+	ctx := warning.WithWarningRecorder(context.Background(), &got)
+	if err := plugin.(admission.MutationInterface).Admit(ctx, a, nil); err != nil {
+		return got, err
 	}
-	return plugin.(admission.ValidationInterface).Validate(context.Background(), a, nil)
+	return got, plugin.(admission.ValidationInterface).Validate(ctx, a, nil)
 }
 
 var (
@@ -160,6 +170,8 @@ func TestConfinement(t *testing.T) {
 		req    request
 		// refused is a substring the refusal must contain; "" means admitted.
 		refused string
+		// warned is text one of the API warnings must contain (none if empty).
+		warned string
 	}{
 		{name: "a restricted pod is admitted in hard", policy: hard, req: request{obj: pod(), resource: pods}},
 		{name: "a root pod (kubectl run --image=busybox) is admitted in hard", policy: hard,
@@ -238,16 +250,16 @@ func TestConfinement(t *testing.T) {
 			req: request{obj: &core.Service{Spec: core.ServiceSpec{Type: core.ServiceTypeClusterIP, ExternalIPs: []string{"1.2.3.4"}}}, resource: services}, refused: "externalIPs"},
 		{name: "an EndpointSlice of the tenant's running pods is admitted", policy: hard,
 			req: request{obj: slice("10.244.1.5", "fd00::5"), resource: endpointslices}},
-		{name: "an EndpointSlice pointing outside the tenant is refused, naming the address", policy: hard,
-			req: request{obj: slice("10.244.1.5", "169.254.169.254"), resource: endpointslices}, refused: `endpoints[1].addresses[0]: Invalid value: "169.254.169.254"`},
+		{name: "an EndpointSlice pointing outside the tenant is admitted with a warning naming the address (the syncer never copies it)", policy: hard,
+			req: request{obj: slice("10.244.1.5", "169.254.169.254"), resource: endpointslices}, warned: `endpoints[1].addresses[0]: 169.254.169.254 is not an IP of a running pod`},
 		{name: "a finished pod's IP is no longer the tenant's", policy: soft,
-			req: request{obj: slice("10.244.1.6"), resource: endpointslices}, refused: "not an IP of a running pod"},
+			req: request{obj: slice("10.244.1.6"), resource: endpointslices}, warned: "10.244.1.6 is not an IP of a running pod"},
 		{name: "a pod the informer has not seen yet is found by a lookup", policy: soft,
 			req: request{obj: slice("10.244.1.7"), resource: endpointslices}},
-		{name: "Endpoints pointing outside the tenant are refused, ready or not", policy: soft,
+		{name: "Endpoints pointing outside the tenant are admitted with a warning, ready or not", policy: soft,
 			req: request{obj: &core.Endpoints{Subsets: []core.EndpointSubset{{
 				Addresses: []core.EndpointAddress{{IP: "10.244.1.5"}}, NotReadyAddresses: []core.EndpointAddress{{IP: "10.96.0.10"}},
-			}}}, resource: endpoints}, refused: "subsets[0].notReadyAddresses[0].ip"},
+			}}}, resource: endpoints}, warned: "subsets[0].notReadyAddresses[0].ip: 10.96.0.10"},
 		{name: "Endpoints of the tenant's pods are admitted on update", policy: soft,
 			req: request{obj: &core.Endpoints{Subsets: []core.EndpointSubset{{Addresses: []core.EndpointAddress{{IP: "10.244.1.5"}}}}},
 				old: &core.Endpoints{}, resource: endpoints, op: admission.Update}},
@@ -260,7 +272,10 @@ func TestConfinement(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
-			err := admit(t, tt.policy, tt.req)
+			warned, err := admitWarned(t, tt.policy, tt.req)
+			if tt.warned != "" && !slices.ContainsFunc(warned, func(w string) bool { return strings.Contains(w, tt.warned) }) {
+				t.Errorf("warnings %q, want one mentioning %q", warned, tt.warned)
+			}
 			switch {
 			case tt.refused == "" && err != nil:
 				t.Errorf("refused: %v", err)
@@ -304,10 +319,14 @@ func TestEndpointLookupsAreBoundedPerRequest(t *testing.T) {
 		addrs = append(addrs, ip)
 	}
 	plugin := initializedWith(t, policy.Default(policy.ProfileSoft), nil, late)
-	err := plugin.(admission.ValidationInterface).Validate(context.Background(), request{obj: slice(addrs...), resource: endpointslices}.attributes(), nil)
+	var got warnings
+	ctx := warning.WithWarningRecorder(context.Background(), &got)
+	if err := plugin.(admission.ValidationInterface).Validate(ctx, request{obj: slice(addrs...), resource: endpointslices}.attributes(), nil); err != nil {
+		t.Fatal(err)
+	}
 	want := fmt.Sprintf("endpoints[%d].addresses[0]", maxPodLookups)
-	if err == nil || !strings.Contains(err.Error(), want) || strings.Contains(err.Error(), fmt.Sprintf("endpoints[%d]", maxPodLookups-1)) {
-		t.Errorf("got %v, want only the address past the lookup bound (%s) refused", err, want)
+	if len(got) != 1 || !strings.Contains(got[0], want) {
+		t.Errorf("warnings %q, want only the address past the lookup bound (%s) named", got, want)
 	}
 }
 
