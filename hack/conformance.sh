@@ -9,7 +9,10 @@
 #                       [--skip-file FILE]
 #
 # Without --host-kubeconfig it starts a devcluster (`knest dev up`, no
-# Docker) with tenants conf-hard (hard) and conf-soft (soft). The devcluster
+# Docker) with tenants conf-hard (hard) and conf-soft (soft), and two nodes
+# in the sandboxed pool, so that the hard tenant too has the two schedulable
+# nodes the suite asks for ([sig-architecture] "at least two untainted
+# nodes"). The devcluster
 # runs no containers, so specs that need a running container fail on the
 # host too: what counts is the specs that pass on the host and fail on a
 # tenant. With --host-kubeconfig (a kind cluster from hack/e2e-kind.sh, or
@@ -91,7 +94,7 @@ if [ -z "${host_kubeconfig}" ]; then
   rm -rf "${dev}"
   echo "--- starting a devcluster with tenants conf-hard and conf-soft in ${dev}"
   mkdir -p "${out}"
-  bin/knest dev up --dir "${dev}" --tenants conf-hard:hard,conf-soft:soft >"${out}/dev-up.log" 2>&1 &
+  bin/knest dev up --dir "${dev}" --sandboxed-nodes 2 --tenants conf-hard:hard,conf-soft:soft >"${out}/dev-up.log" 2>&1 &
   dev_pid=$!
   for _ in $(seq 1 180); do
     if grep -q '^knest dev is up' "${out}/dev-up.log"; then break; fi

@@ -26,6 +26,7 @@ import (
 	"k8s.io/kubernetes/pkg/apis/certificates"
 	core "k8s.io/kubernetes/pkg/apis/core"
 	corev1conv "k8s.io/kubernetes/pkg/apis/core/v1"
+	corevalidation "k8s.io/kubernetes/pkg/apis/core/validation"
 	"k8s.io/kubernetes/pkg/apis/discovery"
 	"k8s.io/kubernetes/pkg/apis/networking"
 	"k8s.io/kubernetes/pkg/apis/scheduling"
@@ -136,7 +137,29 @@ func (p *Plugin) Admit(ctx context.Context, a admission.Attributes, _ admission.
 			return admission.NewForbidden(a, err)
 		}
 	}
+	if invalidSysctlNames(a) {
+		// The API server's validation refuses these names next, saying
+		// what is wrong with them; Validate checks the rest after it.
+		return nil
+	}
 	return p.refuse(ctx, a, mutating)
+}
+
+// invalidSysctlNames reports whether a pod or pod template of a names a
+// sysctl that is not a valid name at all, which the API server's own
+// validation refuses (Kubernetes' conformance suite checks its message).
+func invalidSysctlNames(a admission.Attributes) bool {
+	for _, tpl := range podSpecs(a) {
+		if tpl.spec.SecurityContext == nil {
+			continue
+		}
+		for _, s := range tpl.spec.SecurityContext.Sysctls {
+			if !corevalidation.IsValidSysctlName(s.Name) {
+				return true
+			}
+		}
+	}
+	return false
 }
 
 // Validate refuses what the host would not run.

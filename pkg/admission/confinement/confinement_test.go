@@ -411,3 +411,33 @@ func TestHostLimits(t *testing.T) {
 		})
 	}
 }
+
+// A pod naming sysctls that are not valid names at all is left to the API
+// server's validation, which says what is wrong with them (Kubernetes'
+// conformance suite checks that message, and that valid but unsafe names
+// are not in it); valid names knest does not allow are refused after it.
+func TestInvalidSysctlNamesAreLeftToValidation(t *testing.T) {
+	t.Parallel()
+	plugin := initialized(t, policy.Default(policy.ProfileHard))
+	withSysctls := func(names ...string) *core.Pod {
+		p := pod()
+		if p.Spec.SecurityContext == nil {
+			p.Spec.SecurityContext = &core.PodSecurityContext{}
+		}
+		for _, n := range names {
+			p.Spec.SecurityContext.Sysctls = append(p.Spec.SecurityContext.Sysctls, core.Sysctl{Name: n, Value: "1"})
+		}
+		return p
+	}
+	a := request{obj: withSysctls("foo-", "kernel.shmmax", "bar.."), resource: pods}.attributes()
+	if err := plugin.(admission.MutationInterface).Admit(context.Background(), a, nil); err != nil {
+		t.Errorf("Admit refused a pod the API server's validation refuses next: %v", err)
+	}
+	if err := plugin.(admission.ValidationInterface).Validate(context.Background(), a, nil); err == nil || !strings.Contains(err.Error(), "kernel.shmmax") {
+		t.Errorf("Validate = %v, want kernel.shmmax refused", err)
+	}
+	a = request{obj: withSysctls("kernel.shmmax"), resource: pods}.attributes()
+	if err := plugin.(admission.MutationInterface).Admit(context.Background(), a, nil); err == nil || !strings.Contains(err.Error(), "kernel.shmmax") {
+		t.Errorf("Admit = %v, want a valid but unsafe sysctl refused with knest's reason", err)
+	}
+}
