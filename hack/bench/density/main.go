@@ -71,7 +71,8 @@ type step struct {
 
 type result struct {
 	TenantsRequested int `json:"tenants_requested"`
-	TenantsStarted   int `json:"tenants_started"`
+	// TenantsStarted are the tenants whose knestd became ready.
+	TenantsStarted int `json:"tenants_started"`
 	// TenantsIdleOK are the tenants whose knestd still ran and answered
 	// /readyz at the end, after the idle window.
 	TenantsIdleOK int `json:"tenants_idle_ok"`
@@ -153,6 +154,7 @@ func run() error {
 	}
 	defer env.Stop()
 
+	var up []*devenv.TenantEnv
 	for started := 0; started < *tenants && res.Limit == ""; {
 		batch := env.Tenants[started:min(started+*stepSize, *tenants)]
 		begin := time.Now()
@@ -166,6 +168,11 @@ func run() error {
 			}()
 		}
 		wg.Wait()
+		for i, t := range batch {
+			if errs[i] == nil {
+				up = append(up, t)
+			}
+		}
 		started += len(batch)
 		avail, _ := meminfo("MemAvailable:")
 		res.Steps = append(res.Steps, step{Tenants: started, StartSeconds: stats.Round(time.Since(begin).Seconds()), MemAvailableMiB: stats.Round(avail)})
@@ -175,15 +182,15 @@ func run() error {
 		case avail < *reserve:
 			res.Limit = fmt.Sprintf("memory: %.0f MiB available at %d tenants, under the %.0f MiB reserve", avail, started, *reserve)
 		}
-		fmt.Fprintf(os.Stderr, "%d tenants started, %.0f MiB available\n", started, avail)
+		fmt.Fprintf(os.Stderr, "%d tenants started (%d ready), %.0f MiB available\n", started, len(up), avail)
 	}
-	var running []*devenv.TenantEnv
-	for _, t := range env.Tenants {
-		if t.Knestd != nil {
-			running = append(running, t)
-		}
-	}
+	// Only the tenants that became ready are measured; one whose knestd
+	// failed to start is in Limit.
+	running := up
 	res.TenantsStarted = len(running)
+	if len(running) == 0 {
+		return fmt.Errorf("no tenant became ready: %s", res.Limit)
+	}
 
 	fmt.Fprintf(os.Stderr, "settling for %s, then measuring for %s\n", *settle, *idle)
 	select {
@@ -201,6 +208,8 @@ func run() error {
 			return err
 		}
 	}
+	// A knestd that exits during the window fails the marks: the run
+	// reports the error rather than figures without it.
 	a := proccpu.Take(pids...)
 	select {
 	case <-time.After(*idle):
