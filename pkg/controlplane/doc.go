@@ -40,6 +40,16 @@
 // configuration, so RunAPIServer builds the chain itself instead of calling
 // the upstream Run, and guards each copy before anything is built.
 //
+// # Bootstrap objects
+//
+// knestd disables upstream's rbac/bootstrap-roles and
+// scheduling/bootstrap-system-priority-classes post-start hooks and installs
+// its own (bootstrap.go): upstream's RBAC reconciliation on upstream's
+// bootstrap policy and upstream's system PriorityClasses, run at once
+// instead of after upstream's one-second initial sleep, against one LIST per
+// kind, writing only what differs. A start whose objects match writes
+// nothing; a changed or deleted default is repaired, as upstream does.
+//
 // # Controllers
 //
 // The controller-manager runs the controllers that act on API objects alone:

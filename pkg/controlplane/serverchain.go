@@ -8,6 +8,7 @@ import (
 
 	genericapiserver "k8s.io/apiserver/pkg/server"
 	"k8s.io/client-go/tools/cache"
+	"k8s.io/klog/v2"
 	apiserverapp "k8s.io/kubernetes/cmd/kube-apiserver/app"
 	apiserveroptions "k8s.io/kubernetes/cmd/kube-apiserver/app/options"
 
@@ -15,8 +16,8 @@ import (
 )
 
 // runServerChain is what apiserverapp.Run does, one level lower, so that
-// knestd's guards on reserved identities are in place before any server of
-// the chain is built from its configuration.
+// knestd's guards on reserved identities and its bootstrap hooks are in
+// place before any server of the chain is built from its configuration.
 func runServerChain(ctx context.Context, opts apiserveroptions.CompletedOptions, internalCAFile string) error {
 	if opts.InformerName == nil {
 		name, err := cache.NewInformerName("kube-apiserver")
@@ -30,6 +31,9 @@ func runServerChain(ctx context.Context, opts apiserveroptions.CompletedOptions,
 		return fmt.Errorf("apiserver config: %w", err)
 	}
 	if err := guardIdentities(config, internalCAFile); err != nil {
+		return err
+	}
+	if err := replaceBootstrapHooks(config.KubeAPIs.ControlPlane.Generic, klog.FromContext(ctx)); err != nil {
 		return err
 	}
 	completed, err := config.Complete()
