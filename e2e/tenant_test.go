@@ -6,6 +6,7 @@ import (
 	. "github.com/onsi/ginkgo/v2"
 	. "github.com/onsi/gomega"
 	corev1 "k8s.io/api/core/v1"
+	storagev1 "k8s.io/api/storage/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/util/intstr"
@@ -35,6 +36,19 @@ var _ = Describe("A tenant", func() {
 		if env.tenant == nil {
 			Skip("no tenant: set KNEST_E2E_TENANT_KUBECONFIG and KNEST_E2E_TENANT_HOST_NAMESPACE")
 		}
+	})
+
+	It("deletes a VolumeAttributesClass (its protection finalizer is removed by the tenant's controllers)", func(ctx SpecContext) {
+		name := "e2e-vac-" + rand.String(5)
+		_, err := env.tenant.StorageV1().VolumeAttributesClasses().Create(ctx, &storagev1.VolumeAttributesClass{
+			ObjectMeta: metav1.ObjectMeta{Name: name}, DriverName: "e2e.example.com", Parameters: map[string]string{"iops": "1000"},
+		}, metav1.CreateOptions{})
+		Expect(err).NotTo(HaveOccurred(), "creating a VolumeAttributesClass")
+		Expect(env.tenant.StorageV1().VolumeAttributesClasses().Delete(ctx, name, metav1.DeleteOptions{})).To(Succeed())
+		Eventually(func(g Gomega) {
+			_, err := env.tenant.StorageV1().VolumeAttributesClasses().Get(ctx, name, metav1.GetOptions{})
+			g.Expect(apierrors.IsNotFound(err)).To(BeTrue(), "still there: %v", err)
+		}).WithContext(ctx).WithTimeout(30*time.Second).Should(Succeed(), "the class gone")
 	})
 
 	It("gets host ClusterIPs for its Services and cannot claim host addresses", func(ctx SpecContext) {

@@ -45,6 +45,7 @@ var Controllers = []string{
 	"certificatesigningrequest-cleaner-controller",
 	"persistentvolumeclaim-protection-controller",
 	"persistentvolume-protection-controller",
+	"volumeattributesclass-protection-controller",
 	"ephemeral-volume-controller",
 	"validatingadmissionpolicy-status-controller",
 }

@@ -58,7 +58,9 @@
 // collection), namespaces and the garbage collector, service accounts and their
 // tokens, the root CA publisher, endpoints and endpoint slices (including
 // mirroring), resource quota, cluster-role aggregation, certificate signing
-// requests, PVC/PV protection, ephemeral volumes, the horizontal pod
+// requests, PVC/PV and VolumeAttributesClass protection (the API server adds
+// their finalizers; without the controller a deleted class never goes),
+// ephemeral volumes, the horizontal pod
 // autoscaler, ServiceCIDR bookkeeping, validating admission policy status and
 // the legacy token cleaner.
 //
