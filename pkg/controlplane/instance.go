@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io/fs"
 	"net"
+	"net/http"
 	"net/url"
 	"os"
 	"path/filepath"
@@ -94,6 +95,8 @@ type Spec struct {
 	EgressSelectorConfig []byte
 	// ReadyTimeout bounds start-up; 0 means DefaultReadyTimeout.
 	ReadyTimeout time.Duration
+	// Handlers are extra API server paths (see APIServer.Handlers).
+	Handlers map[string]http.Handler
 }
 
 // Instance is a running control plane.
@@ -107,6 +110,11 @@ type Instance struct {
 	// AdminConfig is knestd's own cluster-admin client configuration (user
 	// pki.InternalUser); the tenant's admin kubeconfig is another user.
 	AdminConfig *rest.Config
+
+	// EtcdURL is the embedded etcd's client URL, set once etcd runs.
+	EtcdURL string
+	// EncryptionKey is the secrets-encryption key in use.
+	EncryptionKey []byte
 
 	admin kubeconfig.Client
 	// runner is set by Start; an Instance from Steps is stopped by whoever
@@ -247,6 +255,7 @@ func (st *starter) encryptionKey(context.Context) error {
 	} else {
 		st.key, err = encryption.LoadKey(st.s.EncryptionKeyFile)
 	}
+	st.inst.EncryptionKey = st.key
 	return err
 }
 
@@ -290,6 +299,7 @@ func (st *starter) startEtcd(ctx context.Context) (lifecycle.Running, error) {
 		return lifecycle.Running{}, err
 	}
 	st.etcdURL = srv.ClientURL()
+	st.inst.EtcdURL = st.etcdURL
 	failed := make(chan error, 1)
 	go func() {
 		if err, ok := <-srv.Err(); ok && err != nil {
@@ -341,7 +351,7 @@ func (st *starter) startAPIServer(ctx context.Context) (lifecycle.Running, error
 			ClusterDomain: s.ClusterDomain, EtcdURL: st.etcdURL, PKI: st.inst.Files,
 			EncryptionConfigFile: st.encryptionConfig, AuthenticationConfigFile: st.authnConfig,
 			AdmissionPlugins: s.AdmissionPlugins, ExtraFlags: s.APIServerFlags, KubernetesServiceIP: s.KubernetesServiceIP,
-			EgressSelectorConfigFile: st.egressConfig,
+			EgressSelectorConfigFile: st.egressConfig, Handlers: s.Handlers,
 		})
 	})
 	readyCtx, cancel := context.WithDeadline(ctx, st.readyBy)

@@ -14,6 +14,7 @@ import (
 	"github.com/knest-dev/knest/pkg/cli/dev"
 	"github.com/knest-dev/knest/pkg/cli/kubeconfig"
 	"github.com/knest-dev/knest/pkg/cli/list"
+	"github.com/knest-dev/knest/pkg/cli/snapshot"
 )
 
 // NewCommand returns the root `knest` command.
@@ -29,6 +30,7 @@ func NewCommand(streams cli.Streams) *cobra.Command {
 	cmd.SetErr(streams.ErrOut)
 	cmd.AddCommand(create.NewCommand(streams), connect.NewCommand(streams), list.NewCommand(streams),
 		delete.NewCommand(streams), kubeconfig.NewCommand(streams), dev.NewCommand(streams))
+	cmd.AddCommand(snapshot.NewCommand(streams))
 	return cmd
 }
 
