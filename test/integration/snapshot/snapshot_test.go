@@ -84,7 +84,7 @@ func TestIntegrationSnapshotRestoreInPlace(t *testing.T) {
 		noRights := tokenFor(t, client, state.ns, "nobody")
 		for name, c := range map[string]*rest.Config{
 			"a service account without the grant": withToken(cfg, noRights),
-			"an anonymous client":                  withToken(cfg, ""),
+			"an anonymous client":                 withToken(cfg, ""),
 		} {
 			for _, method := range []string{http.MethodGet, http.MethodPost} {
 				code := status(t, c, method, "/knest/snapshot")
