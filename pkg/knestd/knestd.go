@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"net/http"
 	"os"
 	"runtime/debug"
 	"time"
@@ -51,6 +52,7 @@ func Run(ctx context.Context, o options.Options) error {
 	}
 	d := &daemon{o: o, pol: pol, start: start}
 	d.snaps = &snapshots{o: o, key: key, restart: make(chan error, 1)}
+	d.certs = &certs{o: o}
 	r, err := lifecycle.Start(ctx, d.steps())
 	if err != nil {
 		return err
@@ -97,6 +99,7 @@ type daemon struct {
 	inst         *controlplane.Instance
 	kubeletPort  int32
 	snaps        *snapshots
+	certs        *certs
 }
 
 // steps is knestd's start-up, in order; shutdown is the reverse.
@@ -115,6 +118,7 @@ func (d *daemon) steps() []lifecycle.Step {
 	steps = append(steps, lifecycle.Step{Name: "egress", Start: d.startEgress})
 	inst, controlPlane := controlplane.Steps(d.controlPlaneSpec)
 	d.inst = inst
+	d.certs.inst = inst
 	steps = append(steps, controlPlane...)
 	steps = append(steps,
 		lifecycle.Do("admin kubeconfig", func(context.Context) error {
@@ -129,6 +133,7 @@ func (d *daemon) steps() []lifecycle.Step {
 	steps = append(steps, lifecycle.Do("ready", d.ready),
 		lifecycle.Step{Name: "snapshots", Start: d.serveSnapshots},
 		lifecycle.Do("data a restore replaced", func(ctx context.Context) error { return removeReplacedData(ctx, d.o.DataDir) }),
+		lifecycle.Step{Name: "certificate renewal", Start: d.startCertRenewal},
 	)
 	if d.o.Syncing() {
 		// The kubelet API and DNS serve the pods the syncer runs.
@@ -194,8 +199,21 @@ func (d *daemon) controlPlaneSpec() controlplane.Spec {
 		AdvertiseAddress: o.Advertise(), ServiceCIDR: o.ServiceCIDR,
 		ClusterDomain: o.ClusterDomain, SANs: sans, SANIPs: sanIPs,
 		EncryptionKeyFile: o.EncryptionKeyFile, EtcdQuotaBytes: o.EtcdQuotaBytes,
-		EgressSelectorConfig: d.egressConfig, Handlers: d.snaps.handlers(),
+		EgressSelectorConfig: d.egressConfig, Handlers: d.handlers(), CertValidity: o.CertValidity,
 	}
+}
+
+func (d *daemon) handlers() map[string]http.Handler {
+	h := d.snaps.handlers()
+	h[CertsPath] = http.HandlerFunc(d.certs.serve)
+	return h
+}
+
+func (d *daemon) startCertRenewal(ctx context.Context) (lifecycle.Running, error) {
+	d.certs.mu.Lock()
+	d.certs.o, d.certs.host = d.o, d.hostClient
+	d.certs.mu.Unlock()
+	return d.certs.startRenewal(ctx)
 }
 
 // serveSnapshots opens the snapshot endpoint; a restore in place ends in

@@ -8,6 +8,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/knest-dev/knest/pkg/cli"
+	"github.com/knest-dev/knest/pkg/cli/certs"
 	"github.com/knest-dev/knest/pkg/cli/connect"
 	"github.com/knest-dev/knest/pkg/cli/create"
 	"github.com/knest-dev/knest/pkg/cli/delete"
@@ -31,6 +32,7 @@ func NewCommand(streams cli.Streams) *cobra.Command {
 	cmd.AddCommand(create.NewCommand(streams), connect.NewCommand(streams), list.NewCommand(streams),
 		delete.NewCommand(streams), kubeconfig.NewCommand(streams), dev.NewCommand(streams))
 	cmd.AddCommand(snapshot.NewCommand(streams))
+	cmd.AddCommand(certs.NewCommand(streams))
 	return cmd
 }
 
