@@ -43,14 +43,15 @@ func Run(ctx context.Context, o options.Options) error {
 	if err != nil {
 		return err
 	}
-	if err := prepareData(ctx, o); err != nil {
+	restored, err := prepareData(ctx, o)
+	if err != nil {
 		return err
 	}
 	key, err := snapshot.EnsureKey(o.SnapshotKeyPath())
 	if err != nil {
 		return err
 	}
-	d := &daemon{o: o, pol: pol, start: start}
+	d := &daemon{o: o, pol: pol, start: start, restored: restored}
 	d.snaps = &snapshots{o: o, key: key, restart: make(chan error, 1)}
 	d.certs = &certs{o: o}
 	r, err := lifecycle.Start(ctx, d.steps())
@@ -67,18 +68,19 @@ func Run(ctx context.Context, o options.Options) error {
 
 // prepareData stages a --restore-from snapshot and applies a staged
 // restore, under the data dir's lock, before anything reads the data.
-func prepareData(ctx context.Context, o options.Options) error {
+// It reports whether this start restored data.
+func prepareData(ctx context.Context, o options.Options) (bool, error) {
 	if err := os.MkdirAll(o.DataDir, 0o700); err != nil {
-		return fmt.Errorf("data dir %s is not usable: %w", o.DataDir, err)
+		return false, fmt.Errorf("data dir %s is not usable: %w", o.DataDir, err)
 	}
 	lock, err := dirlock.Acquire(controlplane.LayoutOf(o.DataDir).Lock)
 	if err != nil {
-		return fmt.Errorf("data dir %s is in use: %w", o.DataDir, err)
+		return false, fmt.Errorf("data dir %s is in use: %w", o.DataDir, err)
 	}
 	defer lock.Release()
 	if o.RestoreFrom != "" {
 		if err := restoreFrom(ctx, o); err != nil {
-			return err
+			return false, err
 		}
 	}
 	return applyPendingRestore(ctx, o)
@@ -100,6 +102,8 @@ type daemon struct {
 	kubeletPort  int32
 	snaps        *snapshots
 	certs        *certs
+	// restored says this start applied a restore.
+	restored bool
 }
 
 // steps is knestd's start-up, in order; shutdown is the reverse.
@@ -128,6 +132,11 @@ func (d *daemon) steps() []lifecycle.Step {
 	if d.o.KubeconfigSecret != "" {
 		steps = append(steps, lifecycle.Do("kubeconfig secret", func(ctx context.Context) error {
 			return publishKubeconfig(ctx, d.o, d.inst, d.hostClient)
+		}))
+	}
+	if d.restored {
+		steps = append(steps, lifecycle.Do("restored pods", func(ctx context.Context) error {
+			return recheckRestoredPods(ctx, kubernetes.NewForConfigOrDie(tenantConfig(d.inst.AdminConfig)), d.pol)
 		}))
 	}
 	steps = append(steps, lifecycle.Do("ready", d.ready),

@@ -355,19 +355,23 @@ func knestVersion() string {
 // applyPendingRestore moves staged restore data into place before the
 // control plane starts. Each move is checked before it is made, so a
 // knestd killed in the middle finishes the job at its next start.
-func applyPendingRestore(ctx context.Context, o options.Options) error {
+func applyPendingRestore(ctx context.Context, o options.Options) (bool, error) {
 	ready := filepath.Join(o.DataDir, restoreReadyName)
 	data, err := os.ReadFile(filepath.Join(ready, restoreRecordName))
 	if errors.Is(err, fs.ErrNotExist) {
-		return nil
+		return false, nil
 	}
 	if err != nil {
-		return fmt.Errorf("restore: %w", err)
+		return false, fmt.Errorf("restore: %w", err)
 	}
 	var rec RestoreRecord
 	if err := json.Unmarshal(data, &rec); err != nil {
-		return fmt.Errorf("restore: %s: %w", restoreRecordName, err)
+		return false, fmt.Errorf("restore: %s: %w", restoreRecordName, err)
 	}
+	return true, moveRestored(ctx, o, ready, rec)
+}
+
+func moveRestored(ctx context.Context, o options.Options, ready string, rec RestoreRecord) error {
 	layout := controlplane.LayoutOf(o.DataDir)
 	before := filepath.Join(o.DataDir, etcdBeforeRestore)
 	if _, err := os.Stat(filepath.Join(ready, "etcd")); err == nil {
@@ -415,7 +419,7 @@ func applyPendingRestore(ctx context.Context, o options.Options) error {
 		}
 	}
 	rec.Applied = time.Now().UTC()
-	data, _ = json.Marshal(rec)
+	data, _ := json.Marshal(rec)
 	if err := atomicfile.Write(filepath.Join(o.DataDir, lastRestoreName), data, 0o644); err != nil {
 		return err
 	}
