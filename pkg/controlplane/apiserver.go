@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"net/http"
 	"strconv"
 
 	"github.com/spf13/pflag"
@@ -70,6 +71,12 @@ type APIServer struct {
 	// ExtraFlags are appended last, so they win; for the devcluster, which
 	// needs a host's admission plugins, and for tuning.
 	ExtraFlags []string
+	// Handlers are served at their paths (non-resource URLs) behind the
+	// API server's whole filter chain: authentication, the identity guards,
+	// authorization (RBAC on the path and the HTTP verb), audit and
+	// priority and fairness. A handler reads the caller with
+	// k8s.io/apiserver/pkg/endpoints/request.UserFrom.
+	Handlers map[string]http.Handler
 }
 
 // Validate reports configuration errors.
@@ -187,5 +194,5 @@ func RunAPIServer(ctx context.Context, a APIServer) error {
 	if a.KubernetesServiceIP != nil {
 		completed.APIServerServiceIP = a.KubernetesServiceIP
 	}
-	return runServerChain(ctx, completed, a.PKI.InternalCACert)
+	return runServerChain(ctx, completed, a.PKI.InternalCACert, a.Handlers)
 }

@@ -6,10 +6,12 @@ import (
 	"fmt"
 	"io/fs"
 	"net"
+	"net/http"
 	"net/url"
 	"os"
 	"path/filepath"
 	"strconv"
+	"sync"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
@@ -94,6 +96,11 @@ type Spec struct {
 	EgressSelectorConfig []byte
 	// ReadyTimeout bounds start-up; 0 means DefaultReadyTimeout.
 	ReadyTimeout time.Duration
+	// Handlers are extra API server paths (see APIServer.Handlers).
+	Handlers map[string]http.Handler
+	// CertValidity is how long issued leaf certificates are valid; 0 is
+	// pki.LeafValidity.
+	CertValidity time.Duration
 }
 
 // Instance is a running control plane.
@@ -108,7 +115,16 @@ type Instance struct {
 	// pki.InternalUser); the tenant's admin kubeconfig is another user.
 	AdminConfig *rest.Config
 
+	// EtcdURL is the embedded etcd's client URL, set once etcd runs.
+	EtcdURL string
+	// EncryptionKey is the secrets-encryption key in use.
+	EncryptionKey []byte
+
 	admin kubeconfig.Client
+	// pkiConfig is what the certificates step ensured, for renewals.
+	pkiConfig pki.Config
+	// renewMu serializes renewals.
+	renewMu sync.Mutex
 	// runner is set by Start; an Instance from Steps is stopped by whoever
 	// runs its steps.
 	runner *lifecycle.Runner
@@ -148,6 +164,41 @@ func Steps(spec func() Spec) (*Instance, []lifecycle.Step) {
 		{Name: "kube-apiserver", Start: st.startAPIServer},
 		{Name: "kube-controller-manager", Start: st.startControllerManager},
 	}
+}
+
+// RenewCertificates re-issues the leaf certificates that are close to
+// expiry (all of them with rotate), under the same CAs and with the same
+// keys, and rewrites the admin kubeconfig if its certificate changed. The
+// API server reloads its serving and proxy certificates from disk, and
+// knestd's own clients and the controller-manager's reload theirs
+// (kubeconfig.Client.ReferenceFiles), so nothing restarts. It reports
+// whether the admin kubeconfig changed.
+func (i *Instance) RenewCertificates(now time.Time, rotate bool) (bool, error) {
+	i.renewMu.Lock()
+	defer i.renewMu.Unlock()
+	before, err := os.ReadFile(i.Files.AdminCert)
+	if err != nil {
+		return false, err
+	}
+	c := i.pkiConfig
+	c.RotateLeaves = rotate
+	if _, err := pki.Ensure(c, now); err != nil {
+		return false, err
+	}
+	after, err := os.ReadFile(i.Files.AdminCert)
+	if err != nil {
+		return false, err
+	}
+	if string(before) == string(after) {
+		return false, nil
+	}
+	return true, i.WriteAdminKubeconfig(i.Layout.AdminKubeconfig)
+}
+
+// CertRenewBefore is how close to expiry RenewCertificates renews a leaf.
+func (i *Instance) CertRenewBefore() time.Duration {
+	_, renewBefore := i.pkiConfig.Validity()
+	return renewBefore
 }
 
 // WriteAdminKubeconfig writes a self-contained cluster-admin kubeconfig.
@@ -233,10 +284,11 @@ func (st *starter) certificates(context.Context) error {
 	if !s.AdvertiseAddress.IsUnspecified() {
 		sanIPs = append(sanIPs, s.AdvertiseAddress)
 	}
-	st.inst.Files, err = pki.Ensure(pki.Config{
+	st.inst.pkiConfig = pki.Config{
 		Dir: st.inst.Layout.PKI, ClusterName: s.Name, ServiceIP: serviceIP, ClusterDomain: s.ClusterDomain,
-		ExtraSANs: s.SANs, ExtraIPs: sanIPs,
-	}, time.Now())
+		ExtraSANs: s.SANs, ExtraIPs: sanIPs, LeafValidity: s.CertValidity,
+	}
+	st.inst.Files, err = pki.Ensure(st.inst.pkiConfig, time.Now())
 	return err
 }
 
@@ -247,6 +299,7 @@ func (st *starter) encryptionKey(context.Context) error {
 	} else {
 		st.key, err = encryption.LoadKey(st.s.EncryptionKeyFile)
 	}
+	st.inst.EncryptionKey = st.key
 	return err
 }
 
@@ -290,6 +343,7 @@ func (st *starter) startEtcd(ctx context.Context) (lifecycle.Running, error) {
 		return lifecycle.Running{}, err
 	}
 	st.etcdURL = srv.ClientURL()
+	st.inst.EtcdURL = st.etcdURL
 	failed := make(chan error, 1)
 	go func() {
 		if err, ok := <-srv.Err(); ok && err != nil {
@@ -312,11 +366,13 @@ func (st *starter) startEtcd(ctx context.Context) (lifecycle.Running, error) {
 func (st *starter) clients(context.Context) error {
 	s, files, server := st.s, st.inst.Files, st.inst.Server
 	st.inst.admin = kubeconfig.Client{Name: s.Name, Server: server, CAFile: files.CACert, CertFile: files.AdminCert, KeyFile: files.AdminKey}
-	cm := kubeconfig.Client{Name: s.Name, Server: server, CAFile: files.CACert, CertFile: files.ControllerManagerCert, KeyFile: files.ControllerManagerKey}
+	// knestd's own clients name their certificate files, so that renewed
+	// certificates take effect without a restart (RenewCertificates).
+	cm := kubeconfig.Client{Name: s.Name, Server: server, CAFile: files.CACert, CertFile: files.ControllerManagerCert, KeyFile: files.ControllerManagerKey, ReferenceFiles: true}
 	if err := cm.Write(st.inst.Layout.ControllerManagerKubeconfig); err != nil {
 		return err
 	}
-	internal := kubeconfig.Client{Name: s.Name, Server: server, CAFile: files.CACert, CertFile: files.InternalCert, KeyFile: files.InternalKey}
+	internal := kubeconfig.Client{Name: s.Name, Server: server, CAFile: files.CACert, CertFile: files.InternalCert, KeyFile: files.InternalKey, ReferenceFiles: true}
 	adminCfg, err := internal.Build()
 	if err != nil {
 		return err
@@ -341,7 +397,7 @@ func (st *starter) startAPIServer(ctx context.Context) (lifecycle.Running, error
 			ClusterDomain: s.ClusterDomain, EtcdURL: st.etcdURL, PKI: st.inst.Files,
 			EncryptionConfigFile: st.encryptionConfig, AuthenticationConfigFile: st.authnConfig,
 			AdmissionPlugins: s.AdmissionPlugins, ExtraFlags: s.APIServerFlags, KubernetesServiceIP: s.KubernetesServiceIP,
-			EgressSelectorConfigFile: st.egressConfig,
+			EgressSelectorConfigFile: st.egressConfig, Handlers: s.Handlers,
 		})
 	})
 	readyCtx, cancel := context.WithDeadline(ctx, st.readyBy)

@@ -4,8 +4,10 @@ import (
 	"context"
 	"crypto/x509"
 	"fmt"
+	"net/http"
 	"os"
 
+	apirequest "k8s.io/apiserver/pkg/endpoints/request"
 	genericapiserver "k8s.io/apiserver/pkg/server"
 	"k8s.io/client-go/tools/cache"
 	"k8s.io/klog/v2"
@@ -18,7 +20,7 @@ import (
 // runServerChain is what apiserverapp.Run does, one level lower, so that
 // knestd's guards on reserved identities and its bootstrap hooks are in
 // place before any server of the chain is built from its configuration.
-func runServerChain(ctx context.Context, opts apiserveroptions.CompletedOptions, internalCAFile string) error {
+func runServerChain(ctx context.Context, opts apiserveroptions.CompletedOptions, internalCAFile string, handlers map[string]http.Handler) error {
 	if opts.InformerName == nil {
 		name, err := cache.NewInformerName("kube-apiserver")
 		if err != nil {
@@ -36,6 +38,7 @@ func runServerChain(ctx context.Context, opts apiserveroptions.CompletedOptions,
 	if err := replaceBootstrapHooks(config.KubeAPIs.ControlPlane.Generic, klog.FromContext(ctx)); err != nil {
 		return err
 	}
+	longRunning(config, handlers)
 	completed, err := config.Complete()
 	if err != nil {
 		return fmt.Errorf("apiserver config: %w", err)
@@ -43,6 +46,11 @@ func runServerChain(ctx context.Context, opts apiserveroptions.CompletedOptions,
 	server, err := apiserverapp.CreateServerChain(completed)
 	if err != nil {
 		return fmt.Errorf("apiserver: %w", err)
+	}
+	// The aggregator is the front of the chain: its mux sits inside its
+	// filters, and paths it does not serve go on down the chain.
+	for path, h := range handlers {
+		server.GenericAPIServer.Handler.NonGoRestfulMux.Handle(path, h)
 	}
 	prepared, err := server.PrepareRun()
 	if err != nil {
@@ -83,4 +91,21 @@ func guardIdentities(c *apiserverapp.Config, internalCAFile string) error {
 		s.config.Authorization.Authorizer = identity.NewAuthorizer(s.config.Authorization.Authorizer)
 	}
 	return nil
+}
+
+// longRunning exempts the extra handlers' paths from the request timeout
+// (60 s): a snapshot streams for as long as its size takes.
+func longRunning(c *apiserverapp.Config, handlers map[string]http.Handler) {
+	if len(handlers) == 0 {
+		return
+	}
+	for _, g := range []*genericapiserver.Config{c.KubeAPIs.ControlPlane.Generic, &c.ApiExtensions.GenericConfig.Config, &c.Aggregator.GenericConfig.Config} {
+		next := g.LongRunningFunc
+		g.LongRunningFunc = func(r *http.Request, info *apirequest.RequestInfo) bool {
+			if _, ok := handlers[r.URL.Path]; ok {
+				return true
+			}
+			return next != nil && next(r, info)
+		}
+	}
 }

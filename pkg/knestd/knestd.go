@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"net/http"
 	"os"
 	"runtime/debug"
 	"time"
@@ -15,6 +16,7 @@ import (
 	"k8s.io/component-base/version"
 	"k8s.io/klog/v2"
 
+	"github.com/knest-dev/knest/internal/dirlock"
 	"github.com/knest-dev/knest/pkg/admission/confinement"
 	"github.com/knest-dev/knest/pkg/admission/hostservices"
 	"github.com/knest-dev/knest/pkg/controlplane"
@@ -23,6 +25,7 @@ import (
 	"github.com/knest-dev/knest/pkg/lifecycle"
 	"github.com/knest-dev/knest/pkg/pki"
 	"github.com/knest-dev/knest/pkg/policy"
+	"github.com/knest-dev/knest/pkg/snapshot"
 	"github.com/knest-dev/knest/pkg/syncer"
 )
 
@@ -40,12 +43,47 @@ func Run(ctx context.Context, o options.Options) error {
 	if err != nil {
 		return err
 	}
-	d := &daemon{o: o, pol: pol, start: start}
+	restored, err := prepareData(ctx, o)
+	if err != nil {
+		return err
+	}
+	key, err := snapshot.EnsureKey(o.SnapshotKeyPath())
+	if err != nil {
+		return err
+	}
+	d := &daemon{o: o, pol: pol, start: start, restored: restored}
+	d.snaps = &snapshots{o: o, key: key, restart: make(chan error, 1)}
+	d.certs = &certs{o: o}
 	r, err := lifecycle.Start(ctx, d.steps())
 	if err != nil {
 		return err
 	}
-	return r.Wait(ctx)
+	err = r.Wait(ctx)
+	if errors.Is(err, errRestart) {
+		klog.FromContext(ctx).Info("Re-executing knestd onto the restored data")
+		return reexec()
+	}
+	return err
+}
+
+// prepareData stages a --restore-from snapshot and applies a staged
+// restore, under the data dir's lock, before anything reads the data.
+// It reports whether this start restored data.
+func prepareData(ctx context.Context, o options.Options) (bool, error) {
+	if err := os.MkdirAll(o.DataDir, 0o700); err != nil {
+		return false, fmt.Errorf("data dir %s is not usable: %w", o.DataDir, err)
+	}
+	lock, err := dirlock.Acquire(controlplane.LayoutOf(o.DataDir).Lock)
+	if err != nil {
+		return false, fmt.Errorf("data dir %s is in use: %w", o.DataDir, err)
+	}
+	defer lock.Release()
+	if o.RestoreFrom != "" {
+		if err := restoreFrom(ctx, o); err != nil {
+			return false, err
+		}
+	}
+	return applyPendingRestore(ctx, o)
 }
 
 // daemon holds what one of knestd's steps leaves for the later ones.
@@ -62,6 +100,10 @@ type daemon struct {
 	egressConfig []byte
 	inst         *controlplane.Instance
 	kubeletPort  int32
+	snaps        *snapshots
+	certs        *certs
+	// restored says this start applied a restore.
+	restored bool
 }
 
 // steps is knestd's start-up, in order; shutdown is the reverse.
@@ -80,6 +122,7 @@ func (d *daemon) steps() []lifecycle.Step {
 	steps = append(steps, lifecycle.Step{Name: "egress", Start: d.startEgress})
 	inst, controlPlane := controlplane.Steps(d.controlPlaneSpec)
 	d.inst = inst
+	d.certs.inst = inst
 	steps = append(steps, controlPlane...)
 	steps = append(steps,
 		lifecycle.Do("admin kubeconfig", func(context.Context) error {
@@ -91,7 +134,16 @@ func (d *daemon) steps() []lifecycle.Step {
 			return publishKubeconfig(ctx, d.o, d.inst, d.hostClient)
 		}))
 	}
-	steps = append(steps, lifecycle.Do("ready", d.ready))
+	if d.restored {
+		steps = append(steps, lifecycle.Do("restored pods", func(ctx context.Context) error {
+			return recheckRestoredPods(ctx, kubernetes.NewForConfigOrDie(tenantConfig(d.inst.AdminConfig)), d.pol)
+		}))
+	}
+	steps = append(steps, lifecycle.Do("ready", d.ready),
+		lifecycle.Step{Name: "snapshots", Start: d.serveSnapshots},
+		lifecycle.Do("data a restore replaced", func(ctx context.Context) error { return removeReplacedData(ctx, d.o.DataDir) }),
+		lifecycle.Step{Name: "certificate renewal", Start: d.startCertRenewal},
+	)
 	if d.o.Syncing() {
 		// The kubelet API and DNS serve the pods the syncer runs.
 		steps = append(steps, lifecycle.Step{Name: "kubelet API", Start: d.startKubeletAPI})
@@ -156,8 +208,30 @@ func (d *daemon) controlPlaneSpec() controlplane.Spec {
 		AdvertiseAddress: o.Advertise(), ServiceCIDR: o.ServiceCIDR,
 		ClusterDomain: o.ClusterDomain, SANs: sans, SANIPs: sanIPs,
 		EncryptionKeyFile: o.EncryptionKeyFile, EtcdQuotaBytes: o.EtcdQuotaBytes,
-		EgressSelectorConfig: d.egressConfig,
+		EgressSelectorConfig: d.egressConfig, Handlers: d.handlers(), CertValidity: o.CertValidity,
 	}
+}
+
+func (d *daemon) handlers() map[string]http.Handler {
+	h := d.snaps.handlers()
+	h[CertsPath] = http.HandlerFunc(d.certs.serve)
+	return h
+}
+
+func (d *daemon) startCertRenewal(ctx context.Context) (lifecycle.Running, error) {
+	d.certs.mu.Lock()
+	d.certs.o, d.certs.host = d.o, d.hostClient
+	d.certs.mu.Unlock()
+	return d.certs.startRenewal(ctx)
+}
+
+// serveSnapshots opens the snapshot endpoint; a restore in place ends in
+// its Failed channel, which stops knestd for Run to re-execute it.
+func (d *daemon) serveSnapshots(context.Context) (lifecycle.Running, error) {
+	d.snaps.mu.Lock()
+	d.snaps.inst, d.snaps.serving = d.inst, true
+	d.snaps.mu.Unlock()
+	return lifecycle.Running{Failed: d.snaps.restart}, nil
 }
 
 func (d *daemon) ready(ctx context.Context) error {

@@ -23,6 +23,11 @@ type Client struct {
 	CAFile, CertFile, KeyFile string
 	// Token, if set, is used instead of a client certificate.
 	Token string
+	// ReferenceFiles names CertFile and KeyFile instead of embedding them,
+	// for a process's own clients: client-go then reloads the pair when it
+	// changes on disk, so a renewed certificate takes effect without a
+	// restart. Such a kubeconfig only works beside those files.
+	ReferenceFiles bool
 }
 
 // Build returns the kubeconfig as a clientcmd Config.
@@ -32,7 +37,9 @@ func (c Client) Build() (*clientcmdapi.Config, error) {
 		return nil, fmt.Errorf("failed to read CA for kubeconfig: %w", err)
 	}
 	user := &clientcmdapi.AuthInfo{Token: c.Token}
-	if c.Token == "" {
+	if c.Token == "" && c.ReferenceFiles {
+		user.ClientCertificate, user.ClientKey = c.CertFile, c.KeyFile
+	} else if c.Token == "" {
 		if user.ClientCertificateData, err = os.ReadFile(c.CertFile); err != nil {
 			return nil, fmt.Errorf("failed to read client certificate for kubeconfig: %w", err)
 		}

@@ -48,6 +48,23 @@ type Config struct {
 	// ExtraIPs are more IP addresses for the serving certificate (the host
 	// Service's ClusterIP, say).
 	ExtraIPs []net.IP
+	// LeafValidity is how long leaf certificates issued now are valid; 0
+	// means the package's LeafValidity. Short values are for tests that
+	// watch a running control plane renew its certificates.
+	LeafValidity time.Duration
+	// RotateLeaves re-issues every leaf certificate, current or not, with
+	// its existing key (knest certs rotate).
+	RotateLeaves bool
+}
+
+// Validity returns how long new leaf certificates are valid and how close
+// to expiry one is renewed: RenewBefore, or a third of a short validity.
+func (c Config) Validity() (validity, renewBefore time.Duration) {
+	validity = c.LeafValidity
+	if validity <= 0 {
+		validity = LeafValidity
+	}
+	return validity, min(RenewBefore, validity/3)
 }
 
 // Files are the paths of everything Ensure keeps.
@@ -176,7 +193,9 @@ func Ensure(c Config, now time.Time) (Files, error) {
 		{f.ControllerManagerCert, f.ControllerManagerKey, internalCA, leafSpec{Subject: pkix.Name{CommonName: "system:kube-controller-manager"}}},
 		{f.KubeletClientCert, f.KubeletClientKey, internalCA, leafSpec{Subject: pkix.Name{CommonName: "kube-apiserver-kubelet-client", Organization: []string{"kubeadm:cluster-admins"}}}},
 	}
+	validity, renewBefore := c.Validity()
 	for _, l := range leaves {
+		l.spec.validity, l.spec.renewBefore, l.spec.force = validity, renewBefore, c.RotateLeaves
 		if err := ensureLeaf(l.cert, l.key, l.ca, l.spec, now); err != nil {
 			return Files{}, err
 		}
@@ -217,6 +236,10 @@ type leafSpec struct {
 	Server   bool
 	DNSNames []string
 	IPs      []net.IP
+
+	validity, renewBefore time.Duration
+	// force re-issues a current certificate.
+	force bool
 }
 
 func ensureCA(certPath, keyPath, cn string, now time.Time) (*authority, error) {
@@ -265,7 +288,7 @@ func ensureLeaf(certPath, keyPath string, ca *authority, spec leafSpec, now time
 	if err != nil {
 		return err
 	}
-	if cert != nil && leafCurrent(cert, ca, spec, now) {
+	if cert != nil && !spec.force && leafCurrent(cert, ca, spec, now) {
 		return nil
 	}
 	if key == nil {
@@ -277,7 +300,11 @@ func ensureLeaf(certPath, keyPath string, ca *authority, spec leafSpec, now time
 	if spec.Server {
 		usage = []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth}
 	}
-	notAfter := now.Add(LeafValidity)
+	validity := spec.validity
+	if validity <= 0 {
+		validity = LeafValidity
+	}
+	notAfter := now.Add(validity)
 	if notAfter.After(ca.cert.NotAfter) {
 		notAfter = ca.cert.NotAfter
 	}
@@ -305,7 +332,11 @@ func leafCurrent(cert *x509.Certificate, ca *authority, spec leafSpec, now time.
 	if cert.CheckSignatureFrom(ca.cert) != nil {
 		return false
 	}
-	if now.Add(RenewBefore).After(cert.NotAfter) || now.Before(cert.NotBefore) {
+	renewBefore := spec.renewBefore
+	if renewBefore <= 0 {
+		renewBefore = RenewBefore
+	}
+	if now.Add(renewBefore).After(cert.NotAfter) || now.Before(cert.NotBefore) {
 		return false
 	}
 	if cert.Subject.CommonName != spec.Subject.CommonName || !slices.Equal(cert.Subject.Organization, spec.Subject.Organization) {

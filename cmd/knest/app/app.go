@@ -8,12 +8,14 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/knest-dev/knest/pkg/cli"
+	"github.com/knest-dev/knest/pkg/cli/certs"
 	"github.com/knest-dev/knest/pkg/cli/connect"
 	"github.com/knest-dev/knest/pkg/cli/create"
 	"github.com/knest-dev/knest/pkg/cli/delete"
 	"github.com/knest-dev/knest/pkg/cli/dev"
 	"github.com/knest-dev/knest/pkg/cli/kubeconfig"
 	"github.com/knest-dev/knest/pkg/cli/list"
+	"github.com/knest-dev/knest/pkg/cli/snapshot"
 )
 
 // NewCommand returns the root `knest` command.
@@ -29,6 +31,8 @@ func NewCommand(streams cli.Streams) *cobra.Command {
 	cmd.SetErr(streams.ErrOut)
 	cmd.AddCommand(create.NewCommand(streams), connect.NewCommand(streams), list.NewCommand(streams),
 		delete.NewCommand(streams), kubeconfig.NewCommand(streams), dev.NewCommand(streams))
+	cmd.AddCommand(snapshot.NewCommand(streams))
+	cmd.AddCommand(certs.NewCommand(streams))
 	return cmd
 }
 

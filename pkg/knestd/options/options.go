@@ -9,6 +9,7 @@ import (
 	"net"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/spf13/pflag"
 	"k8s.io/apimachinery/pkg/util/validation"
@@ -110,6 +111,14 @@ type Options struct {
 	// may name a node. The host identity then needs list and watch on
 	// nodes (chart value poolNodes, on by default).
 	PoolNodes bool
+	// SnapshotKeyFile seals and opens the tenant's snapshots; empty means
+	// snapshot.key in the data directory.
+	SnapshotKeyFile string
+	// RestoreFrom is a snapshot file a fresh data directory starts from.
+	RestoreFrom string
+	// CertValidity is how long issued leaf certificates are valid; 0 means
+	// pki.LeafValidity (a year).
+	CertValidity time.Duration
 	// Verbosity is the klog verbosity.
 	Verbosity int
 }
@@ -156,6 +165,8 @@ func (o *Options) AddFlags(fs *pflag.FlagSet) {
 	fs.StringVar(&o.HostKubeconfig, "host-kubeconfig", o.HostKubeconfig, "Kubeconfig of the host cluster (default: the pod's ServiceAccount, when knestd runs in a pod).")
 	fs.StringVar(&o.HostNamespace, "host-namespace", o.HostNamespace, "Host namespace the tenant's objects are synced into; it starts the syncer.")
 	o.addHostObjectFlags(fs)
+	o.addSnapshotFlags(fs)
+	o.addCertFlags(fs)
 	fs.Var(&o.Isolation, "isolation", "Isolation profile: hard (sandboxed RuntimeClass, Pod Security restricted) or soft (shared kernel, Pod Security baseline).")
 	fs.StringVar(&o.PolicyFile, "policy-file", o.PolicyFile, "YAML file of the operator's allowlists and forced placement (see pkg/policy); empty: the profile's defaults.")
 	fs.Float32Var(&o.HostQPS, "host-qps", o.HostQPS, "Sustained requests per second the syncer may send to the host API server.")
@@ -235,6 +246,7 @@ func (o Options) Validate() error {
 		}
 	}
 	errs = append(errs, o.validateHostObjects()...)
+	errs = append(errs, o.validateCerts()...)
 	if o.HostNamespace != "" {
 		if msgs := validation.IsDNS1123Label(o.HostNamespace); len(msgs) > 0 {
 			errs = append(errs, fmt.Errorf("--host-namespace %q is not a valid namespace name: %s", o.HostNamespace, strings.Join(msgs, "; ")))

@@ -295,3 +295,16 @@ func TailOnFailure(t testing.TB, paths ...string) {
 		}
 	})
 }
+
+// Pid is the process's ID.
+func (k *Process) Pid() int { return k.cmd.Process.Pid }
+
+// Exited says whether the process has exited.
+func (k *Process) Exited() bool {
+	select {
+	case <-k.exited:
+		return true
+	default:
+		return false
+	}
+}
