@@ -288,8 +288,13 @@ func selectorlessServiceSlice(ctx context.Context, c client.Reader, obj client.O
 // references it, as recorded in the given pod index.
 func referencedBy(index string) func(context.Context, client.Reader, client.Object) (bool, error) {
 	return func(ctx context.Context, c client.Reader, obj client.Object) (bool, error) {
+		// Existence only: one pod, not a copy of each. A ConfigMap every
+		// pod of a namespace references (kube-root-ca.crt, which token
+		// volumes read) is reconciled on each of their changes; copying
+		// all its pods every time made that quadratic.
 		var pods corev1.PodList
-		if err := c.List(ctx, &pods, client.InNamespace(obj.GetNamespace()), client.MatchingFields{index: obj.GetName()}); err != nil {
+		if err := c.List(ctx, &pods, client.InNamespace(obj.GetNamespace()), client.MatchingFields{index: obj.GetName()},
+			client.Limit(1), client.UnsafeDisableDeepCopy); err != nil {
 			return false, fmt.Errorf("failed to list pods referencing %s/%s in tenant cluster: %w", obj.GetNamespace(), obj.GetName(), err)
 		}
 		return len(pods.Items) > 0, nil
