@@ -217,25 +217,28 @@ var _ = Describe("Tenant workloads", func() {
 			hostPod = hp[0]
 		}).WithContext(ctx).WithTimeout(60*time.Second).Should(Succeed(), "the pod Running")
 
-		var token string
-		Eventually(func(g Gomega) {
-			var secretName string
-			for _, v := range hostPod.Spec.Volumes {
-				if v.Projected != nil {
-					for _, s := range v.Projected.Sources {
-						if s.Secret != nil && strings.HasPrefix(s.Secret.Name, "knest-token-") {
-							secretName = s.Secret.Name
-						}
+		// The default token is the host kubelet's, for the tenant's knest:
+		// audience; with no kubelet on the devcluster, ask the host's
+		// TokenRequest API for what a kubelet asks for the projection.
+		var projection *corev1.ServiceAccountTokenProjection
+		for _, v := range hostPod.Spec.Volumes {
+			if v.Projected != nil {
+				for _, s := range v.Projected.Sources {
+					if s.ServiceAccountToken != nil {
+						projection = s.ServiceAccountToken
 					}
+					Expect(s.Secret == nil || !strings.HasPrefix(s.Secret.Name, "knest-token-")).To(BeTrue(), "the default token needs no token Secret")
 				}
 			}
-			g.Expect(secretName).NotTo(BeEmpty(), "the host pod's token volume reads a token Secret")
-			s, err := env.host.CoreV1().Secrets(env.tenantHostNamespace).Get(ctx, secretName, metav1.GetOptions{})
-			g.Expect(err).NotTo(HaveOccurred(), "the token Secret on the host")
-			g.Expect(s.OwnerReferences).To(ContainElement(HaveField("UID", hostPod.UID)), "the host pod owns its token Secret")
-			token = string(s.Data["token-0"])
-			g.Expect(token).NotTo(BeEmpty())
-		}).WithContext(ctx).WithTimeout(20*time.Second).Should(Succeed(), "the token Secret on the host")
+		}
+		Expect(projection).NotTo(BeNil(), "the host pod projects a host token")
+		Expect(projection.Audience).To(HavePrefix("knest:"), "the host token is for the tenant's audience only")
+		tr, err := env.host.CoreV1().ServiceAccounts(env.tenantHostNamespace).CreateToken(ctx, hostPod.Spec.ServiceAccountName, &authenticationv1.TokenRequest{Spec: authenticationv1.TokenRequestSpec{
+			Audiences: []string{projection.Audience}, ExpirationSeconds: projection.ExpirationSeconds,
+			BoundObjectRef: &authenticationv1.BoundObjectReference{Kind: "Pod", APIVersion: "v1", Name: hostPod.Name, UID: hostPod.UID},
+		}}, metav1.CreateOptions{})
+		Expect(err).NotTo(HaveOccurred(), "minting the host pod's token as its kubelet would")
+		token := tr.Status.Token
 
 		review, err := env.tenant.AuthenticationV1().TokenReviews().Create(ctx, &authenticationv1.TokenReview{Spec: authenticationv1.TokenReviewSpec{Token: token}}, metav1.CreateOptions{})
 		Expect(err).NotTo(HaveOccurred(), "TokenReview on the tenant API server")

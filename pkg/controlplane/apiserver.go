@@ -11,6 +11,7 @@ import (
 	"github.com/spf13/pflag"
 	utilerrors "k8s.io/apimachinery/pkg/util/errors"
 	"k8s.io/apiserver/pkg/admission"
+	"k8s.io/apiserver/pkg/authentication/authenticator"
 	"k8s.io/client-go/rest"
 	apiserveroptions "k8s.io/kubernetes/cmd/kube-apiserver/app/options"
 
@@ -68,6 +69,8 @@ type APIServer struct {
 	// that routes the API server's outgoing connections (knestd's: through
 	// pkg/egress). Unset, it dials directly, as the devcluster's host does.
 	EgressSelectorConfigFile string
+	// TokenAuthenticator: see Spec.TokenAuthenticator.
+	TokenAuthenticator authenticator.Token
 	// ExtraFlags are appended last, so they win; for the devcluster, which
 	// needs a host's admission plugins, and for tuning.
 	ExtraFlags []string
@@ -194,5 +197,5 @@ func RunAPIServer(ctx context.Context, a APIServer) error {
 	if a.KubernetesServiceIP != nil {
 		completed.APIServerServiceIP = a.KubernetesServiceIP
 	}
-	return runServerChain(ctx, completed, a.PKI.InternalCACert, a.Handlers)
+	return runServerChain(ctx, completed, a.PKI.InternalCACert, a.Handlers, a.TokenAuthenticator)
 }

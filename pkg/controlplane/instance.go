@@ -16,6 +16,7 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apiserver/pkg/authentication/authenticator"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/clientcmd"
@@ -94,6 +95,11 @@ type Spec struct {
 	// EgressSelectorConfig, if set, is the API server's
 	// EgressSelectorConfiguration (YAML): where its outgoing connections go.
 	EgressSelectorConfig []byte
+	// TokenAuthenticator, if set, authenticates bearer tokens before the
+	// API server's own authenticators (knestd's: host-minted tenant pod
+	// tokens, pkg/hosttoken). It answers "not mine" for tokens it does not
+	// own, and sits behind the reserved-identity guard like the others.
+	TokenAuthenticator authenticator.Token
 	// ReadyTimeout bounds start-up; 0 means DefaultReadyTimeout.
 	ReadyTimeout time.Duration
 	// Handlers are extra API server paths (see APIServer.Handlers).
@@ -397,7 +403,7 @@ func (st *starter) startAPIServer(ctx context.Context) (lifecycle.Running, error
 			ClusterDomain: s.ClusterDomain, EtcdURL: st.etcdURL, PKI: st.inst.Files,
 			EncryptionConfigFile: st.encryptionConfig, AuthenticationConfigFile: st.authnConfig,
 			AdmissionPlugins: s.AdmissionPlugins, ExtraFlags: s.APIServerFlags, KubernetesServiceIP: s.KubernetesServiceIP,
-			EgressSelectorConfigFile: st.egressConfig, Handlers: s.Handlers,
+			EgressSelectorConfigFile: st.egressConfig, Handlers: s.Handlers, TokenAuthenticator: s.TokenAuthenticator,
 		})
 	})
 	readyCtx, cancel := context.WithDeadline(ctx, st.readyBy)

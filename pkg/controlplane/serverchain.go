@@ -8,6 +8,10 @@ import (
 	"os"
 
 	apirequest "k8s.io/apiserver/pkg/endpoints/request"
+	"k8s.io/apiserver/pkg/authentication/authenticator"
+	"k8s.io/apiserver/pkg/authentication/group"
+	"k8s.io/apiserver/pkg/authentication/request/bearertoken"
+	"k8s.io/apiserver/pkg/authentication/request/union"
 	genericapiserver "k8s.io/apiserver/pkg/server"
 	"k8s.io/client-go/tools/cache"
 	"k8s.io/klog/v2"
@@ -20,7 +24,7 @@ import (
 // runServerChain is what apiserverapp.Run does, one level lower, so that
 // knestd's guards on reserved identities and its bootstrap hooks are in
 // place before any server of the chain is built from its configuration.
-func runServerChain(ctx context.Context, opts apiserveroptions.CompletedOptions, internalCAFile string, handlers map[string]http.Handler) error {
+func runServerChain(ctx context.Context, opts apiserveroptions.CompletedOptions, internalCAFile string, handlers map[string]http.Handler, tokens authenticator.Token) error {
 	if opts.InformerName == nil {
 		name, err := cache.NewInformerName("kube-apiserver")
 		if err != nil {
@@ -32,7 +36,7 @@ func runServerChain(ctx context.Context, opts apiserveroptions.CompletedOptions,
 	if err != nil {
 		return fmt.Errorf("apiserver config: %w", err)
 	}
-	if err := guardIdentities(config, internalCAFile); err != nil {
+	if err := guardIdentities(config, internalCAFile, tokens); err != nil {
 		return err
 	}
 	if err := replaceBootstrapHooks(config.KubeAPIs.ControlPlane.Generic, klog.FromContext(ctx)); err != nil {
@@ -65,8 +69,12 @@ func runServerChain(ctx context.Context, opts apiserveroptions.CompletedOptions,
 // configurations, and the aggregator, the front of the chain, serves every
 // request with its own copy: wrapping one would leave the others open.
 // Completing the configurations afterwards puts the loopback token
-// authenticator in front of the guarded authenticator.
-func guardIdentities(c *apiserverapp.Config, internalCAFile string) error {
+// authenticator in front of the guarded authenticator. tokens, if set, goes
+// in front of the API server's own authenticators, inside the guard; it
+// only accepts the tenant API's audiences (TokenReview for another audience
+// is not its business) and adds system:authenticated, as the built-in chain
+// does for its members.
+func guardIdentities(c *apiserverapp.Config, internalCAFile string, tokens authenticator.Token) error {
 	pem, err := os.ReadFile(internalCAFile)
 	if err != nil {
 		return fmt.Errorf("failed to read the internal CA: %w", err)
@@ -87,7 +95,12 @@ func guardIdentities(c *apiserverapp.Config, internalCAFile string) error {
 		if s.config.Authentication.Authenticator == nil || s.config.Authorization.Authorizer == nil {
 			return fmt.Errorf("apiserver: the %s has no authenticator or authorizer to guard", s.name)
 		}
-		s.config.Authentication.Authenticator = identity.NewAuthenticator(s.config.Authentication.Authenticator, internalCAs)
+		authn := s.config.Authentication.Authenticator
+		if tokens != nil {
+			front := authenticator.WrapAudienceAgnosticToken(s.config.Authentication.APIAudiences, tokens)
+			authn = union.New(group.NewAuthenticatedGroupAdder(bearertoken.New(front)), authn)
+		}
+		s.config.Authentication.Authenticator = identity.NewAuthenticator(authn, internalCAs)
 		s.config.Authorization.Authorizer = identity.NewAuthorizer(s.config.Authorization.Authorizer)
 	}
 	return nil

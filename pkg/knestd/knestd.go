@@ -3,6 +3,7 @@ package knestd
 import (
 	"context"
 	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"net"
@@ -11,6 +12,7 @@ import (
 	"runtime/debug"
 	"time"
 
+	"k8s.io/apiserver/pkg/authentication/authenticator"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
 	"k8s.io/component-base/version"
@@ -21,12 +23,14 @@ import (
 	"github.com/knest-dev/knest/pkg/admission/hostservices"
 	"github.com/knest-dev/knest/pkg/controlplane"
 	"github.com/knest-dev/knest/pkg/egress"
+	"github.com/knest-dev/knest/pkg/hosttoken"
 	"github.com/knest-dev/knest/pkg/knestd/options"
 	"github.com/knest-dev/knest/pkg/lifecycle"
 	"github.com/knest-dev/knest/pkg/pki"
 	"github.com/knest-dev/knest/pkg/policy"
 	"github.com/knest-dev/knest/pkg/snapshot"
 	"github.com/knest-dev/knest/pkg/syncer"
+	"github.com/knest-dev/knest/pkg/syncer/resources/pods"
 )
 
 // ReadyMessage is logged once the control plane is ready; tools wait for it.
@@ -104,6 +108,9 @@ type daemon struct {
 	certs        *certs
 	// restored says this start applied a restore.
 	restored bool
+	// hostTokens authenticates host-minted tenant pod tokens (nil when not
+	// syncing).
+	hostTokens *hosttoken.Authenticator
 }
 
 // steps is knestd's start-up, in order; shutdown is the reverse.
@@ -170,6 +177,10 @@ func (d *daemon) connectHost(ctx context.Context) (lifecycle.Running, error) {
 		cleanup()
 		return lifecycle.Running{}, err
 	}
+	d.hostTokens = hosttoken.New(hosttoken.Config{
+		Keys:   &hosttoken.KeySet{Host: d.hostClient.Discovery().RESTClient()},
+		Tenant: d.o.Name, HostNamespace: d.o.HostNamespace, ServiceAccount: pods.HostServiceAccount,
+	})
 	d.plugins = append(d.plugins, controlplane.AdmissionPlugin{
 		Name: hostservices.PluginName, Factory: hostservices.NewFactory(d.hostClient, d.o.Name, d.o.HostNamespace),
 	})
@@ -202,8 +213,13 @@ func (d *daemon) startEgress(ctx context.Context) (lifecycle.Running, error) {
 func (d *daemon) controlPlaneSpec() controlplane.Spec {
 	o := d.o
 	sans, sanIPs := o.SANs()
+	var tokens authenticator.Token
+	if d.hostTokens != nil {
+		tokens = d.hostTokens
+	}
 	return controlplane.Spec{
-		AdmissionPlugins: d.plugins, KubernetesServiceIP: net.ParseIP(o.KubernetesServiceIP),
+		TokenAuthenticator: tokens,
+		AdmissionPlugins:   d.plugins, KubernetesServiceIP: net.ParseIP(o.KubernetesServiceIP),
 		Name: o.Name, DataDir: o.DataDir, BindAddress: o.BindAddress, Port: o.SecurePort,
 		AdvertiseAddress: o.Advertise(), ServiceCIDR: o.ServiceCIDR,
 		ClusterDomain: o.ClusterDomain, SANs: sans, SANIPs: sanIPs,
@@ -271,9 +287,14 @@ func (d *daemon) startSyncer(ctx context.Context) (lifecycle.Running, error) {
 	if err != nil {
 		return lifecycle.Running{}, err
 	}
+	audience, err := d.hostTokenAudience(ctx)
+	if err != nil {
+		return lifecycle.Running{}, err
+	}
 	runCtx, stop := context.WithCancel(context.WithoutCancel(ctx))
 	s, err := syncer.New(runCtx, syncer.Config{
-		Tenant: o.Name, HostNamespace: o.HostNamespace,
+		TokenAudience: audience,
+		Tenant:        o.Name, HostNamespace: o.HostNamespace,
 		TenantConfig: tenantConfig(d.inst.AdminConfig), HostConfig: d.hostConfig,
 		MetricsBindAddress: o.SyncerMetricsAddress, PprofBindAddress: o.ProfilingAddress, Policy: d.pol,
 		NodeAddress: o.Advertise().String(), NodeAliasKey: aliasKey, Version: version.Get().GitVersion,
@@ -283,6 +304,9 @@ func (d *daemon) startSyncer(ctx context.Context) (lifecycle.Running, error) {
 	if err != nil {
 		stop()
 		return lifecycle.Running{}, err
+	}
+	if audience != "" {
+		d.hostTokens.Serve(audience, s)
 	}
 	done := make(chan struct{})
 	failed := make(chan error, 1)
@@ -297,6 +321,29 @@ func (d *daemon) startSyncer(ctx context.Context) (lifecycle.Running, error) {
 	go allowTenantAddresses(runCtx, d.egressRules, s)
 	klog.FromContext(ctx).Info("Syncing into the host cluster", "hostNamespace", o.HostNamespace)
 	return lifecycle.Running{Stop: func() { stop(); <-done }, Failed: failed}, nil
+}
+
+// hostTokenAudience is the audience of the tokens the host kubelet mints
+// for this tenant's pods (pkg/hosttoken), derived from the tenant's
+// service-account signing key: unique to the tenant and lasting as long.
+// It is "" (every pod token through a host Secret, as before) when
+// --host-minted-tokens is off, or when the host
+// publishes no service-account issuer discovery knestd can read: the
+// reason is logged for the operator.
+func (d *daemon) hostTokenAudience(ctx context.Context) (string, error) {
+	if !d.o.HostMintedTokens {
+		return "", nil
+	}
+	if _, err := d.hostTokens.Issuer(ctx); err != nil {
+		klog.FromContext(ctx).Error(err, "Host-minted pod tokens are off: each tenant pod's token goes through a host Secret")
+		return "", nil
+	}
+	data, err := os.ReadFile(pki.FilesIn(d.inst.Layout.PKI).ServiceAccountKey)
+	if err != nil {
+		return "", fmt.Errorf("failed to read the service-account key: %w", err)
+	}
+	sum := sha256.Sum256(append([]byte("knest host token audience\x00"), data...))
+	return hosttoken.Audience(hex.EncodeToString(sum[:16])), nil
 }
 
 // tenantConfig is the syncer's tenant client config: its own API server,

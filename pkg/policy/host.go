@@ -37,8 +37,9 @@ func ForceHostPod(pod *corev1.Pod, p *Policy) {
 			spec.Tolerations = append(spec.Tolerations, *t.DeepCopy())
 		}
 	}
-	// Tenant credentials reach host pods through a Secret of their own;
-	// the host's token would let a tenant speak to the host API server.
+	// Never the host's automounted token, which would let a tenant speak
+	// to the host API server; tenant credentials are knest's projected
+	// tokens for a knest-only audience, or a Secret of their own.
 	spec.AutomountServiceAccountToken = ptr.To(false)
 	windows := spec.OS != nil && spec.OS.Name == corev1.Windows
 	for _, c := range containersOf(spec, nil) {

@@ -83,6 +83,10 @@ type Config struct {
 	// NodeAliasKey keys the virtual Node names, so host node names cannot
 	// be guessed back from them. It must stay the same across restarts.
 	NodeAliasKey []byte
+	// TokenAudience, if set, is the tenant's host token audience: new host
+	// pods get their default API token from the host kubelet, for this
+	// audience, instead of a token Secret (see podsync.Config).
+	TokenAudience string
 	// Version is what virtual Nodes report as their kubelet version.
 	Version string
 	// HostNodeInfo shows on each virtual Node what the nodes package
@@ -284,8 +288,13 @@ func selectorlessServiceSlice(ctx context.Context, c client.Reader, obj client.O
 // references it, as recorded in the given pod index.
 func referencedBy(index string) func(context.Context, client.Reader, client.Object) (bool, error) {
 	return func(ctx context.Context, c client.Reader, obj client.Object) (bool, error) {
+		// Existence only: one pod, not a copy of each. A ConfigMap every
+		// pod of a namespace references (kube-root-ca.crt, which token
+		// volumes read) is reconciled on each of their changes; copying
+		// all its pods every time made that quadratic.
 		var pods corev1.PodList
-		if err := c.List(ctx, &pods, client.InNamespace(obj.GetNamespace()), client.MatchingFields{index: obj.GetName()}); err != nil {
+		if err := c.List(ctx, &pods, client.InNamespace(obj.GetNamespace()), client.MatchingFields{index: obj.GetName()},
+			client.Limit(1), client.UnsafeDisableDeepCopy); err != nil {
 			return false, fmt.Errorf("failed to list pods referencing %s/%s in tenant cluster: %w", obj.GetNamespace(), obj.GetName(), err)
 		}
 		return len(pods.Items) > 0, nil
@@ -458,7 +467,7 @@ func New(ctx context.Context, cfg Config) (*Syncer, error) {
 		return nil, err
 	}
 	pr := podsync.New(podsync.Config{
-		Writer: w, Nodes: nm, Policy: cfg.Policy, TenantCA: caData,
+		Writer: w, Nodes: nm, Policy: cfg.Policy, TenantCA: caData, TokenAudience: cfg.TokenAudience,
 		DNS: pods.DNS{Nameserver: cfg.DNSServiceIP, ClusterDomain: cfg.ClusterDomain},
 	})
 	if err := pr.SetupWithManager(mgr, host, cfg.PodWorkers); err != nil {
@@ -477,6 +486,26 @@ func New(ctx context.Context, cfg Config) (*Syncer, error) {
 		return nil, fmt.Errorf("failed to set up the event reconciler: %w", err)
 	}
 	return &Syncer{mgr: mgr, host: host, hostNamespace: cfg.HostNamespace}, nil
+}
+
+// HostPod reads a pod of the host namespace from the syncer's host cache,
+// which holds only the tenant's own (marker-labelled) objects.
+func (s *Syncer) HostPod(ctx context.Context, name string) (*corev1.Pod, error) {
+	p := &corev1.Pod{}
+	return p, s.host.GetCache().Get(ctx, types.NamespacedName{Namespace: s.hostNamespace, Name: name}, p)
+}
+
+// TenantPod reads a tenant pod from the syncer's tenant cache.
+func (s *Syncer) TenantPod(ctx context.Context, namespace, name string) (*corev1.Pod, error) {
+	p := &corev1.Pod{}
+	return p, s.mgr.GetCache().Get(ctx, types.NamespacedName{Namespace: namespace, Name: name}, p)
+}
+
+// TenantServiceAccount reads a tenant ServiceAccount from the syncer's
+// tenant cache.
+func (s *Syncer) TenantServiceAccount(ctx context.Context, namespace, name string) (*corev1.ServiceAccount, error) {
+	sa := &corev1.ServiceAccount{}
+	return sa, s.mgr.GetCache().Get(ctx, types.NamespacedName{Namespace: namespace, Name: name}, sa)
 }
 
 // tenantCA returns the CA bundle the tenant API server's clients trust.

@@ -119,6 +119,12 @@ type Options struct {
 	// CertValidity is how long issued leaf certificates are valid; 0 means
 	// pki.LeafValidity (a year).
 	CertValidity time.Duration
+	// HostMintedTokens gives a tenant pod's default API token from the host
+	// kubelet (a token of knest's workload ServiceAccount for a knest-only
+	// audience, pkg/hosttoken) instead of a host Secret: one host write per
+	// pod instead of two. Its claims name the host node and host pod, which
+	// the tenant pod can read; off, no host name reaches the tenant.
+	HostMintedTokens bool
 	// Verbosity is the klog verbosity.
 	Verbosity int
 }
@@ -141,6 +147,8 @@ func Defaults() Options {
 		Isolation:     policy.DefaultProfile,
 		HostQPS:       50,
 		HostBurst:     100,
+
+		HostMintedTokens: true,
 
 		KubeletPort:           DefaultKubeletPort,
 		DNSAddress:            net.JoinHostPort("", strconv.Itoa(DefaultDNSPort)),
@@ -171,6 +179,7 @@ func (o *Options) AddFlags(fs *pflag.FlagSet) {
 	fs.StringVar(&o.PolicyFile, "policy-file", o.PolicyFile, "YAML file of the operator's allowlists and forced placement (see pkg/policy); empty: the profile's defaults.")
 	fs.Float32Var(&o.HostQPS, "host-qps", o.HostQPS, "Sustained requests per second the syncer may send to the host API server.")
 	fs.IntVar(&o.HostBurst, "host-burst", o.HostBurst, "Requests the syncer may send to the host API server in a burst.")
+	fs.BoolVar(&o.HostMintedTokens, "host-minted-tokens", o.HostMintedTokens, "Give each tenant pod's default API token from the host kubelet (a token of the host ServiceAccount knest-workload for an audience only this knestd accepts) instead of a host Secret knestd writes: one host write per pod instead of two. The token's claims, which the pod can read, name its host node and host pod. Needs the host's service-account issuer discovery (any host ServiceAccount may read it by default); without it knestd logs why and uses Secrets.")
 	fs.BoolVar(&o.PoolNodes, "pool-nodes", o.PoolNodes, "Show the tenant one virtual node per Ready, schedulable host node of its pool (the policy's placement node selector), always and schedulable, so that DaemonSets run and pods may name a node (placed on its host node through the host scheduler). The host identity needs list and watch on nodes (chart value poolNodes). Off: virtual nodes exist only while pods are bound to them.")
 	fs.BoolVar(&o.HostNodeInfo, "host-node-info", o.HostNodeInfo, "Show on each virtual node its host node's region, zone, architecture, OS, instance type and capacity (never its name, addresses, images or other labels). The host identity needs get on nodes (chart value hostNodeInfo).")
 	fs.StringVar(&o.SyncerMetricsAddress, "syncer-metrics-address", o.SyncerMetricsAddress, "Address (host:port) serving the syncer's Prometheus metrics; empty: not served.")

@@ -46,6 +46,9 @@ type Reconciler struct {
 	tokens *tokenIssuer
 	policy *policy.Policy
 	dns    pods.DNS
+	// audience is the host token audience of new pods ("": every token
+	// through the token Secret).
+	audience string
 }
 
 // Config configures a Reconciler.
@@ -60,12 +63,17 @@ type Config struct {
 	DNS pods.DNS
 	// TenantCA is the tenant cluster's CA bundle, for token volumes.
 	TenantCA []byte
+	// TokenAudience, if set, is the tenant's host token audience: a new
+	// host pod's tokens without an audience of their own are minted by the
+	// host kubelet for it (pkg/hosttoken authenticates them), which costs
+	// no token Secret. Unset, every token goes through the Secret.
+	TokenAudience string
 }
 
 // New returns a pod reconciler.
 func New(c Config) *Reconciler {
 	return &Reconciler{
-		w: c.Writer, nodes: c.Nodes, policy: c.Policy, dns: c.DNS,
+		w: c.Writer, nodes: c.Nodes, policy: c.Policy, dns: c.DNS, audience: c.TokenAudience,
 		tokens: &tokenIssuer{w: c.Writer, caData: c.TenantCA},
 	}
 }
@@ -242,7 +250,7 @@ func (r *Reconciler) env(ctx context.Context, t *corev1.Pod, hostKey types.Names
 		return pods.Env{}, fmt.Errorf("failed to get Namespace %s in tenant cluster: %w", t.Namespace, err)
 	}
 	return pods.Env{
-		ServiceEnv: serviceEnv, TokenSecret: pods.TokenSecretName(hostKey.Name), DNS: r.dns, NodeAddress: r.nodes.Address(),
+		ServiceEnv: serviceEnv, TokenSecret: pods.TokenSecretName(hostKey.Name), TokenAudience: r.audience, DNS: r.dns, NodeAddress: r.nodes.Address(),
 		NamespaceLabels: ns.Labels,
 		HostNodes:       func(alias string) (string, bool) { return r.nodes.HostNode(ctx, alias) },
 	}, nil
@@ -319,8 +327,10 @@ func (r *Reconciler) unschedulable(ctx context.Context, t *corev1.Pod, reason st
 	return nil
 }
 
-// create makes the host pod of a tenant pod, then its token Secret (which
-// the host pod owns, so it needs the pod's UID).
+// create makes the host pod of a tenant pod, then its token Secret if it
+// needs one (the host pod owns it, so it needs the pod's UID): only for
+// tokens with audiences of the tenant's choosing, when host-minted tokens
+// are on.
 func (r *Reconciler) create(ctx context.Context, t *corev1.Pod, hostKey types.NamespacedName) (reconcile.Result, error) {
 	env, err := r.serviceEnv(ctx, t)
 	if err != nil {

@@ -61,6 +61,13 @@ func plainPod(namespace string, tweaks ...func(*corev1.Pod)) *corev1.Pod {
 // none) it creates the tenant pod too.
 func newFixture(t *testing.T, pol *policy.Policy, pod ...func(*corev1.Pod)) *fixture {
 	t.Helper()
+	return newFixtureWithAudience(t, pol, "", pod...)
+}
+
+// newFixtureWithAudience is newFixture with host-minted tokens for audience
+// ("": off).
+func newFixtureWithAudience(t *testing.T, pol *policy.Policy, audience string, pod ...func(*corev1.Pod)) *fixture {
+	t.Helper()
 	e := synctest.New(t, &clusters, synctest.Options{})
 	nodes := nodesync.New(nodesync.Config{
 		TenantClient: e.Writer.TenantClient, AliasKey: []byte("alias key of " + e.Tenant), Address: nodeAddress, KubeletPort: 10250,
@@ -68,7 +75,7 @@ func newFixture(t *testing.T, pol *policy.Policy, pod ...func(*corev1.Pod)) *fix
 	})
 	f := &fixture{
 		e: e, nodes: nodes,
-		r:   New(Config{Writer: e.Writer, Nodes: nodes, Policy: pol, TenantCA: e.TenantConfig.CAData, DNS: pods.DNS{Nameserver: "10.96.0.10", ClusterDomain: "cluster.local"}}),
+		r:   New(Config{Writer: e.Writer, Nodes: nodes, Policy: pol, TenantCA: e.TenantConfig.CAData, TokenAudience: audience, DNS: pods.DNS{Nameserver: "10.96.0.10", ClusterDomain: "cluster.local"}}),
 		key: types.NamespacedName{Namespace: e.Namespace, Name: "app"},
 	}
 	f.hostKey = e.Writer.HostKey(f.key.Namespace, f.key.Name, translate.MaxSubdomainLength)
@@ -220,6 +227,54 @@ func TestCreate(t *testing.T) {
 		t.Errorf("token Secret is owned by %v, want the host pod %s", s.OwnerReferences, h.UID)
 	}
 	f.settle(t)
+}
+
+func TestCreateWithHostMintedToken(t *testing.T) {
+	t.Parallel()
+	const audience = "knest:0123abcd"
+	t.Run("the default token costs no host write but the pod", func(t *testing.T) {
+		t.Parallel()
+		f := newFixtureWithAudience(t, soft(), audience, func(p *corev1.Pod) {})
+		_, writes, err := f.reconcile(t)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if diff := cmp.Diff([]string{"host create Pod"}, writes); diff != "" {
+			t.Errorf("writes (-want +got):\n%s", diff)
+		}
+		h := f.hostPod(t)
+		if h == nil {
+			t.Fatal("no host pod")
+		}
+		if got := pods.HostTokenAudience(h); got != audience {
+			t.Errorf("host pod projects a host token for %q, want %q", got, audience)
+		}
+		if f.tokenSecret(t) != nil {
+			t.Error("a token Secret was made for the default token")
+		}
+		f.settle(t)
+	})
+	t.Run("a token with the tenant's own audience still goes through the Secret", func(t *testing.T) {
+		t.Parallel()
+		f := newFixtureWithAudience(t, soft(), audience, func(p *corev1.Pod) {
+			p.Spec.Volumes = append(p.Spec.Volumes, corev1.Volume{Name: "vault", VolumeSource: corev1.VolumeSource{Projected: &corev1.ProjectedVolumeSource{
+				Sources: []corev1.VolumeProjection{{ServiceAccountToken: &corev1.ServiceAccountTokenProjection{Path: "t", Audience: "vault", ExpirationSeconds: ptr.To[int64](600)}}},
+			}}})
+			p.Spec.Containers[0].VolumeMounts = append(p.Spec.Containers[0].VolumeMounts, corev1.VolumeMount{Name: "vault", MountPath: "/vault"})
+		})
+		_, writes, err := f.reconcile(t)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if diff := cmp.Diff([]string{"host create Pod", "tenant create ServiceAccount/token", "host create Secret"}, writes); diff != "" {
+			t.Errorf("writes (-want +got):\n%s", diff)
+		}
+		s := f.tokenSecret(t)
+		if s == nil || len(s.Data[pods.TokenKey(0)]) == 0 || len(s.Data) != 2 {
+			t.Fatalf("token Secret %v, want one token (the vault one) and the CA", s)
+		}
+		f.settle(t)
+	})
 }
 
 func TestRefusedPods(t *testing.T) {

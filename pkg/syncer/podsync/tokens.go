@@ -32,8 +32,8 @@ const (
 	maxTokenAge = 24 * time.Hour
 )
 
-// tokenIssuer delivers a tenant pod's service-account tokens to its host
-// pod: issued by the tenant API server (TokenRequest bound to the tenant pod,
+// tokenIssuer delivers a tenant pod's service-account tokens that the host
+// kubelet does not mint (pods.HostMinted) to its host pod: issued by the tenant API server (TokenRequest bound to the tenant pod,
 // with the pod's audience and expiry), held in a host Secret the host pod
 // owns (so the host deletes it with the pod), renewed at 80% of their life.
 type tokenIssuer struct {
@@ -52,7 +52,7 @@ func (ti *tokenIssuer) ensure(ctx context.Context, t, h *corev1.Pod) (time.Durat
 // likely missing: it is created without reading first (one host request
 // per pod less), and read only if the create finds one.
 func (ti *tokenIssuer) issue(ctx context.Context, t, h *corev1.Pod, fresh bool) (time.Duration, error) {
-	projections := pods.TokenProjections(t)
+	projections := pods.SecretTokenProjections(t, pods.HostTokenAudience(h))
 	if len(projections) == 0 {
 		return 0, nil
 	}

@@ -10,7 +10,6 @@ import (
 	"testing"
 	"time"
 
-	authenticationv1 "k8s.io/api/authentication/v1"
 	corev1 "k8s.io/api/core/v1"
 	networkingv1 "k8s.io/api/networking/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
@@ -112,70 +111,6 @@ func TestIntegrationPods(t *testing.T) {
 		}
 		if age := time.Since(lease.Spec.RenewTime.Time); age > nodes.LeaseDuration {
 			t.Errorf("lease renewed %s ago", age)
-		}
-	})
-
-	t.Run("the pod's token reaches the host in a Secret it owns and passes TokenReview", func(t *testing.T) {
-		h, err := e.hostPod(ctx, ns, "web")
-		if err != nil {
-			t.Fatal(err)
-		}
-		var secret *corev1.Secret
-		within(t, 10*time.Second, "token Secret on the host", func(ctx context.Context) (bool, error) {
-			secret, err = e.host.CoreV1().Secrets(hostNamespace).Get(ctx, pods.TokenSecretName(h.Name), metav1.GetOptions{})
-			return err == nil, nil
-		})
-		if len(secret.OwnerReferences) != 1 || secret.OwnerReferences[0].UID != h.UID {
-			t.Errorf("token Secret owners %+v, want the host pod %s", secret.OwnerReferences, h.UID)
-		}
-		token := string(secret.Data[pods.TokenKey(0)])
-		if token == "" || len(secret.Data[pods.CAKey]) == 0 {
-			t.Fatalf("token Secret keys: %v", keys(secret.Data))
-		}
-		review, err := e.tenant.AuthenticationV1().TokenReviews().Create(ctx, &authenticationv1.TokenReview{Spec: authenticationv1.TokenReviewSpec{Token: token}}, metav1.CreateOptions{})
-		if err != nil {
-			t.Fatal(err)
-		}
-		if !review.Status.Authenticated || review.Status.User.Username != "system:serviceaccount:default:default" {
-			t.Errorf("TokenReview: %+v", review.Status)
-		}
-		if got := review.Status.User.Extra["authentication.kubernetes.io/pod-uid"]; len(got) != 1 || got[0] != string(tenantPod.UID) {
-			t.Errorf("token bound to pod %v, want the tenant pod %s", got, tenantPod.UID)
-		}
-		// Never in metadata: check every object the tenant has on the host.
-		list, err := e.host.CoreV1().Pods(hostNamespace).List(ctx, metav1.ListOptions{})
-		if err != nil {
-			t.Fatal(err)
-		}
-		secrets, err := e.host.CoreV1().Secrets(hostNamespace).List(ctx, metav1.ListOptions{})
-		if err != nil {
-			t.Fatal(err)
-		}
-		var metas []metav1.ObjectMeta
-		for _, p := range list.Items {
-			metas = append(metas, p.ObjectMeta)
-			for _, c := range p.Spec.Containers {
-				for _, v := range c.Env {
-					if strings.Contains(v.Value, token) {
-						t.Errorf("host pod %s has the token in env %s", p.Name, v.Name)
-					}
-				}
-			}
-		}
-		for _, s := range secrets.Items {
-			metas = append(metas, s.ObjectMeta)
-		}
-		for _, m := range metas {
-			for k, v := range m.Annotations {
-				if strings.Contains(v, token) {
-					t.Errorf("host object %s has the token in annotation %s", m.Name, k)
-				}
-			}
-			for k, v := range m.Labels {
-				if strings.Contains(v, token[:40]) {
-					t.Errorf("host object %s has the token in label %s", m.Name, k)
-				}
-			}
 		}
 	})
 

@@ -56,6 +56,9 @@ func Build(t, current *corev1.Pod, meta translate.Meta, env Env, pol *policy.Pol
 	if errs := policy.CheckHostPod(fresh, pol); len(errs) > 0 {
 		return nil, fmt.Errorf("the host pod would break %s: %w", pol.Describe(), errs.ToAggregate())
 	}
+	if err := checkHostTokens(fresh, env.TokenAudience); err != nil {
+		return nil, err
+	}
 	if current == nil {
 		fresh.Spec.EphemeralContainers = nil
 		return fresh, nil

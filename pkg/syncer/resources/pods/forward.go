@@ -24,6 +24,10 @@ type Env struct {
 	// TokenSecret is the host Secret that carries the pod's tenant
 	// service-account tokens (see TokenSecretName).
 	TokenSecret string
+	// TokenAudience, if set, is the tenant's host token audience
+	// (pkg/hosttoken): token projections without an audience of their own
+	// become host-minted tokens for it instead of Secret keys (HostMinted).
+	TokenAudience string
 	// DNS is the tenant's DNS server, which ClusterFirst pods use (see
 	// DNSConfig).
 	DNS DNS
@@ -122,7 +126,7 @@ func Forward(p, host *corev1.Pod, meta translate.Meta, env Env) *corev1.Pod {
 	for _, v := range p.Spec.Volumes {
 		switch {
 		case IsServiceAccountTokenVolume(v):
-			s.Volumes = append(s.Volumes, tokenVolume(v, env.TokenSecret, &tokens, names))
+			s.Volumes = append(s.Volumes, tokenVolume(v, env.TokenSecret, env.TokenAudience, &tokens, names))
 		case v.Ephemeral != nil:
 			// The tenant's ephemeral-volume controller made the claim,
 			// named after the pod and the volume; the host pod uses its

@@ -155,7 +155,7 @@ func TestForwardExistingPodOnlyChangesMutableFields(t *testing.T) {
 	}
 }
 
-func TestForwardTokenVolumeReadsTheTokenSecret(t *testing.T) {
+func TestForwardTokenVolumes(t *testing.T) {
 	t.Parallel()
 	in := tenantPod()
 	in.Spec.Volumes = append(in.Spec.Volumes, corev1.Volume{Name: "vault", VolumeSource: corev1.VolumeSource{Projected: &corev1.ProjectedVolumeSource{
@@ -165,34 +165,81 @@ func TestForwardTokenVolumeReadsTheTokenSecret(t *testing.T) {
 		},
 	}}})
 	secret := TokenSecretName(meta.Name)
-	got := forwardtest.Forward(t, in, nil, func(p, h *corev1.Pod) *corev1.Pod { return Forward(p, h, meta, Env{TokenSecret: secret}) })
-
-	byName := map[string]corev1.Volume{}
-	for _, v := range got.Spec.Volumes {
-		byName[v.Name] = v
-	}
 	fromSecret := func(items ...corev1.KeyToPath) corev1.VolumeProjection {
 		return corev1.VolumeProjection{Secret: &corev1.SecretProjection{LocalObjectReference: corev1.LocalObjectReference{Name: secret}, Items: items}}
 	}
-	want := []corev1.VolumeProjection{
-		fromSecret(corev1.KeyToPath{Key: TokenKey(0), Path: "token"}),
-		fromSecret(corev1.KeyToPath{Key: CAKey, Path: CAKey}),
-	}
-	if diff := cmp.Diff(want, byName["kube-api-access-x"].Projected.Sources); diff != "" {
-		t.Errorf("the default token volume must read token and CA from the token Secret (-want +got):\n%s", diff)
-	}
-	want = []corev1.VolumeProjection{
-		fromSecret(corev1.KeyToPath{Key: TokenKey(1), Path: "vault-token"}),
-		{ConfigMap: &corev1.ConfigMapProjection{LocalObjectReference: corev1.LocalObjectReference{Name: host("cfg")}}},
-	}
-	if diff := cmp.Diff(want, byName["vault"].Projected.Sources); diff != "" {
-		t.Errorf("a second token projection gets its own key; other sources are renamed as usual (-want +got):\n%s", diff)
-	}
-	if n := len(TokenProjections(in)); n != 2 {
-		t.Errorf("TokenProjections found %d projections, want 2", n)
+	rootCA := corev1.VolumeProjection{ConfigMap: &corev1.ConfigMapProjection{LocalObjectReference: corev1.LocalObjectReference{Name: host("kube-root-ca.crt")}}}
+	const audience = "knest:0123"
+	tests := []struct {
+		name            string
+		audience        string
+		wantDefault     []corev1.VolumeProjection
+		wantVault       []corev1.VolumeProjection
+		wantSecretCount int
+	}{{
+		name:     "host-minted tokens on: the default token is the host kubelet's, for the tenant's audience; the vault token the Secret's",
+		audience: audience,
+		wantDefault: []corev1.VolumeProjection{
+			{ServiceAccountToken: &corev1.ServiceAccountTokenProjection{Path: "token", Audience: audience}},
+			rootCA,
+		},
+		wantVault:       []corev1.VolumeProjection{fromSecret(corev1.KeyToPath{Key: TokenKey(0), Path: "vault-token"}), {ConfigMap: &corev1.ConfigMapProjection{LocalObjectReference: corev1.LocalObjectReference{Name: host("cfg")}}}},
+		wantSecretCount: 1,
+	}, {
+		name:            "host-minted tokens off: every token from the Secret",
+		wantDefault:     []corev1.VolumeProjection{fromSecret(corev1.KeyToPath{Key: TokenKey(0), Path: "token"}), rootCA},
+		wantVault:       []corev1.VolumeProjection{fromSecret(corev1.KeyToPath{Key: TokenKey(1), Path: "vault-token"}), {ConfigMap: &corev1.ConfigMapProjection{LocalObjectReference: corev1.LocalObjectReference{Name: host("cfg")}}}},
+		wantSecretCount: 2,
+	}}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			got := forwardtest.Forward(t, in, nil, func(p, h *corev1.Pod) *corev1.Pod {
+				return Forward(p, h, meta, Env{TokenSecret: secret, TokenAudience: tc.audience})
+			})
+			byName := map[string]corev1.Volume{}
+			for _, v := range got.Spec.Volumes {
+				byName[v.Name] = v
+			}
+			if diff := cmp.Diff(tc.wantDefault, byName["kube-api-access-x"].Projected.Sources); diff != "" {
+				t.Errorf("default token volume (-want +got):\n%s", diff)
+			}
+			if diff := cmp.Diff(tc.wantVault, byName["vault"].Projected.Sources); diff != "" {
+				t.Errorf("a token with its own audience (-want +got):\n%s", diff)
+			}
+			if HostTokenAudience(got) != tc.audience {
+				t.Errorf("HostTokenAudience = %q, want %q", HostTokenAudience(got), tc.audience)
+			}
+			if n := len(SecretTokenProjections(in, HostTokenAudience(got))); n != tc.wantSecretCount {
+				t.Errorf("SecretTokenProjections found %d projections, want %d", n, tc.wantSecretCount)
+			}
+			if err := checkHostTokens(got, tc.audience); err != nil {
+				t.Errorf("checkHostTokens: %v", err)
+			}
+		})
 	}
 	if strings.Contains(secret, "-x-") || len(secret) > translate.MaxSubdomainLength {
 		t.Errorf("token Secret name %q could collide with a tenant Secret's host copy", secret)
+	}
+}
+
+func TestHostPodWithAHostAudienceTokenIsRefused(t *testing.T) {
+	t.Parallel()
+	in := tenantPod()
+	got := Forward(in, nil, meta, Env{TokenAudience: "knest:0123"})
+	for _, audience := range []string{"", "https://kubernetes.default.svc.cluster.local", "knest:other", "vault"} {
+		bad := got.DeepCopy()
+		for _, v := range bad.Spec.Volumes {
+			if v.Name == "kube-api-access-x" {
+				v.Projected.Sources[0].ServiceAccountToken.Audience = audience
+			}
+		}
+		if err := checkHostTokens(bad, "knest:0123"); err == nil {
+			t.Errorf("a host pod projecting a host token for audience %q passed the check", audience)
+		}
+	}
+	if err := checkHostTokens(got, ""); err == nil {
+		t.Error("a host token projection passed with host-minted tokens off")
 	}
 }
 

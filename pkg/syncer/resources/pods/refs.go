@@ -21,9 +21,9 @@ func ConfigMapRefs(pod *corev1.Pod) []string {
 		}
 		if v.Projected != nil {
 			for _, s := range v.Projected.Sources {
-				// A token volume's root CA comes from the pod's token
-				// Secret on the host.
-				if s.ConfigMap != nil && !(s.ConfigMap.Name == rootCAConfigMap && hasToken(v.Projected)) {
+				// A token volume's root CA too: the host copy of the
+				// namespace's kube-root-ca.crt serves every pod in it.
+				if s.ConfigMap != nil {
 					out = append(out, s.ConfigMap.Name)
 				}
 			}
@@ -76,15 +76,6 @@ func SecretRefs(pod *corev1.Pod) []string {
 		}
 	})
 	return sortedUniqueRefs(out)
-}
-
-func hasToken(p *corev1.ProjectedVolumeSource) bool {
-	for _, s := range p.Sources {
-		if s.ServiceAccountToken != nil {
-			return true
-		}
-	}
-	return false
 }
 
 // ClaimRefs returns the names of the claims pod uses: its
