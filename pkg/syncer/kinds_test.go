@@ -21,6 +21,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client/interceptor"
 	"sigs.k8s.io/controller-runtime/pkg/reconcile"
 
+	"github.com/knest-dev/knest/pkg/policy"
 	"github.com/knest-dev/knest/pkg/syncer/internal/synctest"
 	"github.com/knest-dev/knest/pkg/translate"
 )
@@ -388,5 +389,108 @@ func TestEngineEventsReachTheTenant(t *testing.T) {
 	}
 	if found.Type != corev1.EventTypeWarning || found.ReportingController != "knest-syncer" {
 		t.Errorf("Event is a %s from %s, want a Warning from knest-syncer", found.Type, found.ReportingController)
+	}
+}
+
+func TestEngineIngresses(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	ctx := t.Context()
+	pol := testPolicy()
+	pol.Exposure = policy.Exposure{Tenant: e.Tenant, IngressClasses: map[string]string{"web": "knest-dev"}}
+	pol.Metadata.Annotations = append(pol.Metadata.Annotations, "nginx.ingress.kubernetes.io/rewrite-target")
+	ik, sk := kind(t, pol, "Ingress"), kind(t, pol, "Secret")
+	ir, sr := newReconciler(e, ik, pol), newReconciler(e, sk, pol)
+	host := "shop." + e.Tenant + ".apps.example.com"
+
+	create(t, e.TenantAdmin, &corev1.Service{ObjectMeta: metav1.ObjectMeta{Namespace: e.Namespace, Name: "web"},
+		Spec: corev1.ServiceSpec{Ports: []corev1.ServicePort{{Name: "http", Port: 80}}, Selector: map[string]string{"app": "web"}}})
+	tlsSecret := &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: e.Namespace, Name: "shop-tls"}, Type: corev1.SecretTypeTLS,
+		Data: map[string][]byte{corev1.TLSCertKey: []byte("cert"), corev1.TLSPrivateKeyKey: []byte("key")}}
+	create(t, e.TenantAdmin, tlsSecret)
+	secretKey := client.ObjectKeyFromObject(tlsSecret)
+	hostSecretKey := e.Writer.HostKey(secretKey.Namespace, secretKey.Name, sk.MaxNameLength)
+	if _, writes, err := e.Reconcile(t, sr, secretKey); err != nil || len(writes) > 0 {
+		t.Errorf("a Secret nothing references: writes %v, error %v; want none", writes, err)
+	}
+
+	ing := &networkingv1.Ingress{
+		ObjectMeta: metav1.ObjectMeta{Namespace: e.Namespace, Name: "shop", Annotations: map[string]string{
+			"nginx.ingress.kubernetes.io/rewrite-target":        "/",
+			"nginx.ingress.kubernetes.io/configuration-snippet": "proxy_pass http://knestd.other-tenant;",
+		}},
+		Spec: networkingv1.IngressSpec{
+			IngressClassName: ptr.To("web"),
+			Rules: []networkingv1.IngressRule{{Host: host, IngressRuleValue: networkingv1.IngressRuleValue{HTTP: &networkingv1.HTTPIngressRuleValue{
+				Paths: []networkingv1.HTTPIngressPath{{Path: "/", PathType: ptr.To(networkingv1.PathTypePrefix),
+					Backend: networkingv1.IngressBackend{Service: &networkingv1.IngressServiceBackend{Name: "web", Port: networkingv1.ServiceBackendPort{Name: "http"}}}}},
+			}}}},
+			TLS: []networkingv1.IngressTLS{{Hosts: []string{host}, SecretName: "shop-tls"}},
+		},
+	}
+	create(t, e.TenantAdmin, ing)
+	key := client.ObjectKeyFromObject(ing)
+	e.Settle(t, ir, key)
+	e.Settle(t, sr, secretKey)
+
+	var h networkingv1.Ingress
+	if err := e.HostAdmin.Get(ctx, e.Writer.HostKey(key.Namespace, key.Name, ik.MaxNameLength), &h); err != nil {
+		t.Fatalf("no host copy: %v", err)
+	}
+	if got := ptr.Deref(h.Spec.IngressClassName, ""); got != "knest-dev" {
+		t.Errorf("host class = %q, want knest-dev", got)
+	}
+	if got, want := h.Spec.Rules[0].HTTP.Paths[0].Backend.Service.Name, e.Writer.HostKey(e.Namespace, "web", translate.MaxLabelLength).Name; got != want {
+		t.Errorf("host backend = %q, want the host Service %q", got, want)
+	}
+	if got := h.Spec.TLS[0].SecretName; got != hostSecretKey.Name {
+		t.Errorf("host TLS secret = %q, want the host Secret %q", got, hostSecretKey.Name)
+	}
+	if _, ok := h.Annotations["nginx.ingress.kubernetes.io/configuration-snippet"]; ok || h.Annotations["nginx.ingress.kubernetes.io/rewrite-target"] != "/" {
+		t.Errorf("host annotations = %v, want the allowed rewrite-target only", h.Annotations)
+	}
+	var hs corev1.Secret
+	if err := e.HostAdmin.Get(ctx, hostSecretKey, &hs); err != nil || hs.Type != corev1.SecretTypeTLS {
+		t.Errorf("host TLS Secret: %v (type %q), want a kubernetes.io/tls copy", err, hs.Type)
+	}
+
+	// The host's controller publishes an address; it reaches the tenant.
+	h.Status.LoadBalancer.Ingress = []networkingv1.IngressLoadBalancerIngress{{IP: "203.0.113.7"}}
+	if err := e.HostAdmin.Status().Update(ctx, &h); err != nil {
+		t.Fatal(err)
+	}
+	e.Settle(t, ir, key)
+	if err := e.TenantAdmin.Get(ctx, key, ing); err != nil {
+		t.Fatal(err)
+	}
+	if diff := cmp.Diff(h.Status, ing.Status); diff != "" {
+		t.Errorf("tenant status (-host +tenant):\n%s", diff)
+	}
+
+	// A hostname outside the allowlist (admission was skipped, or the
+	// policy tightened): refused with the reason, and the host copy goes.
+	ing.Spec.Rules[0].Host = "shop.other.apps.example.com"
+	if err := e.TenantAdmin.Update(ctx, ing); err != nil {
+		t.Fatal(err)
+	}
+	result, writes, err := e.Reconcile(t, ir, key)
+	if err != nil || result.RequeueAfter != refusedRetry {
+		t.Errorf("Reconcile = %+v, %v; want a refusal", result, err)
+	}
+	if diff := cmp.Diff([]string{"host delete Ingress"}, synctest.Ops(writes)); diff != "" {
+		t.Errorf("writes (-want +got):\n%s", diff)
+	}
+	if diff := cmp.Diff([]string{"SyncRefused"}, e.Reasons(key)); diff != "" {
+		t.Errorf("events (-want +got):\n%s", diff)
+	}
+
+	// Once no Ingress names it, the TLS Secret leaves the host.
+	if err := e.TenantAdmin.Delete(ctx, ing); err != nil {
+		t.Fatal(err)
+	}
+	e.Settle(t, ir, key)
+	e.Settle(t, sr, secretKey)
+	if err := e.HostAdmin.Get(ctx, hostSecretKey, &hs); !kerrors.IsNotFound(err) {
+		t.Errorf("host TLS Secret after its Ingress went: %v, want not found", err)
 	}
 }
