@@ -31,6 +31,7 @@ import (
 	"github.com/knest-dev/knest/pkg/controlplane"
 	"github.com/knest-dev/knest/pkg/devcluster/pools"
 	"github.com/knest-dev/knest/pkg/devcluster/simkubelet"
+	"github.com/knest-dev/knest/pkg/hostclaim"
 	"github.com/knest-dev/knest/pkg/kubelet"
 	"github.com/knest-dev/knest/pkg/pki"
 	"github.com/knest-dev/knest/pkg/servicecidr"
@@ -247,6 +248,10 @@ func Start(ctx context.Context, c Config) (*Cluster, error) {
 		return fail(err)
 	}
 	if err := ensureIngressClass(ctx, client); err != nil {
+		return fail(err)
+	}
+	// What an operator installs once per host before tenants expose apps.
+	if err := hostclaim.Install(ctx, client); err != nil {
 		return fail(err)
 	}
 	if err := waitNodesReady(ctx, client, c.Pools); err != nil {

@@ -248,6 +248,26 @@ func Kinds(pol *policy.Policy) []Kind {
 	ingress.Backward = func(host, tenant client.Object) client.Object {
 		return ingresses.Backward(host.(*networkingv1.Ingress), tenant.(*networkingv1.Ingress))
 	}
+	// Two tenants never serve one hostname: see pkg/hostclaim.
+	ingress.Hostnames = func(host client.Object) []string {
+		return policy.IngressHostnames(&host.(*networkingv1.Ingress).Spec)
+	}
+	ingress.HostnamesInUse = func(ctx context.Context, host client.Reader, hostNamespace, except string) (map[string]bool, error) {
+		var list networkingv1.IngressList
+		if err := host.List(ctx, &list, client.InNamespace(hostNamespace)); err != nil {
+			return nil, fmt.Errorf("failed to list Ingresses in host cluster: %w", err)
+		}
+		out := map[string]bool{}
+		for i := range list.Items {
+			if list.Items[i].Name == except || list.Items[i].DeletionTimestamp != nil {
+				continue
+			}
+			for _, h := range policy.IngressHostnames(&list.Items[i].Spec) {
+				out[h] = true
+			}
+		}
+		return out, nil
+	}
 	return []Kind{configMap, secret, service, slice, claim, netpol, ingress}
 }
 
