@@ -642,3 +642,28 @@ func TestHostnameClaimPolicy(t *testing.T) {
 		t.Errorf("a releasing its claim: %v", err)
 	}
 }
+
+func TestTenantIngressClasses(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	ctx := t.Context()
+	web, internal := "web-"+e.Tenant, "internal-"+e.Tenant
+	ex := policy.Exposure{IngressClasses: map[string]string{web: "nginx-shared", internal: "nginx-internal"}, DefaultIngressClass: web}
+	for range 2 { // the second time, at a restart, finds them there
+		if err := ensureTenantIngressClasses(ctx, e.TenantAdmin, ex); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, tc := range []struct {
+		name        string
+		wantDefault bool
+	}{{web, true}, {internal, false}} {
+		var ic networkingv1.IngressClass
+		if err := e.TenantAdmin.Get(ctx, types.NamespacedName{Name: tc.name}, &ic); err != nil {
+			t.Fatalf("tenant IngressClass %s: %v", tc.name, err)
+		}
+		if isDefault := ic.Annotations[networkingv1.AnnotationIsDefaultIngressClass] == "true"; isDefault != tc.wantDefault || ic.Spec.Controller != TenantIngressController {
+			t.Errorf("tenant IngressClass %s: default %v, controller %q; want default %v", tc.name, isDefault, ic.Spec.Controller, tc.wantDefault)
+		}
+	}
+}

@@ -494,6 +494,16 @@ func New(ctx context.Context, cfg Config) (*Syncer, error) {
 			return nil, fmt.Errorf("failed to set up the %s reconciler: %w", kind.Name, err)
 		}
 	}
+	// The IngressClasses the tenant may use, once its API serves.
+	if err := mgr.Add(manager.RunnableFunc(func(ctx context.Context) error {
+		if err := ensureTenantIngressClasses(ctx, mgr.GetClient(), cfg.Policy.Exposure); err != nil {
+			// Informational objects: the syncer goes on without them.
+			klog.FromContext(ctx).Error(err, "Failed to show the tenant its IngressClasses")
+		}
+		return nil
+	})); err != nil {
+		return nil, err
+	}
 	caData, err := tenantCA(cfg.TenantConfig)
 	if err != nil {
 		return nil, err
