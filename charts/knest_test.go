@@ -99,6 +99,8 @@ func TestTheSchemaRejectsBadValues(t *testing.T) {
 		{name: "a policy that sets its own profile", values: map[string]any{"policy": map[string]any{"profile": "soft"}}, want: "profile"},
 		{name: "an unknown policy field", values: map[string]any{"policy": map[string]any{"runtimeClass": "kata"}}, want: "runtimeClass"},
 		{name: "a service type tenants cannot be given", values: map[string]any{"policy": map[string]any{"serviceTypes": []any{"ClusterIP"}}}, want: "/policy/serviceTypes/0"},
+		{name: "an exposed hostname that is not a DNS name", values: map[string]any{"exposure": map[string]any{"hostnames": []any{"shop example"}}}, want: "/exposure/hostnames/0"},
+		{name: "a bare wildcard hostname", values: map[string]any{"exposure": map[string]any{"hostnames": []any{"*"}}}, want: "/exposure/hostnames/0"},
 		{name: "host node info that is not a boolean", values: map[string]any{"hostNodeInfo": "yes"}, want: "/hostNodeInfo"},
 	}
 	for _, tc := range tests {
@@ -131,6 +133,8 @@ func TestGolden(t *testing.T) {
 			"networkPolicy": map[string]any{"enabled": true, "internetEgress": true, "egressCIDRs": []any{"203.0.113.0/24", "2001:db8::/32"},
 				"hostAPIServerCIDR": "192.0.2.0/28", "hostAPIServerPorts": []any{6443}, "apiServerEgressCIDRs": []any{"198.51.100.0/28"}},
 			"quota": map[string]any{"enabled": true, "priorityClasses": map[string]any{"tenant-high": map[string]any{"pods": "10"}}},
+			"exposure": map[string]any{"hostnames": []any{"*.acme.apps.example.com", "shop.example.com"}, "ingressClasses": map[string]any{"web": "nginx-shared"},
+				"defaultIngressClass": "web", "controllerNamespace": "ingress-nginx"},
 		},
 	}
 	for name, values := range cases {

@@ -145,6 +145,7 @@ func TestTheKnestdArgsAreAValidConfiguration(t *testing.T) {
 		"hard, kata elsewhere":  {"policy": map[string]any{"runtimeClasses": map[string]any{"forced": "kata-qemu"}}},
 		"exposed with hostname": {"expose": map[string]any{"enabled": true, "hostname": "acme.example.com"}},
 		"host node info":        {"hostNodeInfo": true},
+		"ingresses":             {"exposure": map[string]any{"ingressClasses": map[string]any{"web": "nginx-shared"}, "defaultIngressClass": "web", "baseDomain": "apps.corp.example"}},
 	} {
 		t.Run(name, func(t *testing.T) {
 			t.Parallel()
@@ -205,6 +206,16 @@ func TestTheKnestdArgsAreAValidConfiguration(t *testing.T) {
 			}
 			if want := values["isolation"]; want != nil && p.Profile != policy.Profile(want.(string)) {
 				t.Errorf("policy profile %q, isolation %q", p.Profile, want)
+			}
+			wantHosts := "*.acme.apps.example.com"
+			if values["exposure"] != nil {
+				wantHosts = "*.acme.apps.corp.example"
+				if host, ok := p.Exposure.HostIngressClass(nil); !ok || host != "nginx-shared" {
+					t.Errorf("the default IngressClass maps to %q (%v), want nginx-shared", host, ok)
+				}
+			}
+			if got := p.Exposure.AllowedHostnames(); !slices.Equal(got, []string{wantHosts}) {
+				t.Errorf("the tenant may claim %q, want %s", got, wantHosts)
 			}
 		})
 	}

@@ -32,9 +32,10 @@ fi
 
 rendered="$(mktemp)"
 role="$(mktemp)"
-trap 'rm -f "${rendered}" "${role}"; mv "${TMPDIR:-/tmp}/go.mod" "${TMPDIR:-/tmp}/go.sum" .' EXIT
-go run ./hack/manifests -out "${rendered}" -role-out "${role}"
-for f in knest.yaml:"${rendered}" knestd-role.yaml:"${role}"; do
+claims="$(mktemp)"
+trap 'rm -f "${rendered}" "${role}" "${claims}"; mv "${TMPDIR:-/tmp}/go.mod" "${TMPDIR:-/tmp}/go.sum" .' EXIT
+go run ./hack/manifests -out "${rendered}" -role-out "${role}" -claims-out "${claims}"
+for f in knest.yaml:"${rendered}" knestd-role.yaml:"${role}" hostname-claims.yaml:"${claims}"; do
   if ! diff -u "manifests/${f%%:*}" "${f#*:}"; then
     echo "manifests/${f%%:*} is stale: run 'go run ./hack/manifests' (the chart is the source)" >&2
     exit 1

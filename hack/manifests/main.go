@@ -2,9 +2,11 @@
 // one tenant, "demo" in namespace knest-demo, exactly as `knest create demo`
 // makes it (the labelled namespace, then the chart with its defaults), for
 // those who apply YAML instead of running knest or helm; and
-// manifests/knestd-role.yaml, knestd's host Role as the chart holds it.
+// manifests/knestd-role.yaml, knestd's host Role as the chart holds it; and
+// manifests/hostname-claims.yaml, the operator's hostname claims (install
+// once per host, before tenants expose apps; pkg/hostclaim).
 //
-//	go run ./hack/manifests [-out manifests/knest.yaml] [-role-out manifests/knestd-role.yaml]
+//	go run ./hack/manifests [-out manifests/knest.yaml] [-role-out manifests/knestd-role.yaml] [-claims-out manifests/hostname-claims.yaml]
 //
 // hack/verify.sh fails when the files differ from what this renders.
 package main
@@ -19,6 +21,7 @@ import (
 	"sigs.k8s.io/yaml"
 
 	"github.com/knest-dev/knest/charts"
+	"github.com/knest-dev/knest/pkg/hostclaim"
 	"github.com/knest-dev/knest/pkg/install"
 	"github.com/knest-dev/knest/pkg/policy"
 	"github.com/knest-dev/knest/pkg/tenant"
@@ -33,8 +36,11 @@ const (
 # For another name, namespace or values use 'knest create' or the chart.
 # Hard isolation needs the kata RuntimeClass on the host
 # (manifests/runtimeclasses), and knest.yaml assumes the host's service CIDR
-# lies in 10.96.0.0/12 (chart value knestd.serviceCIDR).
+# lies in 10.96.0.0/12 (chart value knestd.serviceCIDR). It binds knestd
+# to the hostname claims of manifests/hostname-claims.yaml: apply that once
+# per host first.
 #
+#   kubectl apply -f manifests/hostname-claims.yaml
 #   kubectl apply -f manifests/knest.yaml
 #   kubectl -n knest-demo get secret knestd-kubeconfig -o jsonpath='{.data.kubeconfig}' | base64 -d
 `
@@ -43,8 +49,13 @@ const (
 func main() {
 	out := flag.String("out", "manifests/knest.yaml", "file to write; - for stdout")
 	roleOut := flag.String("role-out", "manifests/knestd-role.yaml", "file to write knestd's host Role to")
+	claimsOut := flag.String("claims-out", "manifests/hostname-claims.yaml", "file to write the operator's hostname claims manifest to")
 	flag.Parse()
 	if err := os.WriteFile(*roleOut, charts.KnestdRoleYAML(), 0o644); err != nil {
+		fmt.Fprintln(os.Stderr, "manifests:", err)
+		os.Exit(1)
+	}
+	if err := os.WriteFile(*claimsOut, hostclaim.Manifest, 0o644); err != nil {
 		fmt.Fprintln(os.Stderr, "manifests:", err)
 		os.Exit(1)
 	}
@@ -88,11 +99,12 @@ func run(out string) error {
 }
 
 // withNamespace adds metadata.namespace after metadata's first line; every
-// object the chart renders is namespaced.
+// object the chart renders is namespaced, and those that name no namespace
+// go into the tenant's.
 func withNamespace(doc, namespace string) string {
 	const meta = "\nmetadata:\n"
 	i := strings.Index(doc, meta)
-	if i < 0 {
+	if i < 0 || strings.Contains(doc, "\n  namespace: ") {
 		return doc
 	}
 	i += len(meta)

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
+	networkingv1 "k8s.io/api/networking/v1"
 	nodev1 "k8s.io/api/node/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/resource"
@@ -30,6 +31,7 @@ import (
 	"github.com/knest-dev/knest/pkg/controlplane"
 	"github.com/knest-dev/knest/pkg/devcluster/pools"
 	"github.com/knest-dev/knest/pkg/devcluster/simkubelet"
+	"github.com/knest-dev/knest/pkg/hostclaim"
 	"github.com/knest-dev/knest/pkg/kubelet"
 	"github.com/knest-dev/knest/pkg/pki"
 	"github.com/knest-dev/knest/pkg/servicecidr"
@@ -40,6 +42,12 @@ const (
 	ReadyMessage = "Host cluster is ready"
 	// KataRuntimeClass is the sandboxed RuntimeClass's name.
 	KataRuntimeClass = "kata"
+	// IngressClass is the host IngressClass dev tenants expose apps with
+	// (devenv.DevIngressClass). No controller serves it: tests and users
+	// play the controller by writing a host Ingress's status.
+	IngressClass = "knest-dev"
+	// ingressController is IngressClass's controller name.
+	ingressController = "knest.io/dev-ingress"
 	// kwokNodeAnnotation marks the nodes KWOK manages.
 	kwokNodeAnnotation = "kwok.x-k8s.io/node"
 	// nodeIP is every node's InternalIP: the API server reaches the nodes'
@@ -239,6 +247,13 @@ func Start(ctx context.Context, c Config) (*Cluster, error) {
 	if err := ensureRuntimeClass(ctx, client); err != nil {
 		return fail(err)
 	}
+	if err := ensureIngressClass(ctx, client); err != nil {
+		return fail(err)
+	}
+	// What an operator installs once per host before tenants expose apps.
+	if err := hostclaim.Install(ctx, client); err != nil {
+		return fail(err)
+	}
 	if err := waitNodesReady(ctx, client, c.Pools); err != nil {
 		return fail(err)
 	}
@@ -342,6 +357,18 @@ func ensureRuntimeClass(ctx context.Context, client kubernetes.Interface) error 
 	_, err := client.NodeV1().RuntimeClasses().Create(ctx, rc, metav1.CreateOptions{})
 	if err != nil && !apierrors.IsAlreadyExists(err) {
 		return fmt.Errorf("failed to create RuntimeClass %s: %w", KataRuntimeClass, err)
+	}
+	return nil
+}
+
+func ensureIngressClass(ctx context.Context, client kubernetes.Interface) error {
+	ic := &networkingv1.IngressClass{
+		ObjectMeta: metav1.ObjectMeta{Name: IngressClass},
+		Spec:       networkingv1.IngressClassSpec{Controller: ingressController},
+	}
+	_, err := client.NetworkingV1().IngressClasses().Create(ctx, ic, metav1.CreateOptions{})
+	if err != nil && !apierrors.IsAlreadyExists(err) {
+		return fmt.Errorf("failed to create IngressClass %s: %w", IngressClass, err)
 	}
 	return nil
 }

@@ -36,6 +36,11 @@ func (l Layout) HostKubeconfig() string { return filepath.Join(l.Dir, "host.kube
 // TenantDir is a tenant's knestd data directory.
 func (l Layout) TenantDir(tenant string) string { return filepath.Join(l.Dir, "tenants", tenant) }
 
+// TenantPolicy is the policy file of a tenant's knestd (DevPolicy).
+func (l Layout) TenantPolicy(tenant string) string {
+	return filepath.Join(l.Dir, "tenants", tenant+"-policy.yaml")
+}
+
 // TenantKubeconfig is a tenant's admin kubeconfig.
 func (l Layout) TenantKubeconfig(tenant string) string {
 	return filepath.Join(l.Dir, "tenants", tenant+".kubeconfig")

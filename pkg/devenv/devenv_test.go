@@ -1,6 +1,8 @@
 package devenv
 
 import (
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 
@@ -75,7 +77,7 @@ func TestKnestdArgs(t *testing.T) {
 				"--data-dir=/d/tenants/a", "--name=a", "--secure-port=0",
 				"--host-kubeconfig=/d/tenants/a-host.kubeconfig", "--host-namespace=knest-a",
 				"--kubernetes-service-ip=10.96.0.20", "--kubelet-port=0", "--dns-address=:0", "--dns-service-ip=10.96.0.20",
-				"--isolation=hard", "--service-cidr=10.96.0.0/16", "--pool-nodes",
+				"--isolation=hard", "--service-cidr=10.96.0.0/16", "--pool-nodes", "--policy-file=/d/tenants/a-policy.yaml",
 			},
 		},
 		{
@@ -86,11 +88,11 @@ func TestKnestdArgs(t *testing.T) {
 				"--data-dir=/d/tenants/c", "--name=c", "--secure-port=0",
 				"--host-kubeconfig=/d/tenants/c-host.kubeconfig", "--host-namespace=knest-c",
 				"--kubernetes-service-ip=10.96.0.22", "--kubelet-port=0", "--dns-address=:0", "--dns-service-ip=10.96.0.22",
-				"--isolation=hard", "--service-cidr=10.96.0.0/16",
+				"--isolation=hard", "--service-cidr=10.96.0.0/16", "--policy-file=/d/tenants/c-policy.yaml",
 			},
 		},
 		{
-			name: "host node info and the caller's flags come last, so the caller's win",
+			name: "host node info and the caller's flags come last, so the caller's win; a caller's profile replaces the dev policy",
 			tenant: TenantEnv{TenantOptions: TenantOptions{Tenant: Tenant{"b", policy.ProfileSoft}, HostNodeInfo: true, KnestdArgs: []string{"--isolation=hard"}},
 				Namespace: "knest-b", APIServiceIP: "10.96.0.21"},
 			want: []string{
@@ -108,5 +110,30 @@ func TestKnestdArgs(t *testing.T) {
 				t.Errorf("knestd flags (-want +got):\n%s", diff)
 			}
 		})
+	}
+}
+
+func TestDevPolicy(t *testing.T) {
+	t.Parallel()
+	for _, profile := range []policy.Profile{policy.ProfileHard, policy.ProfileSoft} {
+		data, err := DevPolicy(profile)
+		if err != nil {
+			t.Fatal(err)
+		}
+		file := filepath.Join(t.TempDir(), "policy.yaml")
+		if err := os.WriteFile(file, data, 0o600); err != nil {
+			t.Fatal(err)
+		}
+		p, err := policy.Load(file)
+		if err != nil {
+			t.Fatalf("knestd would refuse the dev policy: %v", err)
+		}
+		p.Exposure.Tenant = "demo"
+		if p.Profile != profile || !p.Exposure.AllowsHostname("web.demo.apps.example.com") || p.Exposure.AllowsHostname("web.other.apps.example.com") {
+			t.Errorf("dev policy %+v", p)
+		}
+		if host, ok := p.Exposure.HostIngressClass(nil); !ok || host != DevIngressClass {
+			t.Errorf("Ingresses naming no class get %q (%v), want %s", host, ok, DevIngressClass)
+		}
 	}
 }

@@ -9,10 +9,12 @@ import (
 	"path/filepath"
 	"slices"
 	"strconv"
+	"strings"
 	"time"
 
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/tools/clientcmd"
+	"sigs.k8s.io/yaml"
 
 	"github.com/knest-dev/knest/pkg/policy"
 	"github.com/knest-dev/knest/pkg/tenant"
@@ -250,7 +252,31 @@ func (e *Env) KnestdArgs(t *TenantEnv) []string {
 	if pool, ok := t.Values["poolNodes"].(bool); !ok || pool {
 		args = append(args, "--pool-nodes")
 	}
+	// The dev policy (DevPolicy), unless the caller brings its own policy
+	// or profile, which a policy file must match.
+	if !slices.ContainsFunc(t.KnestdArgs, func(a string) bool {
+		return strings.HasPrefix(a, "--policy-file") || strings.HasPrefix(a, "--isolation")
+	}) {
+		args = append(args, "--policy-file="+e.Layout.TenantPolicy(t.Name))
+	}
 	return append(args, t.KnestdArgs...)
+}
+
+// DevIngressClass is the host IngressClass a dev host has, which every dev
+// tenant may use (under the same name) for the hostnames its policy allows:
+// *.<tenant>.apps.example.com by default.
+const DevIngressClass = "knest-dev"
+
+// DevPolicy is the policy file of a dev tenant: the profile's defaults, and
+// Ingresses of class DevIngressClass (the default class) allowed.
+func DevPolicy(profile policy.Profile) ([]byte, error) {
+	return yaml.Marshal(map[string]any{
+		"profile": profile.String(),
+		"exposure": map[string]any{
+			"ingressClasses":      map[string]string{DevIngressClass: DevIngressClass},
+			"defaultIngressClass": DevIngressClass,
+		},
+	})
 }
 
 // StartKnestd starts t's knestd with KnestdArgs and then extraArgs, waits
@@ -271,6 +297,16 @@ func (e *Env) StartKnestd(ctx context.Context, t *TenantEnv, extraArgs ...string
 }
 
 func (e *Env) startKnestd(t *TenantEnv, extraArgs []string) error {
+	pol, err := DevPolicy(t.Profile)
+	if err != nil {
+		return err
+	}
+	if err := os.MkdirAll(filepath.Dir(e.Layout.TenantPolicy(t.Name)), 0o700); err != nil {
+		return err
+	}
+	if err := os.WriteFile(e.Layout.TenantPolicy(t.Name), pol, 0o600); err != nil {
+		return err
+	}
 	log := e.Layout.Log("tenant-" + t.Name)
 	fmt.Fprintf(e.opts.Progress, "Starting tenant %s (log: %s)\n", t.Name, log)
 	child, err := StartChild("tenant "+t.Name, log, TenantReadyMessage, e.opts.Knestd, append(e.KnestdArgs(t), extraArgs...)...)

@@ -106,6 +106,10 @@ type Policy struct {
 	// HostLimits caps what one tenant puts on the host, at the tenant API
 	// (the host quota in the chart is the backstop).
 	HostLimits HostLimits `json:"hostLimits,omitzero"`
+
+	// Exposure says which hostnames and IngressClasses the tenant's
+	// Ingresses may use on the host (exposure.go).
+	Exposure Exposure `json:"exposure,omitzero"`
 }
 
 // HostLimits caps what a tenant's objects cost the host beyond what its
@@ -342,6 +346,7 @@ func (p *Policy) Validate() error {
 	}
 	errs = append(errs, p.Metadata.validate(field.NewPath("metadata"))...)
 	errs = append(errs, p.Storage.validate(field.NewPath("storage"))...)
+	errs = append(errs, p.Exposure.validate(field.NewPath("exposure"))...)
 	for _, l := range []struct {
 		name string
 		v    int

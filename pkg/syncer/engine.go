@@ -50,6 +50,16 @@ type Kind struct {
 	// Triggers are other objects whose changes may change what Wanted or
 	// Refuse decide, and so must reconcile objects of this kind.
 	Triggers []Trigger
+	// Hostnames returns the hostnames a host object serves; nil means the
+	// kind serves none. Before a host copy is written each is claimed for
+	// the tenant's host namespace (pkg/hostclaim): one another tenant
+	// holds refuses the object. A hostname a host copy stops serving is
+	// released unless HostnamesInUse still lists it.
+	Hostnames func(host client.Object) []string
+	// HostnamesInUse returns the hostnames the tenant's host copies of the
+	// kind serve (from the host cache, which holds only this tenant's),
+	// but for the copy named except, which is being changed or deleted.
+	HostnamesInUse func(ctx context.Context, host client.Reader, hostNamespace, except string) (map[string]bool, error)
 }
 
 // Trigger maps changes of another object to tenant objects of a Kind.
@@ -133,6 +143,9 @@ func (r *reconciler) Reconcile(ctx context.Context, req reconcile.Request) (resu
 			if err := r.w.DeleteHost(ctx, r.kind.Name, host); err != nil {
 				return reconcile.Result{}, r.w.Failed(obj, err)
 			}
+			if err := r.release(ctx, host, nil); err != nil {
+				return reconcile.Result{}, err
+			}
 			host = nil
 		case translate.Ours:
 			if !wanted {
@@ -145,6 +158,9 @@ func (r *reconciler) Reconcile(ctx context.Context, req reconcile.Request) (resu
 				}
 				logger.Info("Deleting host copy", "host", hostKey)
 				if err := r.w.DeleteHost(ctx, r.kind.Name, host); err != nil {
+					return reconcile.Result{}, err
+				}
+				if err := r.release(ctx, host, nil); err != nil {
 					return reconcile.Result{}, err
 				}
 				if refused != "" {
@@ -167,6 +183,19 @@ func (r *reconciler) Reconcile(ctx context.Context, req reconcile.Request) (resu
 		Tenant: r.w.Tenant, TenantNamespace: req.Namespace,
 	}
 	desired := r.kind.Forward(obj, host, meta)
+	if r.kind.Hostnames != nil && (host == nil || !equality.Semantic.DeepEqual(desired, host)) {
+		// Claimed at every host write, so a claim an operator removed by
+		// hand comes back with the next change.
+		if refused, err := r.claim(ctx, obj, desired); err != nil || refused {
+			if err == nil && host != nil {
+				logger.Info("Deleting host copy of a refused object", "host", hostKey)
+				if err = r.w.DeleteHost(ctx, r.kind.Name, host); err == nil {
+					err = r.release(ctx, host, nil)
+				}
+			}
+			return reconcile.Result{RequeueAfter: refusedRetry}, err
+		}
+	}
 	if host == nil {
 		logger.Info("Creating host copy", "host", hostKey)
 		_, result, err := r.w.CreateHost(ctx, obj, id, desired)
@@ -186,7 +215,62 @@ func (r *reconciler) Reconcile(ctx context.Context, req reconcile.Request) (resu
 	if conflict, err := r.w.PatchHost(ctx, r.kind.Name, obj, desired, host); err != nil || conflict {
 		return reconcile.Result{Requeue: conflict}, err
 	}
+	if err := r.release(ctx, host, desired); err != nil {
+		return reconcile.Result{}, err
+	}
 	return r.backward(ctx, obj, host)
+}
+
+// claim claims the hostnames desired serves for the tenant; refused
+// reports one held by another tenant, which the tenant is told.
+func (r *reconciler) claim(ctx context.Context, obj, desired client.Object) (refused bool, err error) {
+	for _, h := range r.kind.Hostnames(desired) {
+		holder, err := r.w.ClaimHostname(ctx, h)
+		if err != nil {
+			return false, r.w.Failed(obj, err)
+		}
+		if holder != r.w.HostNamespace {
+			r.w.Warn(obj, "SyncRefused", "hostname %s is taken by another tenant of this host; use another hostname", h)
+			return true, nil
+		}
+	}
+	return false, nil
+}
+
+// release lets go of the hostnames old served and desired (nil: none) does
+// not, unless another of the tenant's objects still asks for them.
+func (r *reconciler) release(ctx context.Context, old, desired client.Object) error {
+	if r.kind.Hostnames == nil {
+		return nil
+	}
+	keep := map[string]bool{}
+	if desired != nil {
+		for _, h := range r.kind.Hostnames(desired) {
+			keep[h] = true
+		}
+	}
+	var gone []string
+	for _, h := range r.kind.Hostnames(old) {
+		if !keep[h] {
+			gone = append(gone, h)
+		}
+	}
+	if len(gone) == 0 {
+		return nil
+	}
+	inUse, err := r.kind.HostnamesInUse(ctx, r.w.HostClient, r.w.HostNamespace, old.GetName())
+	if err != nil {
+		return err
+	}
+	for _, h := range gone {
+		if inUse[h] {
+			continue
+		}
+		if err := r.w.ReleaseHostname(ctx, h); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // backward brings what the host owns back to the tenant object.

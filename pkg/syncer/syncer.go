@@ -39,6 +39,7 @@ import (
 	"github.com/knest-dev/knest/pkg/syncer/podsync"
 	"github.com/knest-dev/knest/pkg/syncer/resources/configmaps"
 	"github.com/knest-dev/knest/pkg/syncer/resources/endpointslices"
+	"github.com/knest-dev/knest/pkg/syncer/resources/ingresses"
 	"github.com/knest-dev/knest/pkg/syncer/resources/networkpolicies"
 	"github.com/knest-dev/knest/pkg/syncer/resources/persistentvolumeclaims"
 	"github.com/knest-dev/knest/pkg/syncer/resources/pods"
@@ -139,6 +140,9 @@ func (c Config) Validate() error {
 const (
 	indexConfigMapRefs = "knest.io/configmap-refs"
 	indexSecretRefs    = "knest.io/secret-refs"
+	// indexIngressSecretRefs indexes tenant Ingresses by the Secrets their
+	// TLS entries name.
+	indexIngressSecretRefs = "knest.io/ingress-secret-refs"
 )
 
 // typed builds a Kind's translation fields from the typed functions of a
@@ -174,8 +178,10 @@ func Kinds(pol *policy.Policy) []Kind {
 
 	secret := typed("Secret", translate.MaxSubdomainLength, func() *corev1.Secret { return &corev1.Secret{} },
 		secrets.Forward, secrets.Recreate)
-	secret.Wanted = referencedBy(indexSecretRefs)
-	secret.Triggers = []Trigger{referencingPods(pods.SecretRefs)}
+	// A Secret reaches the host while a pod uses it or an Ingress names it
+	// for TLS.
+	secret.Wanted = anyOf(referencedBy(indexSecretRefs), referencedByIngresses)
+	secret.Triggers = []Trigger{referencingPods(pods.SecretRefs), referencingIngresses}
 	secret.Refuse = func(_ context.Context, _ client.Reader, _ string, obj client.Object) (string, error) {
 		return refuseBytes(dataBytes(obj.(*corev1.Secret).Data), pol), nil
 	}
@@ -233,7 +239,72 @@ func Kinds(pol *policy.Policy) []Kind {
 		func(np, host *networkingv1.NetworkPolicy, meta translate.Meta) *networkingv1.NetworkPolicy {
 			return networkpolicies.Forward(np, host, meta, pol.EgressCIDRs)
 		}, nil)
-	return []Kind{configMap, secret, service, slice, claim, netpol}
+	ingress := typed("Ingress", translate.MaxSubdomainLength, func() *networkingv1.Ingress { return &networkingv1.Ingress{} },
+		func(ing, host *networkingv1.Ingress, meta translate.Meta) *networkingv1.Ingress {
+			return ingresses.Forward(ing, host, meta, pol)
+		}, nil)
+	// Admission refuses the same; an Ingress stored before the policy
+	// tightened is refused here, before any host write, and its host copy
+	// goes.
+	ingress.Refuse = func(_ context.Context, _ client.Reader, _ string, obj client.Object) (string, error) {
+		return ingresses.Refuse(obj.(*networkingv1.Ingress), pol), nil
+	}
+	ingress.Backward = func(host, tenant client.Object) client.Object {
+		return ingresses.Backward(host.(*networkingv1.Ingress), tenant.(*networkingv1.Ingress))
+	}
+	// Two tenants never serve one hostname: see pkg/hostclaim.
+	ingress.Hostnames = func(host client.Object) []string {
+		return policy.IngressHostnames(&host.(*networkingv1.Ingress).Spec)
+	}
+	ingress.HostnamesInUse = func(ctx context.Context, host client.Reader, hostNamespace, except string) (map[string]bool, error) {
+		var list networkingv1.IngressList
+		if err := host.List(ctx, &list, client.InNamespace(hostNamespace)); err != nil {
+			return nil, fmt.Errorf("failed to list Ingresses in host cluster: %w", err)
+		}
+		out := map[string]bool{}
+		for i := range list.Items {
+			if list.Items[i].Name == except || list.Items[i].DeletionTimestamp != nil {
+				continue
+			}
+			for _, h := range policy.IngressHostnames(&list.Items[i].Spec) {
+				out[h] = true
+			}
+		}
+		return out, nil
+	}
+	return []Kind{configMap, secret, service, slice, claim, netpol, ingress}
+}
+
+// referencingIngresses reconciles the Secrets a tenant Ingress names for
+// TLS, so they follow the Ingresses that start or stop naming them.
+var referencingIngresses = Trigger{Object: &networkingv1.Ingress{}, Requests: func(_ context.Context, _ client.Reader, o client.Object) []reconcile.Request {
+	var out []reconcile.Request
+	for _, name := range ingresses.SecretRefs(o.(*networkingv1.Ingress)) {
+		out = append(out, reconcile.Request{NamespacedName: types.NamespacedName{Namespace: o.GetNamespace(), Name: name}})
+	}
+	return out
+}}
+
+// referencedByIngresses wants a Secret while some tenant Ingress in its
+// namespace names it for TLS.
+func referencedByIngresses(ctx context.Context, c client.Reader, obj client.Object) (bool, error) {
+	var list networkingv1.IngressList
+	if err := c.List(ctx, &list, client.InNamespace(obj.GetNamespace()), client.MatchingFields{indexIngressSecretRefs: obj.GetName()}); err != nil {
+		return false, fmt.Errorf("failed to list Ingresses referencing %s/%s in tenant cluster: %w", obj.GetNamespace(), obj.GetName(), err)
+	}
+	return len(list.Items) > 0, nil
+}
+
+// anyOf wants an object when any of wants does.
+func anyOf(wants ...func(context.Context, client.Reader, client.Object) (bool, error)) func(context.Context, client.Reader, client.Object) (bool, error) {
+	return func(ctx context.Context, c client.Reader, obj client.Object) (bool, error) {
+		for _, w := range wants {
+			if ok, err := w(ctx, c, obj); err != nil || ok {
+				return ok, err
+			}
+		}
+		return false, nil
+	}
 }
 
 // referencingPods reconciles what a tenant pod references, so objects follow
@@ -301,8 +372,9 @@ func referencedBy(index string) func(context.Context, client.Reader, client.Obje
 	}
 }
 
-// indexTenantPods registers the tenant cache's pod indexes: the ConfigMaps
-// and Secrets each pod references, and the Node it is bound to.
+// indexTenantPods registers the tenant cache's indexes: the ConfigMaps
+// and Secrets each pod references, the Secrets each Ingress names for TLS,
+// and the Node each pod is bound to.
 func indexTenantPods(ctx context.Context, indexer client.FieldIndexer) error {
 	if err := indexer.IndexField(ctx, &corev1.Pod{}, indexConfigMapRefs, func(o client.Object) []string {
 		return pods.ConfigMapRefs(o.(*corev1.Pod))
@@ -311,6 +383,11 @@ func indexTenantPods(ctx context.Context, indexer client.FieldIndexer) error {
 	}
 	if err := indexer.IndexField(ctx, &corev1.Pod{}, indexSecretRefs, func(o client.Object) []string {
 		return pods.SecretRefs(o.(*corev1.Pod))
+	}); err != nil {
+		return err
+	}
+	if err := indexer.IndexField(ctx, &networkingv1.Ingress{}, indexIngressSecretRefs, func(o client.Object) []string {
+		return ingresses.SecretRefs(o.(*networkingv1.Ingress))
 	}); err != nil {
 		return err
 	}
@@ -425,6 +502,16 @@ func New(ctx context.Context, cfg Config) (*Syncer, error) {
 		if err := b.Complete(r); err != nil {
 			return nil, fmt.Errorf("failed to set up the %s reconciler: %w", kind.Name, err)
 		}
+	}
+	// The IngressClasses the tenant may use, once its API serves.
+	if err := mgr.Add(manager.RunnableFunc(func(ctx context.Context) error {
+		if err := ensureTenantIngressClasses(ctx, mgr.GetClient(), cfg.Policy.Exposure); err != nil {
+			// Informational objects: the syncer goes on without them.
+			klog.FromContext(ctx).Error(err, "Failed to show the tenant its IngressClasses")
+		}
+		return nil
+	})); err != nil {
+		return nil, err
 	}
 	caData, err := tenantCA(cfg.TenantConfig)
 	if err != nil {

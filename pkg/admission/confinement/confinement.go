@@ -9,6 +9,7 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 	discoveryv1 "k8s.io/api/discovery/v1"
+	networkingv1 "k8s.io/api/networking/v1"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/fields"
@@ -29,6 +30,7 @@ import (
 	corevalidation "k8s.io/kubernetes/pkg/apis/core/validation"
 	"k8s.io/kubernetes/pkg/apis/discovery"
 	"k8s.io/kubernetes/pkg/apis/networking"
+	networkingv1conv "k8s.io/kubernetes/pkg/apis/networking/v1"
 	"k8s.io/kubernetes/pkg/apis/scheduling"
 
 	"github.com/knest-dev/knest/pkg/pki"
@@ -232,6 +234,12 @@ func (p *Plugin) validate(ctx context.Context, a admission.Attributes, ph phase)
 			return append(errs, field.InternalError(field.NewPath("spec"), err))
 		}
 		errs = append(errs, policy.CheckService(&spec, p.policy)...)
+	case *networking.Ingress:
+		var spec networkingv1.IngressSpec
+		if err := networkingv1conv.Convert_networking_IngressSpec_To_v1_IngressSpec(&obj.Spec, &spec, nil); err != nil {
+			return append(errs, field.InternalError(field.NewPath("spec"), err))
+		}
+		errs = append(errs, policy.CheckIngress(&spec, p.policy)...)
 	case *scheduling.PriorityClass:
 		errs = append(errs, policy.CheckPriorityClass(obj.Value, p.policy)...)
 	case *networking.NetworkPolicy:

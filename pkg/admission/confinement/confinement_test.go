@@ -441,3 +441,56 @@ func TestInvalidSysctlNamesAreLeftToValidation(t *testing.T) {
 		t.Errorf("Admit = %v, want a valid but unsafe sysctl refused with knest's reason", err)
 	}
 }
+
+func TestIngresses(t *testing.T) {
+	t.Parallel()
+	pol := policy.Default(policy.ProfileHard)
+	pol.Exposure = policy.Exposure{Tenant: "demo", IngressClasses: map[string]string{"knest-dev": "knest-dev"}}
+	ingress := func(host string, tweaks ...func(*networking.Ingress)) *networking.Ingress {
+		ing := &networking.Ingress{Spec: networking.IngressSpec{
+			IngressClassName: ptr.To("knest-dev"),
+			Rules: []networking.IngressRule{{Host: host, IngressRuleValue: networking.IngressRuleValue{HTTP: &networking.HTTPIngressRuleValue{
+				Paths: []networking.HTTPIngressPath{{Path: "/", PathType: ptr.To(networking.PathTypePrefix),
+					Backend: networking.IngressBackend{Service: &networking.IngressServiceBackend{Name: "web", Port: networking.ServiceBackendPort{Number: 80}}}}},
+			}}}},
+			TLS: []networking.IngressTLS{{Hosts: []string{host}, SecretName: "web-tls"}},
+		}}
+		for _, t := range tweaks {
+			t(ing)
+		}
+		return ing
+	}
+	ingresses := networking.SchemeGroupVersion.WithResource("ingresses")
+	tests := []struct {
+		name    string
+		req     request
+		refused string
+	}{
+		{name: "an Ingress for a host under the tenant's wildcard is admitted", req: request{obj: ingress("web.demo.apps.example.com"), resource: ingresses}},
+		{name: "another tenant's hostname is refused with the reason", req: request{obj: ingress("web.other.apps.example.com"), resource: ingresses},
+			refused: `spec.rules[0].host: Invalid value: "web.other.apps.example.com": hostname is not allowed for this tenant; it may claim "*.demo.apps.example.com"`},
+		{name: "a wildcard over every tenant is refused", req: request{obj: ingress("*.apps.example.com"), resource: ingresses},
+			refused: `"*.apps.example.com": hostname is not allowed`},
+		{name: "an update that moves to another hostname is refused", req: request{obj: ingress("bank.example.com"), old: ingress("web.demo.apps.example.com"), op: admission.Update, resource: ingresses},
+			refused: `"bank.example.com": hostname is not allowed`},
+		{name: "a default backend is refused", req: request{obj: ingress("web.demo.apps.example.com", func(i *networking.Ingress) {
+			i.Spec.DefaultBackend = &networking.IngressBackend{Service: &networking.IngressServiceBackend{Name: "web", Port: networking.ServiceBackendPort{Number: 80}}}
+		}), resource: ingresses}, refused: "spec.defaultBackend: Forbidden"},
+		{name: "a class the operator did not allow is refused", req: request{obj: ingress("web.demo.apps.example.com", func(i *networking.Ingress) {
+			i.Spec.IngressClassName = ptr.To("nginx-internal")
+		}), resource: ingresses}, refused: `spec.ingressClassName: Invalid value: "nginx-internal"`},
+		{name: "the status a controller writes is not checked", req: request{obj: ingress("web.other.apps.example.com"), old: ingress("web.other.apps.example.com"), op: admission.Update, subresource: "status", resource: ingresses}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			err := admit(t, pol, tc.req)
+			switch {
+			case tc.refused == "" && err != nil:
+				t.Errorf("refused: %v", err)
+			case tc.refused != "" && (err == nil || !strings.Contains(err.Error(), tc.refused)):
+				t.Errorf("got %v, want a refusal mentioning %q", err, tc.refused)
+			}
+		})
+	}
+}

@@ -33,6 +33,8 @@ type Options struct {
 	Timeout     time.Duration
 	Upgrade     bool
 	Wait        bool
+	// Hostnames, when set, are the values' exposure.hostnames.
+	Hostnames []string
 }
 
 // NewCommand returns `knest create`.
@@ -63,6 +65,7 @@ do not set knestd.serviceCIDR.`,
 	f.DurationVar(&o.Timeout, "timeout", o.Timeout, "how long to wait for the tenant to be ready")
 	f.BoolVar(&o.Upgrade, "upgrade", false, "upgrade the tenant if it exists (its values are replaced by these)")
 	f.BoolVar(&o.Wait, "wait", o.Wait, "wait until the tenant is ready")
+	f.StringArrayVar(&o.Hostnames, "hostname", nil, "hostname the tenant's Ingresses may claim, exact or *.domain (repeatable; sets exposure.hostnames; default *.NAME.<exposure.baseDomain>)")
 	return cmd
 }
 
@@ -85,6 +88,7 @@ func Run(ctx context.Context, streams cli.Streams, name string, o Options) error
 	if o.Isolation != "" {
 		values["isolation"] = o.Isolation.String()
 	}
+	setHostnames(values, o.Hostnames)
 	if t, ok := values["tenant"]; ok && t != "" && t != name {
 		return fmt.Errorf("the values name tenant %q, but this tenant is %q: leave 'tenant' out of the values", t, name)
 	}
@@ -312,4 +316,21 @@ func checkSandbox(ctx context.Context, host kubernetes.Interface, values map[str
 		}
 	}
 	progress(fmt.Sprintf("Warning: RuntimeClass %s runs handler %q, which is not a VM runtime: hard-profile pods share the host kernel here, as in soft (fine for kind and the devcluster, not for untrusted tenants)", name, rc.Handler))
+}
+
+// setHostnames makes hosts, if any, the values' exposure.hostnames.
+func setHostnames(values map[string]any, hosts []string) {
+	if len(hosts) == 0 {
+		return
+	}
+	ex, _ := values["exposure"].(map[string]any)
+	if ex == nil {
+		ex = map[string]any{}
+	}
+	var list []any
+	for _, h := range hosts {
+		list = append(list, h)
+	}
+	ex["hostnames"] = list
+	values["exposure"] = ex
 }

@@ -351,6 +351,7 @@ func (o Options) Policy() (*policy.Policy, error) {
 		return nil, err
 	}
 	p.PoolNodes = o.PoolNodes
+	p.Exposure.Tenant = o.Name
 	return p, nil
 }
 
