@@ -99,6 +99,7 @@ func TestTheSchemaRejectsBadValues(t *testing.T) {
 		{name: "a policy that sets its own profile", values: map[string]any{"policy": map[string]any{"profile": "soft"}}, want: "profile"},
 		{name: "an unknown policy field", values: map[string]any{"policy": map[string]any{"runtimeClass": "kata"}}, want: "runtimeClass"},
 		{name: "a service type tenants cannot be given", values: map[string]any{"policy": map[string]any{"serviceTypes": []any{"ClusterIP"}}}, want: "/policy/serviceTypes/0"},
+		{name: "an unknown log format", values: map[string]any{"logging": map[string]any{"format": "xml"}}, want: "/logging/format"},
 		{name: "host node info that is not a boolean", values: map[string]any{"hostNodeInfo": "yes"}, want: "/hostNodeInfo"},
 	}
 	for _, tc := range tests {

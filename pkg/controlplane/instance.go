@@ -82,6 +82,9 @@ type Spec struct {
 	EncryptionKeyFile string
 	// EtcdQuotaBytes caps the database; 0 is etcd's package default.
 	EtcdQuotaBytes int64
+	// EtcdLogFormat is embedded etcd's log encoding, json or console; ""
+	// is etcd's default (json).
+	EtcdLogFormat string
 	// APIServerFlags and ControllerManagerFlags are appended to the
 	// generated flags; Controllers replaces the controller list when set.
 	APIServerFlags         []string
@@ -284,7 +287,7 @@ func (st *starter) writeRuntimeFiles(context.Context) (lifecycle.Running, error)
 func (st *starter) startEtcd(ctx context.Context) (lifecycle.Running, error) {
 	logger := klog.FromContext(ctx)
 	etcdCtx, stop := context.WithCancel(context.WithoutCancel(ctx))
-	srv, err := etcd.Run(etcdCtx, etcd.Options{Dir: st.inst.Layout.Etcd, Name: st.s.Name, QuotaBackendBytes: st.s.EtcdQuotaBytes})
+	srv, err := etcd.Run(etcdCtx, etcd.Options{Dir: st.inst.Layout.Etcd, Name: st.s.Name, QuotaBackendBytes: st.s.EtcdQuotaBytes, LogFormat: st.s.EtcdLogFormat})
 	if err != nil {
 		stop()
 		return lifecycle.Running{}, err
