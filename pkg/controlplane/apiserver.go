@@ -10,6 +10,7 @@ import (
 	"github.com/spf13/pflag"
 	utilerrors "k8s.io/apimachinery/pkg/util/errors"
 	"k8s.io/apiserver/pkg/admission"
+	"k8s.io/apiserver/pkg/server/healthz"
 	"k8s.io/client-go/rest"
 	apiserveroptions "k8s.io/kubernetes/cmd/kube-apiserver/app/options"
 
@@ -70,6 +71,9 @@ type APIServer struct {
 	// ExtraFlags are appended last, so they win; for the devcluster, which
 	// needs a host's admission plugins, and for tuning.
 	ExtraFlags []string
+	// ReadyzChecks are added to the API server's /readyz: the parts of
+	// knestd outside the API server that a ready tenant needs.
+	ReadyzChecks []healthz.HealthChecker
 }
 
 // Validate reports configuration errors.
@@ -187,5 +191,5 @@ func RunAPIServer(ctx context.Context, a APIServer) error {
 	if a.KubernetesServiceIP != nil {
 		completed.APIServerServiceIP = a.KubernetesServiceIP
 	}
-	return runServerChain(ctx, completed, a.PKI.InternalCACert)
+	return runServerChain(ctx, completed, a.PKI.InternalCACert, a.ReadyzChecks)
 }

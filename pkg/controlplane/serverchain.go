@@ -7,6 +7,7 @@ import (
 	"os"
 
 	genericapiserver "k8s.io/apiserver/pkg/server"
+	"k8s.io/apiserver/pkg/server/healthz"
 	"k8s.io/client-go/tools/cache"
 	apiserverapp "k8s.io/kubernetes/cmd/kube-apiserver/app"
 	apiserveroptions "k8s.io/kubernetes/cmd/kube-apiserver/app/options"
@@ -16,8 +17,9 @@ import (
 
 // runServerChain is what apiserverapp.Run does, one level lower, so that
 // knestd's guards on reserved identities are in place before any server of
-// the chain is built from its configuration.
-func runServerChain(ctx context.Context, opts apiserveroptions.CompletedOptions, internalCAFile string) error {
+// the chain is built from its configuration, and its readyz checks are
+// added before /readyz is installed.
+func runServerChain(ctx context.Context, opts apiserveroptions.CompletedOptions, internalCAFile string, readyz []healthz.HealthChecker) error {
 	if opts.InformerName == nil {
 		name, err := cache.NewInformerName("kube-apiserver")
 		if err != nil {
@@ -38,6 +40,11 @@ func runServerChain(ctx context.Context, opts apiserveroptions.CompletedOptions,
 	}
 	server, err := apiserverapp.CreateServerChain(completed)
 	if err != nil {
+		return fmt.Errorf("apiserver: %w", err)
+	}
+	// The aggregator is the front of the chain: its /readyz is the one
+	// served.
+	if err := server.GenericAPIServer.AddReadyzChecks(readyz...); err != nil {
 		return fmt.Errorf("apiserver: %w", err)
 	}
 	prepared, err := server.PrepareRun()

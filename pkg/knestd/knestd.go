@@ -41,6 +41,7 @@ func Run(ctx context.Context, o options.Options) error {
 		return err
 	}
 	d := &daemon{o: o, pol: pol, start: start}
+	d.readiness.dnsName = "kubernetes.default.svc." + o.ClusterDomain
 	r, err := lifecycle.Start(ctx, d.steps())
 	if err != nil {
 		return err
@@ -62,6 +63,7 @@ type daemon struct {
 	egressConfig []byte
 	inst         *controlplane.Instance
 	kubeletPort  int32
+	readiness    readiness
 }
 
 // steps is knestd's start-up, in order; shutdown is the reverse.
@@ -157,6 +159,7 @@ func (d *daemon) controlPlaneSpec() controlplane.Spec {
 		ClusterDomain: o.ClusterDomain, SANs: sans, SANIPs: sanIPs,
 		EncryptionKeyFile: o.EncryptionKeyFile, EtcdQuotaBytes: o.EtcdQuotaBytes, EtcdLogFormat: o.EtcdLogFormat(),
 		EgressSelectorConfig: d.egressConfig,
+		ReadyzChecks:         d.readiness.checks(o.Syncing(), o.DNSAddress != ""),
 	}
 }
 
@@ -184,10 +187,12 @@ func (d *daemon) startDNS(ctx context.Context) (lifecycle.Running, error) {
 	runCtx, stop := context.WithCancel(context.WithoutCancel(ctx))
 	// startDNS's goroutines report at most three failures; none may block.
 	failed := make(chan error, 3)
-	if err := startDNS(runCtx, d.o, tenantConfig(d.inst.AdminConfig), failed); err != nil {
+	addr, err := startDNS(runCtx, d.o, tenantConfig(d.inst.AdminConfig), failed)
+	if err != nil {
 		stop()
 		return lifecycle.Running{}, err
 	}
+	d.readiness.dnsAddr.Store(&addr)
 	return lifecycle.Running{Stop: stop, Failed: failed}, nil
 }
 
@@ -221,6 +226,7 @@ func (d *daemon) startSyncer(ctx context.Context) (lifecycle.Running, error) {
 		failed <- fmt.Errorf("syncer stopped: %w", err)
 	}()
 	go allowTenantAddresses(runCtx, d.egressRules, s)
+	d.readiness.syncer.Store(s)
 	klog.FromContext(ctx).Info("Syncing into the host cluster", "hostNamespace", o.HostNamespace)
 	return lifecycle.Running{Stop: func() { stop(); <-done }, Failed: failed}, nil
 }
