@@ -29,8 +29,9 @@ type readiness struct {
 	syncer atomic.Pointer[syncer.Syncer]
 	// dnsAddr is the DNS server's UDP address, host:port, once it listens.
 	dnsAddr atomic.Pointer[string]
-	// dnsName is a name the DNS server answers from the tenant's
-	// Services: kubernetes.default.svc.<cluster domain>.
+	// dnsName is a name in the tenant's cluster zone, which the DNS server
+	// answers from its cache of the tenant's Services:
+	// kubernetes.default.svc.<cluster domain>.
 	dnsName string
 }
 
@@ -55,8 +56,10 @@ func (r *readiness) checkSyncer(req *http.Request) error {
 	return s.Ready(req.Context())
 }
 
-// checkDNS asks the DNS server for the tenant's kubernetes Service, as a
-// pod would: it answers once its cache of the tenant's Services synced.
+// checkDNS asks the DNS server for a name of the tenant's cluster zone, as
+// a pod would. Its sockets are bound from the start, but it reads them only
+// once its cache of the tenant's Services has synced: until then the
+// query times out.
 func (r *readiness) checkDNS(req *http.Request) error {
 	addr := r.dnsAddr.Load()
 	if addr == nil {
@@ -65,7 +68,9 @@ func (r *readiness) checkDNS(req *http.Request) error {
 	return queryDNS(req.Context(), *addr, r.dnsName)
 }
 
-// queryDNS sends one A query for name to addr and wants an answer.
+// queryDNS sends one A query for name to addr and wants an answer from
+// the zone: the record or NXDOMAIN (whether the Service exists is the
+// tenant's business), not a failure.
 func queryDNS(ctx context.Context, addr, name string) error {
 	ctx, cancel := context.WithTimeout(ctx, time.Second)
 	defer cancel()
@@ -76,7 +81,7 @@ func queryDNS(ctx context.Context, addr, name string) error {
 	if err != nil {
 		return fmt.Errorf("the DNS server does not answer: %w", err)
 	}
-	if in.Rcode != miekgdns.RcodeSuccess || len(in.Answer) == 0 {
+	if in.Rcode != miekgdns.RcodeSuccess && in.Rcode != miekgdns.RcodeNameError {
 		return fmt.Errorf("the DNS server answers %s for %s", miekgdns.RcodeToString[in.Rcode], name)
 	}
 	return nil

@@ -61,8 +61,13 @@ func TestIntegrationReadiness(t *testing.T) {
 	if body, err := readyz(ctx); err == nil || !strings.Contains(body, "[-]"+devenvReadyzSyncer+" failed") {
 		t.Errorf("/readyz = %v:\n%s\nwant the syncer's check failing", err, body)
 	}
-	if body, err := readyz(ctx, devenvReadyzSyncer); err != nil {
-		t.Errorf("/readyz without the syncer's check = %v:\n%s\nwant the rest ready (the API server serves)", err, body)
+	// The DNS server may still be syncing its own cache on a busy machine.
+	if err := wait.PollUntilContextTimeout(ctx, time.Second, time.Minute, true, func(ctx context.Context) (bool, error) {
+		_, err := readyz(ctx, devenvReadyzSyncer)
+		return err == nil, nil
+	}); err != nil {
+		body, _ := readyz(ctx, devenvReadyzSyncer)
+		t.Errorf("/readyz without the syncer's check never ready:\n%s\nwant the rest ready (the API server serves)", body)
 	}
 
 	// The grant back: ready, every check passing.
