@@ -1,7 +1,7 @@
 # knest: targets are thin; the work is in hack/.
 SHELL := /usr/bin/env bash
 
-.PHONY: all demo run build test test-unit test-syncer test-integration test-e2e test-e2e-kind verify conformance conformance-ci bench-startup bench-devcluster bench-sync bench-density clean
+.PHONY: all demo run build test test-unit test-syncer test-integration test-e2e test-e2e-kind verify release conformance conformance-ci bench-startup bench-devcluster bench-sync bench-density clean
 
 all: build
 
@@ -50,6 +50,10 @@ conformance-ci: build
 	hack/conformance.sh --targets tenant-hard --focus '\[sig-api-machinery\].*\[Conformance\]' \
 		--skip-file hack/conformance/skip-devcluster.txt --allowed hack/conformance/allowed-sig-api-machinery.txt \
 		--timeout 40m --out _output/conformance-ci
+
+## release: CLI for linux/darwin/windows x amd64/arm64, knestd for linux, chart, SBOM, SHA256SUMS in _output/release (RELEASE_ARGS: --push oci://..., --allow-missing-cli)
+release:
+	hack/release.sh $(RELEASE_ARGS)
 
 ## verify: gofmt, go vet, go mod tidy, generated files (manifests/)
 verify:

@@ -101,6 +101,7 @@ func TestTheSchemaRejectsBadValues(t *testing.T) {
 		{name: "a service type tenants cannot be given", values: map[string]any{"policy": map[string]any{"serviceTypes": []any{"ClusterIP"}}}, want: "/policy/serviceTypes/0"},
 		{name: "an exposed hostname that is not a DNS name", values: map[string]any{"exposure": map[string]any{"hostnames": []any{"shop example"}}}, want: "/exposure/hostnames/0"},
 		{name: "a bare wildcard hostname", values: map[string]any{"exposure": map[string]any{"hostnames": []any{"*"}}}, want: "/exposure/hostnames/0"},
+		{name: "an unknown log format", values: map[string]any{"logging": map[string]any{"format": "xml"}}, want: "/logging/format"},
 		{name: "host node info that is not a boolean", values: map[string]any{"hostNodeInfo": "yes"}, want: "/hostNodeInfo"},
 	}
 	for _, tc := range tests {

@@ -146,6 +146,7 @@ func TestTheKnestdArgsAreAValidConfiguration(t *testing.T) {
 		"exposed with hostname": {"expose": map[string]any{"enabled": true, "hostname": "acme.example.com"}},
 		"host node info":        {"hostNodeInfo": true},
 		"ingresses":             {"exposure": map[string]any{"ingressClasses": map[string]any{"web": "nginx-shared"}, "defaultIngressClass": "web", "baseDomain": "apps.corp.example"}},
+		"json logs":             {"logging": map[string]any{"format": "json"}},
 	} {
 		t.Run(name, func(t *testing.T) {
 			t.Parallel()
@@ -160,6 +161,13 @@ func TestTheKnestdArgsAreAValidConfiguration(t *testing.T) {
 			o.AddFlags(fs)
 			if err := fs.Parse(args); err != nil {
 				t.Fatalf("knestd would refuse its arguments: %v", err)
+			}
+			wantFormat := "text"
+			if l, _ := values["logging"].(map[string]any); l != nil {
+				wantFormat = l["format"].(string)
+			}
+			if o.Logging.Format != wantFormat {
+				t.Errorf("--logging-format %q, want %q", o.Logging.Format, wantFormat)
 			}
 			if want := values["hostNodeInfo"] == true; o.HostNodeInfo != want {
 				t.Errorf("--host-node-info %v, want %v", o.HostNodeInfo, want)

@@ -3,6 +3,7 @@
 package main
 
 import (
+	"errors"
 	"fmt"
 	"os"
 
@@ -11,7 +12,9 @@ import (
 
 func main() {
 	if err := app.Run(os.Args[1:]); err != nil {
-		fmt.Fprintln(os.Stderr, "knestd: "+err.Error())
+		if !errors.Is(err, app.ErrLogged) {
+			fmt.Fprintln(os.Stderr, "knestd: "+err.Error())
+		}
 		os.Exit(1)
 	}
 }

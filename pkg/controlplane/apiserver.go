@@ -12,6 +12,7 @@ import (
 	utilerrors "k8s.io/apimachinery/pkg/util/errors"
 	"k8s.io/apiserver/pkg/admission"
 	"k8s.io/apiserver/pkg/authentication/authenticator"
+	"k8s.io/apiserver/pkg/server/healthz"
 	"k8s.io/client-go/rest"
 	apiserveroptions "k8s.io/kubernetes/cmd/kube-apiserver/app/options"
 
@@ -80,6 +81,9 @@ type APIServer struct {
 	// priority and fairness. A handler reads the caller with
 	// k8s.io/apiserver/pkg/endpoints/request.UserFrom.
 	Handlers map[string]http.Handler
+	// ReadyzChecks are added to the API server's /readyz: the parts of
+	// knestd outside the API server that a ready tenant needs.
+	ReadyzChecks []healthz.HealthChecker
 }
 
 // Validate reports configuration errors.
@@ -197,5 +201,5 @@ func RunAPIServer(ctx context.Context, a APIServer) error {
 	if a.KubernetesServiceIP != nil {
 		completed.APIServerServiceIP = a.KubernetesServiceIP
 	}
-	return runServerChain(ctx, completed, a.PKI.InternalCACert, a.Handlers, a.TokenAuthenticator)
+	return runServerChain(ctx, completed, a.PKI.InternalCACert, a.Handlers, a.TokenAuthenticator, a.ReadyzChecks)
 }

@@ -17,6 +17,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apiserver/pkg/authentication/authenticator"
+	"k8s.io/apiserver/pkg/server/healthz"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/clientcmd"
@@ -85,6 +86,9 @@ type Spec struct {
 	EncryptionKeyFile string
 	// EtcdQuotaBytes caps the database; 0 is etcd's package default.
 	EtcdQuotaBytes int64
+	// EtcdLogFormat is embedded etcd's log encoding, json or console; ""
+	// is etcd's default (json).
+	EtcdLogFormat string
 	// APIServerFlags and ControllerManagerFlags are appended to the
 	// generated flags; Controllers replaces the controller list when set.
 	APIServerFlags         []string
@@ -92,6 +96,9 @@ type Spec struct {
 	// AdmissionPlugins are compiled into the API server.
 	AdmissionPlugins []AdmissionPlugin
 	Controllers      []string
+	// ReadyzChecks are added to the API server's /readyz. Start does not
+	// wait for them: they are for parts started after the control plane.
+	ReadyzChecks []healthz.HealthChecker
 	// EgressSelectorConfig, if set, is the API server's
 	// EgressSelectorConfiguration (YAML): where its outgoing connections go.
 	EgressSelectorConfig []byte
@@ -343,7 +350,7 @@ func (st *starter) writeRuntimeFiles(context.Context) (lifecycle.Running, error)
 func (st *starter) startEtcd(ctx context.Context) (lifecycle.Running, error) {
 	logger := klog.FromContext(ctx)
 	etcdCtx, stop := context.WithCancel(context.WithoutCancel(ctx))
-	srv, err := etcd.Run(etcdCtx, etcd.Options{Dir: st.inst.Layout.Etcd, Name: st.s.Name, QuotaBackendBytes: st.s.EtcdQuotaBytes})
+	srv, err := etcd.Run(etcdCtx, etcd.Options{Dir: st.inst.Layout.Etcd, Name: st.s.Name, QuotaBackendBytes: st.s.EtcdQuotaBytes, LogFormat: st.s.EtcdLogFormat})
 	if err != nil {
 		stop()
 		return lifecycle.Running{}, err
@@ -403,13 +410,17 @@ func (st *starter) startAPIServer(ctx context.Context) (lifecycle.Running, error
 			ClusterDomain: s.ClusterDomain, EtcdURL: st.etcdURL, PKI: st.inst.Files,
 			EncryptionConfigFile: st.encryptionConfig, AuthenticationConfigFile: st.authnConfig,
 			AdmissionPlugins: s.AdmissionPlugins, ExtraFlags: s.APIServerFlags, KubernetesServiceIP: s.KubernetesServiceIP,
-			EgressSelectorConfigFile: st.egressConfig, Handlers: s.Handlers, TokenAuthenticator: s.TokenAuthenticator,
+			EgressSelectorConfigFile: st.egressConfig, Handlers: s.Handlers, TokenAuthenticator: s.TokenAuthenticator, ReadyzChecks: s.ReadyzChecks,
 		})
 	})
 	readyCtx, cancel := context.WithDeadline(ctx, st.readyBy)
 	defer cancel()
 	if err := waitFor(readyCtx, api, func(ctx context.Context) bool {
-		body, err := st.client.Discovery().RESTClient().Get().AbsPath("/readyz").DoRaw(ctx)
+		req := st.client.Discovery().RESTClient().Get().AbsPath("/readyz")
+		for _, c := range s.ReadyzChecks {
+			req = req.Param("exclude", c.Name())
+		}
+		body, err := req.DoRaw(ctx)
 		return err == nil && string(body) == "ok"
 	}); err != nil {
 		api.stop()

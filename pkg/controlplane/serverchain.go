@@ -7,12 +7,13 @@ import (
 	"net/http"
 	"os"
 
-	apirequest "k8s.io/apiserver/pkg/endpoints/request"
 	"k8s.io/apiserver/pkg/authentication/authenticator"
 	"k8s.io/apiserver/pkg/authentication/group"
 	"k8s.io/apiserver/pkg/authentication/request/bearertoken"
 	"k8s.io/apiserver/pkg/authentication/request/union"
+	apirequest "k8s.io/apiserver/pkg/endpoints/request"
 	genericapiserver "k8s.io/apiserver/pkg/server"
+	"k8s.io/apiserver/pkg/server/healthz"
 	"k8s.io/client-go/tools/cache"
 	"k8s.io/klog/v2"
 	apiserverapp "k8s.io/kubernetes/cmd/kube-apiserver/app"
@@ -23,8 +24,9 @@ import (
 
 // runServerChain is what apiserverapp.Run does, one level lower, so that
 // knestd's guards on reserved identities and its bootstrap hooks are in
-// place before any server of the chain is built from its configuration.
-func runServerChain(ctx context.Context, opts apiserveroptions.CompletedOptions, internalCAFile string, handlers map[string]http.Handler, tokens authenticator.Token) error {
+// place before any server of the chain is built from its configuration,
+// and its readyz checks are added before /readyz is installed.
+func runServerChain(ctx context.Context, opts apiserveroptions.CompletedOptions, internalCAFile string, handlers map[string]http.Handler, tokens authenticator.Token, readyz []healthz.HealthChecker) error {
 	if opts.InformerName == nil {
 		name, err := cache.NewInformerName("kube-apiserver")
 		if err != nil {
@@ -52,9 +54,13 @@ func runServerChain(ctx context.Context, opts apiserveroptions.CompletedOptions,
 		return fmt.Errorf("apiserver: %w", err)
 	}
 	// The aggregator is the front of the chain: its mux sits inside its
-	// filters, and paths it does not serve go on down the chain.
+	// filters, and paths it does not serve go on down the chain; its
+	// /readyz is the one served.
 	for path, h := range handlers {
 		server.GenericAPIServer.Handler.NonGoRestfulMux.Handle(path, h)
+	}
+	if err := server.GenericAPIServer.AddReadyzChecks(readyz...); err != nil {
+		return fmt.Errorf("apiserver: %w", err)
 	}
 	prepared, err := server.PrepareRun()
 	if err != nil {

@@ -23,9 +23,10 @@ import (
 const (
 	// HostReadyMessage is the line the devcluster logs once it is ready.
 	HostReadyMessage = "Host cluster is ready"
-	// TenantReadyMessage is the line knestd logs once it is ready.
+	// TenantReadyMessage is the line knestd logs once its API server is
+	// ready; Up waits for more: /readyz (waitReadyz).
 	TenantReadyMessage = "Tenant control plane is ready"
-	// StartTimeout bounds the wait for each process's ready line.
+	// StartTimeout bounds the wait for each process to be ready.
 	StartTimeout = 3 * time.Minute
 	// DefaultStopGrace is how long Stop waits for a process after SIGTERM.
 	DefaultStopGrace = 10 * time.Second
@@ -318,10 +319,79 @@ func (e *Env) startKnestd(t *TenantEnv, extraArgs []string) error {
 }
 
 func (e *Env) waitKnestd(ctx context.Context, t *TenantEnv) error {
-	if err := waitReady(ctx, t.Knestd); err != nil {
+	ctx, cancel := context.WithTimeout(ctx, StartTimeout)
+	defer cancel()
+	admin := filepath.Join(e.Layout.TenantDir(t.Name), "admin.kubeconfig")
+	if err := waitReadyz(ctx, t.Knestd, admin); err != nil {
 		return err
 	}
-	return copyFile(filepath.Join(e.Layout.TenantDir(t.Name), "admin.kubeconfig"), e.Layout.TenantKubeconfig(t.Name))
+	return copyFile(admin, e.Layout.TenantKubeconfig(t.Name))
+}
+
+// ReadyzPoll is how often waitReadyz asks.
+const ReadyzPoll = 250 * time.Millisecond
+
+// waitReadyz waits until knestd's /readyz answers ok: its API server is
+// ready, and, when it syncs, the syncer's caches have synced and its DNS
+// server answers (the checks knest-syncer and knest-dns). knestd writes
+// kubeconfig once its API server is ready; a file from an earlier run
+// only reaches this run's API server, as the previous knestd has exited.
+func waitReadyz(ctx context.Context, c *Child, kubeconfig string) error {
+	last := "no admin kubeconfig yet"
+	for {
+		select {
+		case <-c.Exited():
+			// Let the log pump catch up with the last line.
+			time.Sleep(50 * time.Millisecond)
+			return fmt.Errorf("%s exited before it was ready: %s (log: %s)", c.Name, c.LastLine(), c.LogPath)
+		case <-ctx.Done():
+			if errors.Is(ctx.Err(), context.Canceled) {
+				return fmt.Errorf("interrupted while waiting for %s to start", c.Name)
+			}
+			return fmt.Errorf("%s was not ready in time (%s; log: %s): %w", c.Name, last, c.LogPath, ctx.Err())
+		case <-time.After(ReadyzPoll):
+		}
+		ok, why := readyz(ctx, kubeconfig)
+		if ok {
+			return nil
+		}
+		last = why
+	}
+}
+
+// readyz asks /readyz once; when not ready it says why.
+func readyz(ctx context.Context, kubeconfig string) (bool, string) {
+	if _, err := os.Stat(kubeconfig); err != nil {
+		return false, "no admin kubeconfig yet"
+	}
+	cfg, err := clientcmd.BuildConfigFromFlags("", kubeconfig)
+	if err != nil {
+		return false, err.Error()
+	}
+	cfg.Timeout = 5 * time.Second
+	client, err := kubernetes.NewForConfig(cfg)
+	if err != nil {
+		return false, err.Error()
+	}
+	body, err := client.Discovery().RESTClient().Get().AbsPath("/readyz").Param("verbose", "").DoRaw(ctx)
+	if err != nil {
+		return false, "/readyz: " + lastFailed(string(body), err.Error())
+	}
+	return true, ""
+}
+
+// lastFailed picks the failed checks out of a verbose /readyz body.
+func lastFailed(body, fallback string) string {
+	var failed []string
+	for _, line := range strings.Split(body, "\n") {
+		if strings.HasPrefix(line, "[-]") {
+			failed = append(failed, strings.TrimPrefix(line, "[-]"))
+		}
+	}
+	if len(failed) == 0 {
+		return fallback
+	}
+	return strings.Join(failed, "; ")
 }
 
 // Processes are the host and every tenant's knestd that was started.

@@ -30,6 +30,9 @@ type Options struct {
 	// LogLevel of etcd's own logger; "" means "warn": etcd is an
 	// implementation detail here and its info logs drown knestd's.
 	LogLevel string
+	// LogFormat is etcd's log encoding: "json" (one JSON object a line,
+	// etcd's default when "") or "console" (text).
+	LogFormat string
 	// StartTimeout bounds how long Run waits for the server to be ready.
 	StartTimeout time.Duration
 }
@@ -84,6 +87,9 @@ func (o Options) Config() (*embed.Config, error) {
 	cfg.LogLevel = o.LogLevel
 	if cfg.LogLevel == "" {
 		cfg.LogLevel = "warn"
+	}
+	if o.LogFormat != "" {
+		cfg.LogFormat = o.LogFormat
 	}
 	cfg.LogOutputs = []string{"stderr"}
 	return cfg, nil

@@ -19,27 +19,28 @@ import (
 // its sockets are bound now, so a port in use fails the start, and it
 // answers once its cache of the tenant's Services and EndpointSlices has
 // synced (before that every Service name would be NXDOMAIN). It runs until
-// ctx ends; a failure after the start is sent to failed.
-func startDNS(ctx context.Context, o options.Options, tenant *rest.Config, failed chan<- error) error {
+// ctx ends; a failure after the start is sent to failed. It returns the
+// UDP address it listens on, to dial.
+func startDNS(ctx context.Context, o options.Options, tenant *rest.Config, failed chan<- error) (string, error) {
 	if o.DNSAddress == "" {
-		return nil
+		return "", nil
 	}
 	upstreams, err := dns.UpstreamsFromResolvConf(o.DNSUpstreamResolvConf)
 	if err != nil {
-		return fmt.Errorf("--dns-upstream-resolv-conf: %w", err)
+		return "", fmt.Errorf("--dns-upstream-resolv-conf: %w", err)
 	}
 	scheme := runtime.NewScheme()
 	if err := clientgoscheme.AddToScheme(scheme); err != nil {
-		return err
+		return "", err
 	}
 	// Its own cache, not the syncer's: DNS keeps answering whatever the
 	// syncer's reconcilers are doing, and needs only these two kinds.
 	c, err := cache.New(tenant, cache.Options{Scheme: scheme, DefaultTransform: cache.TransformStripManagedFields()})
 	if err != nil {
-		return fmt.Errorf("failed to set up the DNS server's tenant cache: %w", err)
+		return "", fmt.Errorf("failed to set up the DNS server's tenant cache: %w", err)
 	}
 	if err := dns.RegisterIndexes(ctx, c); err != nil {
-		return err
+		return "", err
 	}
 	address := o.DNSListenAddress()
 	srv, err := dns.New(dns.Config{
@@ -47,11 +48,11 @@ func startDNS(ctx context.Context, o options.Options, tenant *rest.Config, faile
 		Upstreams: upstreams, Source: dns.ClientSource{Reader: c},
 	})
 	if err != nil {
-		return err
+		return "", err
 	}
 	pc, l, err := dns.Listen(address)
 	if err != nil {
-		return err
+		return "", err
 	}
 	logger := klog.FromContext(ctx)
 	go func() {
@@ -74,5 +75,5 @@ func startDNS(ctx context.Context, o options.Options, tenant *rest.Config, faile
 			failed <- err
 		}
 	}()
-	return nil
+	return dialable(pc.LocalAddr()), nil
 }

@@ -58,6 +58,7 @@ func Run(ctx context.Context, o options.Options) error {
 	d := &daemon{o: o, pol: pol, start: start, restored: restored}
 	d.snaps = &snapshots{o: o, key: key, restart: make(chan error, 1)}
 	d.certs = &certs{o: o}
+	d.readiness.dnsName = "kubernetes.default.svc." + o.ClusterDomain
 	r, err := lifecycle.Start(ctx, d.steps())
 	if err != nil {
 		return err
@@ -111,6 +112,7 @@ type daemon struct {
 	// hostTokens authenticates host-minted tenant pod tokens (nil when not
 	// syncing).
 	hostTokens *hosttoken.Authenticator
+	readiness  readiness
 }
 
 // steps is knestd's start-up, in order; shutdown is the reverse.
@@ -223,8 +225,9 @@ func (d *daemon) controlPlaneSpec() controlplane.Spec {
 		Name: o.Name, DataDir: o.DataDir, BindAddress: o.BindAddress, Port: o.SecurePort,
 		AdvertiseAddress: o.Advertise(), ServiceCIDR: o.ServiceCIDR,
 		ClusterDomain: o.ClusterDomain, SANs: sans, SANIPs: sanIPs,
-		EncryptionKeyFile: o.EncryptionKeyFile, EtcdQuotaBytes: o.EtcdQuotaBytes,
+		EncryptionKeyFile: o.EncryptionKeyFile, EtcdQuotaBytes: o.EtcdQuotaBytes, EtcdLogFormat: o.EtcdLogFormat(),
 		EgressSelectorConfig: d.egressConfig, Handlers: d.handlers(), CertValidity: o.CertValidity,
+		ReadyzChecks: d.readiness.checks(o.Syncing(), o.DNSAddress != ""),
 	}
 }
 
@@ -274,10 +277,12 @@ func (d *daemon) startDNS(ctx context.Context) (lifecycle.Running, error) {
 	runCtx, stop := context.WithCancel(context.WithoutCancel(ctx))
 	// startDNS's goroutines report at most three failures; none may block.
 	failed := make(chan error, 3)
-	if err := startDNS(runCtx, d.o, tenantConfig(d.inst.AdminConfig), failed); err != nil {
+	addr, err := startDNS(runCtx, d.o, tenantConfig(d.inst.AdminConfig), failed)
+	if err != nil {
 		stop()
 		return lifecycle.Running{}, err
 	}
+	d.readiness.dnsAddr.Store(&addr)
 	return lifecycle.Running{Stop: stop, Failed: failed}, nil
 }
 
@@ -319,6 +324,7 @@ func (d *daemon) startSyncer(ctx context.Context) (lifecycle.Running, error) {
 		failed <- fmt.Errorf("syncer stopped: %w", err)
 	}()
 	go allowTenantAddresses(runCtx, d.egressRules, s)
+	d.readiness.syncer.Store(s)
 	klog.FromContext(ctx).Info("Syncing into the host cluster", "hostNamespace", o.HostNamespace)
 	return lifecycle.Running{Stop: func() { stop(); <-done }, Failed: failed}, nil
 }

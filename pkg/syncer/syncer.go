@@ -4,8 +4,10 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"net"
 	"os"
+	"slices"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -405,6 +407,9 @@ type Syncer struct {
 	// host and hostNamespace answer WaitForHostAddresses.
 	host          cluster.Cluster
 	hostNamespace string
+	// caches are the tenant's, the host namespace's and the host node
+	// pool's, by name: Ready waits on them.
+	caches map[string]cache.Cache
 }
 
 // New sets up a syncer; Start runs it.
@@ -453,6 +458,7 @@ func New(ctx context.Context, cfg Config) (*Syncer, error) {
 	if err := mgr.Add(host); err != nil {
 		return nil, err
 	}
+	caches := map[string]cache.Cache{"tenant": mgr.GetCache(), "host namespace": host.GetCache()}
 	if err := indexHostAddresses(ctx, host.GetCache()); err != nil {
 		return nil, err
 	}
@@ -547,6 +553,7 @@ func New(ctx context.Context, cfg Config) (*Syncer, error) {
 			return nil, err
 		}
 		nodeConfig.Pool = pool.GetCache()
+		caches["host node pool"] = pool.GetCache()
 		nodeConfig.PoolTolerations = hostPool.Tolerations
 	}
 	nm := nodesync.New(nodeConfig)
@@ -572,7 +579,7 @@ func New(ctx context.Context, cfg Config) (*Syncer, error) {
 		Complete(er); err != nil {
 		return nil, fmt.Errorf("failed to set up the event reconciler: %w", err)
 	}
-	return &Syncer{mgr: mgr, host: host, hostNamespace: cfg.HostNamespace}, nil
+	return &Syncer{mgr: mgr, host: host, hostNamespace: cfg.HostNamespace, caches: caches}, nil
 }
 
 // HostPod reads a pod of the host namespace from the syncer's host cache,
@@ -608,6 +615,25 @@ func tenantCA(c *rest.Config) ([]byte, error) {
 		return nil, fmt.Errorf("failed to read the tenant CA: %w", err)
 	}
 	return data, nil
+}
+
+// ReadyWait bounds how long Ready waits for the caches on one call.
+const ReadyWait = time.Second
+
+// Ready reports whether the syncer runs and every informer of its caches
+// (the tenant's, the host namespace's and the host node pool's) has
+// synced: before that its reconcilers act on a partial view. It is
+// called on every readiness probe, so it covers informers the
+// controllers add when they start, too.
+func (s *Syncer) Ready(ctx context.Context) error {
+	ctx, cancel := context.WithTimeout(ctx, ReadyWait)
+	defer cancel()
+	for _, name := range slices.Sorted(maps.Keys(s.caches)) {
+		if !s.caches[name].WaitForCacheSync(ctx) {
+			return fmt.Errorf("the syncer's %s cache has not synced", name)
+		}
+	}
+	return nil
 }
 
 // Start runs the syncer until ctx ends.

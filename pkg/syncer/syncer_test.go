@@ -76,6 +76,10 @@ func TestSyncer(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	// Not ready before it runs: its caches have not synced.
+	if err := s.Ready(ctx); err == nil || !strings.Contains(err.Error(), "cache has not synced") {
+		t.Errorf("Ready before Start = %v, want a cache that has not synced", err)
+	}
 	done := make(chan error, 1)
 	go func() { done <- s.Start(ctx) }()
 	t.Cleanup(func() {
@@ -84,6 +88,7 @@ func TestSyncer(t *testing.T) {
 			t.Errorf("syncer stopped with %v", err)
 		}
 	})
+	eventually(t, "syncer ready", func(ctx context.Context) (bool, error) { return s.Ready(ctx) == nil, nil })
 	addrs, ok := s.WaitForHostAddresses(ctx)
 	if !ok {
 		t.Fatal("the host caches never synced")

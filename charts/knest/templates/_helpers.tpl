@@ -5,8 +5,11 @@
 
 {{/* Labels of every object the chart installs. */}}
 {{- define "knest.labels" -}}
+helm.sh/chart: {{ printf "%s-%s" .Chart.Name .Chart.Version | replace "+" "_" | trunc 63 | trimSuffix "-" }}
 app.kubernetes.io/name: knest
 app.kubernetes.io/instance: {{ .Release.Name }}
+app.kubernetes.io/version: {{ .Chart.AppVersion | quote }}
+app.kubernetes.io/part-of: knest
 app.kubernetes.io/managed-by: {{ .Release.Service }}
 {{- end -}}
 

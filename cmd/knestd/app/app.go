@@ -5,50 +5,49 @@ package app
 import (
 	"context"
 	"errors"
-	"flag"
 	"fmt"
 	"os"
 	"os/signal"
-	"strconv"
-	"strings"
 	"syscall"
 
-	"github.com/spf13/pflag"
+	"k8s.io/component-base/logs"
+	logsapi "k8s.io/component-base/logs/api/v1"
 	"k8s.io/klog/v2"
 	ctrllog "sigs.k8s.io/controller-runtime/pkg/log"
 
 	"github.com/knest-dev/knest/pkg/knestd"
 	"github.com/knest-dev/knest/pkg/knestd/options"
+	"github.com/knest-dev/knest/pkg/version"
 )
+
+// ErrLogged is returned (wrapped) for a failure knestd has already logged:
+// in the json format its last line is a log entry, not plain text.
+var ErrLogged = errors.New("logged")
 
 // Run parses args and runs knestd until SIGINT or SIGTERM. A second signal
 // exits at once.
 func Run(args []string) error {
-	o := options.Defaults()
-	fs := pflag.NewFlagSet("knestd", pflag.ContinueOnError)
-	o.AddFlags(fs)
-	fs.Usage = func() {
-		fmt.Fprintf(os.Stderr, "Usage: knestd --data-dir DIR [flags]\n\n%s", fs.FlagUsages())
-	}
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, pflag.ErrHelp) {
-			return nil
-		}
+	f := options.NewCommandLine()
+	if err := f.Parse(args); err != nil {
 		return err
 	}
-	if fs.NArg() > 0 {
-		return fmt.Errorf("unexpected arguments: %s", strings.Join(fs.Args(), " "))
+	switch {
+	case f.Help:
+		f.PrintHelp(os.Stdout)
+		return nil
+	case f.Version:
+		fmt.Println("knestd " + version.Get().String())
+		return nil
 	}
-	if err := o.Validate(); err != nil {
-		// One line: every problem, separated.
-		return errors.New(strings.ReplaceAll(err.Error(), "\n", "; "))
-	}
-
-	klogFlags := flag.NewFlagSet("klog", flag.ContinueOnError)
-	klog.InitFlags(klogFlags)
-	if err := klogFlags.Set("v", strconv.Itoa(o.Verbosity)); err != nil {
+	o := f.Options
+	// Everything on stderr, in one format: klog (the Kubernetes
+	// components, the syncer through controller-runtime, knestd), the
+	// standard library's log, and etcd (EtcdLogFormat).
+	logs.InitLogs()
+	if err := logsapi.ValidateAndApplyWithOptions(o.Logging, &logsapi.LoggingOptions{ErrorStream: os.Stderr, InfoStream: os.Stderr}, options.LoggingFeatureGate()); err != nil {
 		return err
 	}
+	defer logs.FlushLogs()
 
 	// The cause is the reason knestd logs for stopping.
 	ctx, cancel := context.WithCancelCause(context.Background())
@@ -59,13 +58,19 @@ func Run(args []string) error {
 		<-signals
 		cancel(errors.New("signal"))
 		<-signals
-		fmt.Fprintln(os.Stderr, "knestd: second signal, exiting now")
+		klog.Background().Info("Second signal, exiting now")
+		logs.FlushLogs()
 		os.Exit(1)
 	}()
 	// controller-runtime (the syncer) logs through klog like the rest.
 	ctrllog.SetLogger(klog.Background())
-	ctx = klog.NewContext(ctx, klog.Background().WithName("knestd"))
-	err := knestd.Run(ctx, o)
-	klog.Flush()
+	logger := klog.Background().WithName("knestd")
+	v := version.Get()
+	logger.Info("Starting knestd", "version", v.Version, "commit", v.Commit, "kubernetes", v.Kubernetes, "go", v.Go, "platform", v.Platform)
+	err := knestd.Run(klog.NewContext(ctx, logger), o)
+	if err != nil && o.Logging.Format == logsapi.JSONLogFormat {
+		logger.Error(err, "knestd stopped")
+		return fmt.Errorf("%w: %w", ErrLogged, err)
+	}
 	return err
 }

@@ -13,6 +13,12 @@ import (
 
 	"github.com/spf13/pflag"
 	"k8s.io/apimachinery/pkg/util/validation"
+	"k8s.io/apimachinery/pkg/util/validation/field"
+	cliflag "k8s.io/component-base/cli/flag"
+	"k8s.io/component-base/featuregate"
+	logsapi "k8s.io/component-base/logs/api/v1"
+	// The json log format, for --logging-format=json.
+	_ "k8s.io/component-base/logs/json/register"
 
 	"github.com/knest-dev/knest/pkg/policy"
 	"github.com/knest-dev/knest/pkg/servicecidr"
@@ -125,8 +131,10 @@ type Options struct {
 	// pod instead of two. Its claims name the host node and host pod, which
 	// the tenant pod can read; off, no host name reaches the tenant.
 	HostMintedTokens bool
-	// Verbosity is the klog verbosity.
-	Verbosity int
+	// Logging is knestd's log format (text or json) and verbosity, the
+	// component-base logging configuration every Kubernetes component
+	// has; embedded etcd logs in the same format.
+	Logging *logsapi.LoggingConfiguration
 }
 
 // Defaults of the kubelet API and the DNS server: the kubelet's usual port,
@@ -154,42 +162,73 @@ func Defaults() Options {
 		DNSAddress:            net.JoinHostPort("", strconv.Itoa(DefaultDNSPort)),
 		HostClusterDomain:     "cluster.local",
 		DNSUpstreamResolvConf: "/etc/resolv.conf",
+
+		Logging: logsapi.NewLoggingConfiguration(),
 	}
 }
 
-// AddFlags registers the options as flags.
-func (o *Options) AddFlags(fs *pflag.FlagSet) {
+// Sections of knestd's --help, in order.
+const (
+	FlagsGeneric       = "generic"
+	FlagsServing       = "serving"
+	FlagsCluster       = "tenant cluster"
+	FlagsHost          = "host cluster"
+	FlagsIsolation     = "isolation"
+	FlagsKubeletAndDNS = "kubelet API and DNS"
+	FlagsObservability = "metrics and profiling"
+	FlagsLogging       = "logging"
+)
+
+// FlagSets returns the options' flags in named sections, as kube-apiserver
+// groups its own.
+func (o *Options) FlagSets() cliflag.NamedFlagSets {
+	var fss cliflag.NamedFlagSets
+	fs := fss.FlagSet(FlagsGeneric)
 	fs.StringVar(&o.DataDir, "data-dir", o.DataDir, "Directory for etcd data, certificates and kubeconfigs (required).")
 	fs.StringVar(&o.Name, "name", o.Name, "Name of the tenant cluster.")
+	o.addSnapshotFlags(fs)
+	o.addCertFlags(fs)
+	fs = fss.FlagSet(FlagsServing)
 	fs.StringVar(&o.BindAddress, "bind-address", o.BindAddress, "Address the API server listens on.")
 	fs.StringVar(&o.AdvertiseAddress, "advertise-address", o.AdvertiseAddress, "Address the API server advertises (default: the bind address).")
 	fs.IntVar(&o.SecurePort, "secure-port", o.SecurePort, "Port of the API server; 0 picks a free port.")
+	fs.StringSliceVar(&o.TLSSANs, "tls-san", o.TLSSANs, "Extra DNS names or IP addresses for the API serving certificate (repeatable).")
+	fs = fss.FlagSet(FlagsCluster)
 	fs.StringVar(&o.ServiceCIDR, "service-cidr", o.ServiceCIDR, "Service IP range; set it to the host cluster's service CIDR.")
 	fs.StringVar(&o.ClusterDomain, "cluster-domain", o.ClusterDomain, "DNS domain of the tenant cluster.")
-	fs.StringSliceVar(&o.TLSSANs, "tls-san", o.TLSSANs, "Extra DNS names or IP addresses for the API serving certificate (repeatable).")
+	fs.StringVar(&o.KubernetesServiceIP, "kubernetes-service-ip", o.KubernetesServiceIP, "ClusterIP of the tenant's default/kubernetes Service: the host Service in front of this knestd (default: the first IP of --service-cidr).")
 	fs.StringVar(&o.EncryptionKeyFile, "encryption-key-file", o.EncryptionKeyFile, "File holding the base64 32-byte key that encrypts Secrets at rest (default: generated into the data directory).")
 	fs.Int64Var(&o.EtcdQuotaBytes, "etcd-quota-bytes", o.EtcdQuotaBytes, "Maximum etcd database size in bytes (default 2 GiB).")
-	fs.StringVar(&o.KubernetesServiceIP, "kubernetes-service-ip", o.KubernetesServiceIP, "ClusterIP of the tenant's default/kubernetes Service: the host Service in front of this knestd (default: the first IP of --service-cidr).")
+	fs = fss.FlagSet(FlagsHost)
 	fs.StringVar(&o.HostKubeconfig, "host-kubeconfig", o.HostKubeconfig, "Kubeconfig of the host cluster (default: the pod's ServiceAccount, when knestd runs in a pod).")
 	fs.StringVar(&o.HostNamespace, "host-namespace", o.HostNamespace, "Host namespace the tenant's objects are synced into; it starts the syncer.")
 	o.addHostObjectFlags(fs)
-	o.addSnapshotFlags(fs)
-	o.addCertFlags(fs)
-	fs.Var(&o.Isolation, "isolation", "Isolation profile: hard (sandboxed RuntimeClass, Pod Security restricted) or soft (shared kernel, Pod Security baseline).")
-	fs.StringVar(&o.PolicyFile, "policy-file", o.PolicyFile, "YAML file of the operator's allowlists and forced placement (see pkg/policy); empty: the profile's defaults.")
 	fs.Float32Var(&o.HostQPS, "host-qps", o.HostQPS, "Sustained requests per second the syncer may send to the host API server.")
 	fs.IntVar(&o.HostBurst, "host-burst", o.HostBurst, "Requests the syncer may send to the host API server in a burst.")
 	fs.BoolVar(&o.HostMintedTokens, "host-minted-tokens", o.HostMintedTokens, "Give each tenant pod's default API token from the host kubelet (a token of the host ServiceAccount knest-workload for an audience only this knestd accepts) instead of a host Secret knestd writes: one host write per pod instead of two. The token's claims, which the pod can read, name its host node and host pod. Needs the host's service-account issuer discovery (any host ServiceAccount may read it by default); without it knestd logs why and uses Secrets.")
 	fs.BoolVar(&o.PoolNodes, "pool-nodes", o.PoolNodes, "Show the tenant one virtual node per Ready, schedulable host node of its pool (the policy's placement node selector), always and schedulable, so that DaemonSets run and pods may name a node (placed on its host node through the host scheduler). The host identity needs list and watch on nodes (chart value poolNodes). Off: virtual nodes exist only while pods are bound to them.")
 	fs.BoolVar(&o.HostNodeInfo, "host-node-info", o.HostNodeInfo, "Show on each virtual node its host node's region, zone, architecture, OS, instance type and capacity (never its name, addresses, images or other labels). The host identity needs get on nodes (chart value hostNodeInfo).")
-	fs.StringVar(&o.SyncerMetricsAddress, "syncer-metrics-address", o.SyncerMetricsAddress, "Address (host:port) serving the syncer's Prometheus metrics; empty: not served.")
-	fs.StringVar(&o.ProfilingAddress, "profiling-address", o.ProfilingAddress, "Address (host:port, plain HTTP: use loopback) serving the process's pprof profiles under /debug/pprof/, with the syncer; empty: not served.")
+	fs = fss.FlagSet(FlagsIsolation)
+	fs.Var(&o.Isolation, "isolation", "Isolation profile: hard (sandboxed RuntimeClass, Pod Security restricted) or soft (shared kernel, Pod Security baseline).")
+	fs.StringVar(&o.PolicyFile, "policy-file", o.PolicyFile, "YAML file of the operator's allowlists and forced placement (see pkg/policy); empty: the profile's defaults.")
+	fs = fss.FlagSet(FlagsKubeletAndDNS)
 	fs.IntVar(&o.KubeletPort, "kubelet-port", o.KubeletPort, "Port of the virtual nodes' kubelet API (logs, exec, attach, port-forward) on the bind address; 0 picks a free port. Served with the syncer.")
 	fs.StringVar(&o.DNSAddress, "dns-address", o.DNSAddress, "Address (host:port, UDP and TCP) of the tenant's DNS server; an empty host means the bind address, an empty value turns it off. Served with the syncer.")
 	fs.StringVar(&o.HostClusterDomain, "host-cluster-domain", o.HostClusterDomain, "DNS domain of the host cluster: the tenant's DNS server never forwards names under it.")
 	fs.StringVar(&o.DNSUpstreamResolvConf, "dns-upstream-resolv-conf", o.DNSUpstreamResolvConf, "resolv.conf naming the resolvers the tenant's DNS server forwards other names to.")
 	fs.StringVar(&o.DNSServiceIP, "dns-service-ip", o.DNSServiceIP, "Host ClusterIP of the Service (port 53) in front of the tenant's DNS server; host pods resolve with it. Empty: host pods use the host's DNS.")
-	fs.IntVarP(&o.Verbosity, "v", "v", o.Verbosity, "Log verbosity.")
+	fs = fss.FlagSet(FlagsObservability)
+	fs.StringVar(&o.SyncerMetricsAddress, "syncer-metrics-address", o.SyncerMetricsAddress, "Address (host:port) serving the syncer's Prometheus metrics; empty: not served.")
+	fs.StringVar(&o.ProfilingAddress, "profiling-address", o.ProfilingAddress, "Address (host:port, plain HTTP: use loopback) serving the process's pprof profiles under /debug/pprof/, with the syncer; empty: not served.")
+	logsapi.AddFlags(o.Logging, fss.FlagSet(FlagsLogging))
+	return fss
+}
+
+// AddFlags registers the options' flags, every section, on one flag set.
+func (o *Options) AddFlags(fs *pflag.FlagSet) {
+	for _, f := range o.FlagSets().FlagSets {
+		fs.AddFlagSet(f)
+	}
 }
 
 // Validate reports every configuration error at once.
@@ -256,6 +295,7 @@ func (o Options) Validate() error {
 	}
 	errs = append(errs, o.validateHostObjects()...)
 	errs = append(errs, o.validateCerts()...)
+	errs = append(errs, o.validateLogging()...)
 	if o.HostNamespace != "" {
 		if msgs := validation.IsDNS1123Label(o.HostNamespace); len(msgs) > 0 {
 			errs = append(errs, fmt.Errorf("--host-namespace %q is not a valid namespace name: %s", o.HostNamespace, strings.Join(msgs, "; ")))
@@ -367,4 +407,35 @@ func (o Options) policyFile() (*policy.Policy, error) {
 		return nil, fmt.Errorf("--policy-file %s is written for the %s profile, but --isolation is %s: a policy cannot change the profile", o.PolicyFile, p.Profile, o.Isolation)
 	}
 	return p, nil
+}
+
+// LoggingFeatureGate holds the logging features (the json format, beta,
+// is on by default) that --logging-format is checked against.
+func LoggingFeatureGate() featuregate.FeatureGate {
+	fg := featuregate.NewFeatureGate()
+	if err := logsapi.AddFeatureGates(fg); err != nil {
+		// Only a feature registered twice fails, and this gate is new.
+		panic(err)
+	}
+	return fg
+}
+
+func (o Options) validateLogging() []error {
+	if o.Logging == nil {
+		return []error{errors.New("no logging configuration")}
+	}
+	var errs []error
+	for _, e := range logsapi.Validate(o.Logging, LoggingFeatureGate(), field.NewPath("logging")) {
+		errs = append(errs, errors.New(strings.Replace(e.Error(), "logging.format", "--logging-format", 1)))
+	}
+	return errs
+}
+
+// EtcdLogFormat is embedded etcd's log encoding for the logging format:
+// json for json, console (a line of text) for text.
+func (o Options) EtcdLogFormat() string {
+	if o.Logging != nil && o.Logging.Format == logsapi.JSONLogFormat {
+		return "json"
+	}
+	return "console"
 }
