@@ -20,6 +20,9 @@ import (
 // Kubernetes components' and embedded etcd's, is one JSON object, and
 // nothing goes to stdout.
 func TestIntegrationJSONLogs(t *testing.T) {
+	if testing.Short() {
+		t.Skip("integration test")
+	}
 	stdout, stderr := &lockedBuffer{}, &lockedBuffer{}
 	cmd := exec.Command(framework.KnestdPath(), "--data-dir="+t.TempDir(), "--secure-port=0", "--logging-format=json")
 	cmd.Stdout, cmd.Stderr = stdout, stderr

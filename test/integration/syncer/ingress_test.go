@@ -36,6 +36,9 @@ func ingress(name, host, secret string) *networkingv1.Ingress {
 // TestIntegrationIngresses exposes an app the way the README's "Exposing an
 // app" does, on a devcluster with knestd's namespaced host identity.
 func TestIntegrationIngresses(t *testing.T) {
+	if testing.Short() {
+		t.Skip("integration test")
+	}
 	e := setUp(t)
 	ctx := t.Context()
 	ns := "shop"
