@@ -1,6 +1,9 @@
 #!/usr/bin/env bash
-# Prints the -ldflags value that stamps the Kubernetes version into knest
-# binaries. Without it /version reports v0.0.0-master and kubectl complains.
+# Prints the -ldflags value that stamps knest's version and commit
+# (pkg/version) and the Kubernetes version into knest binaries. Without it
+# /version reports v0.0.0-master and kubectl complains.
+# knest's version is KNEST_VERSION, or v<the chart's version>: the knestd
+# image tag the chart runs by default.
 set -o errexit -o nounset -o pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
@@ -22,4 +25,7 @@ for pkg in k8s.io/component-base/version k8s.io/client-go/pkg/version; do
   flags+=("-X ${pkg}.gitTreeState=${tree}")
   flags+=("-X ${pkg}.buildDate=${build_date}")
 done
+knest_version=${KNEST_VERSION:-v$(sed -n 's/^version: *//p' charts/knest/Chart.yaml)}
+flags+=("-X github.com/knest-dev/knest/pkg/version.version=${knest_version}")
+flags+=("-X github.com/knest-dev/knest/pkg/version.commit=${commit}")
 echo "${flags[*]}"

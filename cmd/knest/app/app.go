@@ -14,6 +14,7 @@ import (
 	"github.com/knest-dev/knest/pkg/cli/dev"
 	"github.com/knest-dev/knest/pkg/cli/kubeconfig"
 	"github.com/knest-dev/knest/pkg/cli/list"
+	"github.com/knest-dev/knest/pkg/cli/version"
 )
 
 // NewCommand returns the root `knest` command.
@@ -28,7 +29,7 @@ func NewCommand(streams cli.Streams) *cobra.Command {
 	cmd.SetOut(streams.Out)
 	cmd.SetErr(streams.ErrOut)
 	cmd.AddCommand(create.NewCommand(streams), connect.NewCommand(streams), list.NewCommand(streams),
-		delete.NewCommand(streams), kubeconfig.NewCommand(streams), dev.NewCommand(streams))
+		delete.NewCommand(streams), kubeconfig.NewCommand(streams), dev.NewCommand(streams), version.NewCommand(streams))
 	return cmd
 }
 
