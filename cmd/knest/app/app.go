@@ -21,8 +21,8 @@ import (
 // NewCommand returns the root `knest` command.
 func NewCommand(streams cli.Streams) *cobra.Command {
 	cmd := &cobra.Command{
-		Use:           "knest",
-		Short:         "Virtual Kubernetes clusters for tenants, each in one namespace of a host cluster",
+		Use:   "knest",
+		Short: "Virtual Kubernetes clusters for tenants, each in one namespace of a host cluster",
 		Example: `  knest create team-a          # on the host of your current kubeconfig context
   knest connect team-a
   knest list
