@@ -13,7 +13,7 @@ demo: build
 run: build
 	hack/run.sh
 
-## build: bin/knestd and bin/knest (with the Kubernetes version stamped in)
+## build: bin/knestd, bin/knest, bin/knest-dev and bin/kubectl (with the Kubernetes version stamped in)
 build:
 	hack/build.sh
 
@@ -65,15 +65,15 @@ bench-startup: build
 
 ## bench-devcluster: devcluster start to nodes Ready and to a 10-pod Deployment Running, RSS
 bench-devcluster: build
-	go run ./hack/bench/devcluster --knest bin/knest
+	go run ./hack/bench/devcluster --knest-dev bin/knest-dev
 
 ## bench-sync: 1000 pods through the syncer vs created directly on the host with the same QPS budget, as JSON
 bench-sync: build
-	go run ./hack/bench/sync --knest bin/knest --knestd bin/knestd
+	go run ./hack/bench/sync --knest-dev bin/knest-dev --knestd bin/knestd
 
 ## bench-density: a devcluster plus N idle tenants (knestd, syncer, the chart's host objects): per-tenant RSS and idle CPU, where the machine runs out, as JSON (args in DENSITY_ARGS, e.g. --tenants 10 --step 5)
 bench-density: build
-	go run ./hack/bench/density --knest bin/knest --knestd bin/knestd $(DENSITY_ARGS)
+	go run ./hack/bench/density --knest-dev bin/knest-dev --knestd bin/knestd $(DENSITY_ARGS)
 
 clean:
 	rm -rf bin _output

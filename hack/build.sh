@@ -5,6 +5,6 @@ cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
 ldflags="$(hack/ldflags.sh)"
 mkdir -p bin
-for cmd in ${KNEST_BINARIES:-knestd knest}; do
+for cmd in ${KNEST_BINARIES:-knestd knest knest-dev}; do
   go build -ldflags "${ldflags}" -o "bin/${cmd}" "./cmd/${cmd}"
 done

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Fails on unformatted code, vet findings, an untidy go.mod, or generated
-# files (the knestd Role copies, manifests/knest.yaml) out of date.
+# files (the knestd Role copies, manifests/knest.yaml) out of date, or a
+# knest CLI that does not build for macOS or has grown past 120 MB.
 set -o errexit -o nounset -o pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
@@ -29,6 +30,18 @@ fi
     git --no-pager diff -- go.mod go.sum >&2
     exit 1
   fi)
+
+# The knest CLI is portable and small: it builds for macOS with no cgo
+# (knest-dev holds the Linux-only devcluster), and that plain, unstripped
+# binary stays under 120 MB.
+cli="$(mktemp)"
+CGO_ENABLED=0 GOOS=darwin GOARCH=arm64 go build -o "${cli}" ./cmd/knest
+size=$(wc -c <"${cli}")
+rm -f "${cli}"
+if [ "${size}" -ge 120000000 ]; then
+  echo "knest for darwin/arm64 is ${size} bytes, not under 120 MB (120000000 bytes): keep control-plane code out of the CLI (go list -deps ./cmd/knest)" >&2
+  exit 1
+fi
 
 rendered="$(mktemp)"
 role="$(mktemp)"

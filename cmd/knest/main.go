@@ -4,14 +4,20 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"os"
 
 	"github.com/knest-dev/knest/cmd/knest/app"
+	"github.com/knest-dev/knest/pkg/cli"
 )
 
 func main() {
 	if err := app.Run(context.Background(), os.Args[1:]); err != nil {
+		var exit cli.ExitError
+		if errors.As(err, &exit) {
+			os.Exit(exit.Code)
+		}
 		fmt.Fprintln(os.Stderr, "knest: "+err.Error())
 		os.Exit(1)
 	}

@@ -2,7 +2,10 @@
 // commands share. Each command lives in a package of its own under pkg/cli.
 package cli
 
-import "io"
+import (
+	"fmt"
+	"io"
+)
 
 // Streams are a command's standard streams.
 type Streams struct {
@@ -10,3 +13,9 @@ type Streams struct {
 	Out    io.Writer
 	ErrOut io.Writer
 }
+
+// ExitError ends knest with Code and prints nothing more: the process
+// that failed (knest-dev, behind `knest dev`) has printed the reason.
+type ExitError struct{ Code int }
+
+func (e ExitError) Error() string { return fmt.Sprintf("exit status %d", e.Code) }

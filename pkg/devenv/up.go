@@ -16,6 +16,7 @@ import (
 	"k8s.io/client-go/tools/clientcmd"
 	"sigs.k8s.io/yaml"
 
+	"github.com/knest-dev/knest/pkg/devenv/devflags"
 	"github.com/knest-dev/knest/pkg/policy"
 	"github.com/knest-dev/knest/pkg/tenant"
 )
@@ -36,11 +37,11 @@ const (
 type Options struct {
 	// Dir holds everything: data, logs and kubeconfigs (see Layout).
 	Dir string
-	// Knest is the knest binary, which runs the host (`knest dev host`);
-	// Knestd runs each tenant.
-	Knest, Knestd string
-	Host          HostOptions
-	Tenants       []TenantOptions
+	// KnestDev is the knest-dev binary, which runs the host (`knest-dev
+	// host`); Knestd runs each tenant.
+	KnestDev, Knestd string
+	Host             HostOptions
+	Tenants          []TenantOptions
 	// Progress, if not nil, gets a line as each process starts, naming
 	// its log.
 	Progress io.Writer
@@ -65,7 +66,8 @@ type HostOptions struct {
 // DefaultHost is the host `knest dev up` starts without flags: two general
 // nodes and one sandboxed, which the hard profile's pods need.
 func DefaultHost() HostOptions {
-	return HostOptions{Nodes: 2, SandboxedNodes: 1, ServiceCIDR: "10.96.0.0/16", PodCIDR: "10.244.0.0/14"}
+	return HostOptions{Nodes: devflags.DefaultNodes, SandboxedNodes: devflags.DefaultSandboxedNodes,
+		ServiceCIDR: devflags.DefaultServiceCIDR, PodCIDR: devflags.DefaultPodCIDR}
 }
 
 // TenantOptions say how one tenant is set up.
@@ -194,7 +196,7 @@ func (e *Env) up(ctx context.Context) error {
 
 func (e *Env) startHost(ctx context.Context) error {
 	h := e.opts.Host
-	args := []string{"dev", "host", "--dir=" + e.Layout.HostDir(), "--port=" + strconv.Itoa(h.Port),
+	args := []string{"host", "--dir=" + e.Layout.HostDir(), "--port=" + strconv.Itoa(h.Port),
 		"--nodes=" + strconv.Itoa(h.Nodes), "--sandboxed-nodes=" + strconv.Itoa(h.SandboxedNodes)}
 	if h.ServiceCIDR != "" {
 		args = append(args, "--service-cidr="+h.ServiceCIDR)
@@ -212,7 +214,7 @@ func (e *Env) startHost(ctx context.Context) error {
 	log := e.Layout.Log("host")
 	fmt.Fprintf(e.opts.Progress, "Starting the host cluster (log: %s)\n", log)
 	var err error
-	if e.Host, err = StartChild("host cluster", log, HostReadyMessage, e.opts.Knest, args...); err != nil {
+	if e.Host, err = StartChild("host cluster", log, HostReadyMessage, e.opts.KnestDev, args...); err != nil {
 		return err
 	}
 	if err := waitReady(ctx, e.Host); err != nil {

@@ -201,12 +201,16 @@ type Release struct {
 	Updated      time.Time
 	// Values are the chart's defaults with the release's values over them.
 	Values chartutil.Values
+	// UserValues are only the values the release was installed or last
+	// upgraded with, without the chart's defaults.
+	UserValues map[string]any
 	// Manifest is what Helm applied.
 	Manifest string
 }
 
 func newRelease(rel *release.Release) (*Release, error) {
-	r := &Release{Name: rel.Name, Namespace: rel.Namespace, Revision: rel.Version, Manifest: rel.Manifest}
+	r := &Release{Name: rel.Name, Namespace: rel.Namespace, Revision: rel.Version, Manifest: rel.Manifest,
+		UserValues: rel.Config}
 	if rel.Info != nil {
 		r.Status = rel.Info.Status.String()
 		r.Updated = rel.Info.LastDeployed.Time

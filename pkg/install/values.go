@@ -68,7 +68,14 @@ func schemaProblems(report string) []string {
 // LoadValues merges values files (later ones win) and then --set style
 // assignments (key.sub=value,other=value), as helm -f and --set do.
 func LoadValues(files, sets []string) (map[string]any, error) {
-	opts := values.Options{ValueFiles: files, Values: sets}
+	return MergeValues(values.Options{ValueFiles: files, Values: sets})
+}
+
+// MergeValues merges values as helm install and upgrade do: -f/--values
+// files (later ones win), then --set-json, --set, --set-string and
+// --set-file, each over the ones before. Files are local: no getter (URL)
+// is offered.
+func MergeValues(opts values.Options) (map[string]any, error) {
 	v, err := opts.MergeValues(getter.Providers{})
 	if err != nil {
 		return nil, fmt.Errorf("invalid chart values: %w", err)

@@ -3,7 +3,7 @@
 // host objects and identity (devenv.Up, as knest dev up prepares them) and
 // its own knestd with the syncer, all idle. It prints one JSON object.
 //
-//	go run ./hack/bench/density --knest bin/knest --knestd bin/knestd [--tenants 60] [--step 10] [--idle 1m]
+//	go run ./hack/bench/density --knest-dev bin/knest-dev --knestd bin/knestd [--tenants 60] [--step 10] [--idle 1m]
 //
 // Tenants start --step at a time. After each step every knestd must be
 // ready, and the machine must keep --reserve-mib of memory available;
@@ -107,7 +107,7 @@ func main() {
 }
 
 func run() error {
-	knest := flag.String("knest", "bin/knest", "knest binary (runs the devcluster host)")
+	knestDev := flag.String("knest-dev", "bin/knest-dev", "knest-dev binary (runs the devcluster host)")
 	knestd := flag.String("knestd", "bin/knestd", "knestd binary (runs each tenant)")
 	tenants := flag.Int("tenants", 60, "tenants to start")
 	stepSize := flag.Int("step", 10, "tenants started at a time; memory and readiness are checked after each step")
@@ -142,7 +142,7 @@ func run() error {
 
 	// Every tenant's host side first (deferred: no knestd yet), as
 	// `knest create` would prepare it; then the knestds, a step at a time.
-	opts := devenv.Options{Dir: *dir, Knest: *knest, Knestd: *knestd, Host: devenv.DefaultHost(), Progress: os.Stderr}
+	opts := devenv.Options{Dir: *dir, KnestDev: *knestDev, Knestd: *knestd, Host: devenv.DefaultHost(), Progress: os.Stderr}
 	for i := 0; i < *tenants; i++ {
 		opts.Tenants = append(opts.Tenants, devenv.TenantOptions{
 			Tenant: devenv.Tenant{Name: fmt.Sprintf("d%03d", i), Profile: prof}, Deferred: true,

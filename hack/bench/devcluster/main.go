@@ -3,7 +3,7 @@
 // Ready), time from then until a 10-replica Deployment has 10 Running pods,
 // and the process's RSS at that point. It prints one JSON object.
 //
-//	go run ./hack/bench/devcluster --knest bin/knest [--replicas 10]
+//	go run ./hack/bench/devcluster --knest-dev bin/knest-dev [--replicas 10]
 package main
 
 import (
@@ -53,7 +53,7 @@ func main() {
 }
 
 func run() error {
-	knest := flag.String("knest", "bin/knest", "knest binary")
+	knestDev := flag.String("knest-dev", "bin/knest-dev", "knest-dev binary (the devcluster)")
 	replicas := flag.Int("replicas", 10, "deployment replicas")
 	nodes := flag.Int("nodes", 2, "general nodes")
 	flag.Parse()
@@ -63,7 +63,7 @@ func run() error {
 		return err
 	}
 	defer os.RemoveAll(dir)
-	cmd := exec.Command(*knest, "dev", "host", "--dir", dir, "--nodes", strconv.Itoa(*nodes))
+	cmd := exec.Command(*knestDev, "host", "--dir", dir, "--nodes", strconv.Itoa(*nodes))
 	cmd.Stdout = io.Discard
 	stderr, err := cmd.StderrPipe()
 	if err != nil {

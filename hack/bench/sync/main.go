@@ -23,7 +23,7 @@
 // in hack/bench/internal: podtimeline (watches, per-pod times, latency),
 // metrics (Prometheus text through expfmt), heap, perf, proccpu, stats.
 //
-//	go run ./hack/bench/sync --knest bin/knest --knestd bin/knestd [--pods 1000] [--qps 50 --burst 100] [--heap] [--perf FILE]
+//	go run ./hack/bench/sync --knest-dev bin/knest-dev --knestd bin/knestd [--pods 1000] [--qps 50 --burst 100] [--heap] [--perf FILE]
 package main
 
 import (
@@ -73,21 +73,21 @@ const (
 )
 
 type options struct {
-	knest, knestd  string
-	pods           int
-	qps            float64
-	burst, workers int
-	heap           bool
-	heapProfiles   string
-	tenantFirst    bool
-	skipDirect     bool
-	automount      bool
-	paced          int
-	pacedRate      float64
-	perf           string
-	timeout        time.Duration
-	keep           bool
-	knestdArgs     []string
+	knestDev, knestd string
+	pods             int
+	qps              float64
+	burst, workers   int
+	heap             bool
+	heapProfiles     string
+	tenantFirst      bool
+	skipDirect       bool
+	automount        bool
+	paced            int
+	pacedRate        float64
+	perf             string
+	timeout          time.Duration
+	keep             bool
+	knestdArgs       []string
 }
 
 type result struct {
@@ -173,7 +173,7 @@ func main() {
 
 func run() error {
 	var o options
-	flag.StringVar(&o.knest, "knest", "bin/knest", "knest binary (runs the devcluster)")
+	flag.StringVar(&o.knestDev, "knest-dev", "bin/knest-dev", "knest-dev binary (runs the devcluster)")
 	flag.StringVar(&o.knestd, "knestd", "bin/knestd", "knestd binary")
 	flag.IntVar(&o.pods, "pods", 1000, "pods per run")
 	flag.Float64Var(&o.qps, "qps", 50, "host QPS of the syncer (--host-qps) and of the direct creator")
@@ -215,7 +215,7 @@ func run() error {
 	// One bulk run's pods at a time (the first run's are deleted before
 	// the second), plus the paced and warm-up pods.
 	e, err := syncenv.Start(ctx, syncenv.Config{
-		Dir: dir, Knest: o.knest, Knestd: o.knestd, Pods: o.pods + 2*o.paced + 2, QPS: o.qps, Burst: o.burst, KnestdArgs: o.knestdArgs,
+		Dir: dir, KnestDev: o.knestDev, Knestd: o.knestd, Pods: o.pods + 2*o.paced + 2, QPS: o.qps, Burst: o.burst, KnestdArgs: o.knestdArgs,
 	})
 	if e != nil {
 		defer func() {

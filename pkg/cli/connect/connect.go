@@ -57,7 +57,14 @@ the tenant's LoadBalancer Service (chart value expose.enabled), else a
 port-forward to the knestd pod through the host API server, which runs
 until Ctrl-C. The context (knest-NAME unless --context-name) is added to the
 kubeconfig the host came from, or printed with --print.`,
-		Args: cobra.ExactArgs(1),
+		Example: `  # Add context knest-team-a and port-forward until Ctrl-C
+  knest connect team-a
+  kubectl --context knest-team-a get namespaces
+
+  # Print a kubeconfig for a tenant exposed at a known address
+  knest connect team-a --server https://team-a.example.com --print > team-a.kubeconfig`,
+		Args:              cobra.ExactArgs(1),
+		ValidArgsFunction: cli.CompleteTenants(&o.Host, &o.Namespace),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			return Run(cmd.Context(), streams, args[0], o)
 		},

@@ -11,9 +11,13 @@ import (
 	"strings"
 	"time"
 
+	"github.com/mitchellh/copystructure"
 	"github.com/spf13/cobra"
+	"helm.sh/helm/v3/pkg/chartutil"
+	"helm.sh/helm/v3/pkg/cli/values"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes"
+	"sigs.k8s.io/yaml"
 
 	"github.com/knest-dev/knest/charts"
 	"github.com/knest-dev/knest/pkg/cli"
@@ -27,14 +31,23 @@ type Options struct {
 	Host      cli.HostFlags
 	Namespace string
 	// Isolation, when set, overrides the values' isolation.
-	Isolation   policy.Profile
-	ValuesFiles []string
-	Set         []string
-	Timeout     time.Duration
-	Upgrade     bool
+	Isolation policy.Profile
+	// Values are -f/--values and the --set flags, as Helm has them.
+	Values  values.Options
+	Timeout time.Duration
+	Upgrade bool
+	// ResetValues drops the values an upgraded tenant was installed with;
+	// without it they are kept under the new ones (Helm's
+	// --reset-then-reuse-values).
+	ResetValues bool
 	Wait        bool
 	// Hostnames, when set, are the values' exposure.hostnames.
 	Hostnames []string
+	// DryRun prints the namespace and the chart's manifests instead of
+	// installing them; no host is contacted.
+	DryRun bool
+	// Output is "", json or yaml.
+	Output string
 }
 
 // NewCommand returns `knest create`.
@@ -48,9 +61,26 @@ func NewCommand(streams cli.Streams) *cobra.Command {
 (restricted in hard isolation, baseline in soft), then waits until the
 tenant's control plane is ready. A namespace holds one tenant only.
 
-Values come from the chart's defaults, then -f files, then --set, then
---isolation. The host's service CIDR is read from the host when the values
-do not set knestd.serviceCIDR.`,
+Values come from the chart's defaults, then -f files, then --set-json,
+--set, --set-string and --set-file (as Helm applies them), then --isolation.
+On --upgrade the values the tenant has are kept under the new ones (Helm's
+--reset-then-reuse-values), so a re-run without an earlier --set keeps it;
+--reset-values drops them. The host's service CIDR is read from the host
+when the values do not set knestd.serviceCIDR.
+
+--dry-run prints the labelled namespace and the chart's manifests without
+contacting the host (for GitOps: set knestd.serviceCIDR to the host's).`,
+		Example: `  # A tenant with the default (hard) isolation in namespace knest-team-a
+  knest create team-a
+
+  # Soft isolation, values from a file and a flag
+  knest create team-b --isolation soft -f values.yaml --set knestd.image.tag=v0.1.0
+
+  # Change a value later; the earlier ones are kept
+  knest create team-b --upgrade --set-string knestd.logLevel=4
+
+  # Render what would be installed, for GitOps
+  knest create team-c --dry-run -o yaml --set knestd.serviceCIDR=10.96.0.0/12 > team-c.yaml`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			return Run(cmd.Context(), streams, args[0], o)
@@ -60,10 +90,16 @@ do not set knestd.serviceCIDR.`,
 	o.Host.AddFlags(f)
 	cli.AddNamespaceFlag(f, &o.Namespace)
 	f.Var(&o.Isolation, "isolation", "isolation profile: hard (sandboxed RuntimeClass, Pod Security restricted) or soft (baseline, shared kernel); default: the values', else hard")
-	f.StringArrayVarP(&o.ValuesFiles, "values", "f", nil, "chart values file (repeatable; later files win)")
-	f.StringArrayVar(&o.Set, "set", nil, "chart value as key.sub=value (repeatable; over -f)")
+	f.StringSliceVarP(&o.Values.ValueFiles, "values", "f", nil, "chart values file (repeatable; later files win)")
+	f.StringArrayVar(&o.Values.Values, "set", nil, "chart values as key.sub=value[,key2=value2] (repeatable; over -f)")
+	f.StringArrayVar(&o.Values.StringValues, "set-string", nil, "chart values as key=value, each value a string (repeatable)")
+	f.StringArrayVar(&o.Values.FileValues, "set-file", nil, "chart values as key=path, each value the content of the file at path (repeatable)")
+	f.StringArrayVar(&o.Values.JSONValues, "set-json", nil, "chart values as key=JSON (repeatable)")
 	f.DurationVar(&o.Timeout, "timeout", o.Timeout, "how long to wait for the tenant to be ready")
-	f.BoolVar(&o.Upgrade, "upgrade", false, "upgrade the tenant if it exists (its values are replaced by these)")
+	f.BoolVar(&o.Upgrade, "upgrade", false, "upgrade the tenant if it exists (its earlier values are kept under these)")
+	f.BoolVar(&o.ResetValues, "reset-values", false, "with --upgrade: drop the tenant's earlier values, keep only these")
+	f.BoolVar(&o.DryRun, "dry-run", false, "print the namespace and manifests that would be installed (with -o yaml or json); contact no host")
+	cli.AddOutputFlag(f, &o.Output, "json", "yaml")
 	f.BoolVar(&o.Wait, "wait", o.Wait, "wait until the tenant is ready")
 	f.StringArrayVar(&o.Hostnames, "hostname", nil, "hostname the tenant's Ingresses may claim, exact or *.domain (repeatable; sets exposure.hostnames; default *.NAME.<exposure.baseDomain>)")
 	return cmd
@@ -80,8 +116,11 @@ func Run(ctx context.Context, streams cli.Streams, name string, o Options) error
 	if err := tenant.ValidateName(name); err != nil {
 		return err
 	}
+	if err := cli.CheckOutput(o.Output, "json", "yaml"); err != nil {
+		return err
+	}
 	// Everything that needs no host is checked before the host is asked.
-	values, err := install.LoadValues(o.ValuesFiles, o.Set)
+	values, err := install.MergeValues(o.Values)
 	if err != nil {
 		return err
 	}
@@ -103,6 +142,9 @@ func Run(ctx context.Context, streams cli.Streams, name string, o Options) error
 	if err != nil {
 		return err
 	}
+	if o.DryRun {
+		return dryRun(ctx, streams, name, cli.TenantNamespace(name, o.Namespace), profile, values, o.Output)
+	}
 	hostConfig, err := o.Host.Config()
 	if err != nil {
 		return err
@@ -119,6 +161,24 @@ func Run(ctx context.Context, streams cli.Streams, name string, o Options) error
 	exists, err := checkNamespaceFree(releases, name, ns, o.Upgrade)
 	if err != nil {
 		return err
+	}
+	if exists && !o.ResetValues {
+		rel, err := releases.Get(name)
+		if err != nil {
+			return err
+		}
+		if values, err = ReuseValues(values, rel.UserValues); err != nil {
+			return err
+		}
+		if len(rel.UserValues) > 0 {
+			progress(fmt.Sprintf("Keeping the values of revision %d under the new ones (--reset-values drops them)", rel.Revision))
+		}
+		if err := install.ValidateValues(chrt, values); err != nil {
+			return err
+		}
+		if profile, knestdEnabled, err = effective(values); err != nil {
+			return err
+		}
 	}
 	if knestdEnabled {
 		if err := setServiceCIDR(ctx, host, values, progress); err != nil {
@@ -155,9 +215,12 @@ func Run(ctx context.Context, streams cli.Streams, name string, o Options) error
 	}
 	if !knestdEnabled {
 		progress("knestd is disabled in the values: run it yourself (knest dev does)")
-		return nil
+		return printResult(streams, releases, name, o.Output)
 	}
 	if !o.Wait {
+		if o.Output != "" {
+			return printResult(streams, releases, name, o.Output)
+		}
 		fmt.Fprintf(streams.Out, "Tenant %s is starting; 'knest list' shows when it is ready.\n", name)
 		return nil
 	}
@@ -174,9 +237,80 @@ func Run(ctx context.Context, streams cli.Streams, name string, o Options) error
 		}
 		return err
 	}
+	if o.Output != "" {
+		return printResult(streams, releases, name, o.Output)
+	}
 	fmt.Fprintf(streams.Out, "Tenant %s is ready (%s). Connect with:\n    knest connect %s -n %s\n",
 		name, time.Since(start).Round(time.Second), name, ns)
 	return nil
+}
+
+// ReuseValues puts the values a tenant has (earlier, without the chart's
+// defaults) under the new ones, as Helm's --reset-then-reuse-values does:
+// the chart's defaults come from the chart being installed, what the user
+// set before stays unless set again (a null value removes it).
+func ReuseValues(values, earlier map[string]any) (map[string]any, error) {
+	if len(earlier) == 0 {
+		return values, nil
+	}
+	old, err := copystructure.Copy(earlier)
+	if err != nil {
+		return nil, err
+	}
+	return chartutil.CoalesceTables(values, old.(map[string]any)), nil
+}
+
+// Result is what `knest create -o json|yaml` prints.
+type Result struct {
+	Name         string         `json:"name"`
+	Namespace    string         `json:"namespace"`
+	Isolation    string         `json:"isolation"`
+	Status       string         `json:"status"`
+	Revision     int            `json:"revision"`
+	ChartVersion string         `json:"chartVersion"`
+	Values       map[string]any `json:"values"`
+}
+
+func printResult(streams cli.Streams, releases *install.Client, name, output string) error {
+	if output == "" {
+		return nil
+	}
+	r, err := releases.Get(name)
+	if err != nil {
+		return err
+	}
+	return cli.PrintObject(streams.Out, output, Result{Name: r.Name, Namespace: r.Namespace, Isolation: r.Isolation(),
+		Status: r.Status, Revision: r.Revision, ChartVersion: r.ChartVersion, Values: r.UserValues})
+}
+
+// dryRun prints the tenant's namespace, labelled as create labels it, and
+// the chart's manifests: YAML documents, or with -o json a v1 List.
+func dryRun(ctx context.Context, streams cli.Streams, name, ns string, profile policy.Profile, values map[string]any, output string) error {
+	manifest, err := install.Render(ctx, name, ns, values)
+	if err != nil {
+		return err
+	}
+	nsObj := tenant.Namespace(ns, name, profile)
+	nsObj.TypeMeta = metav1.TypeMeta{APIVersion: "v1", Kind: "Namespace"}
+	nsYAML, err := yaml.Marshal(nsObj)
+	if err != nil {
+		return err
+	}
+	if output != "json" {
+		_, err = fmt.Fprintf(streams.Out, "---\n%s%s", nsYAML, manifest)
+		return err
+	}
+	var items []any
+	for _, doc := range append([]string{string(nsYAML)}, strings.Split(manifest, "\n---")...) {
+		var obj map[string]any
+		if err := yaml.Unmarshal([]byte(doc), &obj); err != nil {
+			return fmt.Errorf("rendered manifest: %w", err)
+		}
+		if len(obj) > 0 {
+			items = append(items, obj)
+		}
+	}
+	return cli.PrintObject(streams.Out, "json", map[string]any{"apiVersion": "v1", "kind": "List", "items": items})
 }
 
 // effective reads the isolation profile and whether knestd runs from the

@@ -47,7 +47,10 @@ encryption key and published kubeconfig, and the Events about objects that
 are gone. A namespace 'knest create' made is deleted too, unless
 --keep-namespace; one that existed before is kept, without its knest labels.
 The context 'knest connect' added to the kubeconfig is removed last.`,
-		Args: cobra.ExactArgs(1),
+		Example: `  knest delete team-a
+  knest delete team-b -n shared-ns --keep-namespace`,
+		Args:              cobra.ExactArgs(1),
+		ValidArgsFunction: cli.CompleteTenants(&o.Host, &o.Namespace),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			return Run(cmd.Context(), streams, args[0], o)
 		},

@@ -28,7 +28,10 @@ func NewCommand(streams cli.Streams) *cobra.Command {
 knestd-kubeconfig of its host namespace. Its server is the knestd Service's
 in-cluster name, which resolves inside the host cluster only: from outside,
 use 'knest connect NAME' (or 'knest connect NAME --print').`,
-		Args: cobra.ExactArgs(1),
+		Example: `  # Store it in a host Secret for an in-cluster client
+  knest kubeconfig team-a > team-a.kubeconfig`,
+		Args:              cobra.ExactArgs(1),
+		ValidArgsFunction: cli.CompleteTenants(&o.Host, &o.Namespace),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			return Run(cmd.Context(), streams, args[0], o)
 		},

@@ -36,6 +36,9 @@ func KnestdPath() string { return filepath.Join(binDir, "knestd") }
 // KnestPath is the knest CLI binary the tests run.
 func KnestPath() string { return filepath.Join(binDir, "knest") }
 
+// KnestDevPath is the knest-dev binary (the devcluster) the tests run.
+func KnestDevPath() string { return filepath.Join(binDir, "knest-dev") }
+
 // RepoRoot returns the repository root, found from this package's directory.
 func RepoRoot() (string, error) {
 	dir, err := os.Getwd()
@@ -54,7 +57,7 @@ func RepoRoot() (string, error) {
 	}
 }
 
-// BuildBinaries builds knestd and knest with the version ldflags into a
+// BuildBinaries builds knestd, knest and knest-dev with the version ldflags into a
 // temporary directory, unless $KNEST_BIN_DIR names a directory that holds
 // them already (the Makefile builds them once for every test package).
 func BuildBinaries() (cleanup func(), err error) {
@@ -74,7 +77,7 @@ func BuildBinaries() (cleanup func(), err error) {
 	if err != nil {
 		return nil, err
 	}
-	for _, name := range []string{"knestd", "knest"} {
+	for _, name := range []string{"knestd", "knest", "knest-dev"} {
 		cmd := exec.Command("go", "build", "-ldflags", strings.TrimSpace(string(ldflags)), "-o", filepath.Join(binDir, name), "./cmd/"+name)
 		cmd.Dir = root
 		cmd.Stdout, cmd.Stderr = os.Stderr, os.Stderr
@@ -153,10 +156,10 @@ func Start(t testing.TB, dataDir string, args ...string) *Process {
 // HostReadyMessage is the line the devcluster logs once it is ready.
 const HostReadyMessage = "Host cluster is ready"
 
-// StartHost starts a devcluster (knest dev host) on dir.
+// StartHost starts a devcluster (knest-dev host) on dir.
 func StartHost(t testing.TB, dir string, args ...string) *Process {
 	t.Helper()
-	return start(t, KnestPath(), dir, HostReadyMessage, append([]string{"dev", "host", "--dir=" + dir}, args...))
+	return start(t, KnestDevPath(), dir, HostReadyMessage, append([]string{"host", "--dir=" + dir}, args...))
 }
 
 func start(t testing.TB, bin, dataDir, ready string, args []string) *Process {

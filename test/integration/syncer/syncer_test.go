@@ -85,7 +85,7 @@ func setUpHost(t *testing.T, host devenv.HostOptions, values map[string]any) *en
 	chartValues := map[string]any{"quota": map[string]any{"enabled": false}, "poolNodes": false}
 	maps.Copy(chartValues, values)
 	dev, err := devenv.Up(t.Context(), devenv.Options{
-		Dir: t.TempDir(), Knest: framework.KnestPath(), Knestd: framework.KnestdPath(), Host: host,
+		Dir: t.TempDir(), KnestDev: framework.KnestDevPath(), Knestd: framework.KnestdPath(), Host: host,
 		Tenants: []devenv.TenantOptions{{Tenant: devenv.Tenant{Name: tenantName, Profile: policy.DefaultProfile}, Values: chartValues, Deferred: true}},
 	})
 	if err != nil {

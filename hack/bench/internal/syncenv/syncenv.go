@@ -43,8 +43,8 @@ const (
 type Config struct {
 	// Dir holds the data and logs.
 	Dir string
-	// Knest and Knestd are the binaries.
-	Knest, Knestd string
+	// KnestDev and Knestd are the binaries.
+	KnestDev, Knestd string
 	// Pods is how many pods the host must hold at once.
 	Pods int
 	// QPS and Burst are the syncer's host budget (--host-qps,
@@ -107,7 +107,7 @@ func Start(ctx context.Context, c Config) (*Env, error) {
 	host := devenv.DefaultHost()
 	host.Nodes, host.SandboxedNodes, host.PodCIDR = e.Nodes, e.Nodes, e.PodCIDR
 	e.Dev, err = devenv.Up(ctx, devenv.Options{
-		Dir: c.Dir, Knest: c.Knest, Knestd: c.Knestd, Host: host, StopGrace: 30 * time.Second,
+		Dir: c.Dir, KnestDev: c.KnestDev, Knestd: c.Knestd, Host: host, StopGrace: 30 * time.Second,
 		Tenants: []devenv.TenantOptions{
 			{Tenant: devenv.Tenant{Name: TenantName, Profile: policy.DefaultProfile}, Values: values, KnestdArgs: append([]string{
 				"--host-qps=" + strconv.FormatFloat(c.QPS, 'f', -1, 32), "--host-burst=" + strconv.Itoa(c.Burst),

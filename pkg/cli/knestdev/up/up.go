@@ -1,4 +1,5 @@
-// Package up is `knest dev up`: start a devcluster host and one knestd per
+// Package up is `knest dev up` (the knest-dev binary's `up`, which knest
+// runs): start a devcluster host and one knestd per
 // tenant as child processes, write their kubeconfigs, and stay in the
 // foreground until interrupted, then stop every child.
 package up
@@ -21,51 +22,27 @@ import (
 	"github.com/knest-dev/knest/pkg/cli"
 	"github.com/knest-dev/knest/pkg/devcluster/pools"
 	"github.com/knest-dev/knest/pkg/devenv"
-	"github.com/knest-dev/knest/pkg/policy"
+	"github.com/knest-dev/knest/pkg/devenv/devflags"
 )
 
 // Options are the flags of `knest dev up`.
-type Options struct {
-	Dir            string
-	Tenants        string
-	Nodes          int
-	SandboxedNodes int
-	Port           int
-	ServiceCIDR    string
-	PodCIDR        string
-	PoolsFile      string
-	Isolation      policy.Profile
-	HostNodeInfo   bool
-}
+type Options = devflags.Up
 
-// NewCommand returns `knest dev up`.
+// NewCommand returns the `up` command of knest-dev, which `knest dev up`
+// runs.
 func NewCommand(streams cli.Streams) *cobra.Command {
-	h := devenv.DefaultHost()
-	o := Options{Tenants: "demo", Nodes: h.Nodes, SandboxedNodes: h.SandboxedNodes, ServiceCIDR: h.ServiceCIDR, PodCIDR: h.PodCIDR, Isolation: policy.DefaultProfile}
+	o := devflags.NewUp()
 	cmd := &cobra.Command{
-		Use:   "up --dir DIR [--tenants a,b] [--nodes N]",
-		Short: "Start a local host cluster and tenant control planes (foreground)",
-		Long: `Starts the devcluster (etcd, kube-apiserver, kube-controller-manager,
-kube-scheduler and KWOK-simulated nodes, one process) and one knestd per tenant,
-writes DIR/host.kubeconfig and DIR/tenants/<tenant>.kubeconfig when they are
-ready, and stays in the foreground. Ctrl-C (or 'knest dev down --dir DIR') stops
-every process it started.`,
-		Args: cobra.NoArgs,
+		Use:     "up --dir DIR [--tenants a,b] [--nodes N]",
+		Short:   "Start a local host cluster and tenant control planes (foreground)",
+		Long:    devflags.UpLong,
+		Example: devflags.UpExample,
+		Args:    cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			return Run(cmd.Context(), streams, o)
+			return Run(cmd.Context(), streams, *o)
 		},
 	}
-	f := cmd.Flags()
-	f.StringVar(&o.Dir, "dir", "", "directory for all data, logs and kubeconfigs (required)")
-	f.StringVar(&o.Tenants, "tenants", o.Tenants, "comma-separated tenants, each NAME or NAME:PROFILE (soft or hard; NAME alone gets --isolation)")
-	f.IntVar(&o.Nodes, "nodes", o.Nodes, "number of general host nodes")
-	f.IntVar(&o.SandboxedNodes, "sandboxed-nodes", o.SandboxedNodes, "number of host nodes in the sandboxed pool")
-	f.IntVar(&o.Port, "port", 0, "host API server port (0 picks a free one)")
-	f.StringVar(&o.ServiceCIDR, "service-cidr", o.ServiceCIDR, "host service CIDR (tenants use it too)")
-	f.StringVar(&o.PodCIDR, "pod-cidr", o.PodCIDR, "host pod CIDR")
-	f.StringVar(&o.PoolsFile, "pools", "", "YAML file of host node pools: name, count, labels, taints, cpu, memory, maxPods (replaces --nodes and --sandboxed-nodes)")
-	f.Var(&o.Isolation, "isolation", "isolation profile of tenants listed without one: hard (kata RuntimeClass, sandboxed pool, images always pulled, Pod Security baseline) or soft (general nodes, baseline)")
-	f.BoolVar(&o.HostNodeInfo, "host-node-info", false, "let every tenant's virtual nodes show their host node's zone, region, arch, OS, instance type and capacity (chart value hostNodeInfo)")
+	o.AddFlags(cmd.Flags())
 	_ = cmd.MarkFlagRequired("dir")
 	return cmd
 }
@@ -120,7 +97,7 @@ func Run(ctx context.Context, streams cli.Streams, o Options) error {
 	ctx, stop := signal.NotifyContext(ctx, syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
 	opts := devenv.Options{
-		Dir: o.Dir, Knest: self, Knestd: knestd, Progress: streams.ErrOut,
+		Dir: o.Dir, KnestDev: self, Knestd: knestd, Progress: streams.ErrOut,
 		Host: devenv.HostOptions{Port: o.Port, Nodes: o.Nodes, SandboxedNodes: o.SandboxedNodes, PoolsFile: o.PoolsFile,
 			ServiceCIDR: o.ServiceCIDR, PodCIDR: o.PodCIDR},
 	}
@@ -161,7 +138,7 @@ func Run(ctx context.Context, streams cli.Streams, o Options) error {
 	}
 }
 
-// findKnestd looks for knestd next to the knest binary, then on PATH.
+// findKnestd looks for knestd next to the knest-dev binary, then on PATH.
 func findKnestd(self string) (string, error) {
 	beside := filepath.Join(filepath.Dir(self), "knestd")
 	if st, err := os.Stat(beside); err == nil && !st.IsDir() {
@@ -170,5 +147,5 @@ func findKnestd(self string) (string, error) {
 	if p, err := exec.LookPath("knestd"); err == nil {
 		return p, nil
 	}
-	return "", errors.New("knestd binary not found next to knest or on PATH: run 'make build'")
+	return "", errors.New("knestd binary not found next to knest-dev or on PATH: run 'make build', which puts both in bin/")
 }

@@ -14,22 +14,23 @@ import (
 	"github.com/knest-dev/knest/internal/dirlock"
 	"github.com/knest-dev/knest/pkg/cli"
 	"github.com/knest-dev/knest/pkg/devenv"
+	"github.com/knest-dev/knest/pkg/devenv/devflags"
 )
 
-// NewCommand returns `knest dev down`.
+// NewCommand returns the `down` command of knest-dev, which `knest dev
+// down` runs.
 func NewCommand(streams cli.Streams) *cobra.Command {
-	var dir string
-	var timeout time.Duration
+	o := devflags.NewDown()
 	cmd := &cobra.Command{
-		Use:   "down --dir DIR",
-		Short: "Stop a knest dev environment started with 'knest dev up'",
-		Args:  cobra.NoArgs,
+		Use:     "down --dir DIR",
+		Short:   "Stop a knest dev environment started with 'knest dev up'",
+		Example: devflags.DownExample,
+		Args:    cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			return Run(cmd.Context(), streams, dir, timeout)
+			return Run(cmd.Context(), streams, o.Dir, o.Timeout)
 		},
 	}
-	cmd.Flags().StringVar(&dir, "dir", "", "directory of the environment (required)")
-	cmd.Flags().DurationVar(&timeout, "timeout", time.Minute, "how long to wait for it to stop")
+	o.AddFlags(cmd.Flags())
 	_ = cmd.MarkFlagRequired("dir")
 	return cmd
 }

@@ -1,4 +1,4 @@
-// Package host is `knest dev host`: the devcluster in the foreground. `knest
+// Package host is `knest-dev host`: the devcluster in the foreground. `knest
 // dev up` runs it as a child process; it is hidden from help.
 package host
 
@@ -16,16 +16,17 @@ import (
 	"github.com/knest-dev/knest/pkg/devcluster/pools"
 )
 
-// NewCommand returns `knest dev host`.
+// NewCommand returns `knest-dev host`.
 func NewCommand(streams cli.Streams) *cobra.Command {
 	var cfg = devcluster.DefaultConfig("", 2)
 	var nodes, sandboxed int
 	var poolsFile string
 	cmd := &cobra.Command{
-		Use:    "host --dir DIR",
-		Short:  "Run the devcluster host in the foreground",
-		Hidden: true,
-		Args:   cobra.NoArgs,
+		Use:     "host --dir DIR",
+		Short:   "Run the devcluster host in the foreground",
+		Hidden:  true,
+		Example: `  knest-dev host --dir /tmp/host --nodes 3`,
+		Args:    cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			cfg.Pools = pools.Defaults(nodes, sandboxed)
 			if poolsFile != "" {
