@@ -60,6 +60,9 @@ echo "--- creating kind cluster ${cluster}"
 kind create cluster --name "${cluster}" --config hack/kind/config.yaml --kubeconfig "${kubeconfig}" \
   ${KIND_NODE_IMAGE:+--image "${KIND_NODE_IMAGE}"} --wait 5m
 kubectl --kubeconfig "${kubeconfig}" apply -f manifests/runtimeclasses/kata.yaml
+# Once per host: the hostname claims tenants' Ingresses take (the chart's
+# exposure.hostnameClaims binds each knestd in knest-hostnames).
+kubectl --kubeconfig "${kubeconfig}" apply -f manifests/hostname-claims.yaml
 
 echo "--- building and loading ${image_repo}:${image_tag}"
 docker build -t "${image_repo}:${image_tag}" .
