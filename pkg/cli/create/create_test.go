@@ -10,8 +10,8 @@ import (
 	"github.com/google/go-cmp/cmp"
 
 	"github.com/knest-dev/knest/charts"
-	"github.com/knest-dev/knest/pkg/install"
 	"github.com/knest-dev/knest/pkg/cli"
+	"github.com/knest-dev/knest/pkg/install"
 	"github.com/knest-dev/knest/pkg/policy"
 )
 
