@@ -2,14 +2,10 @@ package encryption
 
 import (
 	"bytes"
-	"crypto/rand"
 	"encoding/base64"
-	"errors"
 	"fmt"
-	"io/fs"
-	"os"
 
-	"github.com/knest-dev/knest/internal/atomicfile"
+	"github.com/knest-dev/knest/internal/keyfile"
 )
 
 // KeySize is the key length secretbox (XSalsa20-Poly1305) takes.
@@ -22,38 +18,13 @@ const ProviderName = "knest-key-1"
 // LoadKey reads a key file. The file must hold exactly one base64-encoded
 // 32-byte key, optionally followed by a newline.
 func LoadKey(path string) ([]byte, error) {
-	data, err := os.ReadFile(path)
-	if err != nil {
-		return nil, fmt.Errorf("failed to read encryption key file: %w", err)
-	}
-	key, err := base64.StdEncoding.DecodeString(string(bytes.TrimSpace(data)))
-	if err != nil {
-		return nil, fmt.Errorf("encryption key file %s is corrupt: not base64", path)
-	}
-	if len(key) != KeySize {
-		return nil, fmt.Errorf("encryption key file %s is corrupt: key is %d bytes, want %d", path, len(key), KeySize)
-	}
-	return key, nil
+	return keyfile.Load(path, "encryption key", KeySize)
 }
 
 // EnsureKey loads the key at path, generating and writing a new one (mode
 // 0600) if the file does not exist yet.
 func EnsureKey(path string) ([]byte, error) {
-	_, err := os.Stat(path)
-	if err == nil {
-		return LoadKey(path)
-	}
-	if !errors.Is(err, fs.ErrNotExist) {
-		return nil, fmt.Errorf("failed to read encryption key file: %w", err)
-	}
-	key := make([]byte, KeySize)
-	if _, err := rand.Read(key); err != nil {
-		return nil, err
-	}
-	if err := atomicfile.Write(path, []byte(base64.StdEncoding.EncodeToString(key)+"\n"), 0o600); err != nil {
-		return nil, err
-	}
-	return key, nil
+	return keyfile.Ensure(path, "encryption key", KeySize)
 }
 
 // Resources are encrypted at rest. Secrets are the point; the others can hold
