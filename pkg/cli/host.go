@@ -72,3 +72,33 @@ func AddNamespaceFlag(fs *pflag.FlagSet, p *string) {
 func SignalContext(ctx context.Context) (context.Context, context.CancelFunc) {
 	return signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
 }
+
+// ContextName is the name of the host's context in the kubeconfig: --context,
+// or the kubeconfig's current context; "" when the kubeconfig names none.
+func (f HostFlags) ContextName() string {
+	if f.Context != "" {
+		return f.Context
+	}
+	cfg, err := f.PathOptions().GetStartingConfig()
+	if err != nil {
+		return ""
+	}
+	return cfg.CurrentContext
+}
+
+// TenantContextName is the kubeconfig context `knest connect` adds for tenant
+// name by default: knest-NAME@HOST-CONTEXT, so that tenants of the same name
+// on two hosts of one kubeconfig do not take each other's context; knest-NAME
+// when the host has no context name.
+func (f HostFlags) TenantContextName(name string) string {
+	if host := f.ContextName(); host != "" {
+		return LegacyTenantContextName(name) + "@" + host
+	}
+	return LegacyTenantContextName(name)
+}
+
+// LegacyTenantContextName is the context name `knest connect` used before
+// names carried the host's context; delete and disconnect remove it too.
+func LegacyTenantContextName(name string) string {
+	return "knest-" + name
+}

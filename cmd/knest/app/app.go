@@ -14,6 +14,7 @@ import (
 	"github.com/knest-dev/knest/pkg/cli/create"
 	"github.com/knest-dev/knest/pkg/cli/delete"
 	"github.com/knest-dev/knest/pkg/cli/dev"
+	"github.com/knest-dev/knest/pkg/cli/disconnect"
 	"github.com/knest-dev/knest/pkg/cli/kubeconfig"
 	"github.com/knest-dev/knest/pkg/cli/list"
 	"github.com/knest-dev/knest/pkg/cli/snapshot"
@@ -42,6 +43,7 @@ func NewCommand(streams cli.Streams) *cobra.Command {
 		delete.NewCommand(streams), kubeconfig.NewCommand(streams), dev.NewCommand(streams), version.NewCommand(streams))
 	cmd.AddCommand(snapshot.NewCommand(streams))
 	cmd.AddCommand(certs.NewCommand(streams))
+	cmd.AddCommand(disconnect.NewCommand(streams))
 	// cobra's `completion` command, made now to give each shell an example.
 	cmd.InitDefaultCompletionCmd()
 	for _, c := range cmd.Commands() {

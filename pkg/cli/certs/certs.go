@@ -44,22 +44,26 @@ func NewCommand(streams cli.Streams) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "certs",
 		Short: "Show or rotate a tenant's certificates",
+		Example: `  knest certs check --tenant-kubeconfig demo.kubeconfig
+  knest certs rotate --tenant-kubeconfig demo.kubeconfig`,
 		Long: `knestd renews its leaf certificates (serving, admin, its own clients) while it
 runs, before they expire, under the same CAs and with the same keys.
 'knest certs check' shows their expiry dates, 'knest certs rotate' renews them now.`,
 	}
 	var kubeconfig string
 	check := &cobra.Command{
-		Use:   "check --tenant-kubeconfig FILE",
-		Short: "Show the expiry dates of a tenant's certificates",
-		Args:  cobra.NoArgs,
+		Use:     "check --tenant-kubeconfig FILE",
+		Short:   "Show the expiry dates of a tenant's certificates",
+		Example: `  knest certs check --tenant-kubeconfig demo.kubeconfig`,
+		Args:    cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			return Run(cmd.Context(), streams, kubeconfig, http.MethodGet)
 		},
 	}
 	rotate := &cobra.Command{
-		Use:   "rotate --tenant-kubeconfig FILE",
-		Short: "Re-issue a tenant's leaf certificates now (same CAs, same keys)",
+		Use:     "rotate --tenant-kubeconfig FILE",
+		Short:   "Re-issue a tenant's leaf certificates now (same CAs, same keys)",
+		Example: `  knest certs rotate --tenant-kubeconfig demo.kubeconfig`,
 		Long: `Re-issues every leaf certificate of the tenant's knestd now. Clients with
 earlier certificates keep working until those expire (same CAs); the published
 admin kubeconfig Secret is refreshed.`,

@@ -11,6 +11,7 @@ import (
 	"io"
 	"net/http"
 	"net/url"
+	"slices"
 	"strconv"
 	"time"
 
@@ -55,11 +56,14 @@ func NewCommand(streams cli.Streams) *cobra.Command {
 namespace and points it at an address reachable from here: --server, else
 the tenant's LoadBalancer Service (chart value expose.enabled), else a
 port-forward to the knestd pod through the host API server, which runs
-until Ctrl-C. The context (knest-NAME unless --context-name) is added to the
+until Ctrl-C. The context (knest-NAME@HOST-CONTEXT unless --context-name) is added to the
 kubeconfig the host came from, or printed with --print.`,
-		Example: `  # Add context knest-team-a and port-forward until Ctrl-C
+		Example: `  # Add context knest-team-a@<your host context> and port-forward until Ctrl-C
   knest connect team-a
-  kubectl --context knest-team-a get namespaces
+  kubectl --context knest-team-a@kind-kind get namespaces
+
+  # Choose the context's name; 'knest disconnect team-a --context-name team-a' removes it
+  knest connect team-a --context-name team-a
 
   # Print a kubeconfig for a tenant exposed at a known address
   knest connect team-a --server https://team-a.example.com --print > team-a.kubeconfig`,
@@ -75,7 +79,7 @@ kubeconfig the host came from, or printed with --print.`,
 	f.BoolVar(&o.Print, "print", false, "print the kubeconfig instead of adding it to yours")
 	f.StringVar(&o.Server, "server", "", "URL of the tenant API as reachable from here (default: the LoadBalancer's, else a port-forward)")
 	f.IntVar(&o.LocalPort, "local-port", 0, "local port of the port-forward (default: a free one)")
-	f.StringVar(&o.ContextName, "context-name", "", "name of the context, cluster and user (default: knest-NAME)")
+	f.StringVar(&o.ContextName, "context-name", "", "name of the context, cluster and user (default: knest-NAME@HOST-CONTEXT, the host's context in your kubeconfig)")
 	return cmd
 }
 
@@ -117,7 +121,7 @@ func Run(ctx context.Context, streams cli.Streams, name string, o Options) error
 	}
 	contextName := o.ContextName
 	if contextName == "" {
-		contextName = "knest-" + name
+		contextName = o.Host.TenantContextName(name)
 	}
 	cfg, err = Retarget(cfg, contextName, server, tenant.ServiceHost(ns))
 	if err != nil {
@@ -239,6 +243,32 @@ func Unmerge(po *clientcmd.PathOptions, name, serviceHost string) (bool, error) 
 		return false, fmt.Errorf("failed to write your kubeconfig: %w", err)
 	}
 	return true, nil
+}
+
+// Disconnect removes the contexts `knest connect` added for tenant name in
+// host namespace ns from the kubeconfig the host comes from: contextName, or
+// by default the host-qualified name and the one older versions used. Only
+// contexts that point at this tenant are removed (Unmerge). It returns the
+// names it removed.
+func Disconnect(host cli.HostFlags, name, ns, contextName string) ([]string, error) {
+	names := []string{contextName}
+	if contextName == "" {
+		names = []string{host.TenantContextName(name), cli.LegacyTenantContextName(name)}
+	}
+	var removed []string
+	for _, n := range names {
+		if slices.Contains(removed, n) {
+			continue
+		}
+		ok, err := Unmerge(host.PathOptions(), n, tenant.ServiceHost(ns))
+		if err != nil {
+			return removed, err
+		}
+		if ok {
+			removed = append(removed, n)
+		}
+	}
+	return removed, nil
 }
 
 // loadBalancerServer is the tenant API's URL through its LoadBalancer

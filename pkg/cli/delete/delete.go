@@ -60,7 +60,7 @@ The context 'knest connect' added to the kubeconfig is removed last.`,
 	cli.AddNamespaceFlag(f, &o.Namespace)
 	f.DurationVar(&o.Timeout, "timeout", o.Timeout, "how long to wait for the tenant's objects to be gone")
 	f.BoolVar(&o.KeepNamespace, "keep-namespace", false, "keep a namespace that 'knest create' made (emptied)")
-	f.StringVar(&o.ContextName, "context-name", "", "the context 'knest connect' added, to remove (default: knest-NAME)")
+	f.StringVar(&o.ContextName, "context-name", "", "the context 'knest connect' added, to remove (default: knest-NAME@HOST-CONTEXT, and knest-NAME as older versions named it)")
 	return cmd
 }
 
@@ -144,14 +144,12 @@ func Run(ctx context.Context, streams cli.Streams, name string, o Options) error
 			progress(fmt.Sprintf("Namespace %s keeps objects that are not the tenant's: %s", ns, strings.Join(left, ", ")))
 		}
 	}
-	contextName := o.ContextName
-	if contextName == "" {
-		contextName = "knest-" + name
+	removed, err := connect.Disconnect(o.Host, name, ns, o.ContextName)
+	if err != nil {
+		return fmt.Errorf("tenant %s is deleted, but its context was not removed from your kubeconfig: %w", name, err)
 	}
-	if removed, err := connect.Unmerge(o.Host.PathOptions(), contextName, tenant.ServiceHost(ns)); err != nil {
-		return fmt.Errorf("tenant %s is deleted, but its context %s was not removed from your kubeconfig: %w", name, contextName, err)
-	} else if removed {
-		progress("Removed context " + contextName + " from " + o.Host.PathOptions().GetDefaultFilename())
+	for _, c := range removed {
+		progress("Removed context " + c + " from " + o.Host.PathOptions().GetDefaultFilename())
 	}
 	fmt.Fprintf(streams.Out, "Deleted tenant %s (%s).\n", name, time.Since(start).Round(time.Second))
 	return nil

@@ -36,6 +36,8 @@ func NewCommand(streams cli.Streams) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "snapshot",
 		Short: "Take or restore a tenant's sealed snapshot",
+		Example: `  knest snapshot create --tenant-kubeconfig demo.kubeconfig --to file://demo.snap
+  knest snapshot restore --tenant-kubeconfig demo.kubeconfig --from file://demo.snap`,
 		Long: `A snapshot holds the tenant's etcd data (taken from the running knestd with
 etcd's snapshot API), its PKI, service-account and encryption keys and a
 manifest, sealed with the tenant's snapshot key, which stays with knestd: the
@@ -59,7 +61,9 @@ func newCreate(streams cli.Streams) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "create --tenant-kubeconfig FILE --to file://PATH",
 		Short: "Take a snapshot of a running tenant",
-		Args:  cobra.NoArgs,
+		Example: `  # Sealed with the tenant's snapshot key, which never leaves knestd
+  knest snapshot create --tenant-kubeconfig demo.kubeconfig --to file:///backups/demo-$(date +%F).snap`,
+		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			return Create(cmd.Context(), streams, o)
 		},
@@ -74,6 +78,8 @@ func newRestore(streams cli.Streams) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "restore --tenant-kubeconfig FILE --from file://PATH",
 		Short: "Restore a snapshot onto its running tenant, in place",
+		Example: `  # Verified whole before anything changes; knestd restarts onto it
+  knest snapshot restore --tenant-kubeconfig demo.kubeconfig --from file:///backups/demo-2026-12-06.snap`,
 		Long: `Uploads the snapshot to the tenant's knestd, which verifies the whole file
 (its seal, its tenant, its versions) before it changes anything, then restarts
 itself onto the restored data. The command waits until the restored control

@@ -218,10 +218,13 @@ func TestIntegrationCreateConnectDelete(t *testing.T) {
 			t.Fatal(err)
 		}
 		before, _ := clientcmd.Load(hostKubeconfig)
-		if merged.Contexts["knest-acme"] == nil || merged.CurrentContext != before.CurrentContext {
+		// The context is named after the tenant and the host's context, so
+		// that tenants of one name on two hosts do not clash.
+		acmeContext := "knest-acme@" + before.CurrentContext
+		if merged.Contexts[acmeContext] == nil || merged.CurrentContext != before.CurrentContext {
 			t.Errorf("contexts %v, current %q (was %q)", keys(merged.Contexts), merged.CurrentContext, before.CurrentContext)
 		}
-		viaContext, err := clientcmd.NewNonInteractiveClientConfig(*merged, "knest-acme", nil, nil).ClientConfig()
+		viaContext, err := clientcmd.NewNonInteractiveClientConfig(*merged, acmeContext, nil, nil).ClientConfig()
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -265,11 +268,11 @@ func TestIntegrationCreateConnectDelete(t *testing.T) {
 		mustSucceed(t, r, "delete acme")
 		if after, err := clientcmd.LoadFromFile(own); err != nil {
 			t.Error(err)
-		} else if after.Contexts["knest-acme"] != nil || after.Clusters["knest-acme"] != nil || after.AuthInfos["knest-acme"] != nil ||
+		} else if after.Contexts[acmeContext] != nil || after.Clusters[acmeContext] != nil || after.AuthInfos[acmeContext] != nil ||
 			after.CurrentContext != before.CurrentContext || after.Contexts[before.CurrentContext] == nil {
 			t.Errorf("after delete the kubeconfig has contexts %v, current %q (was %q)", keys(after.Contexts), after.CurrentContext, before.CurrentContext)
 		}
-		if !strings.Contains(r.stderr, "Removed context knest-acme from "+own) {
+		if !strings.Contains(r.stderr, "Removed context "+acmeContext+" from "+own) {
 			t.Errorf("delete did not say it removed the context:\n%s", r.stderr)
 		}
 		select {
