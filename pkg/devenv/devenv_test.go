@@ -64,7 +64,17 @@ func TestHostNamespaceIsAValidName(t *testing.T) {
 
 func TestKnestdArgs(t *testing.T) {
 	t.Parallel()
-	e := &Env{Layout: Layout{Dir: "/d"}, opts: Options{Host: DefaultHost()}}
+	// The dev policy file is passed only once Up has written it.
+	dir := t.TempDir()
+	e := &Env{Layout: Layout{Dir: dir}, opts: Options{Host: DefaultHost()}}
+	for _, name := range []string{"a", "b", "c"} {
+		if err := os.MkdirAll(filepath.Dir(e.Layout.TenantPolicy(name)), 0o700); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(e.Layout.TenantPolicy(name), []byte("{}"), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
 	tests := []struct {
 		name   string
 		tenant TenantEnv
@@ -102,11 +112,25 @@ func TestKnestdArgs(t *testing.T) {
 				"--isolation=soft", "--service-cidr=10.96.0.0/16", "--host-node-info", "--pool-nodes", "--isolation=hard",
 			},
 		},
+		{
+			name:   "without a written dev policy (knestd started by hand from these flags) there is no policy flag",
+			tenant: TenantEnv{TenantOptions: TenantOptions{Tenant: Tenant{"e", policy.ProfileHard}}, Namespace: "knest-e", APIServiceIP: "10.96.0.23"},
+			want: []string{
+				"--data-dir=/d/tenants/e", "--name=e", "--secure-port=0",
+				"--host-kubeconfig=/d/tenants/e-host.kubeconfig", "--host-namespace=knest-e",
+				"--kubernetes-service-ip=10.96.0.23", "--kubelet-port=0", "--dns-address=:0", "--dns-service-ip=10.96.0.23",
+				"--isolation=hard", "--service-cidr=10.96.0.0/16", "--pool-nodes",
+			},
+		},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
-			if diff := cmp.Diff(tc.want, e.KnestdArgs(&tc.tenant)); diff != "" {
+			var got []string
+			for _, a := range e.KnestdArgs(&tc.tenant) {
+				got = append(got, strings.ReplaceAll(a, dir, "/d"))
+			}
+			if diff := cmp.Diff(tc.want, got); diff != "" {
 				t.Errorf("knestd flags (-want +got):\n%s", diff)
 			}
 		})

@@ -255,14 +255,21 @@ func (e *Env) KnestdArgs(t *TenantEnv) []string {
 	if pool, ok := t.Values["poolNodes"].(bool); !ok || pool {
 		args = append(args, "--pool-nodes")
 	}
-	// The dev policy (DevPolicy), unless the caller brings its own policy
-	// or profile, which a policy file must match.
-	if !slices.ContainsFunc(t.KnestdArgs, func(a string) bool {
-		return strings.HasPrefix(a, "--policy-file") || strings.HasPrefix(a, "--isolation")
-	}) {
+	// The dev policy (DevPolicy, written when Up starts the tenant), unless
+	// the caller brings its own policy or profile, which a policy file must
+	// match.
+	if _, err := os.Stat(e.Layout.TenantPolicy(t.Name)); err == nil && !bringsPolicy(t.KnestdArgs) {
 		args = append(args, "--policy-file="+e.Layout.TenantPolicy(t.Name))
 	}
 	return append(args, t.KnestdArgs...)
+}
+
+// bringsPolicy reports whether knestd arguments name a policy file or a
+// profile of their own.
+func bringsPolicy(args []string) bool {
+	return slices.ContainsFunc(args, func(a string) bool {
+		return strings.HasPrefix(a, "--policy-file") || strings.HasPrefix(a, "--isolation")
+	})
 }
 
 // DevIngressClass is the host IngressClass a dev host has, which every dev
@@ -312,7 +319,11 @@ func (e *Env) startKnestd(t *TenantEnv, extraArgs []string) error {
 	}
 	log := e.Layout.Log("tenant-" + t.Name)
 	fmt.Fprintf(e.opts.Progress, "Starting tenant %s (log: %s)\n", t.Name, log)
-	child, err := StartChild("tenant "+t.Name, log, TenantReadyMessage, e.opts.Knestd, append(e.KnestdArgs(t), extraArgs...)...)
+	args := e.KnestdArgs(t)
+	if bringsPolicy(extraArgs) {
+		args = slices.DeleteFunc(args, func(a string) bool { return strings.HasPrefix(a, "--policy-file=") })
+	}
+	child, err := StartChild("tenant "+t.Name, log, TenantReadyMessage, e.opts.Knestd, append(args, extraArgs...)...)
 	if err != nil {
 		return err
 	}
@@ -339,7 +350,7 @@ const ReadyzPoll = 250 * time.Millisecond
 // kubeconfig once its API server is ready; a file from an earlier run
 // only reaches this run's API server, as the previous knestd has exited.
 func waitReadyz(ctx context.Context, c *Child, kubeconfig string) error {
-	last := "no admin kubeconfig yet"
+	last, lastNamedChecks := "no admin kubeconfig yet", false
 	for {
 		select {
 		case <-c.Exited():
@@ -353,33 +364,42 @@ func waitReadyz(ctx context.Context, c *Child, kubeconfig string) error {
 			return fmt.Errorf("%s was not ready in time (%s; log: %s): %w", c.Name, last, c.LogPath, ctx.Err())
 		case <-time.After(ReadyzPoll):
 		}
-		ok, why := readyz(ctx, kubeconfig)
+		ok, why, checks := readyz(ctx, kubeconfig)
 		if ok {
 			return nil
 		}
-		last = why
+		// Once /readyz has named failing checks, a later poll that only
+		// timed out does not hide them.
+		if checks || !lastNamedChecks {
+			last, lastNamedChecks = why, checks
+		}
 	}
 }
 
-// readyz asks /readyz once; when not ready it says why.
-func readyz(ctx context.Context, kubeconfig string) (bool, string) {
+// readyz asks /readyz once; when not ready it says why, and whether that
+// names failing checks.
+func readyz(ctx context.Context, kubeconfig string) (ok bool, why string, checks bool) {
 	if _, err := os.Stat(kubeconfig); err != nil {
-		return false, "no admin kubeconfig yet"
+		return false, "no admin kubeconfig yet", false
 	}
 	cfg, err := clientcmd.BuildConfigFromFlags("", kubeconfig)
 	if err != nil {
-		return false, err.Error()
+		return false, err.Error(), false
 	}
 	cfg.Timeout = 5 * time.Second
 	client, err := kubernetes.NewForConfig(cfg)
 	if err != nil {
-		return false, err.Error()
+		return false, err.Error(), false
 	}
 	body, err := client.Discovery().RESTClient().Get().AbsPath("/readyz").Param("verbose", "").DoRaw(ctx)
 	if err != nil {
-		return false, "/readyz: " + lastFailed(string(body), err.Error())
+		failed := lastFailed(string(body), "")
+		if failed == "" {
+			return false, "/readyz: " + err.Error(), false
+		}
+		return false, "/readyz: " + failed, true
 	}
-	return true, ""
+	return true, "", false
 }
 
 // lastFailed picks the failed checks out of a verbose /readyz body.
