@@ -9,6 +9,7 @@ import (
 	"time"
 
 	rbacv1 "k8s.io/api/rbac/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/util/wait"
 
@@ -40,6 +41,16 @@ func TestIntegrationReadiness(t *testing.T) {
 	}
 	if _, err := roles.Update(ctx, role, metav1.UpdateOptions{}); err != nil {
 		t.Fatal(err)
+	}
+	// The host's authorizer sees the change through its own informer: wait
+	// until knestd's identity is refused, or a fast knestd lists Events
+	// before the change takes effect.
+	identity := framework.Client(t, framework.AdminConfig(t, e.identity))
+	if err := wait.PollUntilContextTimeout(ctx, 100*time.Millisecond, 30*time.Second, true, func(ctx context.Context) (bool, error) {
+		_, err := identity.CoreV1().Events(hostNamespace).List(ctx, metav1.ListOptions{Limit: 1})
+		return apierrors.IsForbidden(err), nil
+	}); err != nil {
+		t.Fatalf("knestd's host identity may still list Events after the rule was removed: %v", err)
 	}
 
 	// Not ready: the wait gives up, naming the syncer's check.
