@@ -4,6 +4,7 @@ package syncer
 // for the reason nodes_test.go gives.
 
 import (
+	"maps"
 	"testing"
 	"time"
 
@@ -156,5 +157,43 @@ func TestHostSchedulingEventsNameTheVirtualNode(t *testing.T) {
 				t.Errorf("tenant Event says %q, want %q", got.Message, want)
 			}
 		})
+	}
+}
+
+// A host Event may name host nodes other than its pod's: the scheduler's
+// preemption message names the node the preemptor goes to. Every host node
+// the tenant has a virtual Node for reaches it as that Node, including one
+// whose name begins with another's.
+func TestHostEventsNameNoKnownHostNode(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	known := map[string]string{"host-node-1": "vnode-one", "host-node-10": "vnode-ten"}
+	r := &eventsync.Reconciler{Writer: e.Writer, NodeAlias: func(h string) string { return "alias-of-" + h },
+		KnownHostNodes: func() map[string]string { return maps.Clone(known) },
+		Kinds:          map[string]func() client.Object{"Pod": func() client.Object { return &corev1.Pod{} }}}
+	pod := &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Namespace: e.Namespace, Name: "web"},
+		Spec: corev1.PodSpec{Containers: []corev1.Container{{Name: "app", Image: "nginx"}}}}
+	create(t, e.TenantAdmin, pod)
+	id := translate.Object{Kind: "Pod", Namespace: pod.Namespace, Name: pod.Name, UID: pod.UID}
+	hostKey := e.Writer.HostKey(pod.Namespace, pod.Name, translate.MaxSubdomainLength)
+	labels, annotations := translate.HostMeta(e.Tenant, id, nil, nil, translate.Passthrough{})
+	host := &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Namespace: hostKey.Namespace, Name: hostKey.Name, Labels: labels, Annotations: annotations},
+		Spec: corev1.PodSpec{NodeName: "host-node-7", Containers: []corev1.Container{{Name: "app", Image: "nginx"}}}}
+	create(t, e.HostAdmin, host)
+	ev := &corev1.Event{ObjectMeta: metav1.ObjectMeta{Namespace: e.HostNamespace, Name: "preempt-" + e.Tenant},
+		InvolvedObject: corev1.ObjectReference{Kind: "Pod", APIVersion: "v1", Namespace: host.Namespace, Name: host.Name, UID: host.UID},
+		Reason:         "Preempted", Message: "Preempted by pod 1234 on node host-node-10, was on host-node-7, near host-node-1",
+		Type: corev1.EventTypeNormal, Count: 1, Source: corev1.EventSource{Component: "default-scheduler"}}
+	create(t, e.HostAdmin, ev)
+	if _, _, err := e.Reconcile(t, r, client.ObjectKeyFromObject(ev)); err != nil {
+		t.Fatal(err)
+	}
+	var got corev1.Event
+	tenantKey := types.NamespacedName{Namespace: pod.Namespace, Name: events.TenantEventName(pod.Name, ev)}
+	if err := e.TenantAdmin.Get(t.Context(), tenantKey, &got); err != nil {
+		t.Fatalf("no tenant Event %s: %v", tenantKey, err)
+	}
+	if want := "Preempted by pod 1234 on node vnode-ten, was on alias-of-host-node-7, near vnode-one"; got.Message != want {
+		t.Errorf("tenant Event says %q, want %q", got.Message, want)
 	}
 }

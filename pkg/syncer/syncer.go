@@ -572,7 +572,7 @@ func New(ctx context.Context, cfg Config) (*Syncer, error) {
 	for _, k := range kinds {
 		byName[k.Name] = k.New
 	}
-	er := &eventsync.Reconciler{Kinds: byName, Writer: w, NodeAlias: nm.Alias}
+	er := &eventsync.Reconciler{Kinds: byName, Writer: w, NodeAlias: nm.Alias, KnownHostNodes: nm.KnownHostNodes}
 	if err := builder.ControllerManagedBy(mgr).
 		Named("sync-host-events").
 		WatchesRawSource(source.Kind(host.GetCache(), client.Object(&corev1.Event{}), &handler.EnqueueRequestForObject{})).

@@ -4,8 +4,11 @@
 package eventsync
 
 import (
+	"cmp"
 	"context"
 	"fmt"
+	"maps"
+	"slices"
 	"strings"
 	"time"
 
@@ -32,6 +35,11 @@ type Reconciler struct {
 	Writer *writer.Writer
 	// NodeAlias names the virtual Node standing for a host node.
 	NodeAlias func(hostNode string) string
+	// KnownHostNodes returns the host nodes the tenant has virtual Nodes
+	// for, each with its alias: any of them an Event message names (a
+	// preemption names the node the preemptor goes to) reaches the tenant
+	// as its alias. Nil knows none beyond the involved pod's node.
+	KnownHostNodes func() map[string]string
 }
 
 // reasonScheduled is the reason of the host scheduler's Event on binding a
@@ -39,15 +47,27 @@ type Reconciler struct {
 const reasonScheduled = "Scheduled"
 
 // scrubber rewrites host names in an Event message about host object
-// hostObj to what the tenant knows: the tenant object's name, and for pods
-// the virtual Node instead of the host node.
+// hostObj to what the tenant knows: the tenant object's name, and the
+// virtual Node instead of the host node of a pod or of any host node the
+// tenant has a virtual Node for.
 func (r *Reconciler) scrubber(hostObj client.Object, id translate.Object) *strings.Replacer {
 	pairs := []string{
 		hostObj.GetNamespace() + "/" + hostObj.GetName(), id.Namespace + "/" + id.Name,
 		hostObj.GetName(), id.Name,
 	}
+	known := map[string]string{}
+	if r.KnownHostNodes != nil {
+		known = r.KnownHostNodes()
+	}
 	if pod, ok := hostObj.(*corev1.Pod); ok && pod.Spec.NodeName != "" {
-		pairs = append(pairs, pod.Spec.NodeName, r.NodeAlias(pod.Spec.NodeName))
+		known[pod.Spec.NodeName] = r.NodeAlias(pod.Spec.NodeName)
+	}
+	// Longest first: the replacer tries its pairs in order at each
+	// position, and node-1 must not take the front of node-10.
+	hostNodes := slices.Collect(maps.Keys(known))
+	slices.SortFunc(hostNodes, func(a, b string) int { return cmp.Or(len(b)-len(a), strings.Compare(a, b)) })
+	for _, h := range hostNodes {
+		pairs = append(pairs, h, known[h])
 	}
 	return strings.NewReplacer(pairs...)
 }

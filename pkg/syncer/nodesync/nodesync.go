@@ -223,6 +223,18 @@ func (m *Manager) Alias(hostNode string) string {
 	return nodes.Alias(m.key, hostNode)
 }
 
+// KnownHostNodes returns the host nodes this Manager has made or found
+// virtual Nodes for, each with its alias.
+func (m *Manager) KnownHostNodes() map[string]string {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	out := make(map[string]string, len(m.hostNodeOfAlias))
+	for alias, h := range m.hostNodeOfAlias {
+		out[h] = alias
+	}
+	return out
+}
+
 // Address is the address virtual Nodes advertise.
 func (m *Manager) Address() string { return m.address }
 
