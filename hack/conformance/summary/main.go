@@ -38,6 +38,35 @@ func main() {
 type result struct {
 	sig   string
 	state types.SpecState
+	// message is the failure's message, if it failed.
+	message string
+}
+
+// causes sorts the host's failures by what the spec needed that the host
+// lacks, matched on the failure message in this order: on the devcluster
+// (KWOK: pods are Running at once, never exit, print nothing and serve
+// nothing) it sizes what a host that runs containers would add.
+var causes = []struct {
+	name    string
+	pattern *regexp.Regexp
+}{
+	{"not run to the end: the run's timeout", regexp.MustCompile(`A suite timeout occurred|interrupted`)},
+	{"a container's exit or output (exit codes, logs, files it writes)", regexp.MustCompile(`expected pod "[^"]*" success|to succeed|job completion|job completed|container to fail|Job\.batch|write to subpath|Failed to find`)},
+	{"traffic to a server in a pod", regexp.MustCompile(`not reachable|connections failed|exposed host ports|pre-stop|rate limiter Wait|client logs|Error dialing|serving content|handle-http-request`)},
+	{"exec into a container", regexp.MustCompile(`failed to execute command|error executing command|exit status`)},
+	{"kubelet behaviour KWOK does not simulate (probes, restarts, start order, in-place resize)", regexp.MustCompile(`restarts|out of waiting|not to start running|re-created|didn't start|enter running|became ready|should not be ready|Expected Pod to be in|availableReplicas|Test Panicked`)},
+	{"a kubelet-issued credential (pod certificates, trust bundles)", regexp.MustCompile(`certificate`)},
+	{"waited for what a running container does (DNS answers, volume contents it reads, exit states)", regexp.MustCompile(`Timed out|timed out|context deadline exceeded|Told to stop trying`)},
+}
+
+// cause names why a spec failed, from its failure message.
+func cause(r result) string {
+	for _, c := range causes {
+		if c.pattern.MatchString(r.message) {
+			return c.name
+		}
+	}
+	return "other"
 }
 
 var sigPattern = regexp.MustCompile(`\[sig-[a-z-]+\]`)
@@ -140,7 +169,7 @@ func read(path string) (map[string]result, error) {
 			if sig == "" {
 				sig = "[other]"
 			}
-			out[name] = result{sig: sig, state: s.State}
+			out[name] = result{sig: sig, state: s.State, message: s.Failure.Message}
 		}
 	}
 	return out, nil
@@ -188,6 +217,26 @@ func render(targets []string, results map[string]map[string]result, commit strin
 	host, ok := results["host"]
 	if !ok {
 		return b.String()
+	}
+	byCause := map[string][]string{}
+	for name, r := range host {
+		if failed(r.state) {
+			byCause[cause(r)] = append(byCause[cause(r)], name)
+		}
+	}
+	if len(byCause) > 0 {
+		b.WriteString("\n## Failures on the host, by cause\n\n| cause | specs |\n|---|---|\n")
+		names := slices.SortedFunc(maps.Keys(byCause), func(a, b string) int { return len(byCause[b]) - len(byCause[a]) })
+		for _, c := range names {
+			fmt.Fprintf(&b, "| %s | %d |\n", c, len(byCause[c]))
+		}
+		for _, c := range names {
+			slices.Sort(byCause[c])
+			fmt.Fprintf(&b, "\n### %s\n\n", c)
+			for _, name := range byCause[c] {
+				fmt.Fprintf(&b, "- %s\n", name)
+			}
+		}
 	}
 	for _, t := range targets {
 		if t == "host" {

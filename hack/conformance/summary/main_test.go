@@ -35,7 +35,7 @@ func TestRenderCountsBySIGAndListsTenantRegressions(t *testing.T) {
 			t.Errorf("summary lacks %q:\n%s", want, got)
 		}
 	}
-	if strings.Contains(got, "- [sig-node] c") {
+	if _, regressions, _ := strings.Cut(got, "## Pass on the host"); strings.Contains(regressions, "- [sig-node] c") {
 		t.Errorf("a spec that fails on the host too is not a tenant regression:\n%s", got)
 	}
 }
@@ -51,5 +51,35 @@ func TestUnexpectedFailuresFailTheGate(t *testing.T) {
 	want := []string{"tenant-hard: a", "tenant-hard: d"}
 	if strings.Join(got, ",") != strings.Join(want, ",") {
 		t.Errorf("unexpected = %v, want %v (b fails on the host too, c is allowed, d had no host run)", got, want)
+	}
+}
+
+func TestHostFailuresAreSortedByCause(t *testing.T) {
+	t.Parallel()
+	fail := func(message string) result {
+		return result{sig: "[sig-node]", state: types.SpecStateFailed, message: message}
+	}
+	results := map[string]map[string]result{"host": {
+		"a": fail(`expected pod "pod-secrets-1" success: Timed out after 300.000s.`),
+		"b": fail(`expected pod "downwardapi-volume-2" success: Timed out after 300.000s.`),
+		"c": fail(`service is not reachable within 2m0s timeout on endpoint nodeport-test:80 over TCP protocol`),
+		"d": fail(`failed to execute command in pod test-pod, container test-container: command terminated with exit code 1`),
+		"e": fail(`something nobody foresaw`),
+		"f": {sig: "[sig-node]", state: types.SpecStatePassed},
+	}}
+	got := render([]string{"host"}, results, "abc123", time.Date(2026, 12, 6, 0, 0, 0, 0, time.UTC))
+	for _, want := range []string{
+		"| a container's exit or output (exit codes, logs, files it writes) | 2 |",
+		"| traffic to a server in a pod | 1 |",
+		"| exec into a container | 1 |",
+		"| other | 1 |",
+		"### other\n\n- e\n",
+	} {
+		if !strings.Contains(got, want) {
+			t.Errorf("summary lacks %q:\n%s", want, got)
+		}
+	}
+	if strings.Contains(got, "- f\n") {
+		t.Errorf("a passed spec has no cause:\n%s", got)
 	}
 }
