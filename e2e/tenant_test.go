@@ -63,6 +63,28 @@ var _ = Describe("A tenant", func() {
 		Expect(hostSvcs.Items).To(HaveLen(1), "one host Service for the tenant Service")
 		Expect(svc.Spec.ClusterIP).To(Equal(hostSvcs.Items[0].Spec.ClusterIP), "the tenant Service carries the host Service's ClusterIP")
 
+		// Services named by generateName (the conformance suite's latency
+		// spec makes 200): each its own host copy and IP.
+		ips := map[string]bool{svc.Spec.ClusterIP: true}
+		for range 3 {
+			generated, err := env.tenant.CoreV1().Services(ns).Create(ctx, &corev1.Service{
+				ObjectMeta: metav1.ObjectMeta{GenerateName: "gen-"},
+				Spec:       corev1.ServiceSpec{Selector: map[string]string{"app": "web"}, Ports: []corev1.ServicePort{{Port: 80}}},
+			}, metav1.CreateOptions{})
+			Expect(err).NotTo(HaveOccurred(), "creating a Service by generateName in the tenant")
+			Expect(ips).NotTo(HaveKey(generated.Spec.ClusterIP), "a generated Service gets an IP of its own")
+			ips[generated.Spec.ClusterIP] = true
+			hostSvcs, err := env.host.CoreV1().Services(env.tenantHostNamespace).List(ctx, metav1.ListOptions{LabelSelector: "knest.io/namespace=" + ns})
+			Expect(err).NotTo(HaveOccurred(), "listing the tenant's Services on the host")
+			var copies []string
+			for _, h := range hostSvcs.Items {
+				if h.Annotations["knest.io/name"] == generated.Name {
+					copies = append(copies, h.Spec.ClusterIP)
+				}
+			}
+			Expect(copies).To(Equal([]string{generated.Spec.ClusterIP}), "one host copy of %s, with its IP", generated.Name)
+		}
+
 		_, err = env.tenant.CoreV1().Services(ns).Create(ctx, &corev1.Service{
 			ObjectMeta: metav1.ObjectMeta{Name: "exposed"},
 			Spec:       corev1.ServiceSpec{Type: corev1.ServiceTypeNodePort, Ports: []corev1.ServicePort{{Port: 80}}},

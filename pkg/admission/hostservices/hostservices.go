@@ -32,6 +32,7 @@ import (
 	"k8s.io/apimachinery/pkg/util/intstr"
 	"k8s.io/apiserver/pkg/admission"
 	"k8s.io/apiserver/pkg/authentication/user"
+	"k8s.io/apiserver/pkg/storage/names"
 	"k8s.io/client-go/kubernetes"
 	core "k8s.io/kubernetes/pkg/apis/core"
 
@@ -109,6 +110,17 @@ func (p *Plugin) Admit(ctx context.Context, a admission.Attributes, _ admission.
 	}
 	if translate.IsAPIServerService(a.GetNamespace(), svc.Name) || svc.Spec.ClusterIP == core.ClusterIPNone || a.IsDryRun() {
 		return nil
+	}
+	if svc.Name == "" {
+		if svc.GenerateName == "" {
+			// Validation refuses it after admission, with its own message.
+			return nil
+		}
+		// The registry generates a name only after mutating admission, but
+		// the host copy is named after the tenant Service: generate it now,
+		// as the registry would, or every generated Service would share one
+		// host copy (and its IP).
+		svc.Name = names.SimpleNameGenerator.GenerateName(svc.GenerateName)
 	}
 	host, err := p.ensureHostService(ctx, a.GetNamespace(), svc)
 	if err != nil {

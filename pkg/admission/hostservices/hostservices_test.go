@@ -12,6 +12,7 @@ import (
 	"k8s.io/apimachinery/pkg/util/intstr"
 	"k8s.io/apiserver/pkg/admission"
 	"k8s.io/apiserver/pkg/authentication/user"
+	"k8s.io/client-go/kubernetes/fake"
 	core "k8s.io/kubernetes/pkg/apis/core"
 
 	"github.com/knest-dev/knest/pkg/translate"
@@ -124,5 +125,41 @@ func TestServiceIPObjectsOnlyFromTheAPIServerItself(t *testing.T) {
 				t.Errorf("%s creating %s: %v, want Forbidden", tc.user, res, err)
 			}
 		}
+	}
+}
+
+// A Service created with generateName has no name yet at mutating
+// admission: each gets its own generated name, and so its own host copy and
+// host IP, rather than all sharing the copy of the empty name.
+func TestGeneratedNamesGetTheirOwnHostService(t *testing.T) {
+	t.Parallel()
+	host := fake.NewClientset()
+	p, err := NewFactory(host, "acme", "knest-acme")(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	gvr := schema.GroupVersionResource{Version: "v1", Resource: "services"}
+	seen := map[string]bool{}
+	for range 2 {
+		s := svc(func(s *core.Service) { s.Name, s.GenerateName = "", "latency-svc-" })
+		for i := range s.Spec.Ports {
+			s.Spec.Ports[i].NodePort = 0
+		}
+		a := admission.NewAttributesRecord(s, nil, schema.GroupVersionKind{Version: "v1", Kind: "Service"}, "default", "", gvr, "", admission.Create, nil, false,
+			&user.DefaultInfo{Name: "admin"})
+		if err := p.(*Plugin).Admit(context.Background(), a, nil); err != nil {
+			t.Fatalf("Admit: %v", err)
+		}
+		if !strings.HasPrefix(s.Name, "latency-svc-") || len(s.Name) == len("latency-svc-") || seen[s.Name] {
+			t.Fatalf("tenant Service named %q, want a new name generated from latency-svc-", s.Name)
+		}
+		seen[s.Name] = true
+		want := translate.HostName("acme", "default", s.Name, translate.MaxLabelLength)
+		if _, err := host.CoreV1().Services("knest-acme").Get(context.Background(), want, metav1.GetOptions{}); err != nil {
+			t.Errorf("no host Service %s for tenant Service %s: %v", want, s.Name, err)
+		}
+	}
+	if list, _ := host.CoreV1().Services("knest-acme").List(context.Background(), metav1.ListOptions{}); len(list.Items) != 2 {
+		t.Errorf("%d host Services, want one for each generated tenant Service", len(list.Items))
 	}
 }
