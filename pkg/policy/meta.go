@@ -20,16 +20,32 @@ const podSecurityPrefix = "pod-security.kubernetes.io"
 // allowlist, and other labels only under knest's own keys. path is the path
 // of meta itself: field.NewPath("metadata") for a top-level object,
 // field.NewPath("spec", "template", "metadata") for a pod template.
-func CheckMeta(meta *metav1.ObjectMeta, path *field.Path) field.ErrorList {
+//
+// On an update old is the stored object's metadata (nil on a create): a
+// knest key it already carries, which only knest can have set (its virtual
+// Nodes carry knest.io/virtual-node), may stay as it is, so that a tenant
+// can label its Nodes as any cluster admin does; adding, changing or
+// removing one is refused.
+func CheckMeta(meta, old *metav1.ObjectMeta, path *field.Path) field.ErrorList {
 	var errs field.ErrorList
+	if old == nil {
+		old = &metav1.ObjectMeta{}
+	}
 	for _, m := range []struct {
-		name  string
-		items map[string]string
-	}{{"labels", meta.Labels}, {"annotations", meta.Annotations}} {
+		name     string
+		items    map[string]string
+		oldItems map[string]string
+	}{{"labels", meta.Labels, old.Labels}, {"annotations", meta.Annotations, old.Annotations}} {
 		for _, k := range slices.Sorted(maps.Keys(m.items)) {
-			if isKnestKey(k) {
+			if was, ok := m.oldItems[k]; isKnestKey(k) && (!ok || was != m.items[k]) {
 				errs = append(errs, field.Invalid(path.Child(m.name).Key(k), m.items[k],
 					"the knest.io domain and its subdomains are reserved for knest; use a key of your own"))
+			}
+		}
+		for _, k := range slices.Sorted(maps.Keys(m.oldItems)) {
+			if _, kept := m.items[k]; isKnestKey(k) && !kept {
+				errs = append(errs, field.Forbidden(path.Child(m.name).Key(k),
+					"knest set this key and keeps it; the knest.io domain and its subdomains are reserved for knest"))
 			}
 		}
 	}

@@ -109,8 +109,35 @@ func TestCheckMeta(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
 			meta := &metav1.ObjectMeta{Name: "x", Labels: tc.labels, Annotations: tc.annotations}
-			got := summary(CheckMeta(meta, field.NewPath("metadata")))
+			got := summary(CheckMeta(meta, nil, field.NewPath("metadata")))
 			if diff := cmp.Diff(tc.want, got, cmpEmpty); diff != "" {
+				t.Errorf("errors (-want +got):\n%s", diff)
+			}
+		})
+	}
+}
+
+// An update may keep the knest keys the stored object has (knest set them:
+// the conformance suite labels the tenant's virtual Nodes, which carry
+// knest.io/virtual-node), but not add, change or remove one.
+func TestCheckMetaOnUpdate(t *testing.T) {
+	t.Parallel()
+	stored := &metav1.ObjectMeta{Name: "node", Labels: map[string]string{"knest.io/virtual-node": "true", "kubernetes.io/hostname": "node"}}
+	tests := []struct {
+		name   string
+		labels map[string]string
+		want   []string
+	}{
+		{name: "a label of the tenant's added beside knest's", labels: map[string]string{"knest.io/virtual-node": "true", "kubernetes.io/hostname": "node", "kubernetes.io/e2e-42": "42"}},
+		{name: "knest's label changed", labels: map[string]string{"knest.io/virtual-node": "false"}, want: []string{"metadata.labels[knest.io/virtual-node]: Invalid value"}},
+		{name: "knest's label removed", labels: map[string]string{"kubernetes.io/hostname": "node"}, want: []string{"metadata.labels[knest.io/virtual-node]: Forbidden"}},
+		{name: "another knest label added", labels: map[string]string{"knest.io/virtual-node": "true", "knest.io/tenant": "other"}, want: []string{"metadata.labels[knest.io/tenant]: Invalid value"}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			meta := &metav1.ObjectMeta{Name: "node", Labels: tc.labels}
+			if diff := cmp.Diff(tc.want, summary(CheckMeta(meta, stored, field.NewPath("metadata"))), cmpEmpty); diff != "" {
 				t.Errorf("errors (-want +got):\n%s", diff)
 			}
 		})
@@ -172,7 +199,7 @@ func TestNamespacePodSecurityLabelsAreNeverRefused(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
 			meta := &metav1.ObjectMeta{Name: "team-a", Labels: tc.labels}
-			if diff := cmp.Diff(tc.refused, summary(CheckMeta(meta, field.NewPath("metadata"))), cmpEmpty); diff != "" {
+			if diff := cmp.Diff(tc.refused, summary(CheckMeta(meta, nil, field.NewPath("metadata"))), cmpEmpty); diff != "" {
 				t.Errorf("errors (-want +got):\n%s", diff)
 			}
 			if diff := cmp.Diff(tc.warned, NamespaceWarnings(meta, tc.policy), cmpEmpty); diff != "" {

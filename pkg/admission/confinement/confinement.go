@@ -206,7 +206,11 @@ func (p *Plugin) validate(ctx context.Context, a admission.Attributes, ph phase)
 	var errs field.ErrorList
 	if obj, err := meta.Accessor(a.GetObject()); err == nil && a.GetSubresource() == "" {
 		m := &metav1.ObjectMeta{Labels: obj.GetLabels(), Annotations: obj.GetAnnotations()}
-		errs = append(errs, policy.CheckMeta(m, field.NewPath("metadata"))...)
+		var stored *metav1.ObjectMeta
+		if o, err := meta.Accessor(a.GetOldObject()); a.GetOperation() == admission.Update && a.GetOldObject() != nil && err == nil {
+			stored = &metav1.ObjectMeta{Labels: o.GetLabels(), Annotations: o.GetAnnotations()}
+		}
+		errs = append(errs, policy.CheckMeta(m, stored, field.NewPath("metadata"))...)
 		if gr == core.Resource("namespaces") && ph == validating {
 			for _, w := range policy.NamespaceWarnings(m, p.policy) {
 				warning.AddWarning(ctx, "", w)
