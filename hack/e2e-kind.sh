@@ -16,7 +16,6 @@ cd "$(dirname "${BASH_SOURCE[0]}")/.."
 fail() { echo "e2e-kind: $*" >&2; exit 1; }
 
 command -v docker >/dev/null || fail "docker is not installed; kind needs a Docker engine (use 'make test-e2e' for the devcluster)"
-command -v kubectl >/dev/null || fail "kubectl is not installed; it applies the kata RuntimeClass and collects logs"
 docker info >/dev/null 2>&1 || fail "no Docker engine is reachable; kind needs one (use 'make test-e2e' for the devcluster)"
 cgroup="$(docker info --format '{{.CgroupVersion}}' 2>/dev/null || true)"
 [ "${cgroup}" = "2" ] || fail "the Docker host uses cgroup v${cgroup:-?}; kind nodes need cgroup v2 and privileged containers"
@@ -35,6 +34,9 @@ tenant_namespace="knest-${tenant}"
 connect_pid=""
 
 kind() { go tool kind "$@"; }
+# The kubectl of the Kubernetes release knest embeds (hack/build.sh), within
+# the supported skew of the kind nodes and the tenant.
+kubectl() { bin/kubectl "$@"; }
 
 cleanup() {
   status=$?
@@ -53,8 +55,8 @@ cleanup() {
 }
 trap cleanup EXIT
 
-echo "--- building bin/knest"
-KNEST_BINARIES=knest hack/build.sh
+echo "--- building bin/knest and bin/kubectl"
+KNEST_BINARIES="knest kubectl" hack/build.sh
 
 echo "--- creating kind cluster ${cluster}"
 kind create cluster --name "${cluster}" --config hack/kind/config.yaml --kubeconfig "${kubeconfig}" \

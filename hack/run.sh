@@ -9,7 +9,7 @@ cat <<MSG
 knestd data dir: ${dir}
 When knestd logs "Tenant control plane is ready", in another shell:
 
-    kubectl --kubeconfig ${dir}/admin.kubeconfig get namespaces
+    bin/kubectl --kubeconfig ${dir}/admin.kubeconfig get namespaces
 
 MSG
 exec bin/knestd --data-dir "${dir}" --name demo --secure-port "${KNEST_PORT:-0}"

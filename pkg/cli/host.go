@@ -9,23 +9,56 @@ import (
 	"syscall"
 
 	"github.com/spf13/pflag"
+	"k8s.io/cli-runtime/pkg/genericclioptions"
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/clientcmd"
 
 	"github.com/knest-dev/knest/pkg/tenant"
 )
 
-// HostFlags choose the host cluster the way kubectl does: --kubeconfig and
-// --context over $KUBECONFIG and ~/.kube/config.
+// HostFlags choose the host cluster as kubectl does, with cli-runtime's
+// ConfigFlags: --kubeconfig and --context over $KUBECONFIG and
+// ~/.kube/config, and kubectl's other connection flags (--cluster, --user,
+// --token, --as, --as-group, --as-uid, --certificate-authority,
+// --client-certificate, --client-key, --insecure-skip-tls-verify,
+// --tls-server-name, --request-timeout, ...). Two of kubectl's are left
+// out: -n/--namespace, which in knest names the tenant's host namespace
+// (AddNamespaceFlag, default knest-NAME rather than the context's
+// namespace), and -s/--server, which `knest connect` has for the tenant's
+// address. Kubeconfig and Context may also be set directly (tests, other
+// commands).
 type HostFlags struct {
 	Kubeconfig string
 	Context    string
+	// flags are the ConfigFlags AddFlags registered; nil when the struct
+	// was filled in directly.
+	flags *genericclioptions.ConfigFlags
 }
 
-// AddFlags registers --kubeconfig and --context.
+// AddFlags registers --kubeconfig, --context and kubectl's other host
+// connection flags.
 func (f *HostFlags) AddFlags(fs *pflag.FlagSet) {
-	fs.StringVar(&f.Kubeconfig, "kubeconfig", f.Kubeconfig, "kubeconfig of the host cluster (default: $KUBECONFIG, then ~/.kube/config)")
-	fs.StringVar(&f.Context, "context", f.Context, "context of the host cluster in the kubeconfig (default: its current context)")
+	cf := genericclioptions.NewConfigFlags(false)
+	cf.KubeConfig, cf.Context = &f.Kubeconfig, &f.Context
+	cf.Namespace, cf.APIServer = nil, nil
+	// knest reads no discovery cache; kubectl's --cache-dir would do nothing.
+	cf.CacheDir = nil
+	cf.AddFlags(fs)
+	fs.Lookup("kubeconfig").Usage = "kubeconfig of the host cluster (default: $KUBECONFIG, then ~/.kube/config)"
+	fs.Lookup("context").Usage = "context of the host cluster in the kubeconfig (default: its current context)"
+	f.flags = cf
+}
+
+// configFlags are the ConfigFlags the host comes from: the registered
+// ones, or ones made from Kubeconfig and Context.
+func (f HostFlags) configFlags() *genericclioptions.ConfigFlags {
+	if f.flags != nil {
+		return f.flags
+	}
+	cf := genericclioptions.NewConfigFlags(false)
+	cf.KubeConfig, cf.Context = &f.Kubeconfig, &f.Context
+	cf.Namespace, cf.APIServer, cf.CacheDir = nil, nil, nil
+	return cf
 }
 
 // PathOptions are the kubeconfig files the host comes from, where `knest
@@ -39,13 +72,20 @@ func (f HostFlags) PathOptions() *clientcmd.PathOptions {
 // Config returns the host cluster's client configuration, or an error that
 // says how to name one.
 func (f HostFlags) Config() (*rest.Config, error) {
-	rules := clientcmd.NewDefaultClientConfigLoadingRules()
-	rules.ExplicitPath = f.Kubeconfig
-	loader := clientcmd.NewNonInteractiveDeferredLoadingClientConfig(rules, &clientcmd.ConfigOverrides{CurrentContext: f.Context})
-	cfg, err := loader.ClientConfig()
-	if clientcmd.IsEmptyConfig(err) {
-		return nil, errors.New("no host cluster: no kubeconfig found in $KUBECONFIG or ~/.kube/config; pass --kubeconfig FILE (and --context NAME), or start a local host with 'knest dev up --dir DIR' and use DIR/host.kubeconfig")
+	loader := f.configFlags().ToRawKubeConfigLoader()
+	raw, err := loader.RawConfig()
+	if err != nil {
+		return nil, fmt.Errorf("host cluster: %w (choose one with --kubeconfig and --context)", err)
 	}
+	// kubectl falls back to localhost:8080 when no kubeconfig names a
+	// cluster; knest says what to do instead (in a pod, the pod's
+	// ServiceAccount is a host, as for kubectl).
+	if len(raw.Clusters) == 0 {
+		if _, err := rest.InClusterConfig(); err != nil {
+			return nil, errors.New("no host cluster: no kubeconfig found in $KUBECONFIG or ~/.kube/config; pass --kubeconfig FILE (and --context NAME), or start a local host with 'knest dev up --dir DIR' and use DIR/host.kubeconfig")
+		}
+	}
+	cfg, err := loader.ClientConfig()
 	if err != nil {
 		return nil, fmt.Errorf("host cluster: %w (choose one with --kubeconfig and --context)", err)
 	}

@@ -27,6 +27,50 @@ func (e *NotReadyError) Error() string {
 		e.State, e.Namespace, PodName, e.Namespace, PodName)
 }
 
+// ImagePullError is a knestd pod whose image the host cannot pull: waiting
+// longer does not help until the image is changed, pushed or loaded.
+type ImagePullError struct {
+	Namespace string
+	// Image is the knestd container's image, as the pod names it.
+	Image string
+	// Reason and Message are the container's waiting state, as the kubelet
+	// set it (ErrImagePull, ImagePullBackOff, InvalidImageName,
+	// ErrImageNeverPull).
+	Reason, Message string
+}
+
+func (e *ImagePullError) Error() string {
+	return fmt.Sprintf("the host cannot pull knestd's image %s: %s", e.Image, withMessage(e.Reason, e.Message)[2:])
+}
+
+// imagePullReasons are the waiting reasons of a container whose image the
+// kubelet failed to pull or may not pull (pullPolicy Never and the image
+// absent from the node).
+var imagePullReasons = map[string]bool{
+	"ErrImagePull": true, "ImagePullBackOff": true, "InvalidImageName": true, "ErrImageNeverPull": true,
+}
+
+// imagePullFailure returns the pull failure of knestd's container in pod,
+// or nil.
+func imagePullFailure(namespace string, pod *corev1.Pod) *ImagePullError {
+	if pod == nil {
+		return nil
+	}
+	for _, cs := range pod.Status.ContainerStatuses {
+		if cs.Name != ContainerName || cs.State.Waiting == nil || !imagePullReasons[cs.State.Waiting.Reason] {
+			continue
+		}
+		image := cs.Image
+		for _, c := range pod.Spec.Containers {
+			if c.Name == ContainerName {
+				image = c.Image
+			}
+		}
+		return &ImagePullError{Namespace: namespace, Image: image, Reason: cs.State.Waiting.Reason, Message: cs.State.Waiting.Message}
+	}
+	return nil
+}
+
 // pollInterval is how often WaitReady looks.
 const pollInterval = time.Second
 
@@ -34,11 +78,13 @@ const pollInterval = time.Second
 // revision, is ready (its pod's readiness probe is the tenant API server's
 // /readyz), and has published the admin kubeconfig, which it does once its
 // controllers run too. Each change of state goes to progress as one line.
-// When ctx ends first, the error is a *NotReadyError naming the last state.
+// When ctx ends first, the error is a *NotReadyError naming the last state;
+// when the host cannot pull knestd's image it is an *ImagePullError at once,
+// rather than at the deadline.
 func WaitReady(ctx context.Context, c kubernetes.Interface, namespace string, progress func(string)) error {
 	last, lastErr := "", ""
 	err := wait.PollUntilContextCancel(ctx, pollInterval, true, func(ctx context.Context) (bool, error) {
-		state, ready, err := readiness(ctx, c, namespace)
+		state, ready, pod, err := readiness(ctx, c, namespace)
 		if apierrors.IsForbidden(err) || apierrors.IsUnauthorized(err) {
 			return false, err
 		}
@@ -55,6 +101,9 @@ func WaitReady(ctx context.Context, c kubernetes.Interface, namespace string, pr
 			last = state
 			progress(state)
 		}
+		if e := imagePullFailure(namespace, pod); e != nil {
+			return false, e
+		}
 		return ready, nil
 	})
 	if err != nil && ctx.Err() != nil {
@@ -70,38 +119,45 @@ func WaitReady(ctx context.Context, c kubernetes.Interface, namespace string, pr
 // running, not ready yet") and says whether it is ready, as WaitReady
 // judges it.
 func State(ctx context.Context, c kubernetes.Interface, namespace string) (string, bool, error) {
-	return readiness(ctx, c, namespace)
+	state, ready, _, err := readiness(ctx, c, namespace)
+	return state, ready, err
 }
 
-// readiness is State.
-func readiness(ctx context.Context, c kubernetes.Interface, namespace string) (string, bool, error) {
+// readiness is State, with knestd's pod when it runs the StatefulSet's
+// current revision (nil otherwise: an older pod's image is not the one
+// being installed).
+func readiness(ctx context.Context, c kubernetes.Interface, namespace string) (string, bool, *corev1.Pod, error) {
 	sts, err := c.AppsV1().StatefulSets(namespace).Get(ctx, StatefulSetName, metav1.GetOptions{})
 	if apierrors.IsNotFound(err) {
-		return "StatefulSet " + StatefulSetName + " does not exist", false, nil
+		return "StatefulSet " + StatefulSetName + " does not exist", false, nil, nil
 	}
 	if err != nil {
-		return "", false, err
+		return "", false, nil, err
 	}
 	pod, err := c.CoreV1().Pods(namespace).Get(ctx, PodName, metav1.GetOptions{})
 	if apierrors.IsNotFound(err) {
 		pod, err = nil, nil
 	}
 	if err != nil {
-		return "", false, err
+		return "", false, nil, err
 	}
 	state := PodName + ": " + DescribePod(pod)
-	if pod == nil || !podReady(pod) {
-		return state, false, nil
+	var cur *corev1.Pod
+	if pod != nil && current(sts, pod) {
+		cur = pod
 	}
-	if !current(sts, pod) {
-		return state + ", an older revision: waiting for the rollout", false, nil
+	if pod == nil || !podReady(pod) {
+		return state, false, cur, nil
+	}
+	if cur == nil {
+		return state + ", an older revision: waiting for the rollout", false, nil, nil
 	}
 	if _, err := Kubeconfig(ctx, c, namespace); errors.Is(err, ErrNotPublished) {
-		return state + ", waiting for the admin kubeconfig (published once the controllers run)", false, nil
+		return state + ", waiting for the admin kubeconfig (published once the controllers run)", false, pod, nil
 	} else if err != nil {
-		return "", false, err
+		return "", false, nil, err
 	}
-	return PodName + ": ready", true, nil
+	return PodName + ": ready", true, pod, nil
 }
 
 // current reports whether pod runs the StatefulSet's latest revision.

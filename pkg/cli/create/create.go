@@ -48,6 +48,9 @@ type Options struct {
 	DryRun bool
 	// Output is "", json or yaml.
 	Output string
+	// SkipPreflight installs without checking that the host has the
+	// RuntimeClass and storage the tenant needs.
+	SkipPreflight bool
 }
 
 // NewCommand returns `knest create`.
@@ -67,6 +70,12 @@ On --upgrade the values the tenant has are kept under the new ones (Helm's
 --reset-then-reuse-values), so a re-run without an earlier --set keeps it;
 --reset-values drops them. The host's service CIDR is read from the host
 when the values do not set knestd.serviceCIDR.
+
+Before installing, knest checks with your credentials that the host has the
+RuntimeClass the profile runs tenant pods with and, for a new tenant, a
+StorageClass (or free volume) for knestd's data volume; --skip-preflight
+installs anyway. While waiting, an image the host cannot pull ends the wait
+at once, naming the image.
 
 --dry-run prints the labelled namespace and the chart's manifests without
 contacting the host (for GitOps: set knestd.serviceCIDR to the host's).`,
@@ -101,6 +110,7 @@ contacting the host (for GitOps: set knestd.serviceCIDR to the host's).`,
 	f.BoolVar(&o.DryRun, "dry-run", false, "print the namespace and manifests that would be installed (with -o yaml or json); contact no host")
 	cli.AddOutputFlag(f, &o.Output, "json", "yaml")
 	f.BoolVar(&o.Wait, "wait", o.Wait, "wait until the tenant is ready")
+	f.BoolVar(&o.SkipPreflight, "skip-preflight", false, "install without checking that the host has the RuntimeClass the profile needs and storage for knestd's volume")
 	f.StringArrayVar(&o.Hostnames, "hostname", nil, "hostname the tenant's Ingresses may claim, exact or *.domain (repeatable; sets exposure.hostnames; default *.NAME.<exposure.baseDomain>)")
 	return cmd
 }
@@ -186,8 +196,10 @@ func Run(ctx context.Context, streams cli.Streams, name string, o Options) error
 		}
 	}
 	setStorageDefault(ctx, host, values, progress)
-	if profile == policy.ProfileHard {
-		checkSandbox(ctx, host, values, progress)
+	if !o.SkipPreflight {
+		if err := preflight(ctx, host, values, profile, knestdEnabled, exists, progress); err != nil {
+			return err
+		}
 	}
 
 	verb := "Creating"
@@ -235,7 +247,7 @@ func Run(ctx context.Context, streams cli.Streams, name string, o Options) error
 			return fmt.Errorf("tenant %s is not ready after %s: %s. See 'kubectl -n %s describe pod %s' and 'kubectl -n %s logs %s'; the tenant stays installed: 'knest create %s -n %s --upgrade' retries with other values, 'knest delete %s -n %s' removes it",
 				name, o.Timeout, nr.State, ns, tenant.PodName, ns, tenant.PodName, name, ns, name, ns)
 		}
-		return err
+		return imagePullHelp(name, ns, err)
 	}
 	if o.Output != "" {
 		return printResult(streams, releases, name, o.Output)
@@ -422,34 +434,6 @@ func setStorageDefault(ctx context.Context, host kubernetes.Interface, values ma
 		}
 	}
 	progress("The host has no default StorageClass: tenant claims must name an allowed class (policy.storage.classes)")
-}
-
-// vmRuntimeHandlers are substrings of RuntimeClass handlers that run pods
-// in a virtual machine (Kata Containers with QEMU, Cloud Hypervisor or
-// Firecracker).
-var vmRuntimeHandlers = []string{"kata", "qemu", "clh", "firecracker", "fc"}
-
-// checkSandbox warns when the hard profile's RuntimeClass does not run pods
-// in a virtual machine: kind and the devcluster map it to a plain runtime,
-// where hard shares the host kernel like soft.
-func checkSandbox(ctx context.Context, host kubernetes.Interface, values map[string]any, progress func(string)) {
-	name := policy.DefaultHardRuntimeClass
-	if rc, ok := policyValues(values)["runtimeClasses"].(map[string]any); ok {
-		if forced, ok := rc["forced"].(string); ok && forced != "" {
-			name = forced
-		}
-	}
-	rc, err := host.NodeV1().RuntimeClasses().Get(ctx, name, metav1.GetOptions{})
-	if err != nil {
-		progress(fmt.Sprintf("Warning: cannot read RuntimeClass %s (%v): the hard profile runs every pod with it; knestd checks at start that the host accepts it", name, err))
-		return
-	}
-	for _, h := range vmRuntimeHandlers {
-		if strings.Contains(strings.ToLower(rc.Handler), h) {
-			return
-		}
-	}
-	progress(fmt.Sprintf("Warning: RuntimeClass %s runs handler %q, which is not a VM runtime: hard-profile pods share the host kernel here, as in soft (fine for kind and the devcluster, not for untrusted tenants)", name, rc.Handler))
 }
 
 // setHostnames makes hosts, if any, the values' exposure.hostnames.

@@ -128,6 +128,7 @@ func TestIntegrationCreateConnectDelete(t *testing.T) {
 	ctx := t.Context()
 	h.addVolume(t, "tenant-data-1")
 	h.addVolume(t, "tenant-data-2")
+	h.addVolume(t, "tenant-data-3")
 
 	t.Run("mistakes are refused with what to do, before anything is made", func(t *testing.T) {
 		r := run{}
@@ -152,8 +153,8 @@ func TestIntegrationCreateConnectDelete(t *testing.T) {
 
 	t.Run("a tenant that cannot start times out with its reason, and delete removes it", func(t *testing.T) {
 		// No storage class of that name: the claim stays unbound, the pod
-		// unscheduled.
-		r := h.knest(t, "create", "late", "--timeout=8s", "--set=knestd.storage.storageClassName=no-such-class")
+		// unscheduled (the preflight, skipped here, would refuse it).
+		r := h.knest(t, "create", "late", "--timeout=8s", "--skip-preflight", "--set=knestd.storage.storageClassName=no-such-class")
 		mustFail(t, r, "create of a tenant that cannot start", "not ready after 8s", "knest delete late -n knest-late")
 		if i := strings.LastIndex(r.stderr, "knest: "); i < 0 || !strings.Contains(r.stderr[i:], "not scheduled") {
 			t.Errorf("the error does not give the reason the pod is stuck:\n%s", r.stderr)
@@ -165,6 +166,49 @@ func TestIntegrationCreateConnectDelete(t *testing.T) {
 		if _, err := h.client.CoreV1().Namespaces().Get(ctx, "knest-late", metav1.GetOptions{}); !apierrors.IsNotFound(err) {
 			t.Errorf("namespace knest-late, which knest created, is still there (err %v)", err)
 		}
+	})
+
+	t.Run("the preflight refuses a host without the RuntimeClass or storage the tenant needs, before anything is made", func(t *testing.T) {
+		mustFail(t, h.knest(t, "create", "norc", "--set=policy.runtimeClasses.forced=no-such-runtime"), "create with a RuntimeClass the host lacks",
+			`the host has no RuntimeClass "no-such-runtime", which the hard profile runs every tenant pod with`, "--isolation soft", "--skip-preflight")
+		mustFail(t, h.knest(t, "create", "nostore", "--isolation=soft", "--set=knestd.storage.storageClassName=no-such-class"), "create with a StorageClass the host lacks",
+			`the host has no StorageClass "no-such-class" (knestd.storage.storageClassName) and no free PersistentVolume`, "knestd.storage.storageClassName=CLASS", "--skip-preflight")
+		for _, ns := range []string{"knest-norc", "knest-nostore"} {
+			if _, err := h.client.CoreV1().Namespaces().Get(ctx, ns, metav1.GetOptions{}); !apierrors.IsNotFound(err) {
+				t.Errorf("a create the preflight refused made namespace %s (err %v)", ns, err)
+			}
+		}
+	})
+
+	t.Run("an image the host cannot pull ends the wait at once, naming the image and how to set it", func(t *testing.T) {
+		const ns = "knest-pull"
+		create := h.knestAsync(t, "create", "pull", "--isolation=soft", "--timeout=2m", "--set=knestd.image.repository=registry.invalid/knestd", "--set=knestd.image.tag=v9")
+		// The devcluster's pods run no containers (KWOK marks them
+		// Running): write the status a kubelet writes when the pull fails.
+		var image string
+		if err := wait.PollUntilContextTimeout(ctx, 200*time.Millisecond, time.Minute, true, func(ctx context.Context) (bool, error) {
+			pod, err := h.client.CoreV1().Pods(ns).Get(ctx, "knestd-0", metav1.GetOptions{})
+			if err != nil || pod.Status.Phase != corev1.PodRunning {
+				return false, nil
+			}
+			image = pod.Spec.Containers[0].Image
+			pod.Status.Conditions = []corev1.PodCondition{{Type: corev1.PodReady, Status: corev1.ConditionFalse, Reason: "ContainersNotReady"}}
+			pod.Status.ContainerStatuses = []corev1.ContainerStatus{{Name: "knestd", Image: image, State: corev1.ContainerState{Waiting: &corev1.ContainerStateWaiting{
+				Reason: "ImagePullBackOff", Message: `Back-off pulling image "` + image + `"`}}}}
+			_, err = h.client.CoreV1().Pods(ns).UpdateStatus(ctx, pod, metav1.UpdateOptions{})
+			return err == nil, nil
+		}); err != nil {
+			t.Fatalf("knestd-0 in %s did not run to be given a pull failure: %v", ns, err)
+		}
+		start := time.Now()
+		r := create()
+		mustFail(t, r, "create with an image the host cannot pull", "the host cannot pull knestd's image registry.invalid/knestd:v9", "ImagePullBackOff",
+			"--set knestd.image.repository=REPO", "knest delete pull -n "+ns)
+		// Well before the 2m timeout: the create ends on the next poll.
+		if d := time.Since(start); d > time.Minute {
+			t.Errorf("create took %s after the pull failed: it waited for the timeout", d)
+		}
+		mustSucceed(t, h.knest(t, "delete", "pull"), "delete pull")
 	})
 
 	t.Run("create, connect, use, delete in an operator's namespace leaves it empty", func(t *testing.T) {

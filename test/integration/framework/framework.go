@@ -39,6 +39,18 @@ func KnestPath() string { return filepath.Join(binDir, "knest") }
 // KnestDevPath is the knest-dev binary (the devcluster) the tests run.
 func KnestDevPath() string { return filepath.Join(binDir, "knest-dev") }
 
+// KubectlPath is the kubectl `make build` builds from the Kubernetes release
+// knest embeds.
+func KubectlPath() string { return filepath.Join(binDir, "kubectl") }
+
+// binaries are what BuildBinaries builds: a name in bin/ and its package.
+var binaries = []struct{ name, pkg string }{
+	{"knestd", "./cmd/knestd"},
+	{"knest", "./cmd/knest"},
+	{"knest-dev", "./cmd/knest-dev"},
+	{"kubectl", "k8s.io/kubernetes/cmd/kubectl"},
+}
+
 // RepoRoot returns the repository root, found from this package's directory.
 func RepoRoot() (string, error) {
 	dir, err := os.Getwd()
@@ -57,7 +69,7 @@ func RepoRoot() (string, error) {
 	}
 }
 
-// BuildBinaries builds knestd, knest and knest-dev with the version ldflags into a
+// BuildBinaries builds knestd, knest, knest-dev and kubectl with the version ldflags into a
 // temporary directory, unless $KNEST_BIN_DIR names a directory that holds
 // them already (the Makefile builds them once for every test package).
 func BuildBinaries() (cleanup func(), err error) {
@@ -77,13 +89,13 @@ func BuildBinaries() (cleanup func(), err error) {
 	if err != nil {
 		return nil, err
 	}
-	for _, name := range []string{"knestd", "knest", "knest-dev"} {
-		cmd := exec.Command("go", "build", "-ldflags", strings.TrimSpace(string(ldflags)), "-o", filepath.Join(binDir, name), "./cmd/"+name)
+	for _, b := range binaries {
+		cmd := exec.Command("go", "build", "-ldflags", strings.TrimSpace(string(ldflags)), "-o", filepath.Join(binDir, b.name), b.pkg)
 		cmd.Dir = root
 		cmd.Stdout, cmd.Stderr = os.Stderr, os.Stderr
 		if err := cmd.Run(); err != nil {
 			os.RemoveAll(binDir)
-			return nil, fmt.Errorf("building %s: %w", name, err)
+			return nil, fmt.Errorf("building %s: %w", b.name, err)
 		}
 	}
 	dir := binDir

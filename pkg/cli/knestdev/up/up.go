@@ -14,6 +14,7 @@ import (
 	"os/signal"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"syscall"
 
 	"github.com/spf13/cobra"
@@ -114,10 +115,11 @@ func Run(ctx context.Context, streams cli.Streams, o Options) error {
 		}
 	}()
 
-	fmt.Fprintf(streams.Out, "knest dev is up. Host cluster:\n    kubectl --kubeconfig %s get nodes\n", layout.HostKubeconfig())
+	kubectl := KubectlCommand(self)
+	fmt.Fprintf(streams.Out, "knest dev is up. Host cluster:\n    %s --kubeconfig %s get nodes\n", kubectl, layout.HostKubeconfig())
 	for _, t := range tenants {
-		fmt.Fprintf(streams.Out, "Tenant %s (host namespace %s, %s isolation):\n    kubectl --kubeconfig %s get namespaces\n",
-			t.Name, devenv.HostNamespace(t.Name), t.Profile, layout.TenantKubeconfig(t.Name))
+		fmt.Fprintf(streams.Out, "Tenant %s (host namespace %s, %s isolation):\n    %s --kubeconfig %s get namespaces\n",
+			t.Name, devenv.HostNamespace(t.Name), t.Profile, kubectl, layout.TenantKubeconfig(t.Name))
 	}
 	fmt.Fprintf(streams.Out, "Press Ctrl-C or run 'knest dev down --dir %s' to stop.\n", o.Dir)
 
@@ -136,6 +138,23 @@ func Run(ctx context.Context, streams cli.Streams, o Options) error {
 	case c := <-exited:
 		return fmt.Errorf("%s exited unexpectedly: %s (log: %s)", c.Name, c.LastLine(), c.LogPath)
 	}
+}
+
+// KubectlCommand is the kubectl to suggest: the one `make build` puts next
+// to knest-dev (built from the Kubernetes release the clusters run, so
+// within the supported version skew), relative to the working directory
+// when it is below it, else plain kubectl from PATH.
+func KubectlCommand(self string) string {
+	beside := filepath.Join(filepath.Dir(self), "kubectl")
+	if st, err := os.Stat(beside); err != nil || st.IsDir() {
+		return "kubectl"
+	}
+	if wd, err := os.Getwd(); err == nil {
+		if rel, err := filepath.Rel(wd, beside); err == nil && !strings.HasPrefix(rel, "..") {
+			return rel
+		}
+	}
+	return beside
 }
 
 // findKnestd looks for knestd next to the knest-dev binary, then on PATH.
