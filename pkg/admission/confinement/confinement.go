@@ -139,12 +139,25 @@ func (p *Plugin) Admit(ctx context.Context, a admission.Attributes, _ admission.
 			return admission.NewForbidden(a, err)
 		}
 	}
-	if invalidSysctlNames(a) {
-		// The API server's validation refuses these names next, saying
-		// what is wrong with them; Validate checks the rest after it.
+	if invalidSysctlNames(a) || invalidVolumes(a) {
+		// The API server's validation refuses these next, saying what is
+		// wrong with them; Validate checks the rest after it.
 		return nil
 	}
 	return p.refuse(ctx, a, mutating)
+}
+
+// invalidVolumes reports whether a pod or pod template of a has volumes the
+// API server's own validation refuses (a podCertificate source's expiry out
+// of range: Kubernetes' conformance suite checks that message). Validate
+// still refuses, after that validation, every source knest does not allow.
+func invalidVolumes(a admission.Attributes) bool {
+	for _, tpl := range podSpecs(a) {
+		if _, errs := corevalidation.ValidateVolumes(tpl.spec.Volumes, nil, field.NewPath("spec", "volumes"), corevalidation.PodValidationOptions{}); len(errs) > 0 {
+			return true
+		}
+	}
+	return false
 }
 
 // invalidSysctlNames reports whether a pod or pod template of a names a

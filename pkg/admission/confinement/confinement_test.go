@@ -442,6 +442,34 @@ func TestInvalidSysctlNamesAreLeftToValidation(t *testing.T) {
 	}
 }
 
+// A pod whose volumes the API server's validation refuses (a podCertificate
+// source asking for less than an hour) is left to that validation, whose
+// message the conformance suite checks; knest refuses the source after it.
+func TestInvalidVolumesAreLeftToValidation(t *testing.T) {
+	t.Parallel()
+	plugin := initialized(t, policy.Default(policy.ProfileSoft))
+	withCertificate := func(seconds int32) *core.Pod {
+		p := pod()
+		p.Spec.Volumes = append(p.Spec.Volumes, core.Volume{Name: "cert", VolumeSource: core.VolumeSource{Projected: &core.ProjectedVolumeSource{
+			Sources: []core.VolumeProjection{{PodCertificate: &core.PodCertificateProjection{
+				SignerName: "example.com/signer", KeyType: "ED25519", MaxExpirationSeconds: ptr.To(seconds), CredentialBundlePath: "bundle.pem",
+			}}},
+		}}})
+		return p
+	}
+	a := request{obj: withCertificate(60), resource: pods}.attributes()
+	if err := plugin.(admission.MutationInterface).Admit(context.Background(), a, nil); err != nil {
+		t.Errorf("Admit refused a pod the API server's validation refuses next: %v", err)
+	}
+	if err := plugin.(admission.ValidationInterface).Validate(context.Background(), a, nil); err == nil || !strings.Contains(err.Error(), "podCertificate") {
+		t.Errorf("Validate = %v, want the podCertificate source refused", err)
+	}
+	a = request{obj: withCertificate(7200), resource: pods}.attributes()
+	if err := plugin.(admission.MutationInterface).Admit(context.Background(), a, nil); err == nil || !strings.Contains(err.Error(), "podCertificate") {
+		t.Errorf("Admit = %v, want a valid podCertificate source refused with knest's reason", err)
+	}
+}
+
 func TestIngresses(t *testing.T) {
 	t.Parallel()
 	pol := policy.Default(policy.ProfileHard)
