@@ -11,6 +11,7 @@ import (
 	discoveryv1 "k8s.io/api/discovery/v1"
 	networkingv1 "k8s.io/api/networking/v1"
 	"k8s.io/apimachinery/pkg/api/meta"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/fields"
 	"k8s.io/apimachinery/pkg/runtime/schema"
@@ -240,6 +241,8 @@ func (p *Plugin) validate(ctx context.Context, a admission.Attributes, ph phase)
 			return append(errs, field.InternalError(field.NewPath("spec"), err))
 		}
 		errs = append(errs, policy.CheckIngress(&spec, p.policy)...)
+	case *unstructured.Unstructured:
+		errs = append(errs, p.checkRoute(gr, obj)...)
 	case *scheduling.PriorityClass:
 		errs = append(errs, policy.CheckPriorityClass(obj.Value, p.policy)...)
 	case *networking.NetworkPolicy:

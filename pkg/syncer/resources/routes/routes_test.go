@@ -274,3 +274,19 @@ func TestBackward(t *testing.T) {
 		t.Errorf("status changed the host spec:\n%s", diff)
 	}
 }
+
+// A tenant naming, as its backend, the host name of another tenant's
+// Service gets the host copy of its own Service of that name (which does
+// not exist): names are always mangled under the tenant's own.
+func TestForwardBackendNamedLikeAHostService(t *testing.T) {
+	t.Parallel()
+	victim := translate.HostName("bank", "prod", "api", translate.MaxLabelLength)
+	r := tenantRoute(func(r *gatewayv1.HTTPRoute) {
+		r.Spec.Rules[0].BackendRefs[0].Name = gatewayv1.ObjectName(victim)
+	})
+	got := forward(t, r, nil)
+	name := string(got.Spec.Rules[0].BackendRefs[0].Name)
+	if name == victim || name != translate.HostName("acme", "shop", victim, translate.MaxLabelLength) {
+		t.Errorf("host backend %q, want the acme tenant's own mangled name, never %q", name, victim)
+	}
+}
