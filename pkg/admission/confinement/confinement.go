@@ -242,7 +242,7 @@ func (p *Plugin) validate(ctx context.Context, a admission.Attributes, ph phase)
 		}
 		errs = append(errs, policy.CheckIngress(&spec, p.policy)...)
 	case *unstructured.Unstructured:
-		errs = append(errs, p.checkRoute(gr, obj)...)
+		errs = append(errs, p.checkRoute(gr, a.GetNamespace(), obj)...)
 	case *scheduling.PriorityClass:
 		errs = append(errs, policy.CheckPriorityClass(obj.Value, p.policy)...)
 	case *networking.NetworkPolicy:

@@ -19,7 +19,10 @@ var (
 // here) against the policy when the policy syncs routes to the host's
 // shared Gateway. Without a host Gateway nothing syncs them: a tenant that
 // installs the Gateway API for a controller of its own may use it freely.
-func (p *Plugin) checkRoute(gr schema.GroupResource, obj *unstructured.Unstructured) field.ErrorList {
+// ns is the request's namespace: the object's may still be empty when a
+// client left it out (the API server fills it in after mutating
+// admission).
+func (p *Plugin) checkRoute(gr schema.GroupResource, ns string, obj *unstructured.Unstructured) field.ErrorList {
 	if p.policy.Exposure.Gateway == nil {
 		return nil
 	}
@@ -29,13 +32,13 @@ func (p *Plugin) checkRoute(gr schema.GroupResource, obj *unstructured.Unstructu
 		if err := runtime.DefaultUnstructuredConverter.FromUnstructured(obj.Object, &r); err != nil {
 			return field.ErrorList{field.Invalid(field.NewPath("spec"), nil, "not an HTTPRoute knest can read: "+err.Error())}
 		}
-		return policy.CheckHTTPRoute(&r.Spec, obj.GetNamespace(), p.policy)
+		return policy.CheckHTTPRoute(&r.Spec, ns, p.policy)
 	case grpcRoutesResource:
 		var r gatewayv1.GRPCRoute
 		if err := runtime.DefaultUnstructuredConverter.FromUnstructured(obj.Object, &r); err != nil {
 			return field.ErrorList{field.Invalid(field.NewPath("spec"), nil, "not a GRPCRoute knest can read: "+err.Error())}
 		}
-		return policy.CheckGRPCRoute(&r.Spec, obj.GetNamespace(), p.policy)
+		return policy.CheckGRPCRoute(&r.Spec, ns, p.policy)
 	}
 	return nil
 }

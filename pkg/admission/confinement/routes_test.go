@@ -33,7 +33,8 @@ func TestRoutes(t *testing.T) {
 			},
 		}
 		r.APIVersion, r.Kind = gatewayv1.GroupVersion.String(), "HTTPRoute"
-		r.Namespace, r.Name = "shop", "x"
+		// As a client that leaves the namespace to the request path.
+		r.Name = "x"
 		for _, t := range tweaks {
 			t(r)
 		}
@@ -79,6 +80,9 @@ func TestRoutes(t *testing.T) {
 		{name: "a backend in a host namespace (another tenant's, the operator's) is refused", req: request{obj: route(func(r *gatewayv1.HTTPRoute) {
 			r.Spec.Rules[0].BackendRefs[0].Namespace = ptr.To(gatewayv1.Namespace("knest-bank"))
 		}), resource: httpRoutes}, refused: "spec.rules[0].backendRefs[0].namespace: Forbidden: backends are Services of the route's own namespace: knest does not map ReferenceGrants"},
+		{name: "a backend in the route's own namespace, named explicitly, is admitted", req: request{obj: route(func(r *gatewayv1.HTTPRoute) {
+			r.Spec.Rules[0].BackendRefs[0].Namespace = ptr.To(gatewayv1.Namespace("shop"))
+		}), resource: httpRoutes}},
 		{name: "a backend of another kind is refused", req: request{obj: route(func(r *gatewayv1.HTTPRoute) {
 			r.Spec.Rules[0].BackendRefs[0].Group = ptr.To(gatewayv1.Group("multicluster.x-k8s.io"))
 			r.Spec.Rules[0].BackendRefs[0].Kind = ptr.To(gatewayv1.Kind("ServiceImport"))
