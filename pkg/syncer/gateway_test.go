@@ -1,6 +1,10 @@
 package syncer
 
 import (
+	"fmt"
+	"net/http"
+	"net/http/httptest"
+	"strings"
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
@@ -9,6 +13,7 @@ import (
 	apiextensionsclient "k8s.io/apiextensions-apiserver/pkg/client/clientset/clientset"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/client-go/rest"
 	"k8s.io/utils/ptr"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	gatewayv1 "sigs.k8s.io/gateway-api/apis/v1"
@@ -218,5 +223,43 @@ func TestTenantGateway(t *testing.T) {
 	p.Exposure = policy.Exposure{Tenant: e.Tenant, Gateway: gw}
 	if errs := policy.CheckHTTPRoute(&spec, "default", p); len(errs) > 0 {
 		t.Errorf("a route naming the tenant's Gateway: %v", errs.ToAggregate())
+	}
+}
+
+// A policy naming a host Gateway on a host that does not serve the
+// Gateway API stops the syncer at start with the reason, instead of caches
+// that never sync.
+func TestCheckHostServesRoutes(t *testing.T) {
+	t.Parallel()
+	gw := &policy.Gateway{Namespace: "infra", Name: "shared"}
+	for _, tc := range []struct {
+		name      string
+		resources string
+		want      string
+	}{
+		{name: "a host without the Gateway API", want: "the host cluster does not serve gateway.networking.k8s.io/v1 (install the Gateway API CRDs"},
+		{name: "a host serving Gateways but not GRPCRoutes", resources: `[{"name":"gateways","namespaced":true,"kind":"Gateway","verbs":["get"]},{"name":"httproutes","namespaced":true,"kind":"HTTPRoute","verbs":["get"]}]`,
+			want: "does not serve gateway.networking.k8s.io/v1 grpcroutes"},
+		{name: "a host serving both route kinds", resources: `[{"name":"httproutes","namespaced":true,"kind":"HTTPRoute","verbs":["get"]},{"name":"grpcroutes","namespaced":true,"kind":"GRPCRoute","verbs":["get"]}]`},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				if r.URL.Path != "/apis/gateway.networking.k8s.io/v1" || tc.resources == "" {
+					http.NotFound(w, r)
+					return
+				}
+				w.Header().Set("Content-Type", "application/json")
+				fmt.Fprintf(w, `{"kind":"APIResourceList","apiVersion":"v1","groupVersion":"gateway.networking.k8s.io/v1","resources":%s}`, tc.resources)
+			}))
+			defer srv.Close()
+			err := checkHostServesRoutes(&rest.Config{Host: srv.URL}, gw)
+			switch {
+			case tc.want == "" && err != nil:
+				t.Errorf("refused: %v", err)
+			case tc.want != "" && (err == nil || !strings.Contains(err.Error(), tc.want)):
+				t.Errorf("got %v, want an error saying %q", err, tc.want)
+			}
+		})
 	}
 }
