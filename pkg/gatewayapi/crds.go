@@ -48,18 +48,32 @@ func CRDs() ([]*apiextensionsv1.CustomResourceDefinition, error) {
 	return out, nil
 }
 
-// Install creates the CRDs that do not exist yet and waits until each is
-// established (served). A CRD of the same name that exists already, the
-// tenant's own install or an older release, is left as it is: the tenant's
-// objects are stored under it, and only the kinds' v1 matter to knest.
+// ManagedByLabel marks the CRDs Install created, which it keeps at the
+// embedded release.
+const ManagedByLabel = "app.kubernetes.io/managed-by"
+
+// Install creates the CRDs that do not exist yet, moves those it created
+// before (ManagedByLabel knest) to the embedded release when they carry
+// another (an upgraded knestd), and waits until each is established
+// (served). A CRD of the same name that someone else installed (the
+// tenant's own install) is left as it is: the tenant's objects are stored
+// under it, and only the kinds' v1 matter to knest.
 func Install(ctx context.Context, c apiextensionsclient.Interface) error {
 	crds, err := CRDs()
 	if err != nil {
 		return err
 	}
+	crdClient := c.ApiextensionsV1().CustomResourceDefinitions()
 	for _, crd := range crds {
-		_, err := c.ApiextensionsV1().CustomResourceDefinitions().Create(ctx, crd, metav1.CreateOptions{})
-		if err != nil && !kerrors.IsAlreadyExists(err) {
+		if crd.Labels == nil {
+			crd.Labels = map[string]string{}
+		}
+		crd.Labels[ManagedByLabel] = "knest"
+		_, err := crdClient.Create(ctx, crd, metav1.CreateOptions{})
+		if kerrors.IsAlreadyExists(err) {
+			err = upgrade(ctx, c, crd)
+		}
+		if err != nil {
 			return fmt.Errorf("failed to create CustomResourceDefinition %s: %w", crd.Name, err)
 		}
 	}
@@ -81,4 +95,20 @@ func Install(ctx context.Context, c apiextensionsclient.Interface) error {
 		}
 	}
 	return nil
+}
+
+// upgrade replaces the spec of existing CRD crd.Name with crd's when knest
+// installed it and it comes from another release.
+func upgrade(ctx context.Context, c apiextensionsclient.Interface, crd *apiextensionsv1.CustomResourceDefinition) error {
+	existing, err := c.ApiextensionsV1().CustomResourceDefinitions().Get(ctx, crd.Name, metav1.GetOptions{})
+	if err != nil {
+		return err
+	}
+	if existing.Labels[ManagedByLabel] != "knest" || existing.Annotations[BundleVersionAnnotation] == crd.Annotations[BundleVersionAnnotation] {
+		return nil
+	}
+	existing.Spec = crd.Spec
+	existing.Annotations = crd.Annotations
+	_, err = c.ApiextensionsV1().CustomResourceDefinitions().Update(ctx, existing, metav1.UpdateOptions{})
+	return err
 }

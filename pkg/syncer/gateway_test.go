@@ -263,3 +263,47 @@ func TestCheckHostServesRoutes(t *testing.T) {
 		})
 	}
 }
+
+// A CRD knest installed from an older gateway-api release moves to the
+// embedded one at the next start (a knestd upgrade); one the tenant
+// installed itself is left alone.
+func TestGatewayAPIUpgrade(t *testing.T) {
+	e := newEnv(t)
+	ctx := t.Context()
+	installGatewayAPI(t, e)
+	c := apiextensionsclient.NewForConfigOrDie(e.TenantConfig)
+	crds := c.ApiextensionsV1().CustomResourceDefinitions()
+	const name = "referencegrants.gateway.networking.k8s.io"
+	setRelease := func(release, managedBy string) {
+		t.Helper()
+		crd, err := crds.Get(ctx, name, metav1.GetOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		crd.Annotations[gatewayapi.BundleVersionAnnotation] = release
+		crd.Labels[gatewayapi.ManagedByLabel] = managedBy
+		if _, err := crds.Update(ctx, crd, metav1.UpdateOptions{}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	release := func() string {
+		t.Helper()
+		crd, err := crds.Get(ctx, name, metav1.GetOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return crd.Annotations[gatewayapi.BundleVersionAnnotation]
+	}
+	embedded := release()
+	setRelease("v0.0.1-old", "knest")
+	installGatewayAPI(t, e)
+	if got := release(); got != embedded {
+		t.Errorf("knest's CRD from an old release: %s after Install, want %s", got, embedded)
+	}
+	setRelease("v0.0.1-tenant", "the-tenant")
+	installGatewayAPI(t, e)
+	if got := release(); got != "v0.0.1-tenant" {
+		t.Errorf("the tenant's own CRD: %s after Install, want it left at v0.0.1-tenant", got)
+	}
+	setRelease(embedded, "knest")
+}
