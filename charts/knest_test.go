@@ -135,7 +135,8 @@ func TestGolden(t *testing.T) {
 				"hostAPIServerCIDR": "192.0.2.0/28", "hostAPIServerPorts": []any{6443}, "apiServerEgressCIDRs": []any{"198.51.100.0/28"}},
 			"quota": map[string]any{"enabled": true, "priorityClasses": map[string]any{"tenant-high": map[string]any{"pods": "10"}}},
 			"exposure": map[string]any{"hostnames": []any{"*.acme.apps.example.com", "shop.example.com"}, "ingressClasses": map[string]any{"web": "nginx-shared"},
-				"defaultIngressClass": "web", "controllerNamespace": "ingress-nginx"},
+				"defaultIngressClass": "web", "controllerNamespace": "ingress-nginx",
+				"gateway": map[string]any{"namespace": "gateway-system", "name": "shared", "sectionName": "https"}},
 		},
 	}
 	for name, values := range cases {

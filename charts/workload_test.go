@@ -146,6 +146,7 @@ func TestTheKnestdArgsAreAValidConfiguration(t *testing.T) {
 		"exposed with hostname": {"expose": map[string]any{"enabled": true, "hostname": "acme.example.com"}},
 		"host node info":        {"hostNodeInfo": true},
 		"ingresses":             {"exposure": map[string]any{"ingressClasses": map[string]any{"web": "nginx-shared"}, "defaultIngressClass": "web", "baseDomain": "apps.corp.example"}},
+		"routes":                {"exposure": map[string]any{"baseDomain": "apps.corp.example", "gateway": map[string]any{"namespace": "gateway-system", "name": "shared"}}},
 		"json logs":             {"logging": map[string]any{"format": "json"}},
 	} {
 		t.Run(name, func(t *testing.T) {
@@ -218,9 +219,14 @@ func TestTheKnestdArgsAreAValidConfiguration(t *testing.T) {
 			wantHosts := "*.acme.apps.example.com"
 			if values["exposure"] != nil {
 				wantHosts = "*.acme.apps.corp.example"
+			}
+			if name == "ingresses" {
 				if host, ok := p.Exposure.HostIngressClass(nil); !ok || host != "nginx-shared" {
 					t.Errorf("the default IngressClass maps to %q (%v), want nginx-shared", host, ok)
 				}
+			}
+			if gw := p.Exposure.Gateway; (name == "routes") != (gw != nil) || (gw != nil && gw.String() != "gateway-system/shared") {
+				t.Errorf("the policy's host Gateway is %v", gw)
 			}
 			if got := p.Exposure.AllowedHostnames(); !slices.Equal(got, []string{wantHosts}) {
 				t.Errorf("the tenant may claim %q, want %s", got, wantHosts)

@@ -250,6 +250,9 @@ func Start(ctx context.Context, c Config) (*Cluster, error) {
 	if err := ensureIngressClass(ctx, client); err != nil {
 		return fail(err)
 	}
+	if err := ensureGateway(ctx, &cfg); err != nil {
+		return fail(err)
+	}
 	// What an operator installs once per host before tenants expose apps.
 	if err := hostclaim.Install(ctx, client); err != nil {
 		return fail(err)

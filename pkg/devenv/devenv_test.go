@@ -159,5 +159,8 @@ func TestDevPolicy(t *testing.T) {
 		if host, ok := p.Exposure.HostIngressClass(nil); !ok || host != DevIngressClass {
 			t.Errorf("Ingresses naming no class get %q (%v), want %s", host, ok, DevIngressClass)
 		}
+		if gw := p.Exposure.Gateway; gw == nil || gw.Namespace != DevGatewayNamespace || gw.Name != DevGatewayName {
+			t.Errorf("routes attach to %v, want the dev host's Gateway %s/%s", gw, DevGatewayNamespace, DevGatewayName)
+		}
 	}
 }

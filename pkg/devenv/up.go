@@ -277,17 +277,28 @@ func bringsPolicy(args []string) bool {
 // *.<tenant>.apps.example.com by default.
 const DevIngressClass = "knest-dev"
 
-// DevPolicy is the policy file of a dev tenant: the profile's defaults, and
-// Ingresses of class DevIngressClass (the default class) allowed.
+// DevPolicy is the policy file of a dev tenant: the profile's defaults,
+// Ingresses of class DevIngressClass (the default class) allowed, and
+// HTTPRoutes and GRPCRoutes attached to the dev host's shared Gateway
+// (devcluster.GatewayNamespace/GatewayName), whose CRDs the tenant then
+// serves.
 func DevPolicy(profile policy.Profile) ([]byte, error) {
 	return yaml.Marshal(map[string]any{
 		"profile": profile.String(),
 		"exposure": map[string]any{
 			"ingressClasses":      map[string]string{DevIngressClass: DevIngressClass},
 			"defaultIngressClass": DevIngressClass,
+			"gateway":             map[string]string{"namespace": DevGatewayNamespace, "name": DevGatewayName},
 		},
 	})
 }
+
+// DevGatewayNamespace and DevGatewayName name the dev host's shared
+// Gateway (devcluster.GatewayNamespace and GatewayName).
+const (
+	DevGatewayNamespace = "knest-gateway"
+	DevGatewayName      = "knest-dev"
+)
 
 // StartKnestd starts t's knestd with KnestdArgs and then extraArgs, waits
 // until it is ready and writes the tenant's kubeconfig. It is for deferred

@@ -31,6 +31,10 @@ type Exposure struct {
 	// DefaultIngressClass is the tenant class (a key of IngressClasses)
 	// of Ingresses that name none. Empty: such Ingresses are refused.
 	DefaultIngressClass string `json:"defaultIngressClass,omitempty"`
+	// Gateway is the host's shared Gateway the tenant's Gateway API
+	// routes attach to (gateway.go). Nil: routes are not synced, and
+	// knestd serves the tenant no Gateway API kinds.
+	Gateway *Gateway `json:"gateway,omitempty"`
 
 	// Tenant is the tenant's name (knestd --name), for the default
 	// hostnames; not part of the policy file.
@@ -109,6 +113,9 @@ func (e Exposure) validate(path *field.Path) field.ErrorList {
 		if _, ok := e.IngressClasses[d]; !ok {
 			errs = append(errs, field.Invalid(path.Child("defaultIngressClass"), d, "must be one of ingressClasses"))
 		}
+	}
+	if e.Gateway != nil {
+		errs = append(errs, e.Gateway.validate(path.Child("gateway"))...)
 	}
 	return errs
 }

@@ -34,6 +34,7 @@ import (
 	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
 	"sigs.k8s.io/controller-runtime/pkg/reconcile"
 	"sigs.k8s.io/controller-runtime/pkg/source"
+	gatewayv1 "sigs.k8s.io/gateway-api/apis/v1"
 
 	"github.com/knest-dev/knest/pkg/policy"
 	"github.com/knest-dev/knest/pkg/syncer/eventsync"
@@ -258,23 +259,13 @@ func Kinds(pol *policy.Policy) []Kind {
 	ingress.Hostnames = func(host client.Object) []string {
 		return policy.IngressHostnames(&host.(*networkingv1.Ingress).Spec)
 	}
-	ingress.HostnamesInUse = func(ctx context.Context, host client.Reader, hostNamespace, except string) (map[string]bool, error) {
-		var list networkingv1.IngressList
-		if err := host.List(ctx, &list, client.InNamespace(hostNamespace)); err != nil {
-			return nil, fmt.Errorf("failed to list Ingresses in host cluster: %w", err)
-		}
-		out := map[string]bool{}
-		for i := range list.Items {
-			if list.Items[i].Name == except || list.Items[i].DeletionTimestamp != nil {
-				continue
-			}
-			for _, h := range policy.IngressHostnames(&list.Items[i].Spec) {
-				out[h] = true
-			}
-		}
-		return out, nil
+	// One claim per hostname, whichever kind serves it.
+	ingress.HostnamesInUse = hostnamesInUse("Ingress", pol.Exposure.Gateway != nil)
+	kinds := []Kind{configMap, secret, service, slice, claim, netpol, ingress}
+	if pol.Exposure.Gateway != nil {
+		kinds = append(kinds, routeKinds(pol)...)
 	}
-	return []Kind{configMap, secret, service, slice, claim, netpol, ingress}
+	return kinds
 }
 
 // referencingIngresses reconciles the Secrets a tenant Ingress names for
@@ -421,6 +412,19 @@ func New(ctx context.Context, cfg Config) (*Syncer, error) {
 	if err := clientgoscheme.AddToScheme(scheme); err != nil {
 		return nil, err
 	}
+	if err := gatewayv1.Install(scheme); err != nil {
+		return nil, err
+	}
+	if gw := cfg.Policy.Exposure.Gateway; gw != nil {
+		// Routes sync: the host must serve them, and the tenant's API
+		// serves them before the caches watch them.
+		if err := checkHostServesRoutes(cfg.HostConfig, gw); err != nil {
+			return nil, err
+		}
+		if err := installTenantGatewayAPI(ctx, cfg.TenantConfig); err != nil {
+			return nil, err
+		}
+	}
 	metricsAddr := cfg.MetricsBindAddress
 	if metricsAddr == "" {
 		metricsAddr = "0"
@@ -518,6 +522,17 @@ func New(ctx context.Context, cfg Config) (*Syncer, error) {
 		return nil
 	})); err != nil {
 		return nil, err
+	}
+	if gw := cfg.Policy.Exposure.Gateway; gw != nil {
+		// The Gateway the tenant's routes name, once its API serves.
+		if err := mgr.Add(manager.RunnableFunc(func(ctx context.Context) error {
+			if err := ensureTenantGateway(ctx, mgr.GetClient(), gw); err != nil {
+				klog.FromContext(ctx).Error(err, "Failed to show the tenant the host's shared Gateway")
+			}
+			return nil
+		})); err != nil {
+			return nil, err
+		}
 	}
 	caData, err := tenantCA(cfg.TenantConfig)
 	if err != nil {

@@ -12,6 +12,7 @@ import (
 	networkingv1 "k8s.io/api/networking/v1"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/fields"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/apimachinery/pkg/util/validation/field"
@@ -257,6 +258,8 @@ func (p *Plugin) validate(ctx context.Context, a admission.Attributes, ph phase)
 			return append(errs, field.InternalError(field.NewPath("spec"), err))
 		}
 		errs = append(errs, policy.CheckIngress(&spec, p.policy)...)
+	case *unstructured.Unstructured:
+		errs = append(errs, p.checkRoute(gr, a.GetNamespace(), obj)...)
 	case *scheduling.PriorityClass:
 		errs = append(errs, policy.CheckPriorityClass(obj.Value, p.policy)...)
 	case *networking.NetworkPolicy:

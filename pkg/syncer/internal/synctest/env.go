@@ -27,6 +27,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client/interceptor"
 	"sigs.k8s.io/controller-runtime/pkg/cluster"
 	"sigs.k8s.io/controller-runtime/pkg/reconcile"
+	gatewayv1 "sigs.k8s.io/gateway-api/apis/v1"
 
 	"github.com/knest-dev/knest/pkg/syncer/resources/pods"
 	"github.com/knest-dev/knest/pkg/syncer/writer"
@@ -140,6 +141,7 @@ func New(t *testing.T, c *Clusters, o Options) *Env {
 	}
 	scheme := runtime.NewScheme()
 	must(t, clientgoscheme.AddToScheme(scheme))
+	must(t, gatewayv1.Install(scheme))
 	tenantDirect, err := client.NewWithWatch(c.Tenant, client.Options{Scheme: scheme})
 	must(t, err)
 	hostDirect, err := client.NewWithWatch(c.Host, client.Options{Scheme: scheme})
