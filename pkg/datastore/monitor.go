@@ -201,8 +201,19 @@ func (m *Monitor) reclaim(ctx context.Context, readOnly bool, u Usage) (Usage, e
 		logger.Info("Defragmented the tenant's etcd", "before", bytes(before), "after", bytes(u.Size), "elapsed", time.Since(start).Round(time.Millisecond).String())
 	}
 	if DisarmNoSpace(u, l) {
-		if _, err := m.Etcd.AlarmDisarm(ctx, &clientv3.AlarmMember{Alarm: etcdserverpb.AlarmType_NOSPACE}); err != nil {
-			return u, fmt.Errorf("failed to clear the tenant's etcd NOSPACE alarm: %w", err)
+		// An alarm is disarmed per member: one without the member's ID
+		// clears nothing.
+		alarms, err := m.Etcd.AlarmList(ctx)
+		if err != nil {
+			return u, fmt.Errorf("failed to list the tenant's etcd alarms: %w", err)
+		}
+		for _, a := range alarms.Alarms {
+			if a.Alarm != etcdserverpb.AlarmType_NOSPACE {
+				continue
+			}
+			if _, err := m.Etcd.AlarmDisarm(ctx, &clientv3.AlarmMember{MemberID: a.MemberID, Alarm: a.Alarm}); err != nil {
+				return u, fmt.Errorf("failed to clear the tenant's etcd NOSPACE alarm: %w", err)
+			}
 		}
 		m.Guard.metrics.disarm.Inc()
 		logger.Info("Cleared the tenant's etcd NOSPACE alarm", "usage", Describe(u.Size, l))
