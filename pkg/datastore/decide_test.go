@@ -81,7 +81,7 @@ func TestReclaim(t *testing.T) {
 func TestDisarmNoSpace(t *testing.T) {
 	t.Parallel()
 	l := limits64
-	if DisarmNoSpace(Usage{Size: l.QuotaBytes, NoSpace: true}, l) {
+	if DisarmNoSpace(Usage{Size: l.BackendQuotaBytes(), NoSpace: true}, l) {
 		t.Error("an alarm on a full datastore would be cleared")
 	}
 	if !DisarmNoSpace(Usage{Size: l.WritableMark(), NoSpace: true}, l) {
@@ -110,7 +110,7 @@ func TestGuard(t *testing.T) {
 	t.Run("writes between measurements put the tenant in the mode before the next one", func(t *testing.T) {
 		t.Parallel()
 		g := NewGuard(Limits{QuotaBytes: 64 * mib})
-		g.Observe(Usage{Size: l.WritableMark()}, Pending{}, time.Now())
+		g.Observe(Usage{InUse: l.WritableMark()}, Pending{}, time.Now())
 		if r := g.Admit(create((l.ReadOnlyMark() - l.WritableMark()) / GrowthFactor)); r != nil {
 			t.Fatalf("the write reaching the mark was refused: %v", r)
 		}
@@ -130,7 +130,7 @@ func TestGuard(t *testing.T) {
 			t.Errorf("a write that does not grow was refused in the mode: %v", r)
 		}
 		// A measurement after a cleanup ends the mode.
-		if readOnly, changed := g.Observe(Usage{Size: l.WritableMark() - 1}, Pending{}, time.Now()); readOnly || !changed {
+		if readOnly, changed := g.Observe(Usage{InUse: l.WritableMark() - 1}, Pending{}, time.Now()); readOnly || !changed {
 			t.Errorf("Observe below the lower mark = %v, %v; want writable, changed", readOnly, changed)
 		}
 		if r := g.Admit(create(1)); r != nil {
@@ -141,7 +141,7 @@ func TestGuard(t *testing.T) {
 	t.Run("the object-count cap counts creates since the measurement", func(t *testing.T) {
 		t.Parallel()
 		g := NewGuard(l)
-		g.Observe(Usage{Size: mib, Counts: map[string]int{"configmaps": 1}}, Pending{}, time.Now())
+		g.Observe(Usage{InUse: mib, Counts: map[string]int{"configmaps": 1}}, Pending{}, time.Now())
 		for i := range 2 {
 			if r := g.Admit(create(10)); r != nil {
 				t.Fatalf("create %d under the cap refused: %v", i, r)
@@ -162,13 +162,50 @@ func TestGuard(t *testing.T) {
 	t.Run("writes admitted while a measurement runs still count after it", func(t *testing.T) {
 		t.Parallel()
 		g := NewGuard(Limits{QuotaBytes: 64 * mib})
-		g.Observe(Usage{Size: mib}, Pending{}, time.Now())
+		g.Observe(Usage{InUse: mib}, Pending{}, time.Now())
 		g.Admit(create(mib))
 		p := g.Pending() // the measurement starts, and sees the write above
 		g.Admit(create(3 * mib))
-		g.Observe(Usage{Size: 3 * mib}, p, time.Now())
+		g.Observe(Usage{InUse: 3 * mib}, p, time.Now())
 		if got, want := g.State().Size, int64(3*mib+3*mib*GrowthFactor); got != want {
 			t.Errorf("size after the measurement = %d, want %d (measured, plus the write it may not have seen)", got, want)
 		}
 	})
+}
+
+func TestBackendQuotaAboveTheLimit(t *testing.T) {
+	l := Limits{QuotaBytes: 64 << 20}
+	if got := l.BackendQuotaBytes(); got != 128<<20 {
+		t.Errorf("etcd's quota for a 64 MiB limit: %d, want 128 MiB", got)
+	}
+}
+
+func TestDefragmentationDoesNotEndTheMode(t *testing.T) {
+	t.Parallel()
+	l := limits64
+	g := NewGuard(l)
+	g.Observe(Usage{Size: l.QuotaBytes, InUse: l.ReadOnlyMark()}, Pending{}, time.Now())
+	// The file shrank to the data it holds, still above the lower mark:
+	// measured, a 63.4 MiB file defragmented to 46.7 MiB.
+	if readOnly, _ := g.Observe(Usage{Size: l.WritableMark() + mib, InUse: l.WritableMark() + mib}, Pending{}, time.Now()); !readOnly {
+		t.Error("a defragmentation ended the mode while the data stayed above the lower mark")
+	}
+	if readOnly, _ := g.Observe(Usage{Size: l.ReadOnlyMark(), InUse: l.WritableMark() - mib}, Pending{}, time.Now()); readOnly {
+		t.Error("the mode stayed after the data fell below the lower mark")
+	}
+}
+
+func TestRestoredModeHoldsBetweenTheMarks(t *testing.T) {
+	t.Parallel()
+	l := limits64
+	between := Usage{Size: l.ReadOnlyMark(), InUse: (l.ReadOnlyMark() + l.WritableMark()) / 2}
+	g := NewGuard(l)
+	g.Restore(true)
+	if readOnly, _ := g.Observe(between, Pending{}, time.Now()); !readOnly {
+		t.Error("a restart in the mode between the marks came up writable")
+	}
+	g = NewGuard(l)
+	if readOnly, _ := g.Observe(between, Pending{}, time.Now()); readOnly {
+		t.Error("a restart out of the mode between the marks came up read-only")
+	}
 }

@@ -69,7 +69,7 @@ func (g *Guard) Observe(u Usage, p Pending, now time.Time) (readOnly, changed bo
 	for r, n := range p.counts {
 		g.pendingCounts[r] -= n
 	}
-	g.readOnly = Decide(was, u.Size, u.NoSpace, g.limits)
+	g.readOnly = Decide(was, u.InUse, u.NoSpace, g.limits)
 	if g.readOnly != was {
 		g.since = now
 	}
@@ -77,12 +77,24 @@ func (g *Guard) Observe(u Usage, p Pending, now time.Time) (readOnly, changed bo
 	return g.readOnly, g.readOnly != was
 }
 
+// Restore sets the mode the tenant was in before a restart, before the
+// first measurement (Observe) decides from it.
+func (g *Guard) Restore(readOnly bool) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	g.readOnly = readOnly
+	if readOnly {
+		g.since = time.Now()
+	}
+}
+
 // State is what the guard knows: the mode, since when, and the last usage
 // with what was admitted since.
 type State struct {
 	ReadOnly bool
 	Since    time.Time
-	// Size is the last measured size plus the bytes admitted since.
+	// Size is the last measured bytes in use plus the bytes admitted
+	// since.
 	Size  int64
 	Usage Usage
 }
@@ -91,7 +103,7 @@ type State struct {
 func (g *Guard) State() State {
 	g.mu.Lock()
 	defer g.mu.Unlock()
-	return State{ReadOnly: g.readOnly, Since: g.since, Size: g.usage.Size + g.pendingBytes, Usage: g.usage}
+	return State{ReadOnly: g.readOnly, Since: g.since, Size: g.usage.InUse + g.pendingBytes, Usage: g.usage}
 }
 
 // Write is one write the admission plugin asks about.
@@ -137,7 +149,7 @@ func (g *Guard) Admit(w Write) *Refusal {
 		g.metrics.refused("ReadOnly")
 		return &Refusal{Reason: "ReadOnly", Message: fmt.Sprintf(
 			"the tenant's datastore is read-only: it holds %s; creates and updates that grow objects are refused, while deletes, status updates and finalizer removal still work (delete objects: knestd compacts and defragments the datastore and leaves read-only mode by itself)",
-			Describe(g.usage.Size+g.pendingBytes, g.limits))}
+			Describe(g.usage.InUse+g.pendingBytes, g.limits))}
 	}
 	if max, capped := g.limits.ObjectCounts[w.Resource]; capped && w.Create {
 		if have := g.usage.Counts[w.Resource] + g.pendingCounts[w.Resource]; have >= max {
@@ -149,7 +161,7 @@ func (g *Guard) Admit(w Write) *Refusal {
 		g.pendingCounts[w.Resource]++
 	}
 	g.pendingBytes += w.Bytes * GrowthFactor
-	if !g.readOnly && g.usage.Size+g.pendingBytes >= g.limits.ReadOnlyMark() {
+	if !g.readOnly && g.usage.InUse+g.pendingBytes >= g.limits.ReadOnlyMark() {
 		g.readOnly, g.since = true, time.Now()
 		g.metrics.readOnly.Set(1)
 	}

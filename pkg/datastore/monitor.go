@@ -28,6 +28,12 @@ const (
 	ReasonWritable = "DatastoreWritable"
 )
 
+// ModeKey is the etcd key, outside the API server's prefix, that holds
+// "read-only" while the tenant is in the mode: a restart between the marks
+// (the data above the lower one, below the upper one) comes up in the mode
+// it was in, which the measured size alone cannot tell.
+const ModeKey = "/knest/datastore/mode"
+
 // DefaultInterval is how often the Monitor measures the datastore.
 const DefaultInterval = 2 * time.Second
 
@@ -49,8 +55,9 @@ type Monitor struct {
 	prefixes      map[string]string
 	lastCompacted int64
 	compactedAt   time.Time
-	// reported is the mode the condition last said, nil before it did.
-	reported *bool
+	// reported is the mode the condition last said, nil before it did;
+	// stored the mode ModeKey holds.
+	reported, stored *bool
 }
 
 // Start gives space back if the datastore is above the writable mark (at
@@ -72,12 +79,19 @@ func (m *Monitor) Start(ctx context.Context) error {
 		}
 		m.prefixes[r] = prefix
 	}
+	stored, err := m.Etcd.Get(ctx, ModeKey)
+	if err != nil {
+		return fmt.Errorf("failed to read the tenant's datastore mode: %w", err)
+	}
+	wasReadOnly := len(stored.Kvs) == 1 && string(stored.Kvs[0].Value) == "read-only"
+	m.stored = &wasReadOnly
+	m.Guard.Restore(wasReadOnly)
 	p := m.Guard.Pending()
 	u, err := m.measure(ctx)
 	if err != nil {
 		return err
 	}
-	if u.Size >= m.Guard.Limits().WritableMark() {
+	if wasReadOnly || u.InUse >= m.Guard.Limits().WritableMark() || u.Size >= m.Guard.Limits().WritableMark() {
 		// Pressed as if read-only: the restart may have been in the mode.
 		if u, err = m.reclaim(ctx, true, u); err != nil {
 			return err
@@ -85,9 +99,30 @@ func (m *Monitor) Start(ctx context.Context) error {
 	}
 	readOnly, _ := m.Guard.Observe(u, p, time.Now())
 	if readOnly {
-		klog.FromContext(ctx).Info("The tenant's datastore is read-only", "usage", Describe(u.Size, m.Guard.Limits()))
+		klog.FromContext(ctx).Info("The tenant's datastore is read-only", "usage", Describe(u.InUse, m.Guard.Limits()))
+	}
+	if err := m.store(ctx, readOnly); err != nil {
+		return err
 	}
 	go m.run(ctx)
+	return nil
+}
+
+// store keeps ModeKey in step with the mode.
+func (m *Monitor) store(ctx context.Context, readOnly bool) error {
+	if m.stored != nil && *m.stored == readOnly {
+		return nil
+	}
+	var err error
+	if readOnly {
+		_, err = m.Etcd.Put(ctx, ModeKey, "read-only")
+	} else {
+		_, err = m.Etcd.Delete(ctx, ModeKey)
+	}
+	if err != nil {
+		return fmt.Errorf("failed to store the tenant's datastore mode: %w", err)
+	}
+	m.stored = &readOnly
 	return nil
 }
 
@@ -133,7 +168,10 @@ func (m *Monitor) tick(ctx context.Context) error {
 	readOnly, changed := m.Guard.Observe(u, p, time.Now())
 	klog.FromContext(ctx).V(2).Info("Datastore measured", "size", u.Size, "inUse", u.InUse, "revision", u.Revision, "noSpace", u.NoSpace, "readOnly", readOnly)
 	if changed {
-		klog.FromContext(ctx).Info("Datastore mode changed", "readOnly", readOnly, "usage", Describe(u.Size, m.Guard.Limits()))
+		klog.FromContext(ctx).Info("Datastore mode changed", "readOnly", readOnly, "usage", Describe(u.InUse, m.Guard.Limits()))
+	}
+	if err := m.store(ctx, readOnly); err != nil {
+		return err
 	}
 	return m.report(ctx, readOnly, u)
 }
@@ -216,7 +254,7 @@ func (m *Monitor) reclaim(ctx context.Context, readOnly bool, u Usage) (Usage, e
 			}
 		}
 		m.Guard.metrics.disarm.Inc()
-		logger.Info("Cleared the tenant's etcd NOSPACE alarm", "usage", Describe(u.Size, l))
+		logger.Info("Cleared the tenant's etcd NOSPACE alarm", "usage", Describe(u.InUse, l))
 		if u, err = m.measure(ctx); err != nil {
 			return u, err
 		}
@@ -266,7 +304,7 @@ func (m *Monitor) report(ctx context.Context, readOnly bool, u Usage) error {
 }
 
 func (m *Monitor) condition(readOnly bool, u Usage) corev1.NamespaceCondition {
-	usage := Describe(u.Size, m.Guard.Limits())
+	usage := Describe(u.InUse, m.Guard.Limits())
 	if readOnly {
 		return corev1.NamespaceCondition{Type: ConditionType, Status: corev1.ConditionTrue, Reason: ReasonReadOnly,
 			Message: "The datastore holds " + usage + ": creates and updates that grow objects are refused; delete objects to leave read-only mode"}
@@ -283,7 +321,10 @@ func (m *Monitor) event(ctx context.Context, ns *corev1.Namespace, c corev1.Name
 	now := metav1.Now()
 	_, err := m.Tenant.CoreV1().Events(metav1.NamespaceSystem).Create(ctx, &corev1.Event{
 		ObjectMeta: metav1.ObjectMeta{GenerateName: "knest-datastore-"},
-		InvolvedObject: corev1.ObjectReference{Kind: "Namespace", APIVersion: "v1", Name: ns.Name, UID: ns.UID,
+		// An Event outside "default" must name its own namespace as the
+		// involved object's (the API server's validation), also for the
+		// Namespace itself.
+		InvolvedObject: corev1.ObjectReference{Kind: "Namespace", APIVersion: "v1", Namespace: ns.Name, Name: ns.Name, UID: ns.UID,
 			ResourceVersion: ns.ResourceVersion},
 		Reason: c.Reason, Message: c.Message, Type: eventType,
 		FirstTimestamp: now, LastTimestamp: now, Count: 1,

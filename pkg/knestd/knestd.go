@@ -134,7 +134,7 @@ func (d *daemon) steps() []lifecycle.Step {
 		quota = etcd.DefaultQuotaBackendBytes
 	}
 	d.datastore = datastore.NewGuard(datastore.Limits{QuotaBytes: quota, ObjectCounts: d.pol.Datastore.ObjectCounts})
-	d.plugins = append(d.plugins, controlplane.AdmissionPlugin{Name: storagelimits.PluginName, Factory: storagelimits.NewFactory(d.datastore)})
+	d.plugins = append(d.plugins, controlplane.AdmissionPlugin{Name: storagelimits.PluginName, Factory: storagelimits.NewFactory(d.datastore, d.o.Frozen)})
 	var steps []lifecycle.Step
 	if d.o.Syncing() {
 		steps = append(steps,
@@ -241,7 +241,7 @@ func (d *daemon) controlPlaneSpec() controlplane.Spec {
 		Name: o.Name, DataDir: o.DataDir, BindAddress: o.BindAddress, Port: o.SecurePort,
 		AdvertiseAddress: o.Advertise(), ServiceCIDR: o.ServiceCIDR,
 		ClusterDomain: o.ClusterDomain, SANs: sans, SANIPs: sanIPs,
-		EncryptionKeyFile: o.EncryptionKeyFile, EtcdQuotaBytes: o.EtcdQuotaBytes, EtcdLogFormat: o.EtcdLogFormat(),
+		EncryptionKeyFile: o.EncryptionKeyFile, EtcdQuotaBytes: d.datastore.Limits().BackendQuotaBytes(), EtcdLogFormat: o.EtcdLogFormat(),
 		EgressSelectorConfig: d.egressConfig, Handlers: d.handlers(), CertValidity: o.CertValidity,
 		ReadyzChecks: d.readiness.checks(o.Syncing(), o.DNSAddress != ""), Datastore: d.datastore,
 	}
@@ -320,7 +320,7 @@ func (d *daemon) startSyncer(ctx context.Context) (lifecycle.Running, error) {
 		MetricsBindAddress: o.SyncerMetricsAddress, PprofBindAddress: o.ProfilingAddress, Policy: d.pol,
 		NodeAddress: o.Advertise().String(), NodeAliasKey: aliasKey, Version: version.Get().GitVersion,
 		KubeletPort: d.kubeletPort, DNSServiceIP: o.DNSServiceIP, ClusterDomain: o.ClusterDomain,
-		HostNodeInfo: o.HostNodeInfo, PoolNodes: o.PoolNodes,
+		HostNodeInfo: o.HostNodeInfo, PoolNodes: o.PoolNodes, Frozen: o.Frozen,
 	})
 	if err != nil {
 		stop()

@@ -18,18 +18,30 @@ import (
 // PluginName is the admission plugin's name.
 const PluginName = "KnestStorageLimits"
 
-// Plugin enforces a guard's datastore limits.
+// Plugin enforces a guard's datastore limits, and a freeze.
 type Plugin struct {
 	*admission.Handler
-	guard *datastore.Guard
+	guard  *datastore.Guard
+	frozen bool
 }
+
+// FrozenMessage is why a frozen tenant's write is refused.
+const FrozenMessage = "the tenant is frozen by its operator: its API is read-only for every tenant user (creates, updates and deletes are refused) and its pods have no host pods until it is unfrozen; ask the operator (knest unfreeze)"
+
+// controllerManagerUser is the controller-manager's own identity, which
+// knestd alone holds (a certificate of its internal CA): it creates the
+// controllers' ServiceAccounts and tokens at start. The controllers
+// themselves write as ServiceAccounts, tenant identities a tenant admin
+// can mint tokens for, and are refused while frozen like every tenant user.
+const controllerManagerUser = "system:kube-controller-manager"
 
 var _ admission.ValidationInterface = &Plugin{}
 
-// NewFactory returns the plugin factory for a guard.
-func NewFactory(g *datastore.Guard) admission.Factory {
+// NewFactory returns the plugin factory for a guard; frozen refuses every
+// write of a tenant user.
+func NewFactory(g *datastore.Guard, frozen bool) admission.Factory {
 	return func(io.Reader) (admission.Interface, error) {
-		return &Plugin{Handler: admission.NewHandler(admission.Create, admission.Update), guard: g}, nil
+		return &Plugin{Handler: admission.NewHandler(admission.Create, admission.Update, admission.Delete), guard: g, frozen: frozen}, nil
 	}
 }
 
@@ -37,6 +49,13 @@ func NewFactory(g *datastore.Guard) admission.Factory {
 // validating phase, after every mutation, so the size it measures is the
 // size stored.
 func (p *Plugin) Validate(_ context.Context, a admission.Attributes, _ admission.ObjectInterfaces) error {
+	// The objects the controllers make in every namespace are made in
+	// knestd's start-up probe namespace too (no other namespace can be
+	// made while frozen), or knestd could not start frozen.
+	bootstrap := a.GetOperation() == admission.Create && a.GetSubresource() == "" && controllerBootstrap(a.GetResource().GroupResource(), a.GetName())
+	if p.frozen && !knestdOwn(a.GetUserInfo(), true) && !bootstrap {
+		return admission.NewForbidden(a, &datastore.Refusal{Reason: "Frozen", Message: FrozenMessage})
+	}
 	w, check := write(a, p.guard.ReadOnly)
 	if !check {
 		return nil
@@ -50,8 +69,7 @@ func (p *Plugin) Validate(_ context.Context, a admission.Attributes, _ admission
 // write describes a for the guard; check is false for writes the limits do
 // not apply to.
 func write(a admission.Attributes, readOnly func() bool) (w datastore.Write, check bool) {
-	u := a.GetUserInfo()
-	if u != nil && (u.GetName() == pki.InternalUser || u.GetName() == user.APIServerUser) {
+	if knestdOwn(a.GetUserInfo(), false) {
 		// knestd's own writes (virtual Nodes, pod status, its Events and
 		// condition, the start-up probe) are bounded and must go on.
 		return w, false
@@ -116,4 +134,14 @@ func size(obj runtime.Object) int64 {
 		return 0
 	}
 	return int64(len(data))
+}
+
+// knestdOwn says whether u is one of knestd's own identities (with the
+// controller-manager's own one if controllerManager): never a tenant user.
+func knestdOwn(u user.Info, controllerManager bool) bool {
+	if u == nil {
+		return false
+	}
+	n := u.GetName()
+	return n == pki.InternalUser || n == user.APIServerUser || (controllerManager && n == controllerManagerUser)
 }

@@ -66,7 +66,7 @@ func (r request) attributes() admission.Attributes {
 // read-only mode.
 func readOnlyGuard() *datastore.Guard {
 	g := datastore.NewGuard(datastore.Limits{QuotaBytes: 64 * mib, ObjectCounts: map[string]int{"configmaps": 100}})
-	g.Observe(datastore.Usage{Size: 60 * mib}, datastore.Pending{}, time.Now())
+	g.Observe(datastore.Usage{InUse: 60 * mib}, datastore.Pending{}, time.Now())
 	return g
 }
 
@@ -114,7 +114,7 @@ func TestReadOnlyMode(t *testing.T) {
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
-			p, err := NewFactory(readOnlyGuard())(nil)
+			p, err := NewFactory(readOnlyGuard(), false)(nil)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -138,8 +138,8 @@ func TestReadOnlyMode(t *testing.T) {
 func TestObjectCountCap(t *testing.T) {
 	t.Parallel()
 	g := datastore.NewGuard(datastore.Limits{QuotaBytes: 64 * mib, ObjectCounts: map[string]int{"configmaps": 2}})
-	g.Observe(datastore.Usage{Size: mib, Counts: map[string]int{"configmaps": 1}}, datastore.Pending{}, time.Now())
-	p, err := NewFactory(g)(nil)
+	g.Observe(datastore.Usage{InUse: mib, Counts: map[string]int{"configmaps": 1}}, datastore.Pending{}, time.Now())
+	p, err := NewFactory(g, false)(nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -155,5 +155,60 @@ func TestObjectCountCap(t *testing.T) {
 	update := request{op: admission.Update, resource: configmaps, obj: configMap("a", "xx"), old: configMap("a", "x")}
 	if err := v.Validate(context.Background(), update.attributes(), nil); err != nil {
 		t.Errorf("an update at the cap was refused: %v", err)
+	}
+}
+
+func TestFrozen(t *testing.T) {
+	t.Parallel()
+	// A writable, nearly empty datastore: the freeze alone refuses.
+	g := datastore.NewGuard(datastore.Limits{QuotaBytes: 64 * mib})
+	g.Observe(datastore.Usage{InUse: mib}, datastore.Pending{}, time.Now())
+	secrets := corev1.SchemeGroupVersion.WithResource("secrets")
+	tests := []struct {
+		name    string
+		req     request
+		refused bool
+	}{
+		{name: "an admin's create", req: request{op: admission.Create, resource: configmaps, obj: configMap("a", "x")}, refused: true},
+		{name: "an admin's update that shrinks",
+			req: request{op: admission.Update, resource: configmaps, obj: configMap("a", "x"), old: configMap("a", "xx")}, refused: true},
+		{name: "an admin's delete", req: request{op: admission.Delete, resource: secrets}, refused: true},
+		{name: "a status write", req: request{op: admission.Update, resource: configmaps, subresource: "status", obj: configMap("a", "x"), old: configMap("a", "x")}, refused: true},
+		{name: "a controller's ServiceAccount write",
+			req: request{op: admission.Update, resource: configmaps, obj: configMap("a", "x"), old: configMap("a", "x"), user: "system:serviceaccount:kube-system:replicaset-controller"}, refused: true},
+		{name: "a user claiming knestd's prefix", req: request{op: admission.Create, resource: configmaps, obj: configMap("a", "x"), user: "system:knest:other"}, refused: true},
+		{name: "knestd's own status write", req: request{op: admission.Update, resource: configmaps, subresource: "status", obj: configMap("a", "x"), old: configMap("a", "x"), user: pki.InternalUser}},
+		{name: "a namespace's default ServiceAccount (knestd's start-up probe)",
+			req: request{op: admission.Create, resource: corev1.SchemeGroupVersion.WithResource("serviceaccounts"), obj: &corev1.ServiceAccount{ObjectMeta: metav1.ObjectMeta{Name: "default"}},
+				user: "system:serviceaccount:kube-system:service-account-controller"}},
+		{name: "another ServiceAccount", req: request{op: admission.Create, resource: corev1.SchemeGroupVersion.WithResource("serviceaccounts"), obj: &corev1.ServiceAccount{ObjectMeta: metav1.ObjectMeta{Name: "robot"}}}, refused: true},
+		{name: "the controller-manager's own create", req: request{op: admission.Create, resource: configmaps, obj: configMap("a", "x"), user: "system:kube-controller-manager"}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			p, err := NewFactory(g, true)(nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			err = p.(admission.ValidationInterface).Validate(context.Background(), tc.req.attributes(), nil)
+			if !tc.refused {
+				if err != nil {
+					t.Fatalf("Validate = %v, want admitted", err)
+				}
+				return
+			}
+			if !apierrors.IsForbidden(err) || !strings.Contains(err.Error(), "the tenant is frozen by its operator") {
+				t.Fatalf("Validate = %v, want Forbidden naming the freeze", err)
+			}
+		})
+	}
+	// Unfrozen, the same delete is admitted.
+	p, err := NewFactory(g, false)(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := p.(admission.ValidationInterface).Validate(context.Background(), request{op: admission.Delete, resource: secrets}.attributes(), nil); err != nil {
+		t.Errorf("a delete when not frozen: %v", err)
 	}
 }
