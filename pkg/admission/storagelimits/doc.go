@@ -15,6 +15,11 @@
 // ConfigMap), which are bounded because namespaces cannot be created in the
 // mode.
 //
+// A frozen tenant (knestd --frozen) is refused every create, update and
+// delete, subresources included, for every user but knestd's own identities
+// (and the controller-manager's certificate identity), except the two
+// per-namespace objects above, which knestd's start-up probe namespace needs.
+//
 // Admission, not a storage decorator: admission knows the user, the
 // subresource and the old object, refuses with a Forbidden the client
 // shows as it is, and is how the tenant API server is already extended
