@@ -14,6 +14,8 @@ import (
 	"sync"
 	"time"
 
+	clientv3 "go.etcd.io/etcd/client/v3"
+	"go.uber.org/zap"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apiserver/pkg/authentication/authenticator"
@@ -25,6 +27,7 @@ import (
 
 	"github.com/knest-dev/knest/internal/atomicfile"
 	"github.com/knest-dev/knest/internal/dirlock"
+	"github.com/knest-dev/knest/pkg/datastore"
 	"github.com/knest-dev/knest/pkg/encryption"
 	"github.com/knest-dev/knest/pkg/etcd"
 	"github.com/knest-dev/knest/pkg/kubeconfig"
@@ -89,6 +92,10 @@ type Spec struct {
 	// EtcdLogFormat is embedded etcd's log encoding, json or console; ""
 	// is etcd's default (json).
 	EtcdLogFormat string
+	// Datastore, if set, is kept current by a datastore.Monitor started
+	// before the API server (its admission plugin is among
+	// AdmissionPlugins).
+	Datastore *datastore.Guard
 	// APIServerFlags and ControllerManagerFlags are appended to the
 	// generated flags; Controllers replaces the controller list when set.
 	APIServerFlags         []string
@@ -174,6 +181,7 @@ func Steps(spec func() Spec) (*Instance, []lifecycle.Step) {
 		// API server before etcd.
 		{Name: "etcd", Start: st.startEtcd},
 		lifecycle.Do("clients", st.clients),
+		{Name: "datastore monitor", Start: st.startDatastoreMonitor},
 		{Name: "kube-apiserver", Start: st.startAPIServer},
 		{Name: "kube-controller-manager", Start: st.startControllerManager},
 	}
@@ -395,6 +403,31 @@ func (st *starter) clients(context.Context) error {
 	}
 	st.client, err = kubernetes.NewForConfig(st.inst.AdminConfig)
 	return err
+}
+
+// startDatastoreMonitor measures the datastore before the API server
+// serves, so that a restart in read-only mode is in the mode from its first
+// request.
+func (st *starter) startDatastoreMonitor(ctx context.Context) (lifecycle.Running, error) {
+	if st.s.Datastore == nil {
+		return lifecycle.Running{}, nil
+	}
+	etcdClient, err := clientv3.New(clientv3.Config{
+		Endpoints: []string{st.etcdURL}, DialTimeout: 10 * time.Second,
+		// etcd's zap logger at its default level logs every retry.
+		Logger: zap.NewNop(),
+	})
+	if err != nil {
+		return lifecycle.Running{}, fmt.Errorf("failed to connect to etcd: %w", err)
+	}
+	runCtx, stop := context.WithCancel(context.WithoutCancel(ctx))
+	m := &datastore.Monitor{Guard: st.s.Datastore, Etcd: etcdClient, Endpoint: st.etcdURL, Tenant: st.client}
+	if err := m.Start(runCtx); err != nil {
+		stop()
+		etcdClient.Close()
+		return lifecycle.Running{}, err
+	}
+	return lifecycle.Running{Stop: func() { stop(); etcdClient.Close() }}, nil
 }
 
 func (st *starter) startAPIServer(ctx context.Context) (lifecycle.Running, error) {

@@ -21,8 +21,11 @@ import (
 	"github.com/knest-dev/knest/internal/dirlock"
 	"github.com/knest-dev/knest/pkg/admission/confinement"
 	"github.com/knest-dev/knest/pkg/admission/hostservices"
+	"github.com/knest-dev/knest/pkg/admission/storagelimits"
 	"github.com/knest-dev/knest/pkg/controlplane"
+	"github.com/knest-dev/knest/pkg/datastore"
 	"github.com/knest-dev/knest/pkg/egress"
+	"github.com/knest-dev/knest/pkg/etcd"
 	"github.com/knest-dev/knest/pkg/hosttoken"
 	"github.com/knest-dev/knest/pkg/knestd/options"
 	"github.com/knest-dev/knest/pkg/lifecycle"
@@ -59,7 +62,12 @@ func Run(ctx context.Context, o options.Options) error {
 	d.snaps = &snapshots{o: o, key: key, restart: make(chan error, 1)}
 	d.certs = &certs{o: o}
 	d.readiness.dnsName = "kubernetes.default.svc." + o.ClusterDomain
-	r, err := lifecycle.Start(ctx, d.steps())
+	steps := d.steps()
+	// Served on the tenant API server's /metrics.
+	if err := d.datastore.Metrics().Register(); err != nil {
+		return fmt.Errorf("failed to register the datastore metrics: %w", err)
+	}
+	r, err := lifecycle.Start(ctx, steps)
 	if err != nil {
 		return err
 	}
@@ -104,6 +112,7 @@ type daemon struct {
 	egressRules  *egress.Rules
 	egressConfig []byte
 	inst         *controlplane.Instance
+	datastore    *datastore.Guard
 	kubeletPort  int32
 	snaps        *snapshots
 	certs        *certs
@@ -119,6 +128,13 @@ type daemon struct {
 func (d *daemon) steps() []lifecycle.Step {
 	// Confinement is on in every configuration, syncing or not.
 	d.plugins = []controlplane.AdmissionPlugin{{Name: confinement.PluginName, Factory: confinement.NewFactory(d.pol)}}
+	// So are the datastore limits.
+	quota := d.o.EtcdQuotaBytes
+	if quota == 0 {
+		quota = etcd.DefaultQuotaBackendBytes
+	}
+	d.datastore = datastore.NewGuard(datastore.Limits{QuotaBytes: quota, ObjectCounts: d.pol.Datastore.ObjectCounts})
+	d.plugins = append(d.plugins, controlplane.AdmissionPlugin{Name: storagelimits.PluginName, Factory: storagelimits.NewFactory(d.datastore, d.o.Frozen)})
 	var steps []lifecycle.Step
 	if d.o.Syncing() {
 		steps = append(steps,
@@ -225,9 +241,9 @@ func (d *daemon) controlPlaneSpec() controlplane.Spec {
 		Name: o.Name, DataDir: o.DataDir, BindAddress: o.BindAddress, Port: o.SecurePort,
 		AdvertiseAddress: o.Advertise(), ServiceCIDR: o.ServiceCIDR,
 		ClusterDomain: o.ClusterDomain, SANs: sans, SANIPs: sanIPs,
-		EncryptionKeyFile: o.EncryptionKeyFile, EtcdQuotaBytes: o.EtcdQuotaBytes, EtcdLogFormat: o.EtcdLogFormat(),
+		EncryptionKeyFile: o.EncryptionKeyFile, EtcdQuotaBytes: d.datastore.Limits().BackendQuotaBytes(), EtcdLogFormat: o.EtcdLogFormat(),
 		EgressSelectorConfig: d.egressConfig, Handlers: d.handlers(), CertValidity: o.CertValidity,
-		ReadyzChecks: d.readiness.checks(o.Syncing(), o.DNSAddress != ""),
+		ReadyzChecks: d.readiness.checks(o.Syncing(), o.DNSAddress != ""), Datastore: d.datastore,
 	}
 }
 
@@ -304,7 +320,7 @@ func (d *daemon) startSyncer(ctx context.Context) (lifecycle.Running, error) {
 		MetricsBindAddress: o.SyncerMetricsAddress, PprofBindAddress: o.ProfilingAddress, Policy: d.pol,
 		NodeAddress: o.Advertise().String(), NodeAliasKey: aliasKey, Version: version.Get().GitVersion,
 		KubeletPort: d.kubeletPort, DNSServiceIP: o.DNSServiceIP, ClusterDomain: o.ClusterDomain,
-		HostNodeInfo: o.HostNodeInfo, PoolNodes: o.PoolNodes,
+		HostNodeInfo: o.HostNodeInfo, PoolNodes: o.PoolNodes, Frozen: o.Frozen,
 	})
 	if err != nil {
 		stop()

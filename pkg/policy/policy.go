@@ -110,6 +110,11 @@ type Policy struct {
 	// Exposure says which hostnames and IngressClasses the tenant's
 	// Ingresses may use on the host (exposure.go).
 	Exposure Exposure `json:"exposure,omitzero"`
+
+	// Datastore caps what one tenant keeps in its own datastore (its
+	// embedded etcd), at the tenant API; the byte limit is knestd's
+	// --etcd-quota-bytes.
+	Datastore DatastoreLimits `json:"datastore,omitzero"`
 }
 
 // HostLimits caps what a tenant's objects cost the host beyond what its
@@ -291,6 +296,7 @@ func (p *Policy) applyDefaults() {
 			*d.v = d.def
 		}
 	}
+	p.Datastore.applyDefaults()
 	if p.Metadata.Annotations == nil {
 		p.Metadata.Annotations = []string{DefaultContainerAnnotation}
 	}
@@ -355,6 +361,7 @@ func (p *Policy) Validate() error {
 			errs = append(errs, field.Invalid(field.NewPath("hostLimits", l.name), l.v, "must not be negative"))
 		}
 	}
+	errs = append(errs, p.Datastore.validate(field.NewPath("datastore"))...)
 	return errs.ToAggregate()
 }
 

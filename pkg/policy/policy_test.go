@@ -47,6 +47,7 @@ func TestLoadExample(t *testing.T) {
 		},
 		Storage:    Storage{Classes: []string{"fast", "standard"}, Default: "standard"},
 		HostLimits: HostLimits{ServicePorts: DefaultServicePorts, EndpointSlices: DefaultEndpointSlices, NetworkPolicies: DefaultNetworkPolicies, ObjectBytes: DefaultObjectBytes},
+		Datastore:  DatastoreLimits{ObjectCounts: map[string]int{"configmaps": DefaultDatastoreObjects, "secrets": 2000, "deployments.apps": 500}},
 	}
 	if diff := cmp.Diff(want, got); diff != "" {
 		t.Errorf("loaded policy (-want +got):\n%s", diff)
@@ -70,6 +71,7 @@ func TestDefault(t *testing.T) {
 				PodSecurityLevel: psapi.LevelBaseline,
 				Metadata:         MetadataAllowlist{Annotations: []string{DefaultContainerAnnotation}},
 				HostLimits:       HostLimits{ServicePorts: DefaultServicePorts, EndpointSlices: DefaultEndpointSlices, NetworkPolicies: DefaultNetworkPolicies, ObjectBytes: DefaultObjectBytes},
+				Datastore:        DatastoreLimits{ObjectCounts: map[string]int{"configmaps": DefaultDatastoreObjects, "secrets": DefaultDatastoreObjects}},
 			},
 		},
 		{
@@ -81,6 +83,7 @@ func TestDefault(t *testing.T) {
 				PodSecurityLevel: psapi.LevelBaseline,
 				Metadata:         MetadataAllowlist{Annotations: []string{DefaultContainerAnnotation}},
 				HostLimits:       HostLimits{ServicePorts: DefaultServicePorts, EndpointSlices: DefaultEndpointSlices, NetworkPolicies: DefaultNetworkPolicies, ObjectBytes: DefaultObjectBytes},
+				Datastore:        DatastoreLimits{ObjectCounts: map[string]int{"configmaps": DefaultDatastoreObjects, "secrets": DefaultDatastoreObjects}},
 			},
 		},
 	}
@@ -215,6 +218,11 @@ func TestLoadRefusesBadFiles(t *testing.T) {
 			name: "a bad placement label",
 			file: "placement:\n  nodeSelector:\n    example.com/pool: not a value\n",
 			want: []string{`placement.nodeSelector[example.com/pool]: Invalid value: "not a value"`},
+		},
+		{
+			name: "a datastore count cap on a resource knestd cannot count, and a cap of zero",
+			file: "datastore:\n  objectCounts:\n    widgets.example.com: 10\n    secrets: 0\n",
+			want: []string{`datastore.objectCounts[widgets.example.com]: Unsupported value: "widgets.example.com"`, `datastore.objectCounts[secrets]: Invalid value: 0: must be positive`},
 		},
 	}
 	for _, tc := range tests {

@@ -105,6 +105,9 @@ type Config struct {
 	// identity then needs list and watch on nodes (cluster scope); off,
 	// virtual Nodes exist only while pods are bound to them.
 	PoolNodes bool
+	// Frozen freezes the tenant's pods: their host pods are deleted and
+	// none made, while the tenant pods stay (see podsync.Config).
+	Frozen bool
 	// Policy is the tenant's isolation policy: forced on every host pod,
 	// which is checked against it before it is created.
 	Policy *policy.Policy
@@ -576,7 +579,7 @@ func New(ctx context.Context, cfg Config) (*Syncer, error) {
 		return nil, err
 	}
 	pr := podsync.New(podsync.Config{
-		Writer: w, Nodes: nm, Policy: cfg.Policy, TenantCA: caData, TokenAudience: cfg.TokenAudience,
+		Writer: w, Nodes: nm, Policy: cfg.Policy, TenantCA: caData, TokenAudience: cfg.TokenAudience, Frozen: cfg.Frozen,
 		DNS: pods.DNS{Nameserver: cfg.DNSServiceIP, ClusterDomain: cfg.ClusterDomain},
 	})
 	if err := pr.SetupWithManager(mgr, host, cfg.PodWorkers); err != nil {

@@ -15,6 +15,7 @@ import (
 	"github.com/knest-dev/knest/pkg/cli/delete"
 	"github.com/knest-dev/knest/pkg/cli/dev"
 	"github.com/knest-dev/knest/pkg/cli/disconnect"
+	"github.com/knest-dev/knest/pkg/cli/freeze"
 	"github.com/knest-dev/knest/pkg/cli/kubeconfig"
 	"github.com/knest-dev/knest/pkg/cli/list"
 	"github.com/knest-dev/knest/pkg/cli/snapshot"
@@ -44,6 +45,7 @@ func NewCommand(streams cli.Streams) *cobra.Command {
 	cmd.AddCommand(snapshot.NewCommand(streams))
 	cmd.AddCommand(certs.NewCommand(streams))
 	cmd.AddCommand(disconnect.NewCommand(streams))
+	cmd.AddCommand(freeze.NewCommand(streams), freeze.NewUnfreezeCommand(streams))
 	// cobra's `completion` command, made now to give each shell an example.
 	cmd.InitDefaultCompletionCmd()
 	for _, c := range cmd.Commands() {

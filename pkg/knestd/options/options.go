@@ -117,6 +117,10 @@ type Options struct {
 	// may name a node. The host identity then needs list and watch on
 	// nodes (chart value poolNodes, on by default).
 	PoolNodes bool
+	// Frozen freezes the tenant: its API is read-only for every tenant
+	// user, its host pods are deleted while its tenant pods stay (chart
+	// value frozen, knest freeze).
+	Frozen bool
 	// SnapshotKeyFile seals and opens the tenant's snapshots; empty means
 	// snapshot.key in the data directory.
 	SnapshotKeyFile string
@@ -198,7 +202,7 @@ func (o *Options) FlagSets() cliflag.NamedFlagSets {
 	fs.StringVar(&o.ClusterDomain, "cluster-domain", o.ClusterDomain, "DNS domain of the tenant cluster.")
 	fs.StringVar(&o.KubernetesServiceIP, "kubernetes-service-ip", o.KubernetesServiceIP, "ClusterIP of the tenant's default/kubernetes Service: the host Service in front of this knestd (default: the first IP of --service-cidr).")
 	fs.StringVar(&o.EncryptionKeyFile, "encryption-key-file", o.EncryptionKeyFile, "File holding the base64 32-byte key that encrypts Secrets at rest (default: generated into the data directory).")
-	fs.Int64Var(&o.EtcdQuotaBytes, "etcd-quota-bytes", o.EtcdQuotaBytes, "Maximum etcd database size in bytes (default 2 GiB).")
+	fs.Int64Var(&o.EtcdQuotaBytes, "etcd-quota-bytes", o.EtcdQuotaBytes, "The tenant's datastore limit in bytes (default 2 GiB): read-only from 90% until below 80%; etcd's own quota is twice it.")
 	fs = fss.FlagSet(FlagsHost)
 	fs.StringVar(&o.HostKubeconfig, "host-kubeconfig", o.HostKubeconfig, "Kubeconfig of the host cluster (default: the pod's ServiceAccount, when knestd runs in a pod).")
 	fs.StringVar(&o.HostNamespace, "host-namespace", o.HostNamespace, "Host namespace the tenant's objects are synced into; it starts the syncer.")
@@ -206,6 +210,7 @@ func (o *Options) FlagSets() cliflag.NamedFlagSets {
 	fs.Float32Var(&o.HostQPS, "host-qps", o.HostQPS, "Sustained requests per second the syncer may send to the host API server.")
 	fs.IntVar(&o.HostBurst, "host-burst", o.HostBurst, "Requests the syncer may send to the host API server in a burst.")
 	fs.BoolVar(&o.HostMintedTokens, "host-minted-tokens", o.HostMintedTokens, "Give each tenant pod's default API token from the host kubelet (a token of the host ServiceAccount knest-workload for an audience only this knestd accepts) instead of a host Secret knestd writes: one host write per pod instead of two. The token's claims, which the pod can read, name its host node and host pod. Needs the host's service-account issuer discovery (any host ServiceAccount may read it by default); without it knestd logs why and uses Secrets.")
+	fs.BoolVar(&o.Frozen, "frozen", o.Frozen, "Freeze the tenant: its API is read-only for every tenant user (admins included), its host pods are deleted while its tenant pods and data stay (chart value frozen). Without it, host pods of frozen tenant pods are made again.")
 	fs.BoolVar(&o.PoolNodes, "pool-nodes", o.PoolNodes, "Show the tenant one virtual node per Ready, schedulable host node of its pool (the policy's placement node selector), always and schedulable, so that DaemonSets run and pods may name a node (placed on its host node through the host scheduler). The host identity needs list and watch on nodes (chart value poolNodes). Off: virtual nodes exist only while pods are bound to them.")
 	fs.BoolVar(&o.HostNodeInfo, "host-node-info", o.HostNodeInfo, "Show on each virtual node its host node's region, zone, architecture, OS, instance type and capacity (never its name, addresses, images or other labels). The host identity needs get on nodes (chart value hostNodeInfo).")
 	fs = fss.FlagSet(FlagsIsolation)

@@ -34,7 +34,15 @@ const (
 	ReasonHostPodGone = "HostPodGone"
 	// ReasonDaemonSetRefused: DaemonSet pods are not run.
 	ReasonDaemonSetRefused = "DaemonSetNotSupported"
+	// ReasonFrozen: the tenant is frozen, the pod has no host pod.
+	ReasonFrozen = "TenantFrozen"
 )
+
+// ConditionFrozen is the condition of a tenant pod whose host pod a freeze
+// removed (or never made): True while frozen. The pod keeps its phase (it
+// is not Failed, so its controller does not replace it); Ready and
+// ContainersReady are False with reason TenantFrozen.
+const ConditionFrozen corev1.PodConditionType = "knest.dev/Frozen"
 
 // Reconciler syncs tenant pods. Pods are not a plain Kind of the generic
 // reconciler: the tenant pod's status comes back from the host, it is bound
@@ -49,6 +57,7 @@ type Reconciler struct {
 	// audience is the host token audience of new pods ("": every token
 	// through the token Secret).
 	audience string
+	frozen   bool
 }
 
 // Config configures a Reconciler.
@@ -68,12 +77,18 @@ type Config struct {
 	// host kubelet for it (pkg/hosttoken authenticates them), which costs
 	// no token Secret. Unset, every token goes through the Secret.
 	TokenAudience string
+	// Frozen freezes the tenant's pods: every host pod is deleted and none
+	// made; tenant pods that were not finished stay as they are, with the
+	// ConditionFrozen condition. Without it, a tenant pod with that
+	// condition gets its host pod again: the one exception to "a pod whose
+	// host pod is gone is never recreated".
+	Frozen bool
 }
 
 // New returns a pod reconciler.
 func New(c Config) *Reconciler {
 	return &Reconciler{
-		w: c.Writer, nodes: c.Nodes, policy: c.Policy, dns: c.DNS, audience: c.TokenAudience,
+		w: c.Writer, nodes: c.Nodes, policy: c.Policy, dns: c.DNS, audience: c.TokenAudience, frozen: c.Frozen,
 		tokens: &tokenIssuer{w: c.Writer, caData: c.TenantCA},
 	}
 }
@@ -133,9 +148,17 @@ func (r *Reconciler) Reconcile(ctx context.Context, req reconcile.Request) (resu
 	case t.DeletionTimestamp != nil:
 		return r.finishDeletion(ctx, t, h)
 
+	case r.frozen:
+		return reconcile.Result{}, r.freeze(ctx, t, h)
+
 	case h == nil:
 		if pods.Terminal(t) {
 			return reconcile.Result{}, nil
+		}
+		if frozen(t) {
+			// Unfrozen: the host pod the freeze removed is made again.
+			logger.Info("Making the host pod of an unfrozen pod again", "host", hostKey)
+			return r.create(ctx, t, hostKey)
 		}
 		if wasOnHost(t) {
 			// Scheduled on the host once and now gone: evicted, preempted
@@ -156,6 +179,11 @@ func (r *Reconciler) Reconcile(ctx context.Context, req reconcile.Request) (resu
 	}
 
 	// Both exist.
+	if frozen(t) && h.DeletionTimestamp != nil {
+		// Unfrozen before the freeze's deletion finished: the pod is made
+		// again once it is gone (its deletion brings us back).
+		return reconcile.Result{}, nil
+	}
 	if pods.Terminal(t) && !pods.Terminal(h) {
 		if h.DeletionTimestamp != nil {
 			return reconcile.Result{}, nil
@@ -533,4 +561,49 @@ func (r *Reconciler) deleteHost(ctx context.Context, h *corev1.Pod, grace *int64
 		return r.w.DeleteHost(ctx, "Pod", h, client.GracePeriodSeconds(*grace))
 	}
 	return r.w.DeleteHost(ctx, "Pod", h)
+}
+
+// freeze marks a tenant pod frozen (unless it is finished) and deletes its
+// host pod: the tenant pod stays, in its phase, so its controller does not
+// replace it.
+func (r *Reconciler) freeze(ctx context.Context, t, h *corev1.Pod) error {
+	if !pods.Terminal(t) && !frozen(t) {
+		desired := t.DeepCopy()
+		now := metav1.Now()
+		const message = "the tenant is frozen by its operator: the pod has no host pod until the tenant is unfrozen"
+		desired.Status.Conditions = append(desired.Status.Conditions, corev1.PodCondition{
+			Type: ConditionFrozen, Status: corev1.ConditionTrue, Reason: ReasonFrozen, Message: message, LastTransitionTime: now,
+		})
+		for i, c := range desired.Status.Conditions {
+			if c.Type == corev1.PodReady || c.Type == corev1.ContainersReady {
+				desired.Status.Conditions[i] = corev1.PodCondition{Type: c.Type, Status: corev1.ConditionFalse, Reason: ReasonFrozen, Message: message, LastTransitionTime: now}
+			}
+		}
+		for i := range desired.Status.ContainerStatuses {
+			desired.Status.ContainerStatuses[i].Ready = false
+		}
+		klog.FromContext(ctx).Info("Tenant pod frozen")
+		if err := r.w.TenantClient.Status().Patch(ctx, desired, client.MergeFrom(t)); err != nil {
+			if kerrors.IsNotFound(err) {
+				return nil
+			}
+			return fmt.Errorf("failed to update status of Pod %s/%s in tenant cluster: %w", t.Namespace, t.Name, err)
+		}
+		r.w.Metrics.TenantWrite("Pod", "status")
+	}
+	if h != nil && h.DeletionTimestamp == nil {
+		klog.FromContext(ctx).Info("Deleting host pod of a frozen tenant", "host", client.ObjectKeyFromObject(h))
+		return r.deleteHost(ctx, h, nil)
+	}
+	return nil
+}
+
+// frozen reports whether a freeze removed (or held back) the pod's host pod.
+func frozen(t *corev1.Pod) bool {
+	for _, c := range t.Status.Conditions {
+		if c.Type == ConditionFrozen {
+			return c.Status == corev1.ConditionTrue
+		}
+	}
+	return false
 }

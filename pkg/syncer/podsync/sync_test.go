@@ -826,3 +826,100 @@ func TestMetrics(t *testing.T) {
 		t.Errorf("knest_syncer_reconciles_total{kind=Pod} = %v, want every reconcile counted", got)
 	}
 }
+
+// setFrozen restarts the fixture's reconciler frozen or not, as knestd
+// restarted with or without --frozen would be.
+func (f *fixture) setFrozen(frozen bool) {
+	r := *f.r
+	r.frozen = frozen
+	f.r = &r
+}
+
+func condition(p *corev1.Pod, typ corev1.PodConditionType) *corev1.PodCondition {
+	for i := range p.Status.Conditions {
+		if p.Status.Conditions[i].Type == typ {
+			return &p.Status.Conditions[i]
+		}
+	}
+	return nil
+}
+
+func TestFreezeAndUnfreeze(t *testing.T) {
+	t.Parallel()
+	f := running(t)
+	f.setFrozen(true)
+	_, writes, err := f.reconcile(t)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if diff := cmp.Diff([]string{"tenant patch Pod/status", "host delete Pod"}, writes); diff != "" {
+		t.Errorf("writes (-want +got):\n%s", diff)
+	}
+	// The host's kubelet finishes the deletion.
+	if h := f.hostPod(t); h != nil {
+		if err := f.e.HostAdmin.Delete(t.Context(), h, client.GracePeriodSeconds(0)); err != nil && !kerrors.IsNotFound(err) {
+			t.Fatal(err)
+		}
+	}
+	f.settle(t)
+	if f.hostPod(t) != nil {
+		t.Fatal("a frozen pod has a host pod")
+	}
+	p := f.tenantPod(t)
+	if p.Status.Phase != corev1.PodRunning {
+		t.Errorf("a frozen pod is %s, want it to stay Running (not Failed: its controller would replace it)", p.Status.Phase)
+	}
+	if c := condition(p, ConditionFrozen); c == nil || c.Status != corev1.ConditionTrue || c.Reason != ReasonFrozen || !strings.Contains(c.Message, "frozen") {
+		t.Errorf("condition %s = %+v, want True with reason %s", ConditionFrozen, c, ReasonFrozen)
+	}
+	if c := condition(p, corev1.PodReady); c == nil || c.Status != corev1.ConditionFalse || c.Reason != ReasonFrozen {
+		t.Errorf("Ready = %+v, want False with reason %s", c, ReasonFrozen)
+	}
+
+	// Unfrozen: the pod that still exists gets a host pod again (the one
+	// exception to "never recreated"), and the host's status replaces the
+	// frozen one.
+	f.setFrozen(false)
+	_, writes, err = f.reconcile(t)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(writes) == 0 || writes[0] != "host create Pod" {
+		t.Errorf("writes %v, want the host pod made again", writes)
+	}
+	f.runOnHost(t)
+	f.settle(t)
+	p = f.tenantPod(t)
+	if c := condition(p, ConditionFrozen); c != nil {
+		t.Errorf("an unfrozen running pod still has %+v", c)
+	}
+	if c := condition(p, corev1.PodReady); c == nil || c.Status != corev1.ConditionTrue {
+		t.Errorf("Ready = %+v, want True from the host", c)
+	}
+	// An eviction after the unfreeze is still never recreated.
+	if err := f.e.HostAdmin.Delete(t.Context(), f.hostPod(t), client.GracePeriodSeconds(0)); err != nil {
+		t.Fatal(err)
+	}
+	f.settle(t)
+	if p := f.tenantPod(t); p.Status.Phase != corev1.PodFailed || f.hostPod(t) != nil {
+		t.Errorf("an evicted pod after the unfreeze is %s with host pod %v, want Failed and none", p.Status.Phase, f.hostPod(t) != nil)
+	}
+}
+
+func TestFrozenMakesNoHostPod(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t, soft(), func(p *corev1.Pod) {})
+	f.setFrozen(true)
+	f.settle(t)
+	if f.hostPod(t) != nil {
+		t.Fatal("a new pod of a frozen tenant got a host pod")
+	}
+	if c := condition(f.tenantPod(t), ConditionFrozen); c == nil || c.Status != corev1.ConditionTrue {
+		t.Errorf("condition %s = %+v, want True", ConditionFrozen, c)
+	}
+	f.setFrozen(false)
+	f.settle(t)
+	if f.hostPod(t) == nil {
+		t.Error("the pod got no host pod after the unfreeze")
+	}
+}
