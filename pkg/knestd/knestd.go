@@ -47,6 +47,11 @@ func Run(ctx context.Context, o options.Options) error {
 	if err != nil {
 		return err
 	}
+	o, dropSnapshotKey, err := resolveSnapshotKey(ctx, o)
+	if err != nil {
+		return err
+	}
+	defer dropSnapshotKey()
 	restored, err := prepareData(ctx, o)
 	if err != nil {
 		return err
@@ -66,6 +71,7 @@ func Run(ctx context.Context, o options.Options) error {
 	err = r.Wait(ctx)
 	if errors.Is(err, errRestart) {
 		klog.FromContext(ctx).Info("Re-executing knestd onto the restored data")
+		dropSnapshotKey()
 		return reexec()
 	}
 	return err
@@ -249,6 +255,7 @@ func (d *daemon) startCertRenewal(ctx context.Context) (lifecycle.Running, error
 func (d *daemon) serveSnapshots(context.Context) (lifecycle.Running, error) {
 	d.snaps.mu.Lock()
 	d.snaps.inst, d.snaps.serving = d.inst, true
+	d.snaps.host = d.hostClient
 	d.snaps.mu.Unlock()
 	return lifecycle.Running{Failed: d.snaps.restart}, nil
 }

@@ -48,6 +48,8 @@ type Options struct {
 	DryRun bool
 	// Output is "", json or yaml.
 	Output string
+	// Clone starts the tenant from another tenant's snapshot (clone.go).
+	Clone CloneOptions
 }
 
 // NewCommand returns `knest create`.
@@ -69,7 +71,13 @@ On --upgrade the values the tenant has are kept under the new ones (Helm's
 when the values do not set knestd.serviceCIDR.
 
 --dry-run prints the labelled namespace and the chart's manifests without
-contacting the host (for GitOps: set knestd.serviceCIDR to the host's).`,
+contacting the host (for GitOps: set knestd.serviceCIDR to the host's).
+
+--from-snapshot clones a tenant: the new tenant starts, then gets the data of
+another tenant's snapshot, under its own name, host namespace, certificates
+and service-account key (the source's kubeconfigs and tokens do not work on
+the clone). The source's snapshot and encryption keys are read from its host
+namespace.`,
 		Example: `  # A tenant with the default (hard) isolation in namespace knest-team-a
   knest create team-a
 
@@ -78,6 +86,9 @@ contacting the host (for GitOps: set knestd.serviceCIDR to the host's).`,
 
   # Change a value later; the earlier ones are kept
   knest create team-b --upgrade --set-string knestd.logLevel=4
+
+  # A clone of team-a's snapshot, side by side with team-a
+  knest create team-a-copy --from-snapshot oci://registry.example.com/backups/team-a:20261206-150405-0123456789abcdef
 
   # Render what would be installed, for GitOps
   knest create team-c --dry-run -o yaml --set knestd.serviceCIDR=10.96.0.0/12 > team-c.yaml`,
@@ -101,6 +112,7 @@ contacting the host (for GitOps: set knestd.serviceCIDR to the host's).`,
 	f.BoolVar(&o.DryRun, "dry-run", false, "print the namespace and manifests that would be installed (with -o yaml or json); contact no host")
 	cli.AddOutputFlag(f, &o.Output, "json", "yaml")
 	f.BoolVar(&o.Wait, "wait", o.Wait, "wait until the tenant is ready")
+	o.Clone.addFlags(f)
 	f.StringArrayVar(&o.Hostnames, "hostname", nil, "hostname the tenant's Ingresses may claim, exact or *.domain (repeatable; sets exposure.hostnames; default *.NAME.<exposure.baseDomain>)")
 	return cmd
 }
@@ -180,6 +192,13 @@ func Run(ctx context.Context, streams cli.Streams, name string, o Options) error
 			return err
 		}
 	}
+	if err := o.Clone.check(o, exists, knestdEnabled); err != nil {
+		return err
+	}
+	cloning, err := prepareClone(ctx, host, name, o.Clone, progress)
+	if err != nil {
+		return err
+	}
 	if knestdEnabled {
 		if err := setServiceCIDR(ctx, host, values, progress); err != nil {
 			return err
@@ -203,6 +222,9 @@ func Run(ctx context.Context, streams cli.Streams, name string, o Options) error
 		progress(fmt.Sprintf("Created namespace %s (Pod Security %s)", ns, profile.PodSecurityLevel()))
 	} else {
 		progress(fmt.Sprintf("Namespace %s is labelled for the tenant (Pod Security %s)", ns, profile.PodSecurityLevel()))
+	}
+	if err := cloning.beforeInstall(ctx, ns, name); err != nil {
+		return err
 	}
 	opts := install.Options{Timeout: o.Timeout, Progress: progress}
 	if exists {
@@ -235,6 +257,9 @@ func Run(ctx context.Context, streams cli.Streams, name string, o Options) error
 			return fmt.Errorf("tenant %s is not ready after %s: %s. See 'kubectl -n %s describe pod %s' and 'kubectl -n %s logs %s'; the tenant stays installed: 'knest create %s -n %s --upgrade' retries with other values, 'knest delete %s -n %s' removes it",
 				name, o.Timeout, nr.State, ns, tenant.PodName, ns, tenant.PodName, name, ns, name, ns)
 		}
+		return err
+	}
+	if err := cloning.afterReady(ctx, streams, o, ns, name, progress); err != nil {
 		return err
 	}
 	if o.Output != "" {
