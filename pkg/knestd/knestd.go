@@ -151,7 +151,13 @@ func (d *daemon) steps() []lifecycle.Step {
 	}
 	if d.restored {
 		steps = append(steps, lifecycle.Do("restored pods", func(ctx context.Context) error {
-			return recheckRestoredPods(ctx, kubernetes.NewForConfigOrDie(tenantConfig(d.inst.AdminConfig)), d.pol)
+			client := kubernetes.NewForConfigOrDie(tenantConfig(d.inst.AdminConfig))
+			if source := cloneSource(d.o.DataDir); source != "" {
+				if err := reallocateClonedServices(ctx, client, source); err != nil {
+					return err
+				}
+			}
+			return recheckRestoredPods(ctx, client, d.pol)
 		}))
 	}
 	steps = append(steps, lifecycle.Do("ready", d.ready),

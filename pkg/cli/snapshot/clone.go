@@ -3,6 +3,7 @@ package snapshot
 import (
 	"context"
 	"errors"
+	"fmt"
 	"net/url"
 	"strings"
 	"time"
@@ -52,15 +53,29 @@ func (s Source) Clone(ctx context.Context, streams cli.Streams, cfg *rest.Config
 	if keySecret == "" {
 		return errors.New("a clone needs the source's key Secret")
 	}
-	_, src, err := s.open(ctx)
-	if err != nil {
-		return err
-	}
-	defer src.Close()
 	client, err := rest.HTTPClientFor(cfg)
 	if err != nil {
 		return err
 	}
 	ep := endpoint{base: strings.TrimSuffix(cfg.Host, "/"), client: client}
+	// A new knestd's pod is ready before its snapshot endpoint is.
+	wctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	for {
+		_, err := getStatus(wctx, ep)
+		if err == nil {
+			break
+		}
+		select {
+		case <-wctx.Done():
+			return fmt.Errorf("the new tenant's knestd does not take snapshots within %s: %w", timeout, err)
+		case <-time.After(time.Second):
+		}
+	}
+	_, src, err := s.open(ctx)
+	if err != nil {
+		return err
+	}
+	defer src.Close()
 	return upload(ctx, streams, ep, src, "cloneKeySecret="+url.QueryEscape(keySecret), timeout)
 }
