@@ -156,6 +156,15 @@ func TestIntegrationSnapshotByName(t *testing.T) {
 		t.Errorf("after the restore, ConfigMap later (made after the snapshot): %v, want NotFound", err)
 	}
 	mustFail(t, h.knest(t, "snapshot", "create", "nosuch"), "snapshot of a tenant that does not exist", "no tenant nosuch in namespace knest-nosuch")
+
+	// The certificates of a tenant named on the host.
+	r = h.knest(t, "certs", "check", "shop", "--server="+server)
+	mustSucceed(t, r, "certs check shop")
+	for _, want := range []string{"CERTIFICATE", "(served to this client)", "(this kubeconfig's client)"} {
+		if !strings.Contains(r.stdout, want) {
+			t.Errorf("certs check shop does not show %q:\n%s", want, r.stdout)
+		}
+	}
 }
 
 // knestLocal runs a knest command that does not reach a host.
