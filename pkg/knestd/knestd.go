@@ -50,6 +50,11 @@ func Run(ctx context.Context, o options.Options) error {
 	if err != nil {
 		return err
 	}
+	o, dropSnapshotKey, err := resolveSnapshotKey(ctx, o)
+	if err != nil {
+		return err
+	}
+	defer dropSnapshotKey()
 	restored, err := prepareData(ctx, o)
 	if err != nil {
 		return err
@@ -74,6 +79,7 @@ func Run(ctx context.Context, o options.Options) error {
 	err = r.Wait(ctx)
 	if errors.Is(err, errRestart) {
 		klog.FromContext(ctx).Info("Re-executing knestd onto the restored data")
+		dropSnapshotKey()
 		return reexec()
 	}
 	return err
@@ -161,7 +167,13 @@ func (d *daemon) steps() []lifecycle.Step {
 	}
 	if d.restored {
 		steps = append(steps, lifecycle.Do("restored pods", func(ctx context.Context) error {
-			return recheckRestoredPods(ctx, kubernetes.NewForConfigOrDie(tenantConfig(d.inst.AdminConfig)), d.pol)
+			client := kubernetes.NewForConfigOrDie(tenantConfig(d.inst.AdminConfig))
+			if source := cloneSource(d.o.DataDir); source != "" {
+				if err := reallocateClonedServices(ctx, client, source); err != nil {
+					return err
+				}
+			}
+			return recheckRestoredPods(ctx, client, d.pol)
 		}))
 	}
 	steps = append(steps, lifecycle.Do("ready", d.ready),
@@ -265,6 +277,7 @@ func (d *daemon) startCertRenewal(ctx context.Context) (lifecycle.Running, error
 func (d *daemon) serveSnapshots(context.Context) (lifecycle.Running, error) {
 	d.snaps.mu.Lock()
 	d.snaps.inst, d.snaps.serving = d.inst, true
+	d.snaps.host = d.hostClient
 	d.snaps.mu.Unlock()
 	return lifecycle.Running{Failed: d.snaps.restart}, nil
 }

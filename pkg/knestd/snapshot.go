@@ -22,6 +22,7 @@ import (
 
 	"k8s.io/apimachinery/pkg/util/version"
 	"k8s.io/apiserver/pkg/endpoints/request"
+	"k8s.io/client-go/kubernetes"
 	kversion "k8s.io/component-base/version"
 	"k8s.io/klog/v2"
 
@@ -64,8 +65,12 @@ type RestoreRecord struct {
 	// continues from a higher one (see etcd.Restore).
 	Revision int64 `json:"revision"`
 	// SourceSHA256 is the digest of the sealed file, for --restore-from.
-	SourceSHA256 string    `json:"sourceSHA256,omitempty"`
-	Applied      time.Time `json:"applied,omitzero"`
+	SourceSHA256 string `json:"sourceSHA256,omitempty"`
+	// CloneOf is the tenant a clone's snapshot was taken of: the data
+	// came from there, the PKI and service-account key stayed this
+	// tenant's own.
+	CloneOf string    `json:"cloneOf,omitempty"`
+	Applied time.Time `json:"applied,omitzero"`
 }
 
 // snapshots serves the snapshot endpoint.
@@ -73,6 +78,9 @@ type snapshots struct {
 	o    options.Options
 	key  []byte
 	inst *controlplane.Instance
+	// host is the host client when knestd syncs (a clone reads its
+	// source's key from there).
+	host kubernetes.Interface
 	// serving is set once the control plane is ready.
 	serving bool
 	// mu allows one snapshot or restore at a time.
@@ -135,6 +143,7 @@ func (s *snapshots) create(logger klog.Logger, w http.ResponseWriter, r *http.Re
 	}
 	w.Header().Set("Content-Type", "application/octet-stream")
 	w.Header().Set("X-Knest-Snapshot-Id", m.ID)
+	w.Header().Set("X-Knest-Snapshot-Tenant", m.Tenant)
 	w.Header().Set("X-Knest-Snapshot-Revision", strconv.FormatInt(m.EtcdRevision, 10))
 	w.Header().Set("X-Knest-Snapshot-Etcd-Bytes", strconv.FormatInt(m.EtcdBytes, 10))
 	w.WriteHeader(http.StatusOK)
@@ -203,7 +212,16 @@ func (s *snapshots) restoreInPlace(logger klog.Logger, w http.ResponseWriter, r 
 		http.Error(w, "restore: "+err.Error(), http.StatusInternalServerError)
 		return
 	}
-	rec, err := stage(r.Body, s.key, s.o, current, s.inst.EncryptionKey)
+	key, clone := s.key, false
+	if name := r.URL.Query().Get("cloneKeySecret"); name != "" {
+		if key, err = s.cloneKey(r.Context(), name); err != nil {
+			logger.Info("Clone refused", "reason", err.Error())
+			http.Error(w, "clone refused, the tenant is unchanged: "+err.Error(), http.StatusBadRequest)
+			return
+		}
+		clone = true
+	}
+	rec, err := stage(r.Body, key, s.o, current, s.inst.EncryptionKey, clone)
 	if err != nil {
 		logger.Info("Restore refused", "reason", err.Error())
 		http.Error(w, "restore refused, the tenant is unchanged: "+err.Error(), http.StatusBadRequest)
@@ -252,12 +270,34 @@ func (s *snapshots) serveRestoreStatus(w http.ResponseWriter, r *http.Request) {
 	w.Write(data)
 }
 
+// cloneKey reads the snapshot key of a clone's source tenant from host
+// Secret tenant.CloneKeySecretName, which only the operator can have put
+// in this tenant's host namespace (`knest create --from-snapshot` does).
+// No other name is accepted: the endpoint must not read other Secrets.
+func (s *snapshots) cloneKey(ctx context.Context, name string) ([]byte, error) {
+	if name != tenant.CloneKeySecretName {
+		return nil, fmt.Errorf("a clone's key is read from host Secret %s only", tenant.CloneKeySecretName)
+	}
+	if s.host == nil {
+		return nil, errors.New("this knestd has no host namespace to read a clone's key from")
+	}
+	key, err := tenant.SnapshotKey(ctx, s.host, s.o.HostNamespace, name)
+	if err != nil {
+		return nil, err
+	}
+	return key, nil
+}
+
 // stage opens, verifies and unpacks a sealed snapshot into the data
 // directory's staging area, restores its etcd data there, and moves the
 // result to restore-ready, where the next start applies it. The running
 // tenant's data is not touched. runningKey, if set, is the secrets key the
 // restored data must have been encrypted with.
-func stage(sealed io.Reader, key []byte, o options.Options, minRevision int64, runningKey []byte) (RestoreRecord, error) {
+//
+// A clone's snapshot (clone) comes from another tenant: its data is
+// restored, its PKI and service-account key are not (this tenant keeps its
+// own, so the source's credentials never work here).
+func stage(sealed io.Reader, key []byte, o options.Options, minRevision int64, runningKey []byte, clone bool) (RestoreRecord, error) {
 	staging := filepath.Join(o.DataDir, restoreStagingName)
 	if err := os.RemoveAll(staging); err != nil {
 		return RestoreRecord{}, err
@@ -280,8 +320,14 @@ func stage(sealed io.Reader, key []byte, o options.Options, minRevision int64, r
 	if err != nil {
 		return RestoreRecord{}, err
 	}
-	if err := checkManifest(m, o.Name); err != nil {
+	if err := checkManifest(m, o.Name, clone); err != nil {
 		return RestoreRecord{}, err
+	}
+	if clone {
+		// The snapshot's PKI stays out of the staged data.
+		if err := os.RemoveAll(filepath.Join(staging, snapshot.PKIDir)); err != nil {
+			return RestoreRecord{}, err
+		}
 	}
 	snapKey, err := encryption.LoadKey(filepath.Join(staging, snapshot.EncryptionKeyName))
 	if err != nil {
@@ -297,7 +343,10 @@ func stage(sealed io.Reader, key []byte, o options.Options, minRevision int64, r
 	if err := os.Remove(db); err != nil {
 		return RestoreRecord{}, err
 	}
-	rec := RestoreRecord{ID: newID(), SnapshotID: m.ID, Tenant: m.Tenant, Revision: m.EtcdRevision, SourceSHA256: hex.EncodeToString(digest.Sum(nil))}
+	rec := RestoreRecord{ID: newID(), SnapshotID: m.ID, Tenant: o.Name, Revision: m.EtcdRevision, SourceSHA256: hex.EncodeToString(digest.Sum(nil))}
+	if clone {
+		rec.CloneOf = m.Tenant
+	}
 	data, _ := json.Marshal(rec)
 	if err := atomicfile.Write(filepath.Join(staging, restoreRecordName), data, 0o600); err != nil {
 		return RestoreRecord{}, err
@@ -314,8 +363,8 @@ func stage(sealed io.Reader, key []byte, o options.Options, minRevision int64, r
 }
 
 // checkManifest refuses what this knestd must not restore.
-func checkManifest(m snapshot.Manifest, tenant string) error {
-	if m.Tenant != tenant {
+func checkManifest(m snapshot.Manifest, tenant string, clone bool) error {
+	if m.Tenant != tenant && !clone {
 		return fmt.Errorf("the snapshot is of tenant %q, this knestd serves %q: a snapshot restores onto its own tenant", m.Tenant, tenant)
 	}
 	running := kversion.Get().GitVersion
@@ -468,7 +517,7 @@ func restoreFrom(ctx context.Context, o options.Options) error {
 			return err
 		}
 	}
-	if _, err := stage(f, key, o, 0, runningKey); err != nil {
+	if _, err := stage(f, key, o, 0, runningKey, false); err != nil {
 		return fmt.Errorf("--restore-from %s refused: %w", o.RestoreFrom, err)
 	}
 	return nil

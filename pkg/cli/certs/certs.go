@@ -23,6 +23,7 @@ import (
 	"k8s.io/client-go/tools/clientcmd"
 
 	"github.com/knest-dev/knest/pkg/cli"
+	"github.com/knest-dev/knest/pkg/cli/connect"
 )
 
 // certsPath is pkg/knestd.CertsPath (not imported: the CLI stays light).
@@ -51,32 +52,56 @@ runs, before they expire, under the same CAs and with the same keys.
 'knest certs check' shows their expiry dates, 'knest certs rotate' renews them now.`,
 	}
 	var kubeconfig string
+	var tf connect.TenantFlags
 	check := &cobra.Command{
-		Use:     "check --tenant-kubeconfig FILE",
-		Short:   "Show the expiry dates of a tenant's certificates",
-		Example: `  knest certs check --tenant-kubeconfig demo.kubeconfig`,
-		Args:    cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			return Run(cmd.Context(), streams, kubeconfig, http.MethodGet)
+		Use:   "check [TENANT] | check --tenant-kubeconfig FILE",
+		Short: "Show the expiry dates of a tenant's certificates",
+		Example: `  knest certs check demo
+  knest certs check --tenant-kubeconfig demo.kubeconfig`,
+		Args: cobra.MaximumNArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			return RunTenant(cmd.Context(), streams, args, tf, kubeconfig, http.MethodGet)
 		},
 	}
 	rotate := &cobra.Command{
-		Use:     "rotate --tenant-kubeconfig FILE",
-		Short:   "Re-issue a tenant's leaf certificates now (same CAs, same keys)",
-		Example: `  knest certs rotate --tenant-kubeconfig demo.kubeconfig`,
+		Use:   "rotate [TENANT] | rotate --tenant-kubeconfig FILE",
+		Short: "Re-issue a tenant's leaf certificates now (same CAs, same keys)",
+		Example: `  knest certs rotate demo
+  knest certs rotate --tenant-kubeconfig demo.kubeconfig`,
 		Long: `Re-issues every leaf certificate of the tenant's knestd now. Clients with
 earlier certificates keep working until those expire (same CAs); the published
 admin kubeconfig Secret is refreshed.`,
-		Args: cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			return Run(cmd.Context(), streams, kubeconfig, http.MethodPost)
+		Args: cobra.MaximumNArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			return RunTenant(cmd.Context(), streams, args, tf, kubeconfig, http.MethodPost)
 		},
 	}
 	for _, c := range []*cobra.Command{check, rotate} {
-		c.Flags().StringVar(&kubeconfig, "tenant-kubeconfig", "", "Admin kubeconfig of the tenant (required).")
+		c.Flags().StringVar(&kubeconfig, "tenant-kubeconfig", "", "Admin kubeconfig of the tenant, instead of naming the tenant on the host.")
+		tf.AddFlags(c.Flags())
+		c.ValidArgsFunction = cli.CompleteTenants(&tf.Host, &tf.Namespace)
 	}
 	cmd.AddCommand(check, rotate)
 	return cmd
+}
+
+// RunTenant is Run for a tenant named on the host (args[0], reached with
+// the admin kubeconfig its knestd published, as `knest connect` does) or
+// given by its admin kubeconfig.
+func RunTenant(ctx context.Context, streams cli.Streams, args []string, tf connect.TenantFlags, kubeconfig, method string) error {
+	switch {
+	case len(args) == 1 && kubeconfig != "":
+		return errors.New("name the tenant or give --tenant-kubeconfig, not both")
+	case len(args) == 1:
+		cfg, stop, err := connect.Reach(ctx, tf, args[0])
+		if err != nil {
+			return err
+		}
+		defer stop()
+		return run(ctx, streams, cfg, method)
+	default:
+		return Run(ctx, streams, kubeconfig, method)
+	}
 }
 
 // Run lists (GET) or rotates (POST) the tenant's certificates and prints
@@ -84,12 +109,16 @@ admin kubeconfig Secret is refreshed.`,
 // kubeconfig's own client certificate.
 func Run(ctx context.Context, streams cli.Streams, kubeconfig, method string) error {
 	if kubeconfig == "" {
-		return errors.New("--tenant-kubeconfig is required")
+		return errors.New("name the tenant (knest certs check NAME) or give its admin kubeconfig (--tenant-kubeconfig FILE)")
 	}
 	cfg, err := clientcmd.BuildConfigFromFlags("", kubeconfig)
 	if err != nil {
 		return fmt.Errorf("--tenant-kubeconfig %s: %w", kubeconfig, err)
 	}
+	return run(ctx, streams, cfg, method)
+}
+
+func run(ctx context.Context, streams cli.Streams, cfg *rest.Config, method string) error {
 	hc, err := rest.HTTPClientFor(cfg)
 	if err != nil {
 		return err

@@ -51,6 +51,8 @@ type Options struct {
 	// SkipPreflight installs without checking that the host has the
 	// RuntimeClass and storage the tenant needs.
 	SkipPreflight bool
+	// Clone starts the tenant from another tenant's snapshot (clone.go).
+	Clone CloneOptions
 }
 
 // NewCommand returns `knest create`.
@@ -78,7 +80,13 @@ installs anyway. While waiting, an image the host cannot pull ends the wait
 at once, naming the image.
 
 --dry-run prints the labelled namespace and the chart's manifests without
-contacting the host (for GitOps: set knestd.serviceCIDR to the host's).`,
+contacting the host (for GitOps: set knestd.serviceCIDR to the host's).
+
+--from-snapshot clones a tenant: the new tenant starts, then gets the data of
+another tenant's snapshot, under its own name, host namespace, certificates
+and service-account key (the source's kubeconfigs and tokens do not work on
+the clone). The source's snapshot and encryption keys are read from its host
+namespace.`,
 		Example: `  # A tenant with the default (hard) isolation in namespace knest-team-a
   knest create team-a
 
@@ -87,6 +95,9 @@ contacting the host (for GitOps: set knestd.serviceCIDR to the host's).`,
 
   # Change a value later; the earlier ones are kept
   knest create team-b --upgrade --set-string knestd.logLevel=4
+
+  # A clone of team-a's snapshot, side by side with team-a
+  knest create team-a-copy --from-snapshot oci://registry.example.com/backups/team-a:20261206-150405-0123456789abcdef
 
   # Render what would be installed, for GitOps
   knest create team-c --dry-run -o yaml --set knestd.serviceCIDR=10.96.0.0/12 > team-c.yaml`,
@@ -111,6 +122,7 @@ contacting the host (for GitOps: set knestd.serviceCIDR to the host's).`,
 	cli.AddOutputFlag(f, &o.Output, "json", "yaml")
 	f.BoolVar(&o.Wait, "wait", o.Wait, "wait until the tenant is ready")
 	f.BoolVar(&o.SkipPreflight, "skip-preflight", false, "install without checking that the host has the RuntimeClass the profile needs and storage for knestd's volume")
+	o.Clone.addFlags(f)
 	f.StringArrayVar(&o.Hostnames, "hostname", nil, "hostname the tenant's Ingresses may claim, exact or *.domain (repeatable; sets exposure.hostnames; default *.NAME.<exposure.baseDomain>)")
 	return cmd
 }
@@ -190,6 +202,13 @@ func Run(ctx context.Context, streams cli.Streams, name string, o Options) error
 			return err
 		}
 	}
+	if err := o.Clone.check(o, exists, knestdEnabled); err != nil {
+		return err
+	}
+	cloning, err := prepareClone(ctx, host, name, o.Clone, progress)
+	if err != nil {
+		return err
+	}
 	if knestdEnabled {
 		if err := setServiceCIDR(ctx, host, values, progress); err != nil {
 			return err
@@ -215,6 +234,9 @@ func Run(ctx context.Context, streams cli.Streams, name string, o Options) error
 		progress(fmt.Sprintf("Created namespace %s (Pod Security %s)", ns, profile.PodSecurityLevel()))
 	} else {
 		progress(fmt.Sprintf("Namespace %s is labelled for the tenant (Pod Security %s)", ns, profile.PodSecurityLevel()))
+	}
+	if err := cloning.beforeInstall(ctx, ns, name); err != nil {
+		return err
 	}
 	opts := install.Options{Timeout: o.Timeout, Progress: progress}
 	if exists {
@@ -248,6 +270,9 @@ func Run(ctx context.Context, streams cli.Streams, name string, o Options) error
 				name, o.Timeout, nr.State, ns, tenant.PodName, ns, tenant.PodName, name, ns, name, ns)
 		}
 		return imagePullHelp(name, ns, err)
+	}
+	if err := cloning.afterReady(ctx, streams, o, ns, name, progress); err != nil {
+		return err
 	}
 	if o.Output != "" {
 		return printResult(streams, releases, name, o.Output)

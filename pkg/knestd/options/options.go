@@ -124,6 +124,9 @@ type Options struct {
 	// SnapshotKeyFile seals and opens the tenant's snapshots; empty means
 	// snapshot.key in the data directory.
 	SnapshotKeyFile string
+	// SnapshotKeySecret names the host Secret, in HostNamespace, holding
+	// the snapshot key (the chart's); knestd creates it at the first start.
+	SnapshotKeySecret string
 	// RestoreFrom is a snapshot file a fresh data directory starts from.
 	RestoreFrom string
 	// CertValidity is how long issued leaf certificates are valid; 0 means
@@ -300,6 +303,7 @@ func (o Options) Validate() error {
 	}
 	errs = append(errs, o.validateHostObjects()...)
 	errs = append(errs, o.validateCerts()...)
+	errs = append(errs, o.validateSnapshot()...)
 	errs = append(errs, o.validateLogging()...)
 	if o.HostNamespace != "" {
 		if msgs := validation.IsDNS1123Label(o.HostNamespace); len(msgs) > 0 {
