@@ -14,6 +14,7 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/apimachinery/pkg/util/rand"
 	"k8s.io/utils/ptr"
 )
@@ -177,6 +178,51 @@ var _ = Describe("Confinement", func() {
 				Key: "metadata.name", Operator: corev1.NodeSelectorOpIn, Values: []string{hostNode},
 			}), "placed through the host scheduler, never by a host nodeName")
 		}
+	})
+
+	It("selects a tenant node by a label the tenant set on it, without the label reaching the host", func(ctx SpecContext) {
+		var target string
+		Eventually(func(g Gomega) {
+			list, err := env.tenant.CoreV1().Nodes().List(ctx, metav1.ListOptions{})
+			g.Expect(err).NotTo(HaveOccurred())
+			target = ""
+			for _, n := range list.Items {
+				if isNodeReady(n) && !n.Spec.Unschedulable && len(n.Spec.Taints) == 0 {
+					target = n.Name
+				}
+			}
+			g.Expect(target).NotTo(BeEmpty(), "a Ready, untainted, schedulable tenant node")
+		}).WithContext(ctx).WithTimeout(time.Minute).Should(Succeed())
+		ns := createTenantNamespace(ctx, "nodelabel")
+		key := "e2e.example.com/" + ns
+		// As any cluster admin labels a node (the conformance suite does):
+		// the Node keeps knest's own label, which the update must not touch.
+		patch := []byte(`{"metadata":{"labels":{"` + key + `":"blue"}}}`)
+		_, err := env.tenant.CoreV1().Nodes().Patch(ctx, target, types.MergePatchType, patch, metav1.PatchOptions{})
+		Expect(err).NotTo(HaveOccurred(), "labelling tenant node %s", target)
+		DeferCleanup(func(ctx SpecContext) {
+			_, err := env.tenant.CoreV1().Nodes().Patch(ctx, target, types.MergePatchType, []byte(`{"metadata":{"labels":{"`+key+`":null}}}`), metav1.PatchOptions{})
+			Expect(err).NotTo(HaveOccurred(), "removing the label")
+		})
+
+		p := restrictedPod("selected")
+		p.Spec.NodeSelector = map[string]string{key: "blue"}
+		_, err = env.tenant.CoreV1().Pods(ns).Create(ctx, p, metav1.CreateOptions{})
+		Expect(err).NotTo(HaveOccurred(), "creating a pod selecting the label")
+		Eventually(func(g Gomega) {
+			pods := runningTenantPods(ctx, g, ns, "selected")
+			g.Expect(pods).To(HaveLen(1))
+			g.Expect(pods[0].Spec.NodeName).To(Equal(target), "the pod runs on the labelled node")
+		}).WithContext(ctx).WithTimeout(time.Minute).Should(Succeed())
+		hostPods := hostPodsOf(ctx, Default, ns)
+		Expect(hostPods).To(HaveLen(1))
+		Expect(hostPods[0].Spec.NodeSelector).NotTo(HaveKey(key), "the tenant's label never reaches the host")
+		terms := hostPods[0].Spec.Affinity.NodeAffinity.RequiredDuringSchedulingIgnoredDuringExecution.NodeSelectorTerms
+		Expect(terms).To(HaveLen(1))
+		Expect(terms[0].MatchExpressions).To(BeEmpty(), "placed by the host node's name only")
+		Expect(terms[0].MatchFields).To(ContainElement(corev1.NodeSelectorRequirement{
+			Key: "metadata.name", Operator: corev1.NodeSelectorOpIn, Values: []string{hostPods[0].Spec.NodeName},
+		}), "placed on the labelled node's host node through the host scheduler")
 	})
 
 	It("shows schedulable tenant nodes for the pool's host nodes, and runs a DaemonSet's pod on each", func(ctx SpecContext) {

@@ -6,6 +6,8 @@ import (
 	"slices"
 
 	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/component-helpers/scheduling/corev1/nodeaffinity"
 )
 
 // FieldNodeName is the one node field a node selector term can match.
@@ -14,6 +16,16 @@ const FieldNodeName = "metadata.name"
 // HostNodes turns the name of a tenant's virtual Node into the host node it
 // stands for; false if no virtual Node has that name.
 type HostNodes func(virtualNode string) (hostNode string, ok bool)
+
+// VirtualNode is one of the tenant's virtual Nodes as node selection sees
+// it: the labels the tenant sees on it (its own among them: a tenant labels
+// its Nodes as any cluster admin does) and the host node it stands for,
+// from knest's records (never from the Node object).
+type VirtualNode struct {
+	Name     string
+	Labels   map[string]string
+	HostNode string
+}
 
 // NodeSelection is a tenant pod's node selection as the host scheduler gets
 // it, or why no node of the tenant can ever take the pod.
@@ -48,11 +60,19 @@ type NodeSelection struct {
 //
 // Preferences are decided the same way; one that no node or every node
 // matches changes no score and is left out.
-func HostNodeSelection(spec *corev1.PodSpec, p *Policy, hostNodes HostNodes) NodeSelection {
+//
+// A key outside NodeLabelKeys that the tenant has set on some of its
+// virtual Nodes (virtualNodes; nil knows none) is decided on each of them:
+// the requirement becomes a metadata.name requirement on the host nodes of
+// the virtual Nodes that match (In, Exists, Gt, Lt) or, for NotIn and
+// DoesNotExist, on those that do not, so that nodes without a virtual Node,
+// which carry no such label, still match. The tenant chooses among the host
+// nodes it already has; the label never reaches the host.
+func HostNodeSelection(spec *corev1.PodSpec, p *Policy, hostNodes HostNodes, virtualNodes []VirtualNode) NodeSelection {
 	if hostNodes == nil {
 		hostNodes = func(string) (string, bool) { return "", false }
 	}
-	d := decider{keys: p.NodeLabelKeys, hostNodes: hostNodes}
+	d := decider{keys: p.NodeLabelKeys, hostNodes: hostNodes, nodes: virtualNodes}
 	var out NodeSelection
 	// The nodeSelector's and nodeName's node name requirements are ANDed
 	// into every required term.
@@ -137,6 +157,7 @@ func HostNodeSelection(spec *corev1.PodSpec, p *Policy, hostNodes HostNodes) Nod
 type decider struct {
 	keys      []string
 	hostNodes HostNodes
+	nodes     []VirtualNode
 }
 
 // result is a requirement decided: pass goes to the host as it is, field
@@ -161,11 +182,54 @@ func (d decider) label(r corev1.NodeSelectorRequirement) result {
 		}
 		return d.field(corev1.NodeSelectorRequirement{Key: FieldNodeName, Operator: r.Operator, Values: r.Values})
 	}
-	switch r.Operator {
-	case corev1.NodeSelectorOpNotIn, corev1.NodeSelectorOpDoesNotExist:
-		return result{value: true}
+	negative := r.Operator == corev1.NodeSelectorOpNotIn || r.Operator == corev1.NodeSelectorOpDoesNotExist
+	if res, ok := d.tenantLabel(r, negative); ok {
+		return res
 	}
-	return result{value: false}
+	return result{value: negative}
+}
+
+// tenantLabel decides a requirement on a key the tenant set on some of its
+// virtual Nodes, node by node; false if none carries the key.
+func (d decider) tenantLabel(r corev1.NodeSelectorRequirement, negative bool) (result, bool) {
+	labelled := false
+	for _, n := range d.nodes {
+		if _, ok := n.Labels[r.Key]; ok {
+			labelled = true
+			break
+		}
+	}
+	if !labelled {
+		return result{}, false
+	}
+	sel, err := nodeaffinity.NewNodeSelector(&corev1.NodeSelector{NodeSelectorTerms: []corev1.NodeSelectorTerm{{MatchExpressions: []corev1.NodeSelectorRequirement{r}}}})
+	if err != nil {
+		// An invalid requirement matches no node.
+		return result{value: false}, true
+	}
+	var match, miss []string
+	for _, n := range d.nodes {
+		if n.HostNode == "" {
+			continue
+		}
+		if sel.Match(&corev1.Node{ObjectMeta: metav1.ObjectMeta{Name: n.Name, Labels: n.Labels}}) {
+			match = append(match, n.HostNode)
+		} else {
+			miss = append(miss, n.HostNode)
+		}
+	}
+	slices.Sort(match)
+	slices.Sort(miss)
+	if negative {
+		if len(miss) == 0 {
+			return result{value: true}, true
+		}
+		return result{field: &corev1.NodeSelectorRequirement{Key: FieldNodeName, Operator: corev1.NodeSelectorOpNotIn, Values: slices.Compact(miss)}}, true
+	}
+	if len(match) == 0 {
+		return result{value: false}, true
+	}
+	return result{field: &corev1.NodeSelectorRequirement{Key: FieldNodeName, Operator: corev1.NodeSelectorOpIn, Values: slices.Compact(match)}}, true
 }
 
 // field decides a requirement on the node's name: In and NotIn on the
@@ -230,6 +294,11 @@ func (d decider) term(t corev1.NodeSelectorTerm) (*corev1.NodeSelectorTerm, bool
 }
 
 func (d decider) why(key string) string {
+	for _, n := range d.nodes {
+		if _, ok := n.Labels[key]; ok {
+			return fmt.Sprintf("no node's label %q has a value it selects", key)
+		}
+	}
 	return fmt.Sprintf("nodes here carry no label %q (virtual nodes carry %s, and kubernetes.io/hostname)", key, quoteList(d.keys))
 }
 

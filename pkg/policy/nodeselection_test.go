@@ -114,7 +114,7 @@ func TestHostNodeSelection(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
-			got := HostNodeSelection(&tt.spec, pol, hostNodes)
+			got := HostNodeSelection(&tt.spec, pol, hostNodes, nil)
 			if tt.unschedulable != "" {
 				if !strings.Contains(got.Unschedulable, tt.unschedulable) {
 					t.Fatalf("Unschedulable = %q, want one containing %q", got.Unschedulable, tt.unschedulable)
@@ -123,6 +123,59 @@ func TestHostNodeSelection(t *testing.T) {
 			}
 			if diff := cmp.Diff(tt.want, got); diff != "" {
 				t.Errorf("HostNodeSelection (-want +got):\n%s", diff)
+			}
+		})
+	}
+}
+
+// Labels a tenant set on its virtual Nodes select among them, as on any
+// cluster: the choice reaches the host as the host node names of the
+// matching virtual Nodes, never as the label.
+func TestHostNodeSelectionOnTenantLabels(t *testing.T) {
+	t.Parallel()
+	pol := &Policy{NodeLabelKeys: []string{corev1.LabelArchStable}}
+	nodes := []VirtualNode{
+		{Name: "knest-node-a", HostNode: "host-a", Labels: map[string]string{"color": "blue", corev1.LabelArchStable: "amd64"}},
+		{Name: "knest-node-b", HostNode: "host-b", Labels: map[string]string{"color": "red"}},
+		{Name: "knest-node-c", HostNode: "host-c", Labels: map[string]string{}},
+	}
+	name := func(op corev1.NodeSelectorOperator, hosts ...string) *corev1.NodeAffinity {
+		return &corev1.NodeAffinity{RequiredDuringSchedulingIgnoredDuringExecution: &corev1.NodeSelector{NodeSelectorTerms: []corev1.NodeSelectorTerm{
+			{MatchFields: []corev1.NodeSelectorRequirement{{Key: FieldNodeName, Operator: op, Values: hosts}}},
+		}}}
+	}
+	affinity := func(r corev1.NodeSelectorRequirement) *corev1.Affinity {
+		return &corev1.Affinity{NodeAffinity: &corev1.NodeAffinity{RequiredDuringSchedulingIgnoredDuringExecution: &corev1.NodeSelector{NodeSelectorTerms: []corev1.NodeSelectorTerm{
+			{MatchExpressions: []corev1.NodeSelectorRequirement{r}},
+		}}}}
+	}
+	tests := []struct {
+		name          string
+		spec          corev1.PodSpec
+		want          *corev1.NodeAffinity
+		unschedulable string
+	}{
+		{name: "nodeSelector on a tenant label: the matching node's host", spec: corev1.PodSpec{NodeSelector: map[string]string{"color": "blue"}}, want: name(corev1.NodeSelectorOpIn, "host-a")},
+		{name: "no node has the value", spec: corev1.PodSpec{NodeSelector: map[string]string{"color": "green"}}, unschedulable: `no node's label "color"`},
+		{name: "Exists: every labelled node", spec: corev1.PodSpec{Affinity: affinity(corev1.NodeSelectorRequirement{Key: "color", Operator: corev1.NodeSelectorOpExists})}, want: name(corev1.NodeSelectorOpIn, "host-a", "host-b")},
+		{name: "NotIn: every node but the labelled ones that fail, nodes without a virtual Node too", spec: corev1.PodSpec{Affinity: affinity(corev1.NodeSelectorRequirement{Key: "color", Operator: corev1.NodeSelectorOpNotIn, Values: []string{"red"}})}, want: name(corev1.NodeSelectorOpNotIn, "host-b")},
+		{name: "a key no node carries is decided as before", spec: corev1.PodSpec{NodeSelector: map[string]string{"disk": "ssd"}}, unschedulable: `carry no label "disk"`},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			got := HostNodeSelection(&tt.spec, pol, nil, nodes)
+			if tt.unschedulable != "" {
+				if !strings.Contains(got.Unschedulable, tt.unschedulable) {
+					t.Fatalf("Unschedulable = %q, want one containing %q", got.Unschedulable, tt.unschedulable)
+				}
+				return
+			}
+			if got.Unschedulable != "" || len(got.NodeSelector) > 0 {
+				t.Fatalf("HostNodeSelection = %+v, want only node affinity", got)
+			}
+			if diff := cmp.Diff(tt.want, got.Affinity); diff != "" {
+				t.Errorf("host node affinity (-want +got):\n%s", diff)
 			}
 		})
 	}

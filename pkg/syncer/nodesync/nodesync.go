@@ -24,6 +24,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/cache"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
+	"github.com/knest-dev/knest/pkg/policy"
 	"github.com/knest-dev/knest/pkg/syncer/resources/nodes"
 	"github.com/knest-dev/knest/pkg/syncer/writer"
 	"github.com/knest-dev/knest/pkg/translate"
@@ -231,6 +232,27 @@ func (m *Manager) KnownHostNodes() map[string]string {
 	out := make(map[string]string, len(m.hostNodeOfAlias))
 	for alias, h := range m.hostNodeOfAlias {
 		out[h] = alias
+	}
+	return out
+}
+
+// VirtualNodes returns the tenant's virtual Nodes whose host node knestd
+// knows, with the labels the tenant sees on them: node selection on labels
+// the tenant set decides among them. The host node comes from knestd's own
+// records, never from the Node object.
+func (m *Manager) VirtualNodes(ctx context.Context) []policy.VirtualNode {
+	var list corev1.NodeList
+	if err := m.tenantClient.List(ctx, &list, client.MatchingLabels{nodes.LabelVirtual: "true"}); err != nil {
+		klog.FromContext(ctx).Error(err, "Failed to list virtual nodes for node selection")
+		return nil
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	var out []policy.VirtualNode
+	for i := range list.Items {
+		if h, ok := m.hostNodeOfAlias[list.Items[i].Name]; ok {
+			out = append(out, policy.VirtualNode{Name: list.Items[i].Name, Labels: list.Items[i].Labels, HostNode: h})
+		}
 	}
 	return out
 }

@@ -281,6 +281,7 @@ func (r *Reconciler) env(ctx context.Context, t *corev1.Pod, hostKey types.Names
 		ServiceEnv: serviceEnv, TokenSecret: pods.TokenSecretName(hostKey.Name), TokenAudience: r.audience, DNS: r.dns, NodeAddress: r.nodes.Address(),
 		NamespaceLabels: ns.Labels,
 		HostNodes:       func(alias string) (string, bool) { return r.nodes.HostNode(ctx, alias) },
+		VirtualNodes:    func() []policy.VirtualNode { return r.nodes.VirtualNodes(ctx) },
 	}, nil
 }
 

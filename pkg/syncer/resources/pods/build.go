@@ -45,6 +45,7 @@ func Build(t, current *corev1.Pod, meta translate.Meta, env Env, pol *policy.Pol
 		// up again (it may be gone by now, and that is no reason to refuse
 		// a metadata update); the rest is placed and checked as ever.
 		env.HostNodes = nil
+		env.VirtualNodes = nil
 	}
 	if err := place(t, fresh, meta, env, pol); err != nil {
 		var unschedulable *UnschedulableError

@@ -40,6 +40,9 @@ type Env struct {
 	// choice of a node by name (nodeName, a DaemonSet's node affinity, the
 	// hostname label) is placement on it. Nil knows no node.
 	HostNodes policy.HostNodes
+	// VirtualNodes lists the tenant's virtual Nodes with their labels, for
+	// node selection on labels the tenant set on them. Nil knows none.
+	VirtualNodes func() []policy.VirtualNode
 }
 
 // Annotations of host pods that the downward API reads in place of the host

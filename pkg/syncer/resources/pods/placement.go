@@ -32,7 +32,11 @@ func (e *UnschedulableError) Error() string { return e.Reason }
 // after, from policy.ForceHostPod.
 func place(t, h *corev1.Pod, meta translate.Meta, env Env, pol *policy.Policy) error {
 	s := &h.Spec
-	sel := policy.HostNodeSelection(&t.Spec, pol, env.HostNodes)
+	var virtualNodes []policy.VirtualNode
+	if env.VirtualNodes != nil {
+		virtualNodes = env.VirtualNodes()
+	}
+	sel := policy.HostNodeSelection(&t.Spec, pol, env.HostNodes, virtualNodes)
 	s.NodeSelector = sel.NodeSelector
 	s.Tolerations = nil
 	for _, tol := range t.Spec.Tolerations {
