@@ -29,22 +29,7 @@ func EncodeKey(key []byte) []byte {
 // unreadable). Two starts racing agree on the first key stored; a stored
 // key is never replaced.
 func EnsureEncryptionKey(ctx context.Context, c kubernetes.Interface, namespace, name, tenant string, newKey func() ([]byte, error)) ([]byte, error) {
-	secrets := c.CoreV1().Secrets(namespace)
-	s, err := secrets.Get(ctx, name, metav1.GetOptions{})
-	if apierrors.IsNotFound(err) {
-		key, kerr := newKey()
-		if kerr != nil {
-			return nil, kerr
-		}
-		s, err = secrets.Create(ctx, &corev1.Secret{
-			ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: namespace, Labels: ControlPlaneLabels(tenant)},
-			Type:       corev1.SecretTypeOpaque,
-			Data:       map[string][]byte{EncryptionKeySecretKey: EncodeKey(key)},
-		}, metav1.CreateOptions{})
-		if apierrors.IsAlreadyExists(err) {
-			s, err = secrets.Get(ctx, name, metav1.GetOptions{})
-		}
-	}
+	s, err := ensureKeySecret(ctx, c, namespace, name, tenant, EncryptionKeySecretKey, newKey)
 	if err != nil {
 		return nil, fmt.Errorf("failed to get or create the encryption key Secret %s/%s in host cluster: %w", namespace, name, err)
 	}
@@ -53,6 +38,30 @@ func EnsureEncryptionKey(ctx context.Context, c kubernetes.Interface, namespace,
 		return nil, fmt.Errorf("host Secret %s/%s is corrupt: %q must hold a base64 %d-byte key", namespace, name, EncryptionKeySecretKey, encryption.KeySize)
 	}
 	return key, nil
+}
+
+// ensureKeySecret returns host Secret name, creating it with the key newKey
+// returns, base64 under dataKey, when it does not exist. Two starts racing
+// agree on the first key stored; a stored Secret is never replaced.
+func ensureKeySecret(ctx context.Context, c kubernetes.Interface, namespace, name, tenant, dataKey string, newKey func() ([]byte, error)) (*corev1.Secret, error) {
+	secrets := c.CoreV1().Secrets(namespace)
+	s, err := secrets.Get(ctx, name, metav1.GetOptions{})
+	if !apierrors.IsNotFound(err) {
+		return s, err
+	}
+	key, err := newKey()
+	if err != nil {
+		return nil, err
+	}
+	s, err = secrets.Create(ctx, &corev1.Secret{
+		ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: namespace, Labels: ControlPlaneLabels(tenant)},
+		Type:       corev1.SecretTypeOpaque,
+		Data:       map[string][]byte{dataKey: EncodeKey(key)},
+	}, metav1.CreateOptions{})
+	if apierrors.IsAlreadyExists(err) {
+		return secrets.Get(ctx, name, metav1.GetOptions{})
+	}
+	return s, err
 }
 
 // PublishKubeconfig stores the tenant's admin kubeconfig in host Secret name

@@ -7,7 +7,6 @@ import (
 	"fmt"
 
 	corev1 "k8s.io/api/core/v1"
-	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes"
 )
@@ -32,22 +31,7 @@ const (
 // replaced, and a corrupt one is refused, not overwritten (snapshots
 // sealed with it would no longer open).
 func EnsureSnapshotKey(ctx context.Context, c kubernetes.Interface, namespace, name, tenant string, newKey func() ([]byte, error)) ([]byte, error) {
-	secrets := c.CoreV1().Secrets(namespace)
-	s, err := secrets.Get(ctx, name, metav1.GetOptions{})
-	if apierrors.IsNotFound(err) {
-		key, kerr := newKey()
-		if kerr != nil {
-			return nil, kerr
-		}
-		s, err = secrets.Create(ctx, &corev1.Secret{
-			ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: namespace, Labels: ControlPlaneLabels(tenant)},
-			Type:       corev1.SecretTypeOpaque,
-			Data:       map[string][]byte{SnapshotKeySecretKey: EncodeKey(key)},
-		}, metav1.CreateOptions{})
-		if apierrors.IsAlreadyExists(err) {
-			s, err = secrets.Get(ctx, name, metav1.GetOptions{})
-		}
-	}
+	s, err := ensureKeySecret(ctx, c, namespace, name, tenant, SnapshotKeySecretKey, newKey)
 	if err != nil {
 		return nil, fmt.Errorf("failed to get or create the snapshot key Secret %s/%s in host cluster: %w", namespace, name, err)
 	}
