@@ -39,36 +39,15 @@ func NewCommand(streams cli.Streams) *cobra.Command {
 }
 
 func newUp(streams cli.Streams) *cobra.Command {
-	o := devflags.NewUp()
-	cmd := &cobra.Command{
-		Use:     "up --dir DIR [--tenants a,b] [--nodes N]",
-		Short:   "Start a local host cluster and tenant control planes (foreground)",
-		Long:    devflags.UpLong,
-		Example: devflags.UpExample,
-		Args:    cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			return Forward(streams, "up", cmd.Flags())
-		},
-	}
-	o.AddFlags(cmd.Flags())
-	_ = cmd.MarkFlagRequired("dir")
-	return cmd
+	return devflags.UpCommand(func(cmd *cobra.Command, _ *devflags.Up) error {
+		return Forward(streams, "up", cmd.Flags())
+	})
 }
 
 func newDown(streams cli.Streams) *cobra.Command {
-	o := devflags.NewDown()
-	cmd := &cobra.Command{
-		Use:     "down --dir DIR",
-		Short:   "Stop a knest dev environment started with 'knest dev up'",
-		Example: devflags.DownExample,
-		Args:    cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			return Forward(streams, "down", cmd.Flags())
-		},
-	}
-	o.AddFlags(cmd.Flags())
-	_ = cmd.MarkFlagRequired("dir")
-	return cmd
+	return devflags.DownCommand(func(cmd *cobra.Command, _ *devflags.Down) error {
+		return Forward(streams, "down", cmd.Flags())
+	})
 }
 
 // Args are the knest-dev arguments for subcommand sub with the flags set

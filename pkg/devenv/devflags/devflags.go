@@ -7,6 +7,7 @@ package devflags
 import (
 	"time"
 
+	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
 
 	"github.com/knest-dev/knest/pkg/policy"
@@ -88,4 +89,36 @@ func NewDown() *Down { return &Down{Timeout: time.Minute} }
 func (o *Down) AddFlags(f *pflag.FlagSet) {
 	f.StringVar(&o.Dir, "dir", "", "directory of the environment (required)")
 	f.DurationVar(&o.Timeout, "timeout", o.Timeout, "how long to wait for it to stop")
+}
+
+// UpCommand returns the `up` command, with its help and flags, running run
+// with the parsed flags: `knest dev up` forwards them, knest-dev acts.
+func UpCommand(run func(cmd *cobra.Command, o *Up) error) *cobra.Command {
+	o := NewUp()
+	cmd := &cobra.Command{
+		Use:     "up --dir DIR [--tenants a,b] [--nodes N]",
+		Short:   "Start a local host cluster and tenant control planes (foreground)",
+		Long:    UpLong,
+		Example: UpExample,
+		Args:    cobra.NoArgs,
+		RunE:    func(cmd *cobra.Command, _ []string) error { return run(cmd, o) },
+	}
+	o.AddFlags(cmd.Flags())
+	_ = cmd.MarkFlagRequired("dir")
+	return cmd
+}
+
+// DownCommand is UpCommand for `down`.
+func DownCommand(run func(cmd *cobra.Command, o *Down) error) *cobra.Command {
+	o := NewDown()
+	cmd := &cobra.Command{
+		Use:     "down --dir DIR",
+		Short:   "Stop a knest dev environment started with 'knest dev up'",
+		Example: DownExample,
+		Args:    cobra.NoArgs,
+		RunE:    func(cmd *cobra.Command, _ []string) error { return run(cmd, o) },
+	}
+	o.AddFlags(cmd.Flags())
+	_ = cmd.MarkFlagRequired("dir")
+	return cmd
 }

@@ -20,19 +20,9 @@ import (
 // NewCommand returns the `down` command of knest-dev, which `knest dev
 // down` runs.
 func NewCommand(streams cli.Streams) *cobra.Command {
-	o := devflags.NewDown()
-	cmd := &cobra.Command{
-		Use:     "down --dir DIR",
-		Short:   "Stop a knest dev environment started with 'knest dev up'",
-		Example: devflags.DownExample,
-		Args:    cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			return Run(cmd.Context(), streams, o.Dir, o.Timeout)
-		},
-	}
-	o.AddFlags(cmd.Flags())
-	_ = cmd.MarkFlagRequired("dir")
-	return cmd
+	return devflags.DownCommand(func(cmd *cobra.Command, o *devflags.Down) error {
+		return Run(cmd.Context(), streams, o.Dir, o.Timeout)
+	})
 }
 
 // Run signals the `knest dev up` process owning dir and waits until it has

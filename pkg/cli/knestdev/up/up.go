@@ -32,20 +32,9 @@ type Options = devflags.Up
 // NewCommand returns the `up` command of knest-dev, which `knest dev up`
 // runs.
 func NewCommand(streams cli.Streams) *cobra.Command {
-	o := devflags.NewUp()
-	cmd := &cobra.Command{
-		Use:     "up --dir DIR [--tenants a,b] [--nodes N]",
-		Short:   "Start a local host cluster and tenant control planes (foreground)",
-		Long:    devflags.UpLong,
-		Example: devflags.UpExample,
-		Args:    cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			return Run(cmd.Context(), streams, *o)
-		},
-	}
-	o.AddFlags(cmd.Flags())
-	_ = cmd.MarkFlagRequired("dir")
-	return cmd
+	return devflags.UpCommand(func(cmd *cobra.Command, o *devflags.Up) error {
+		return Run(cmd.Context(), streams, *o)
+	})
 }
 
 // Run runs `knest dev up` until ctx ends or a signal arrives.
