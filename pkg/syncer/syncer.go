@@ -489,7 +489,15 @@ func New(ctx context.Context, cfg Config) (*Syncer, error) {
 		Recorder: mgr.GetEventRecorder("knest-syncer"), Metrics: m,
 	}
 	kinds := Kinds(cfg.Policy)
+	// What the controllers watch, by cache: the Pod reconciler's and the
+	// Event reconciler's to start with.
+	watched := map[cache.Cache][]client.Object{
+		mgr.GetCache():  {&corev1.Pod{}, &corev1.Namespace{}},
+		host.GetCache(): {&corev1.Pod{}, &corev1.Secret{}, &corev1.Event{}},
+	}
 	for _, kind := range kinds {
+		watched[mgr.GetCache()] = append(watched[mgr.GetCache()], kind.New())
+		watched[host.GetCache()] = append(watched[host.GetCache()], kind.New())
 		r := &reconciler{kind: kind, w: w, pass: passthrough(cfg.Policy)}
 		b := builder.ControllerManagedBy(mgr).
 			Named("sync-" + kind.Name).
@@ -507,6 +515,7 @@ func New(ctx context.Context, cfg Config) (*Syncer, error) {
 			if tr.Host {
 				cache = host.GetCache()
 			}
+			watched[cache] = append(watched[cache], tr.Object)
 			b = b.WatchesRawSource(source.Kind(cache, tr.Object,
 				handler.TypedEnqueueRequestsFromMapFunc(func(ctx context.Context, o client.Object) []reconcile.Request {
 					return tr.Requests(ctx, tenantClient, o)
@@ -572,6 +581,7 @@ func New(ctx context.Context, cfg Config) (*Syncer, error) {
 		}
 		nodeConfig.Pool = pool.GetCache()
 		caches["host node pool"] = pool.GetCache()
+		watched[pool.GetCache()] = []client.Object{&corev1.Node{}}
 		nodeConfig.PoolTolerations = hostPool.Tolerations
 	}
 	nm := nodesync.New(nodeConfig)
@@ -596,6 +606,11 @@ func New(ctx context.Context, cfg Config) (*Syncer, error) {
 		WatchesRawSource(source.Kind(host.GetCache(), client.Object(&corev1.Event{}), &handler.EnqueueRequestForObject{})).
 		Complete(er); err != nil {
 		return nil, fmt.Errorf("failed to set up the event reconciler: %w", err)
+	}
+	for c, objs := range watched {
+		if err := registerInformers(ctx, c, objs); err != nil {
+			return nil, err
+		}
 	}
 	return &Syncer{mgr: mgr, host: host, hostNamespace: cfg.HostNamespace, caches: caches}, nil
 }
@@ -649,6 +664,20 @@ func (s *Syncer) Ready(ctx context.Context) error {
 	for _, name := range slices.Sorted(maps.Keys(s.caches)) {
 		if !s.caches[name].WaitForCacheSync(ctx) {
 			return fmt.Errorf("the syncer's %s cache has not synced", name)
+		}
+	}
+	return nil
+}
+
+// registerInformers creates c's informers for objs before the caches
+// start. A cache's WaitForCacheSync waits only for the informers it has,
+// and a controller adds those it watches only once it starts: without
+// this, Ready could pass in between, with a cache that never syncs (a
+// host Role that lacks a grant) not yet in it.
+func registerInformers(ctx context.Context, c cache.Cache, objs []client.Object) error {
+	for _, o := range objs {
+		if _, err := c.GetInformer(ctx, o, cache.BlockUntilSynced(false)); err != nil {
+			return fmt.Errorf("failed to set up the cache of %T: %w", o, err)
 		}
 	}
 	return nil
