@@ -33,6 +33,7 @@ import (
 	"github.com/knest-dev/knest/pkg/policy"
 	"github.com/knest-dev/knest/pkg/snapshot"
 	"github.com/knest-dev/knest/pkg/syncer"
+	"github.com/knest-dev/knest/pkg/syncer/podsync"
 	"github.com/knest-dev/knest/pkg/syncer/resources/pods"
 )
 
@@ -127,7 +128,10 @@ type daemon struct {
 	// hostTokens authenticates host-minted tenant pod tokens (nil when not
 	// syncing).
 	hostTokens *hosttoken.Authenticator
-	readiness  readiness
+	// hostPool is what the host checks learned of the tenant's host node
+	// pool (nil if they could not), for the syncer.
+	hostPool  *podsync.Pool
+	readiness readiness
 }
 
 // steps is knestd's start-up, in order; shutdown is the reverse.
@@ -219,9 +223,11 @@ func (d *daemon) connectHost(ctx context.Context) (lifecycle.Running, error) {
 
 // checkHost refuses to start a tenant the host cannot serve.
 func (d *daemon) checkHost(ctx context.Context) error {
-	if err := syncer.CheckHostRunsPods(ctx, d.hostClient, d.o.HostNamespace, d.pol); err != nil {
+	pool, err := syncer.CheckHostRunsPods(ctx, d.hostClient, d.o.HostNamespace, d.pol)
+	if err != nil {
 		return err
 	}
+	d.hostPool = pool
 	if d.o.HostNodeInfo || d.o.PoolNodes {
 		return checkHostNodeAccess(ctx, d.hostClient, d.o)
 	}
@@ -333,7 +339,7 @@ func (d *daemon) startSyncer(ctx context.Context) (lifecycle.Running, error) {
 		MetricsBindAddress: o.SyncerMetricsAddress, PprofBindAddress: o.ProfilingAddress, Policy: d.pol,
 		NodeAddress: o.Advertise().String(), NodeAliasKey: aliasKey, Version: version.Get().GitVersion,
 		KubeletPort: d.kubeletPort, DNSServiceIP: o.DNSServiceIP, ClusterDomain: o.ClusterDomain,
-		HostNodeInfo: o.HostNodeInfo, PoolNodes: o.PoolNodes, Frozen: o.Frozen,
+		HostNodeInfo: o.HostNodeInfo, PoolNodes: o.PoolNodes, HostPool: d.hostPool, Frozen: o.Frozen,
 	})
 	if err != nil {
 		stop()

@@ -105,6 +105,9 @@ type Config struct {
 	// identity then needs list and watch on nodes (cluster scope); off,
 	// virtual Nodes exist only while pods are bound to them.
 	PoolNodes bool
+	// HostPool is the pool CheckHostRunsPods returned; nil: New learns it
+	// with a dry-run create of its own.
+	HostPool *podsync.Pool
 	// Frozen freezes the tenant's pods: their host pods are deleted and
 	// none made, while the tenant pods stay (see podsync.Config).
 	Frozen bool
@@ -563,7 +566,11 @@ func New(ctx context.Context, cfg Config) (*Syncer, error) {
 		if err != nil {
 			return nil, err
 		}
-		hostPool := podsync.HostPool(ctx, hostClientset, cfg.HostNamespace, cfg.Policy)
+		hostPool := cfg.HostPool
+		if hostPool == nil {
+			p := podsync.HostPool(ctx, hostClientset, cfg.HostNamespace, cfg.Policy)
+			hostPool = &p
+		}
 		poolSelector := hostPool.NodeSelector
 		klog.FromContext(ctx).Info("Virtual nodes stand for the host nodes of the pool", "selector", labels.SelectorFromSet(poolSelector).String())
 		// The pool's Nodes only, and of each only what the pool needs.
@@ -716,6 +723,6 @@ func dataBytes[V string | []byte](data map[string]V) int {
 
 // CheckHostRunsPods makes sure the host can run this tenant's pods under pol
 // before anything is synced; see podsync.CheckHostRunsPods.
-func CheckHostRunsPods(ctx context.Context, host kubernetes.Interface, namespace string, pol *policy.Policy) error {
+func CheckHostRunsPods(ctx context.Context, host kubernetes.Interface, namespace string, pol *policy.Policy) (*podsync.Pool, error) {
 	return podsync.CheckHostRunsPods(ctx, host, namespace, pol)
 }

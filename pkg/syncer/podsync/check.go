@@ -23,22 +23,23 @@ import (
 // the forced runtime class and placement, as the syncer's own (namespaced)
 // identity. It is how a missing sandboxed RuntimeClass is found at start
 // instead of by pods running unsandboxed or never starting: the identity
-// cannot read RuntimeClasses.
-func CheckHostRunsPods(ctx context.Context, host kubernetes.Interface, namespace string, pol *policy.Policy) error {
-	_, err := dryRunHostPod(ctx, host, namespace, pol)
+// cannot read RuntimeClasses. It returns the pool the admitted pod shows
+// (see HostPool), or nil when the check could not run.
+func CheckHostRunsPods(ctx context.Context, host kubernetes.Interface, namespace string, pol *policy.Policy) (*Pool, error) {
+	admitted, err := dryRunHostPod(ctx, host, namespace, pol)
 	if err == nil {
-		return nil
+		return admittedPool(admitted), nil
 	}
 	if kerrors.IsForbidden(err) && strings.Contains(err.Error(), "exceeded quota") {
 		// A full quota says nothing about the runtime class; pods will
 		// wait for room, and their tenants see why in Events.
 		klog.FromContext(ctx).Info("Host quota is full; the placement check could not run", "namespace", namespace, "err", err.Error())
-		return nil
+		return nil, nil
 	}
 	if rc := pol.RuntimeClasses.Forced; rc != "" && strings.Contains(err.Error(), "RuntimeClass") {
-		return fmt.Errorf("the host cannot run this tenant's pods with RuntimeClass %q (%s profile): %w; install the RuntimeClass on the host (see manifests/runtimeclasses) or choose --isolation=soft", rc, pol.Profile, err)
+		return nil, fmt.Errorf("the host cannot run this tenant's pods with RuntimeClass %q (%s profile): %w; install the RuntimeClass on the host (see manifests/runtimeclasses) or choose --isolation=soft", rc, pol.Profile, err)
 	}
-	return fmt.Errorf("the host cannot run this tenant's pods in namespace %s (%s profile): %w", namespace, pol.Profile, err)
+	return nil, fmt.Errorf("the host cannot run this tenant's pods in namespace %s (%s profile): %w", namespace, pol.Profile, err)
 }
 
 // dryRunHostPod creates a host pod with the forced runtime class and
@@ -75,5 +76,9 @@ func HostPool(ctx context.Context, host kubernetes.Interface, namespace string, 
 		klog.FromContext(ctx).Error(err, "Failed to learn the host's node selector for the tenant's pods; the pool is the policy's placement alone")
 		return Pool{NodeSelector: maps.Clone(pol.Placement.NodeSelector), Tolerations: slices.Clone(pol.Placement.Tolerations)}
 	}
-	return Pool{NodeSelector: admitted.Spec.NodeSelector, Tolerations: admitted.Spec.Tolerations}
+	return *admittedPool(admitted)
+}
+
+func admittedPool(admitted *corev1.Pod) *Pool {
+	return &Pool{NodeSelector: admitted.Spec.NodeSelector, Tolerations: admitted.Spec.Tolerations}
 }

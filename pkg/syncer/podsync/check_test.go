@@ -63,7 +63,7 @@ func TestCheckHostRunsPods(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
-			err := CheckHostRunsPods(t.Context(), host, tt.namespace, policy.Default(tt.profile))
+			_, err := CheckHostRunsPods(t.Context(), host, tt.namespace, policy.Default(tt.profile))
 			if (tt.want == "") != (err == nil) || (err != nil && !strings.Contains(err.Error(), tt.want)) {
 				t.Errorf("CheckHostRunsPods = %v, want an error mentioning %q: %t", err, tt.want, tt.want != "")
 			}
