@@ -1,6 +1,7 @@
 package podsync
 
 import (
+	"maps"
 	"strings"
 	"testing"
 
@@ -54,8 +55,10 @@ func TestCheckHostRunsPods(t *testing.T) {
 		namespace string
 		profile   policy.Profile
 		want      string
+		// wantPool: the check ran and returns the admitted pod's pool.
+		wantPool bool
 	}{
-		{name: "a host that runs the soft profile's pods passes", namespace: e.HostNamespace, profile: policy.ProfileSoft},
+		{name: "a host that runs the soft profile's pods passes", namespace: e.HostNamespace, profile: policy.ProfileSoft, wantPool: true},
 		{name: "a host without the hard profile's RuntimeClass fails, naming it", namespace: e.HostNamespace, profile: policy.ProfileHard, want: `RuntimeClass "kata"`},
 		{name: "a namespace where pods cannot be created fails, naming it", namespace: bare, profile: policy.ProfileSoft, want: "in namespace " + bare},
 		{name: "a full quota says nothing about the host: it passes", namespace: full, profile: policy.ProfileSoft},
@@ -63,9 +66,16 @@ func TestCheckHostRunsPods(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
-			_, err := CheckHostRunsPods(t.Context(), host, tt.namespace, policy.Default(tt.profile))
+			pol := policy.Default(tt.profile)
+			pool, err := CheckHostRunsPods(t.Context(), host, tt.namespace, pol)
 			if (tt.want == "") != (err == nil) || (err != nil && !strings.Contains(err.Error(), tt.want)) {
 				t.Errorf("CheckHostRunsPods = %v, want an error mentioning %q: %t", err, tt.want, tt.want != "")
+			}
+			if (pool != nil) != tt.wantPool {
+				t.Errorf("CheckHostRunsPods pool = %+v, want one: %t", pool, tt.wantPool)
+			}
+			if pool != nil && !maps.Equal(pool.NodeSelector, HostPool(t.Context(), host, tt.namespace, pol).NodeSelector) {
+				t.Errorf("CheckHostRunsPods pool = %+v, want HostPool's", pool)
 			}
 		})
 	}
