@@ -296,6 +296,16 @@ func TestHostTokensRefused(t *testing.T) {
 		token: func(t *testing.T) string { return sign(t, forger, hostClaims()) },
 		want:  "bad signature",
 	}, {
+		// The tenant's TokenRequest (or a tenant pod's projection naming
+		// the knest audience it read in its own token): the tenant API
+		// server signs whatever claims it likes, with the same issuer URL
+		// as the host's by default, but with its own key.
+		name: "a token the tenant minted with every claim right (tenant API server's key)",
+		token: func(t *testing.T) string {
+			return sign(t, newKey(t, "tenant-key"), hostClaims())
+		},
+		want: "no host service-account key",
+	}, {
 		name: "a token with a tampered payload",
 		token: func(t *testing.T) string {
 			parts := strings.Split(sign(t, k, hostClaims()), ".")

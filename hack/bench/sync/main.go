@@ -152,6 +152,9 @@ type paced struct {
 	HostScheduledToRunning     stats.Latency `json:"host_scheduled_to_host_running_ms"`
 	HostScheduledToTenantBound stats.Latency `json:"host_scheduled_to_tenant_bound_ms"`
 	TenantBoundToRunning       stats.Latency `json:"tenant_bound_to_tenant_running_ms"`
+	// What the syncer did for the tenant's paced pods (syncer_writes:
+	// how many serial tenant writes a pod's status path took).
+	syncenv.SyncerActivity
 }
 
 type targets struct {
@@ -360,7 +363,7 @@ func bench(ctx context.Context, e *syncenv.Env, o options) (*result, error) {
 	res.Targets.BulkStatusP50Met = res.StatusLatency.P50 <= targetLatencyMS
 
 	if o.paced > 0 {
-		p, err := pacedRuns(ctx, o, direct, tenant, tenantHostTL)
+		p, err := pacedRuns(ctx, e, o, direct, tenant, tenantHostTL)
 		if err != nil {
 			return nil, err
 		}
@@ -484,7 +487,7 @@ func deleteRun(ctx context.Context, e *syncenv.Env, s podtimeline.Creator, direc
 
 // pacedRuns creates pods one at a time below the budget on each side, so
 // their latencies are what one pod pays, without the queue of a bulk run.
-func pacedRuns(ctx context.Context, o options, direct, tenant podtimeline.Creator, tenantHostTL *podtimeline.Timeline) (*paced, error) {
+func pacedRuns(ctx context.Context, e *syncenv.Env, o options, direct, tenant podtimeline.Creator, tenantHostTL *podtimeline.Timeline) (*paced, error) {
 	names := podtimeline.Names(pacedPrefix, o.paced)
 	p := &paced{Pods: o.paced, RatePerSecond: o.pacedRate}
 	sides := []podtimeline.Creator{direct, tenant}
@@ -492,6 +495,14 @@ func pacedRuns(ctx context.Context, o options, direct, tenant podtimeline.Creato
 		sides = []podtimeline.Creator{tenant}
 	}
 	for _, s := range sides {
+		var metricsBefore metrics.Snapshot
+		start := time.Now()
+		if s.Name != "direct" {
+			var err error
+			if metricsBefore, err = metrics.Scrape(ctx, e.MetricsURL); err != nil {
+				return nil, err
+			}
+		}
 		tick := time.NewTicker(time.Duration(float64(time.Second) / o.pacedRate))
 		for _, name := range names {
 			select {
@@ -508,6 +519,15 @@ func pacedRuns(ctx context.Context, o options, direct, tenant podtimeline.Creato
 		tick.Stop()
 		if err := s.Timeline.WaitFor(ctx, s.Name+" paced pods Running", pacedPrefix, len(names), podtimeline.IsRunning, o.timeout); err != nil {
 			return nil, err
+		}
+		if s.Name != "direct" {
+			metricsAfter, err := metrics.Scrape(ctx, e.MetricsURL)
+			if err != nil {
+				return nil, err
+			}
+			if p.SyncerActivity, err = syncenv.SyncerBetween(metricsBefore, metricsAfter, e.HostServer, time.Since(start)); err != nil {
+				return nil, err
+			}
 		}
 		time.Sleep(settle)
 	}

@@ -215,6 +215,16 @@ func (r *Reconciler) Reconcile(ctx context.Context, req reconcile.Request) (resu
 		bound := t.DeepCopy()
 		bound.Spec.NodeName = alias
 		t = bound
+		// The host pod may have moved on while the binding was in flight
+		// (a simulated node starts it tens of milliseconds after it is
+		// scheduled; a busy tenant API server takes as long to bind): the
+		// status patch carries what the host cache holds now, so a pod
+		// that started meanwhile is Running in the tenant after two
+		// serial writes (bind, status), not three (bind, the scheduled
+		// status, then the running one from the next reconcile).
+		if latest := (&corev1.Pod{}); r.refreshAfterBind(ctx, hostKey, h.UID, latest) {
+			h = latest
+		}
 	}
 	if err := r.copyStatus(ctx, t, h); err != nil {
 		return reconcile.Result{}, err
@@ -434,6 +444,15 @@ func (r *Reconciler) bind(ctx context.Context, t *corev1.Pod, hostNode string) (
 	klog.FromContext(ctx).V(1).Info("Bound tenant pod", "node", alias)
 	r.w.Metrics.TenantWrite("Pod", "bind")
 	return alias, nil
+}
+
+// refreshAfterBind reads the host pod again from the host cache into
+// latest and reports whether it is still the one the reconcile started
+// with (same UID, not being deleted); anything else is left to the next
+// reconcile, which its event brings.
+func (r *Reconciler) refreshAfterBind(ctx context.Context, hostKey types.NamespacedName, uid types.UID, latest *corev1.Pod) bool {
+	found, err := r.w.GetHost(ctx, "Pod", hostKey, latest)
+	return err == nil && found && latest.UID == uid && latest.DeletionTimestamp == nil
 }
 
 // copyStatus brings the host pod's status to the tenant pod.

@@ -160,7 +160,13 @@ func (f *fixture) runOnHost(t *testing.T) {
 	if err := f.e.HostAdmin.SubResource("binding").Create(t.Context(), h, binding); err != nil {
 		t.Fatal(err)
 	}
-	h = f.hostPod(t)
+	f.startOnHost(t)
+}
+
+// startOnHost plays the host's kubelet: the scheduled host pod runs.
+func (f *fixture) startOnHost(t *testing.T) {
+	t.Helper()
+	h := f.hostPod(t)
 	now := metav1.Now()
 	h.Status = corev1.PodStatus{
 		Phase: corev1.PodRunning, HostIP: "192.168.0.5", HostIPs: []corev1.HostIP{{IP: "192.168.0.5"}},
@@ -417,6 +423,53 @@ func TestBindingAndStatus(t *testing.T) {
 	if got := f.tenantPod(t).Status.ContainerStatuses[0].RestartCount; got != 1 {
 		t.Errorf("tenant pod's restart count is %d, want the host's 1", got)
 	}
+}
+
+// A simulated host node starts a pod tens of milliseconds after it is
+// scheduled, so the host pod is often Running before the tenant's binding
+// returns. The status patch after the binding carries the host cache's
+// latest: the tenant pod is Running after the binding and one status write.
+func TestAHostPodThatStartsDuringTheBindingIsRunningAfterOneStatusWrite(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t, soft(), func(p *corev1.Pod) {})
+	f.settle(t)
+	// Scheduled on the host, not started yet.
+	h := f.hostPod(t)
+	binding := &corev1.Binding{ObjectMeta: metav1.ObjectMeta{Namespace: h.Namespace, Name: h.Name}, Target: corev1.ObjectReference{Kind: "Node", Name: hostNode}}
+	if err := f.e.HostAdmin.SubResource("binding").Create(t.Context(), h, binding); err != nil {
+		t.Fatal(err)
+	}
+	started := false
+	f.e.Inject(synctest.Tenant, interceptor.Funcs{SubResourceCreate: func(ctx context.Context, c client.Client, sub string, obj, subObj client.Object, opts ...client.SubResourceCreateOption) error {
+		if err := c.SubResource(sub).Create(ctx, obj, subObj, opts...); err != nil || sub != "binding" {
+			return err
+		}
+		// The host starts the pod while the binding is in flight, and
+		// knestd's host cache sees it before the binding returns.
+		f.startOnHost(t)
+		f.e.WaitCaches(t)
+		started = true
+		return nil
+	}})
+	_, writes, err := f.reconcile(t)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.e.Inject(synctest.Tenant, interceptor.Funcs{})
+	if !started {
+		t.Fatalf("no binding in the reconcile's writes %v", writes)
+	}
+	var statusWrites int
+	for _, w := range writes {
+		if w == "tenant patch Pod/status" {
+			statusWrites++
+		}
+	}
+	if p := f.tenantPod(t); p.Spec.NodeName == "" || p.Status.Phase != corev1.PodRunning || statusWrites != 1 {
+		t.Errorf("after one reconcile (writes %v) the tenant pod is bound to %q and %s, want bound and Running after one status write",
+			writes, p.Spec.NodeName, p.Status.Phase)
+	}
+	f.settle(t)
 }
 
 func TestHostPodGone(t *testing.T) {

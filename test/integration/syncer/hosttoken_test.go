@@ -140,6 +140,38 @@ func TestIntegrationHostMintedTokens(t *testing.T) {
 		refused(t, "another audience", tenantAs(mint(t, pods.HostServiceAccount, hosttoken.Audience("another-tenant"), h)))
 	})
 
+	t.Run("the tenant cannot mint a knest token: the tenant API server's tokens for the knest audience are refused", func(t *testing.T) {
+		// The tenant pod reads the audience in its own token; the tenant's
+		// cluster-admin then asks its own API server for a token of that
+		// audience, bound to the same tenant pod. The tenant API server
+		// signs it (the issuer URL is the host's too), with its own key.
+		tr, err := e.tenant.CoreV1().ServiceAccounts(ns).CreateToken(ctx, "default", &authenticationv1.TokenRequest{Spec: authenticationv1.TokenRequestSpec{
+			Audiences:      []string{projection.Audience},
+			BoundObjectRef: &authenticationv1.BoundObjectReference{Kind: "Pod", APIVersion: "v1", Name: tenantPod.Name, UID: tenantPod.UID},
+		}}, metav1.CreateOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		refused(t, "tenant-minted, tenant API server", tenantAs(tr.Status.Token))
+		cfg := rest.AnonymousClientConfig(framework.AdminConfig(t, e.dev.Layout.HostKubeconfig()))
+		cfg.BearerToken = tr.Status.Token
+		refused(t, "tenant-minted, host API server", framework.Client(t, cfg))
+		// The host token still works: the refusals above are about the
+		// signer, not a broken authenticator.
+		if _, err := whoami(tenantAs(token)); err != nil {
+			t.Errorf("the host-minted token after the tenant's attempt: %v", err)
+		}
+	})
+
+	t.Run("the host serves issuer discovery to knestd's namespaced identity (no cluster-scoped grant)", func(t *testing.T) {
+		c := framework.Client(t, framework.AdminConfig(t, e.identity))
+		for _, path := range []string{"/.well-known/openid-configuration", "/openid/v1/jwks"} {
+			if _, err := c.Discovery().RESTClient().Get().AbsPath(path).DoRaw(ctx); err != nil {
+				t.Errorf("GET %s as knestd's host identity: %v", path, err)
+			}
+		}
+	})
+
 	t.Run("tokens of host pods knest did not make are refused", func(t *testing.T) {
 		// A pod in the tenant's host namespace that the syncer did not make
 		// (as knestd's own pod is), as knest's workload account and as

@@ -223,6 +223,46 @@ func TestForwardTokenVolumes(t *testing.T) {
 	}
 }
 
+// A tenant pod can read its own host-minted token and so learn its tenant's
+// knest audience. A pod (or a whole tenant of them) that asks for a token
+// of that audience, or another tenant's, by name gets one the tenant API
+// server signs, through the Secret: only a projection with no audience of
+// its own becomes a host kubelet's token, so the tenant never has the host
+// kubelet mint a token of its choosing.
+func TestATenantNamingAKnestAudienceGetsATenantSignedToken(t *testing.T) {
+	t.Parallel()
+	const audience = "knest:0123"
+	for _, asked := range []string{audience, "knest:other-tenant"} {
+		in := tenantPod()
+		for i, v := range in.Spec.Volumes {
+			if v.Name == "kube-api-access-x" {
+				in.Spec.Volumes[i].Projected.Sources[0].ServiceAccountToken.Audience = asked
+			}
+		}
+		secret := TokenSecretName(meta.Name)
+		got := Forward(in, nil, meta, Env{TokenSecret: secret, TokenAudience: audience})
+		if a := HostTokenAudience(got); a != "" {
+			t.Errorf("asked for %q: the host pod projects a host token for %q, want none", asked, a)
+		}
+		if n := len(SecretTokenProjections(in, HostTokenAudience(got))); n != 1 {
+			t.Errorf("asked for %q: %d projections from the token Secret, want 1", asked, n)
+		}
+		for _, v := range got.Spec.Volumes {
+			if v.Name == "kube-api-access-x" {
+				want := corev1.VolumeProjection{Secret: &corev1.SecretProjection{
+					LocalObjectReference: corev1.LocalObjectReference{Name: secret}, Items: []corev1.KeyToPath{{Key: TokenKey(0), Path: "token"}},
+				}}
+				if diff := cmp.Diff(want, v.Projected.Sources[0]); diff != "" {
+					t.Errorf("asked for %q: the token's source (-want +got):\n%s", asked, diff)
+				}
+			}
+		}
+		if err := checkHostTokens(got, audience); err != nil {
+			t.Errorf("asked for %q: checkHostTokens: %v", asked, err)
+		}
+	}
+}
+
 func TestHostPodWithAHostAudienceTokenIsRefused(t *testing.T) {
 	t.Parallel()
 	in := tenantPod()
