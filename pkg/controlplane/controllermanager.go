@@ -87,7 +87,9 @@ func (c ControllerManager) Flags() []string {
 		"--secure-port=0",
 		"--use-service-account-credentials=true",
 		"--service-account-private-key-file=" + c.PKI.ServiceAccountKey,
-		"--root-ca-file=" + c.PKI.CACert,
+		// Published in every namespace's kube-root-ca.crt: both cluster CAs
+		// during a CA rotation's transition.
+		"--root-ca-file=" + c.PKI.CABundle,
 		"--cluster-signing-cert-file=" + c.PKI.CACert,
 		"--cluster-signing-key-file=" + c.PKI.CAKey,
 		"--service-cluster-ip-range=" + c.ServiceCIDR,

@@ -216,6 +216,38 @@ func (i *Instance) RenewCertificates(now time.Time, rotate bool) (bool, error) {
 	return true, i.WriteAdminKubeconfig(i.Layout.AdminKubeconfig)
 }
 
+// BeginCARotation starts a cluster CA rotation (pki.BeginCARotation) and
+// rewrites the admin kubeconfig. The controller-manager (the CA bundle it
+// publishes in every namespace's kube-root-ca.crt) and knestd's own clients
+// read the CA files when they start: the caller restarts the control plane.
+func (i *Instance) BeginCARotation(now time.Time, transition time.Duration) (*pki.CARotation, error) {
+	i.renewMu.Lock()
+	defer i.renewMu.Unlock()
+	r, err := pki.BeginCARotation(i.pkiConfig, now, transition)
+	if err != nil {
+		return nil, err
+	}
+	return r, i.WriteAdminKubeconfig(i.Layout.AdminKubeconfig)
+}
+
+// FinishCARotation ends a CA rotation's transition (pki.FinishCARotation),
+// or with ifDue only one whose end has come, and rewrites the admin
+// kubeconfig; as after BeginCARotation, the caller restarts the control
+// plane. It reports whether it finished one.
+func (i *Instance) FinishCARotation(now time.Time, ifDue bool) (bool, error) {
+	i.renewMu.Lock()
+	defer i.renewMu.Unlock()
+	if ifDue {
+		done, err := pki.FinishCARotationIfDue(i.pkiConfig, now)
+		if err != nil || !done {
+			return false, err
+		}
+	} else if _, err := pki.FinishCARotation(i.pkiConfig, now); err != nil {
+		return false, err
+	}
+	return true, i.WriteAdminKubeconfig(i.Layout.AdminKubeconfig)
+}
+
 // CertRenewBefore is how close to expiry RenewCertificates renews a leaf.
 func (i *Instance) CertRenewBefore() time.Duration {
 	_, renewBefore := i.pkiConfig.Validity()
@@ -386,14 +418,16 @@ func (st *starter) startEtcd(ctx context.Context) (lifecycle.Running, error) {
 // (admission tells them apart).
 func (st *starter) clients(context.Context) error {
 	s, files, server := st.s, st.inst.Files, st.inst.Server
-	st.inst.admin = kubeconfig.Client{Name: s.Name, Server: server, CAFile: files.CACert, CertFile: files.AdminCert, KeyFile: files.AdminKey}
+	// Clients trust the CA bundle: both cluster CAs during a CA rotation's
+	// transition.
+	st.inst.admin = kubeconfig.Client{Name: s.Name, Server: server, CAFile: files.CABundle, CertFile: files.AdminCert, KeyFile: files.AdminKey}
 	// knestd's own clients name their certificate files, so that renewed
 	// certificates take effect without a restart (RenewCertificates).
-	cm := kubeconfig.Client{Name: s.Name, Server: server, CAFile: files.CACert, CertFile: files.ControllerManagerCert, KeyFile: files.ControllerManagerKey, ReferenceFiles: true}
+	cm := kubeconfig.Client{Name: s.Name, Server: server, CAFile: files.CABundle, CertFile: files.ControllerManagerCert, KeyFile: files.ControllerManagerKey, ReferenceFiles: true}
 	if err := cm.Write(st.inst.Layout.ControllerManagerKubeconfig); err != nil {
 		return err
 	}
-	internal := kubeconfig.Client{Name: s.Name, Server: server, CAFile: files.CACert, CertFile: files.InternalCert, KeyFile: files.InternalKey, ReferenceFiles: true}
+	internal := kubeconfig.Client{Name: s.Name, Server: server, CAFile: files.CABundle, CertFile: files.InternalCert, KeyFile: files.InternalKey, ReferenceFiles: true}
 	adminCfg, err := internal.Build()
 	if err != nil {
 		return err

@@ -66,7 +66,7 @@ func Run(ctx context.Context, o options.Options) error {
 	}
 	d := &daemon{o: o, pol: pol, start: start, restored: restored}
 	d.snaps = &snapshots{o: o, key: key, restart: make(chan error, 1)}
-	d.certs = &certs{o: o}
+	d.certs = &certs{o: o, restart: make(chan error, 1)}
 	d.readiness.dnsName = "kubernetes.default.svc." + o.ClusterDomain
 	steps := d.steps()
 	// Served on the tenant API server's /metrics.
@@ -78,8 +78,8 @@ func Run(ctx context.Context, o options.Options) error {
 		return err
 	}
 	err = r.Wait(ctx)
-	if errors.Is(err, errRestart) {
-		klog.FromContext(ctx).Info("Re-executing knestd onto the restored data")
+	if errors.Is(err, errRestart) || errors.Is(err, errRestartCA) {
+		klog.FromContext(ctx).Info("Re-executing knestd", "reason", err.Error())
 		dropSnapshotKey()
 		return reexec()
 	}

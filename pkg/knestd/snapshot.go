@@ -55,6 +55,10 @@ const (
 // restored data directory: one control plane per process.
 var errRestart = errors.New("restarting onto restored data")
 
+// errRestartCA asks Run to re-execute knestd after a CA rotation changed
+// the CA files the components read when they start.
+var errRestartCA = errors.New("restarting onto the rotated cluster CA")
+
 // RestoreRecord describes a restore: written with the staged data, and
 // kept as last-restore.json once applied.
 type RestoreRecord struct {

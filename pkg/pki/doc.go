@@ -7,9 +7,20 @@
 // Everything is generated on first start and persisted under one directory, so a
 // restart keeps the same identity and old kubeconfigs keep working. Leaf
 // certificates are re-issued under the same CA when they stop matching what is
-// wanted (a changed SAN set, a subject change, close to expiry); a CA is never
-// replaced, and a file that exists but cannot be parsed is an error, never
-// overwritten.
+// wanted (a changed SAN set, a subject change, close to expiry); a CA is
+// replaced only by an explicit cluster CA rotation, and a file that exists
+// but cannot be parsed is an error, never overwritten.
+//
+// # Cluster CA rotation
+//
+// BeginCARotation creates a new cluster CA and starts a transition in which
+// both are trusted (ca-bundle.crt, client-ca.crt) while the new one signs;
+// the serving certificate stays under the old CA until FinishCARotation, so
+// a client that trusts only the old CA keeps verifying the server. The state
+// is one file (CARotation, ca-rotation.json) written atomically: each step's
+// commit point, from which Ensure derives ca.crt, ca.key and the previous
+// CA's files at every call, so an interrupted step leaves nothing half done
+// after the next start.
 //
 // # Two client CAs
 //

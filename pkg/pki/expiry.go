@@ -23,7 +23,8 @@ type CertInfo struct {
 }
 
 // Certificates lists the certificates in a PKI directory, sorted by file
-// name; a bundle (client-ca.crt) is left out, its CAs are listed on their own.
+// name; a bundle (client-ca.crt, ca-bundle.crt) is left out, its CAs are
+// listed on their own.
 func Certificates(dir string) ([]CertInfo, error) {
 	matches, err := filepath.Glob(filepath.Join(dir, "*.crt"))
 	if err != nil {
@@ -32,6 +33,9 @@ func Certificates(dir string) ([]CertInfo, error) {
 	slices.Sort(matches)
 	var out []CertInfo
 	for _, path := range matches {
+		if filepath.Base(path) == filepath.Base(FilesIn(dir).CABundle) {
+			continue
+		}
 		data, err := os.ReadFile(path)
 		if err != nil {
 			return nil, err

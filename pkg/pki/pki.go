@@ -69,7 +69,14 @@ func (c Config) Validity() (validity, renewBefore time.Duration) {
 
 // Files are the paths of everything Ensure keeps.
 type Files struct {
-	CACert, CAKey string
+	// CACert and CAKey are the cluster CA that signs now. CABundle holds the
+	// cluster CAs clients trust: CACert, and during a CA rotation's
+	// transition the previous CA (PreviousCACert) too. CARotationState is
+	// the rotation's state (CARotation).
+	CACert, CAKey                 string
+	CABundle                      string
+	PreviousCACert, PreviousCAKey string
+	CARotationState               string
 	// InternalCACert signs knestd's own clients, the controller-manager's
 	// and the kubelet pair; no tenant signer uses it. ClientCABundle holds
 	// both CAs: the API server's client CAs.
@@ -89,7 +96,8 @@ type Files struct {
 func FilesIn(dir string) Files {
 	p := func(name string) string { return filepath.Join(dir, name) }
 	return Files{
-		CACert: p("ca.crt"), CAKey: p("ca.key"),
+		CACert: p("ca.crt"), CAKey: p("ca.key"), CABundle: p("ca-bundle.crt"),
+		PreviousCACert: p("ca-previous.crt"), PreviousCAKey: p("ca-previous.key"), CARotationState: p("ca-rotation.json"),
 		InternalCACert: p("internal-ca.crt"), InternalCAKey: p("internal-ca.key"), ClientCABundle: p("client-ca.crt"),
 		ServingCert: p("apiserver.crt"), ServingKey: p("apiserver.key"),
 		FrontProxyCACert: p("front-proxy-ca.crt"), FrontProxyCAKey: p("front-proxy-ca.key"),
@@ -158,9 +166,25 @@ func Ensure(c Config, now time.Time) (Files, error) {
 	}
 	f := FilesIn(c.Dir)
 
+	rotation, err := ReadCARotation(c.Dir)
+	if err != nil {
+		return Files{}, err
+	}
+	previousCA, err := applyCARotation(f, rotation)
+	if err != nil {
+		return Files{}, err
+	}
 	ca, err := ensureCA(f.CACert, f.CAKey, c.ClusterName+"-ca", now)
 	if err != nil {
 		return Files{}, err
+	}
+	// During a CA rotation's transition the serving certificate stays
+	// under the previous CA: clients that trust only it (kubeconfigs and
+	// pods from before the rotation) keep verifying the server, and the
+	// new ones trust both.
+	servingCA := ca
+	if previousCA != nil {
+		servingCA = previousCA
 	}
 	// The cluster CA also signs what the tenant's CSR signer issues, so
 	// knestd's own clients and the kubelet pair get a CA of their own: no
@@ -178,7 +202,7 @@ func Ensure(c Config, now time.Time) (Files, error) {
 		ca        *authority
 		spec      leafSpec
 	}{
-		{f.ServingCert, f.ServingKey, ca, leafSpec{
+		{f.ServingCert, f.ServingKey, servingCA, leafSpec{
 			Subject: pkix.Name{CommonName: "kube-apiserver"}, Server: true,
 			DNSNames: c.ServingDNSNames(), IPs: c.ServingIPs(),
 		}},
@@ -203,7 +227,14 @@ func Ensure(c Config, now time.Time) (Files, error) {
 	// The API server accepts client certificates of both CAs: the tenant's
 	// admin and whatever the tenant's CSR signer issues come from the
 	// cluster CA.
-	bundle := slices.Concat(encodeCert(ca.cert), encodeCert(internalCA.cert))
+	trusted := encodeCert(ca.cert)
+	if previousCA != nil {
+		trusted = slices.Concat(trusted, encodeCert(previousCA.cert))
+	}
+	if err := writeIfChanged(f.CABundle, trusted, 0o644); err != nil {
+		return Files{}, err
+	}
+	bundle := slices.Concat(trusted, encodeCert(internalCA.cert))
 	if err := writeIfChanged(f.ClientCABundle, bundle, 0o644); err != nil {
 		return Files{}, err
 	}
@@ -438,11 +469,20 @@ func loadKey(path string) (crypto.Signer, error) {
 	if err != nil {
 		return nil, fmt.Errorf("failed to read %s: %w", path, err)
 	}
+	key, err := parseKey(data)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", path, err)
+	}
+	return key, nil
+}
+
+func parseKey(data []byte) (crypto.Signer, error) {
 	block, _ := pem.Decode(data)
 	if block == nil {
-		return nil, fmt.Errorf("%s is not a PEM private key", path)
+		return nil, errors.New("not a PEM private key")
 	}
 	var key any
+	var err error
 	switch block.Type {
 	case "EC PRIVATE KEY":
 		key, err = x509.ParseECPrivateKey(block.Bytes)
@@ -451,14 +491,14 @@ func loadKey(path string) (crypto.Signer, error) {
 	case "RSA PRIVATE KEY":
 		key, err = x509.ParsePKCS1PrivateKey(block.Bytes)
 	default:
-		return nil, fmt.Errorf("%s holds an unsupported PEM block %q", path, block.Type)
+		return nil, fmt.Errorf("unsupported PEM block %q", block.Type)
 	}
 	if err != nil {
-		return nil, fmt.Errorf("failed to parse %s: %w", path, err)
+		return nil, fmt.Errorf("failed to parse the key: %w", err)
 	}
 	signer, ok := key.(crypto.Signer)
 	if !ok {
-		return nil, fmt.Errorf("%s does not hold a signing key", path)
+		return nil, errors.New("not a signing key")
 	}
 	return signer, nil
 }

@@ -34,7 +34,7 @@ const (
 	annotationRevision = "dev.knest.snapshot.revision"
 )
 
-// ociOptions reach a registry.
+// ociOptions reach a registry, and an S3-compatible store.
 type ociOptions struct {
 	// PlainHTTP talks HTTP, not HTTPS, to the registry (a registry on
 	// localhost or inside the cluster).
@@ -42,6 +42,9 @@ type ociOptions struct {
 	// Credentials come from this Docker config file (default: Docker's,
 	// ~/.docker/config.json, where `docker login` and `oras login` write).
 	RegistryConfig string
+	// S3Endpoint is the URL of an S3-compatible store (default:
+	// $AWS_ENDPOINT_URL_S3, $AWS_ENDPOINT_URL, else AWS itself).
+	S3Endpoint string
 }
 
 func (o ociOptions) repository(l location) (*remote.Repository, error) {

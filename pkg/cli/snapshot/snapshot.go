@@ -59,7 +59,10 @@ admin kubeconfig (--tenant-kubeconfig), wherever the tenant runs.
 
 Snapshots go to and come from a file or directory (file://PATH or a path) or
 an OCI registry (oci://REGISTRY/REPOSITORY[:TAG], credentials from
-'docker login' or 'oras login'). $` + StoreEnv + ` sets the default place.`,
+'docker login' or 'oras login'), or an S3-compatible store (s3://BUCKET/KEY or
+s3://BUCKET/PREFIX/, credentials and region from the usual AWS environment
+variables, --s3-endpoint or $AWS_ENDPOINT_URL_S3 for a store other
+than AWS). $` + StoreEnv + ` sets the default place.`,
 	}
 	cmd.AddCommand(newCreate(streams), newRestore(streams), newList(streams))
 	return cmd
@@ -88,6 +91,7 @@ func (o *Options) addFlags(c *cobra.Command) {
 func (o *Options) addStoreFlags(c *cobra.Command) {
 	c.Flags().BoolVar(&o.OCI.PlainHTTP, "plain-http", false, "Talk plain HTTP to an oci:// registry (a local or in-cluster registry).")
 	c.Flags().StringVar(&o.OCI.RegistryConfig, "registry-config", "", "Registry credentials file (default: Docker's config, where 'docker login' and 'oras login' write).")
+	c.Flags().StringVar(&o.OCI.S3Endpoint, "s3-endpoint", "", "URL of an S3-compatible store for s3:// (default: $AWS_ENDPOINT_URL_S3, $AWS_ENDPOINT_URL, else AWS); credentials from $AWS_ACCESS_KEY_ID/$AWS_SECRET_ACCESS_KEY/$AWS_SESSION_TOKEN, region from $AWS_REGION.")
 }
 
 // defaultStore is $KNEST_SNAPSHOTS, else the current directory.
@@ -117,7 +121,7 @@ directory. Progress shows on stderr for large snapshots.`,
 		},
 	}
 	o.addFlags(cmd)
-	cmd.Flags().StringVar(&o.Location, "to", "", "Where the snapshot goes: file://PATH, a path, a directory, oci://REGISTRY/REPOSITORY[:TAG] (default: $"+StoreEnv+", else the current directory).")
+	cmd.Flags().StringVar(&o.Location, "to", "", "Where the snapshot goes: file://PATH, a path, a directory, oci://REGISTRY/REPOSITORY[:TAG], s3://BUCKET/KEY or s3://BUCKET/PREFIX/ (default: $"+StoreEnv+", else the current directory).")
 	return cmd
 }
 
@@ -139,7 +143,7 @@ plane serves.`,
 		},
 	}
 	o.addFlags(cmd)
-	cmd.Flags().StringVar(&o.Location, "from", "", "The snapshot: file://PATH, a path, or oci://REGISTRY/REPOSITORY:TAG (required).")
+	cmd.Flags().StringVar(&o.Location, "from", "", "The snapshot: file://PATH, a path, oci://REGISTRY/REPOSITORY:TAG or s3://BUCKET/KEY (required).")
 	cmd.Flags().DurationVar(&o.Timeout, "timeout", 5*time.Minute, "How long to wait for the restored control plane.")
 	return cmd
 }
@@ -163,7 +167,7 @@ checks the sealed file itself when it restores one.`,
 		},
 	}
 	o.addStoreFlags(cmd)
-	cmd.Flags().StringVar(&o.Location, "in", "", "Directory (file://DIR or a path) or oci://REGISTRY/REPOSITORY (default: $"+StoreEnv+", else the current directory).")
+	cmd.Flags().StringVar(&o.Location, "in", "", "Directory (file://DIR or a path), oci://REGISTRY/REPOSITORY or s3://BUCKET/PREFIX/ (default: $"+StoreEnv+", else the current directory).")
 	cmd.Flags().StringVarP(&output, "output", "o", "", "Output format: json, or a table when empty.")
 	return cmd
 }

@@ -47,6 +47,8 @@ type location struct {
 	path string
 	// repo is REGISTRY/REPOSITORY and tag the tag or digest, if any (oci).
 	repo, tag string
+	// bucket and key (s3); a key that is empty or ends in "/" is a prefix.
+	bucket, key string
 }
 
 // parseLocation parses file://PATH, a plain path, or oci://REGISTRY/REPO[:TAG|@DIGEST].
@@ -73,6 +75,12 @@ func parseLocation(flag, s string) (location, error) {
 			p += string(filepath.Separator)
 		}
 		return location{kind: "file", path: p}, nil
+	case "s3":
+		bucket, key, _ := strings.Cut(rest, "/")
+		if bucket == "" {
+			return location{}, fmt.Errorf("%s %q: want s3://BUCKET[/KEY or /PREFIX/]", flag, s)
+		}
+		return location{kind: "s3", bucket: bucket, key: key}, nil
 	case "oci":
 		repo, tag := splitReference(rest)
 		if repo == "" || !strings.Contains(repo, "/") {
@@ -80,7 +88,7 @@ func parseLocation(flag, s string) (location, error) {
 		}
 		return location{kind: "oci", repo: repo, tag: tag}, nil
 	default:
-		return location{}, fmt.Errorf("%s %q: unsupported target %s:// (file:// or a path, oci://REGISTRY/REPOSITORY[:TAG])", flag, s, scheme)
+		return location{}, fmt.Errorf("%s %q: unsupported target %s:// (file:// or a path, oci://REGISTRY/REPOSITORY[:TAG], s3://BUCKET/KEY)", flag, s, scheme)
 	}
 }
 
@@ -98,6 +106,9 @@ func splitReference(s string) (repo, tag string) {
 }
 
 func (l location) String() string {
+	if l.kind == "s3" {
+		return "s3://" + l.bucket + "/" + l.key
+	}
 	if l.kind == "oci" {
 		if l.tag == "" {
 			return "oci://" + l.repo
@@ -119,6 +130,8 @@ func writeSnapshot(ctx context.Context, l location, o ociOptions, r io.Reader, i
 	switch l.kind {
 	case "oci":
 		return pushOCI(ctx, l, o, r, info, progressOut)
+	case "s3":
+		return putS3(ctx, l, o, r, info, progressOut)
 	default:
 		return writeFile(l.path, r, info, progressOut)
 	}
@@ -173,8 +186,11 @@ type source struct {
 
 // openSnapshot opens the snapshot at l, which must name one snapshot.
 func openSnapshot(ctx context.Context, l location, o ociOptions) (source, error) {
-	if l.kind == "oci" {
+	switch l.kind {
+	case "oci":
 		return pullOCI(ctx, l, o)
+	case "s3":
+		return getS3(ctx, l, o)
 	}
 	f, err := os.Open(l.path)
 	if err != nil {
@@ -210,9 +226,12 @@ func readSidecar(path string) (Info, error) {
 func listSnapshots(ctx context.Context, l location, o ociOptions, name string) ([]Info, error) {
 	var all []Info
 	var err error
-	if l.kind == "oci" {
+	switch l.kind {
+	case "oci":
 		all, err = listOCI(ctx, l, o)
-	} else {
+	case "s3":
+		all, err = listS3(ctx, l, o)
+	default:
 		all, err = listDir(l.path)
 	}
 	if err != nil {

@@ -38,7 +38,7 @@ func TestParseLocation(t *testing.T) {
 			t.Errorf("parseLocation(%q) = %+v, %v; want %+v", tc.in, got, err, tc.want)
 		}
 	}
-	for _, bad := range []string{"", "s3://bucket/x", "oci://registry-only", "http://x/y"} {
+	for _, bad := range []string{"", "s3:///x", "oci://registry-only", "http://x/y"} {
 		if _, err := parseLocation("--to", bad); err == nil {
 			t.Errorf("parseLocation(%q) succeeded", bad)
 		}
