@@ -43,7 +43,6 @@ const ReadyMessage = "Tenant control plane is ready"
 // an error if the control plane cannot start or fails.
 func Run(ctx context.Context, o options.Options) error {
 	start := time.Now()
-	tuneMemoryForStart()
 	if err := o.Validate(); err != nil {
 		return err
 	}
@@ -401,24 +400,13 @@ func nodeAliasKey(saKeyFile string) ([]byte, error) {
 	return sum[:], nil
 }
 
-// StartGCPercent and IdleGCPercent are the GOGC knestd runs with until it
-// is ready and afterwards, unless the operator set GOGC. Start-up allocates
-// heavily (API definitions, storage, informers) and little of it is garbage:
-// at Go's default of 100 the collector ran many cycles while the heap grew
-// and took ~13 % of a start's CPU (hack/bench/startup measures the
-// difference); the peak this allows is handed back at ready. Afterwards a
-// tenant control plane is mostly idle, and a tighter heap goal keeps its
-// resident memory ~25 MiB lower at the cost of a little CPU per request.
-const (
-	StartGCPercent = 400
-	IdleGCPercent  = 50
-)
-
-func tuneMemoryForStart() {
-	if _, set := os.LookupEnv("GOGC"); !set {
-		debug.SetGCPercent(StartGCPercent)
-	}
-}
+// IdleGCPercent is the GOGC knestd switches to once it is ready, unless the
+// operator set GOGC. Start-up allocates heavily (API definitions, OpenAPI
+// specs) and runs faster with Go's default of 100; afterwards a tenant
+// control plane is mostly idle, and a tighter heap goal keeps its resident
+// memory ~25 MiB lower at the cost of a little CPU per request
+// (hack/bench/startup measures both).
+const IdleGCPercent = 50
 
 func tuneMemoryForIdle() {
 	if _, set := os.LookupEnv("GOGC"); !set {
