@@ -50,6 +50,12 @@
 // kind, writing only what differs. A start whose objects match writes
 // nothing; a changed or deleted default is repaired, as upstream does.
 //
+// # OpenAPI
+//
+// The kube-apiserver's /openapi/v2 spec is built on its first request
+// instead of before the server serves (openapi.go): upstream's builder on
+// the same routes, once; /openapi/v3 is installed as upstream installs it.
+//
 // # Controllers
 //
 // The controller-manager runs the controllers that act on API objects alone:

@@ -45,6 +45,8 @@ func runServerChain(ctx context.Context, opts apiserveroptions.CompletedOptions,
 		return err
 	}
 	longRunning(config, handlers)
+	// The kube-apiserver's OpenAPI handlers are installed lazily below.
+	config.KubeAPIs.ControlPlane.Generic.SkipOpenAPIInstallation = true
 	completed, err := config.Complete()
 	if err != nil {
 		return fmt.Errorf("apiserver config: %w", err)
@@ -52,6 +54,10 @@ func runServerChain(ctx context.Context, opts apiserveroptions.CompletedOptions,
 	server, err := apiserverapp.CreateServerChain(completed)
 	if err != nil {
 		return fmt.Errorf("apiserver: %w", err)
+	}
+	generic := config.KubeAPIs.ControlPlane.Generic
+	if err := installOpenAPI(server.GenericAPIServer.NextDelegate(), generic.OpenAPIConfig, generic.OpenAPIV3Config); err != nil {
+		return err
 	}
 	// The aggregator is the front of the chain: its mux sits inside its
 	// filters, and paths it does not serve go on down the chain; its

@@ -11,6 +11,12 @@
 // them: it is the part of a start after the API server's construction
 // (post-start hooks, controller-manager, readiness probe), and on a loaded
 // machine it shows changes there that the whole start time hides.
+//
+// The CPU time knestd used until ready (cold_cpu_seconds, restart_cpu_seconds)
+// depends far less on other load than the wall time does, and so does the
+// idle cost over the idle period: idle_cpu_percent (of one core) and
+// idle_wakeups_per_second (context switches of all its threads, the
+// scheduler wake-ups that make up most of an idle knestd's CPU).
 package main
 
 import (
@@ -25,10 +31,12 @@ import (
 	"os/exec"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"syscall"
 	"time"
 
+	"github.com/knest-dev/knest/hack/bench/internal/proccpu"
 	"github.com/knest-dev/knest/hack/bench/internal/procmem"
 )
 
@@ -58,7 +66,16 @@ type result struct {
 	ColdServingToReady    float64   `json:"cold_serving_to_ready_seconds"`
 	RestartServingToReady float64   `json:"restart_serving_to_ready_seconds"`
 	IdleRSSAll            []float64 `json:"idle_rss_all_mib"`
-	Env                   []string  `json:"env,omitempty"`
+	// ColdCPU and RestartCPU are the medians of the CPU seconds knestd
+	// used from exec to ready.
+	ColdCPU    float64   `json:"cold_cpu_seconds"`
+	RestartCPU float64   `json:"restart_cpu_seconds"`
+	ColdCPUAll []float64 `json:"cold_cpu_all_seconds"`
+	// IdleCPUPercent (of one core) and IdleWakeups are the medians over
+	// the idle period after the cold start.
+	IdleCPUPercent float64  `json:"idle_cpu_percent"`
+	IdleWakeups    float64  `json:"idle_wakeups_per_second"`
+	Env            []string `json:"env,omitempty"`
 }
 
 func main() {
@@ -84,7 +101,7 @@ func run() error {
 			res.Env = append(res.Env, kv)
 		}
 	}
-	var shutdowns, anon, file, coldPost, warmPost []float64
+	var shutdowns, anon, file, coldPost, warmPost, warmCPU, idleCPU, wakeups []float64
 	for i := 0; i < *runs; i++ {
 		dir, err := os.MkdirTemp("", "knestd-bench-")
 		if err != nil {
@@ -96,7 +113,27 @@ func run() error {
 		if err != nil {
 			return fmt.Errorf("cold start: %w", err)
 		}
-		time.Sleep(*idle)
+		pid := p.cmd.Process.Pid
+		coldCPU, err := proccpu.Seconds(pid)
+		if err != nil {
+			p.kill()
+			return err
+		}
+		// The first seconds after ready still finish start-up work (the
+		// OpenAPI v3 groups, the probe namespace's deletion); the idle
+		// window is the second half of the idle period.
+		time.Sleep(*idle / 2)
+		cpu0, err0 := proccpu.Seconds(pid)
+		sw0, err1 := contextSwitches(pid)
+		begin := time.Now()
+		time.Sleep(*idle - *idle/2)
+		cpu1, err2 := proccpu.Seconds(pid)
+		sw1, err3 := contextSwitches(pid)
+		if err := errors.Join(err0, err1, err2, err3); err != nil {
+			p.kill()
+			return err
+		}
+		window := time.Since(begin).Seconds()
 		mem, err := procmem.Read(p.cmd.Process.Pid)
 		if err != nil {
 			p.kill()
@@ -110,6 +147,11 @@ func run() error {
 		if err != nil {
 			return fmt.Errorf("restart: %w", err)
 		}
+		restartCPU, err := proccpu.Seconds(p2.cmd.Process.Pid)
+		if err != nil {
+			p2.kill()
+			return err
+		}
 		if _, err := p2.stop(); err != nil {
 			return err
 		}
@@ -119,11 +161,19 @@ func run() error {
 		anon = append(anon, mem.Anon)
 		file = append(file, mem.File)
 		shutdowns = append(shutdowns, down.Seconds())
+		res.ColdCPUAll = append(res.ColdCPUAll, round(coldCPU))
+		warmCPU = append(warmCPU, restartCPU)
+		idleCPU = append(idleCPU, (cpu1-cpu0)/window*100)
+		wakeups = append(wakeups, float64(sw1-sw0)/window)
 		coldPost = append(coldPost, (cold - coldServing).Seconds())
 		warmPost = append(warmPost, (warm - warmServing).Seconds())
 	}
 	res.ColdServingToReady = round(median(coldPost))
 	res.RestartServingToReady = round(median(warmPost))
+	res.ColdCPU = median(res.ColdCPUAll)
+	res.RestartCPU = round(median(warmCPU))
+	res.IdleCPUPercent = round(median(idleCPU))
+	res.IdleWakeups = round(median(wakeups))
 	res.ColdStartSec = median(res.ColdStartAll)
 	res.RestartSec = median(res.RestartAll)
 	res.IdleRSSMiB = median(res.IdleRSSAll)
@@ -212,6 +262,32 @@ func (p *proc) stop() (time.Duration, error) {
 func (p *proc) kill() {
 	_ = p.cmd.Process.Kill()
 	<-p.exited
+}
+
+// contextSwitches sums the voluntary and involuntary context switches of
+// every thread of pid.
+func contextSwitches(pid int) (int64, error) {
+	tasks, err := os.ReadDir(fmt.Sprintf("/proc/%d/task", pid))
+	if err != nil {
+		return 0, err
+	}
+	var n int64
+	for _, t := range tasks {
+		data, err := os.ReadFile(fmt.Sprintf("/proc/%d/task/%s/status", pid, t.Name()))
+		if err != nil {
+			continue // the thread exited
+		}
+		for _, line := range strings.Split(string(data), "\n") {
+			if k, v, ok := strings.Cut(line, ":"); ok && strings.HasSuffix(k, "voluntary_ctxt_switches") {
+				c, err := strconv.ParseInt(strings.TrimSpace(v), 10, 64)
+				if err != nil {
+					return 0, err
+				}
+				n += c
+			}
+		}
+	}
+	return n, nil
 }
 
 func median(xs []float64) float64 {
