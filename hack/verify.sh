@@ -14,8 +14,11 @@ fi
 
 go vet ./...
 
-cp go.mod go.sum "${TMPDIR:-/tmp}/"
-trap 'mv "${TMPDIR:-/tmp}/go.mod" "${TMPDIR:-/tmp}/go.sum" .' EXIT
+# A directory of its own: two checkouts verifying at once must not swap
+# each other's go.mod.
+saved="$(mktemp -d)"
+cp go.mod go.sum "${saved}/"
+trap 'mv "${saved}/go.mod" "${saved}/go.sum" . && rmdir "${saved}"' EXIT
 go mod tidy
 if ! git diff --quiet -- go.mod go.sum; then
   echo "go.mod/go.sum are not tidy: run 'go mod tidy'" >&2
@@ -46,7 +49,7 @@ fi
 rendered="$(mktemp)"
 role="$(mktemp)"
 claims="$(mktemp)"
-trap 'rm -f "${rendered}" "${role}" "${claims}"; mv "${TMPDIR:-/tmp}/go.mod" "${TMPDIR:-/tmp}/go.sum" .' EXIT
+trap 'rm -f "${rendered}" "${role}" "${claims}"; mv "${saved}/go.mod" "${saved}/go.sum" . && rmdir "${saved}"' EXIT
 go run ./hack/manifests -out "${rendered}" -role-out "${role}" -claims-out "${claims}"
 for f in knest.yaml:"${rendered}" knestd-role.yaml:"${role}" hostname-claims.yaml:"${claims}"; do
   if ! diff -u "manifests/${f%%:*}" "${f#*:}"; then
