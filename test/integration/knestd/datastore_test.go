@@ -166,7 +166,7 @@ func TestIntegrationDatastoreLimits(t *testing.T) {
 	// Clean up two thirds of the ConfigMaps; the mode ends by itself.
 	kept := acked[:len(acked)/3]
 	for _, name := range acked[len(kept):] {
-		if err := client.CoreV1().ConfigMaps(ns).Delete(ctx, name, metav1.DeleteOptions{}); err != nil {
+		if err := deleteRetryingTimeouts(ctx, t, client, ns, name); err != nil {
 			t.Fatalf("delete in read-only mode: %v", err)
 		}
 	}
@@ -327,4 +327,24 @@ func logDatastoreLines(t *testing.T, k **framework.Process) {
 			}
 		}
 	})
+}
+
+// deleteRetryingTimeouts deletes a ConfigMap as a client that retries
+// would: a defragmentation blocks etcd for seconds (longer on a loaded
+// machine), and a delete that etcd timed out on was not acknowledged; a
+// retry finds it done or does it. Any other error is returned at once.
+func deleteRetryingTimeouts(ctx context.Context, t *testing.T, client kubernetes.Interface, ns, name string) error {
+	var err error
+	for attempt := 0; attempt < 5; attempt++ {
+		err = client.CoreV1().ConfigMaps(ns).Delete(ctx, name, metav1.DeleteOptions{})
+		if err == nil || apierrors.IsNotFound(err) && attempt > 0 {
+			return nil
+		}
+		if !strings.Contains(err.Error(), "request timed out") && !apierrors.IsTimeout(err) && !apierrors.IsServerTimeout(err) {
+			return err
+		}
+		t.Logf("delete of %s timed out (attempt %d), retrying: %v", name, attempt+1, err)
+		time.Sleep(2 * time.Second)
+	}
+	return err
 }
