@@ -31,6 +31,20 @@ func startUp(t *testing.T, dir string, args ...string) *upProcess {
 	if err != nil {
 		t.Fatal(err)
 	}
+	// What dev up says when it fails, and its processes' logs, are in the
+	// test's output when the test fails (the directory goes with it).
+	stderr, err := os.Create(filepath.Join(t.TempDir(), "up.stderr"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmd.Stderr = stderr
+	t.Cleanup(func() {
+		if !t.Failed() {
+			return
+		}
+		logs, _ := filepath.Glob(filepath.Join(dir, "logs", "*"))
+		framework.TailNow(t, append([]string{stderr.Name()}, logs...)...)
+	})
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}

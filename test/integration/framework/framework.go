@@ -300,15 +300,21 @@ func TailOnFailure(t testing.TB, paths ...string) {
 		if !t.Failed() {
 			return
 		}
-		for _, p := range paths {
-			data, err := os.ReadFile(p)
-			if err != nil {
-				t.Logf("%s: %v", p, err)
-				continue
-			}
-			t.Logf("%s:\n%s", p, tail(string(data), 60))
-		}
+		TailNow(t, paths...)
 	})
+}
+
+// TailNow logs the last lines of each file.
+func TailNow(t testing.TB, paths ...string) {
+	t.Helper()
+	for _, p := range paths {
+		data, err := os.ReadFile(p)
+		if err != nil {
+			t.Logf("%s: %v", p, err)
+			continue
+		}
+		t.Logf("%s:\n%s", p, tail(string(data), 60))
+	}
 }
 
 // Pid is the process's ID.
