@@ -32,16 +32,19 @@ SOURCE_DATE_EPOCH=$(git log -1 --format=%ct 2>/dev/null || echo 0)
 export SOURCE_DATE_EPOCH
 rm -rf "${out}"
 mkdir -p "${out}"
+started=${SECONDS}
 
 build() { # os arch cmd
   local ext=""
   if [ "$1" = windows ]; then ext=.exe; fi
   local bin="${out}/$3-${version}-$1-$2${ext}"
+  local t0=${SECONDS}
   echo "building ${bin}"
   CGO_ENABLED=0 GOOS="$1" GOARCH="$2" go build -trimpath -ldflags "${ldflags}" -o "${bin}" "./cmd/$3" 2>"${out}/.build.log" || {
     sed 's/^/  /' "${out}/.build.log" | head -20 >&2
     return 1
   }
+  echo "  $(( SECONDS - t0 ))s, $(wc -c <"${bin}") bytes"
 }
 
 missing=()
@@ -59,11 +62,12 @@ rm -f "${out}/.build.log"
 go run ./hack/release chart --out "${out}" ${push:+--push "${push}"}
 go run ./hack/release sbom --out "${out}/knest-${version}.spdx.json" --name knest --version "${version}" \
   "${out}"/knest-"${version}"-* "${out}"/knestd-"${version}"-*
-(cd "${out}" && sha256sum -- * >SHA256SUMS)
+(cd "${out}" && sha256sum -- * >SHA256SUMS && sha256sum --check --quiet SHA256SUMS)
 
 if [ ${#missing[@]} -gt 0 ]; then
   printf '%s\n' "${missing[@]}" >"${out}/MISSING"
   echo "missing: ${missing[*]}" >&2
   if ! ${allow_missing}; then exit 1; fi
 fi
-echo "release ${version} in ${out}"
+(cd "${out}" && ls -l -- *)
+echo "release ${version} in ${out}, $(( SECONDS - started ))s"

@@ -167,7 +167,7 @@ func sbom(args []string) error {
 		DocumentNamespace: "https://github.com/knest-dev/knest/releases/" + *version + "/sbom",
 		CreationInfo:      spdxCreation{Created: created, Creators: []string{"Tool: knest hack/release"}},
 	}
-	seen := map[string]bool{}
+	ids := spdxIDs{}
 	for i, bin := range fs.Args() {
 		info, err := buildinfo.ReadFile(bin)
 		if err != nil {
@@ -194,13 +194,24 @@ func sbom(args []string) error {
 			Comment:   fmt.Sprintf("%s for %s/%s, built with %s", info.Path, goos, goarch, info.GoVersion),
 		})
 		doc.Relationships = append(doc.Relationships, spdxRelation{"SPDXRef-DOCUMENT", "DESCRIBES", binID})
+		// The Go standard library is in every binary, at the toolchain's
+		// version: scanners match its vulnerabilities by this purl.
+		id, isNew := ids.get("Go-stdlib", info.GoVersion)
+		if isNew {
+			v := strings.TrimPrefix(info.GoVersion, "go")
+			doc.Packages = append(doc.Packages, spdxPackage{
+				Name: "stdlib", SPDXID: id, VersionInfo: info.GoVersion, DownloadLocation: "https://go.dev/dl/",
+				ExternalRefs: []spdxRef{{"PACKAGE-MANAGER", "purl", "pkg:golang/stdlib@v" + v}},
+				Comment:      "the Go standard library of the toolchain the binary was built with",
+			})
+		}
+		doc.Relationships = append(doc.Relationships, spdxRelation{binID, "CONTAINS", id})
 		for _, m := range info.Deps {
 			if m.Replace != nil {
 				m = m.Replace
 			}
-			id := "SPDXRef-Module-" + spdxID(m.Path+"-"+m.Version)
-			if !seen[id] {
-				seen[id] = true
+			id, isNew := ids.get("Module", m.Path+"@"+m.Version)
+			if isNew {
 				doc.Packages = append(doc.Packages, spdxPackage{
 					Name: m.Path, SPDXID: id, VersionInfo: m.Version, DownloadLocation: "https://proxy.golang.org/" + m.Path + "/@v/" + m.Version + ".zip",
 					ExternalRefs: []spdxRef{{"PACKAGE-MANAGER", "purl", "pkg:golang/" + m.Path + "@" + m.Version}},
@@ -215,6 +226,31 @@ func sbom(args []string) error {
 		return err
 	}
 	return os.WriteFile(*out, append(data, '\n'), 0o644)
+}
+
+// spdxIDs gives each element (kind and key, such as a module's
+// path@version) one SPDX identifier, unique in the document: two keys that
+// spdxID maps to the same characters (a/b-c and a-b/c) get a numbered suffix.
+type spdxIDs struct {
+	byKey map[string]string
+	used  map[string]bool
+}
+
+// get returns the identifier of kind and key, and whether it is new.
+func (s *spdxIDs) get(kind, key string) (id string, isNew bool) {
+	if s.byKey == nil {
+		s.byKey, s.used = map[string]string{}, map[string]bool{}
+	}
+	if id, ok := s.byKey[kind+" "+key]; ok {
+		return id, false
+	}
+	base := "SPDXRef-" + kind + "-" + spdxID(key)
+	id = base
+	for n := 2; s.used[id]; n++ {
+		id = fmt.Sprintf("%s-%d", base, n)
+	}
+	s.byKey[kind+" "+key], s.used[id] = id, true
+	return id, true
 }
 
 // spdxID keeps the characters an SPDX identifier may hold.

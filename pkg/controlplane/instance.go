@@ -284,6 +284,16 @@ type starter struct {
 // anything is started, so the failure is one clear line.
 func (st *starter) prepareDataDir(context.Context) error {
 	st.s = st.spec()
+	// The kubeconfigs of the components name certificate files by path, and
+	// client-go reads a relative path in a kubeconfig relative to the
+	// kubeconfig's directory, not the working directory: a relative data
+	// dir (knestd --data-dir data, knest dev up --dir _output/dev) would
+	// name files that do not exist. Every path under it is absolute.
+	abs, err := filepath.Abs(st.s.DataDir)
+	if err != nil {
+		return fmt.Errorf("data dir %s is not usable: %w", st.s.DataDir, err)
+	}
+	st.s.DataDir = abs
 	st.inst.Layout = LayoutOf(st.s.DataDir)
 	dir := st.s.DataDir
 	if err := os.MkdirAll(dir, 0o700); err != nil {

@@ -63,8 +63,9 @@ func NewCommand(streams cli.Streams) *cobra.Command {
 		Short: "Create a tenant: its control plane and policies in one host namespace",
 		Long: `Installs the knest chart as release NAME into host namespace NAMESPACE
 (default knest-NAME), which it creates if needed and labels for Pod Security
-(restricted in hard isolation, baseline in soft), then waits until the
-tenant's control plane is ready. A namespace holds one tenant only.
+(baseline in both profiles: the floor, so the host does not refuse the root
+pods hard isolation runs sandboxed), then waits until the tenant's control
+plane is ready. A namespace holds one tenant only.
 
 Values come from the chart's defaults, then -f files, then --set-json,
 --set, --set-string and --set-file (as Helm applies them), then --isolation.

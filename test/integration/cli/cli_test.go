@@ -3,6 +3,7 @@ package cli
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -23,6 +24,7 @@ import (
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/clientcmd"
 	"k8s.io/utils/ptr"
+	"sigs.k8s.io/yaml"
 
 	"github.com/knest-dev/knest/pkg/translate"
 	"github.com/knest-dev/knest/test/integration/framework"
@@ -296,6 +298,28 @@ func TestIntegrationCreateConnectDelete(t *testing.T) {
 		}) {
 			t.Errorf("list does not show acme ready in %s:\n%s", ns, r.stdout)
 		}
+		// The same as data, in both formats, and the tenant's name offered
+		// by shell completion.
+		for _, format := range []string{"json", "yaml"} {
+			r = h.knest(t, "list", "-n", ns, "-o", format)
+			mustSucceed(t, r, "list -o "+format)
+			var listed []map[string]any
+			if err := yaml.Unmarshal([]byte(r.stdout), &listed); err != nil {
+				t.Fatalf("list -o %s: %v\n%s", format, err, r.stdout)
+			}
+			if format == "json" && !json.Valid([]byte(r.stdout)) {
+				t.Errorf("list -o json is not JSON:\n%s", r.stdout)
+			}
+			if len(listed) != 1 || listed[0]["name"] != "acme" || listed[0]["namespace"] != ns || listed[0]["isolation"] != "soft" ||
+				listed[0]["release"] != "deployed" || listed[0]["ready"] != true || listed[0]["state"] != "ready" {
+				t.Errorf("list -n %s -o %s: %v, want acme, soft, deployed and ready", ns, format, listed)
+			}
+		}
+		r = h.knest(t, "__complete", "connect", "--kubeconfig="+h.kubeconfig, "ac")
+		mustSucceed(t, r, "completing a tenant name")
+		if lines := strings.Split(strings.TrimSpace(r.stdout), "\n"); !slices.Contains(lines, "acme\tnamespace "+ns+", soft") || lines[len(lines)-1] != ":4" {
+			t.Errorf("completing 'knest connect ac' offered %q, want acme (namespace %s, soft) and no files", r.stdout, ns)
+		}
 
 		mustFail(t, h.knest(t, "create", "other", "-n", ns), "a second tenant in the namespace", "namespace team-a holds tenant acme", "-n")
 		mustFail(t, h.knest(t, "create", "acme", "-n", ns), "creating acme twice", "tenant acme exists", "--upgrade")
@@ -304,6 +328,33 @@ func TestIntegrationCreateConnectDelete(t *testing.T) {
 		mustSucceed(t, r, "create --upgrade")
 		if !strings.Contains(r.stderr, "Upgrading release acme") || !strings.Contains(r.stdout, "Tenant acme is ready") {
 			t.Errorf("create --upgrade did not upgrade and wait:\n%s%s", r.stderr, r.stdout)
+		}
+		// A re-run with one new value and without --isolation keeps the
+		// soft isolation acme was created with (Helm's
+		// --reset-then-reuse-values), and -o json reports the release.
+		r = h.knest(t, "create", "acme", "-n", ns, "--upgrade", "--set-string=quota.hard.services=60", "-o", "json")
+		mustSucceed(t, r, "create --upgrade -o json")
+		var res struct {
+			Name, Namespace, Isolation, Status string
+			Revision                           int
+			Values                             struct {
+				Isolation string
+				Quota     struct {
+					Hard map[string]any
+				}
+			}
+		}
+		if err := json.Unmarshal([]byte(r.stdout), &res); err != nil {
+			t.Fatalf("create -o json: %v\n%s", err, r.stdout)
+		}
+		if res.Name != "acme" || res.Namespace != ns || res.Isolation != "soft" || res.Status != "deployed" || res.Revision != 3 ||
+			res.Values.Isolation != "soft" || res.Values.Quota.Hard["services"] != "60" {
+			t.Errorf("create --upgrade -o json: %+v, want acme deployed at revision 3, soft kept, services 60", res)
+		}
+		if q, err := h.client.CoreV1().ResourceQuotas(ns).Get(ctx, "knest-tenant", metav1.GetOptions{}); err != nil {
+			t.Error(err)
+		} else if got := q.Spec.Hard[corev1.ResourceServices]; got.String() != "60" {
+			t.Errorf("the host's quota allows %s services after the upgrade, want 60", got.String())
 		}
 
 		// Delete through the kubeconfig connect wrote to: the context goes

@@ -162,7 +162,14 @@ func FreePort(t testing.TB) int {
 // stops it (SIGKILL if it must) when the test ends.
 func Start(t testing.TB, dataDir string, args ...string) *Process {
 	t.Helper()
-	return start(t, KnestdPath(), dataDir, ReadyMessage, append([]string{"--data-dir=" + dataDir}, args...))
+	return start(t, KnestdPath(), "", dataDir, ReadyMessage, append([]string{"--data-dir=" + dataDir}, args...))
+}
+
+// StartIn is Start with workDir as knestd's working directory, for a
+// dataDir relative to it.
+func StartIn(t testing.TB, workDir, dataDir string, args ...string) *Process {
+	t.Helper()
+	return start(t, KnestdPath(), workDir, dataDir, ReadyMessage, append([]string{"--data-dir=" + dataDir}, args...))
 }
 
 // HostReadyMessage is the line the devcluster logs once it is ready.
@@ -171,13 +178,14 @@ const HostReadyMessage = "Host cluster is ready"
 // StartHost starts a devcluster (knest-dev host) on dir.
 func StartHost(t testing.TB, dir string, args ...string) *Process {
 	t.Helper()
-	return start(t, KnestDevPath(), dir, HostReadyMessage, append([]string{"host", "--dir=" + dir}, args...))
+	return start(t, KnestDevPath(), "", dir, HostReadyMessage, append([]string{"host", "--dir=" + dir}, args...))
 }
 
-func start(t testing.TB, bin, dataDir, ready string, args []string) *Process {
+func start(t testing.TB, bin, workDir, dataDir, ready string, args []string) *Process {
 	t.Helper()
-	k := &Process{DataDir: dataDir, Args: args, ready: ready, output: &syncBuffer{}, exited: make(chan struct{})}
+	k := &Process{DataDir: filepath.Join(workDir, dataDir), Args: args, ready: ready, output: &syncBuffer{}, exited: make(chan struct{})}
 	k.cmd = exec.Command(bin, k.Args...)
+	k.cmd.Dir = workDir
 	k.cmd.Stdout = k.output
 	k.cmd.Stderr = k.output
 	if err := k.cmd.Start(); err != nil {

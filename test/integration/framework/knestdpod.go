@@ -113,7 +113,7 @@ func StartKnestdAsPod(t testing.TB, hostCfg *rest.Config, hostCAFile, namespace,
 			dataDir = v
 		}
 	}
-	proc := start(t, KnestdPath(), dataDir, ReadyMessage, args)
+	proc := start(t, KnestdPath(), "", dataDir, ReadyMessage, args)
 	kp := &KnestdPod{Process: proc, Ports: ports, Args: args}
 	uid := pod.UID
 	go func() {
