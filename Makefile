@@ -13,7 +13,7 @@ demo: build
 run: build
 	hack/run.sh
 
-## build: bin/knestd, bin/knest, bin/knest-dev and bin/kubectl (with the Kubernetes version stamped in)
+## build: bin/knestd, bin/knest, bin/knest-dev, bin/knest-supervisor and bin/kubectl (with the Kubernetes version stamped in)
 build:
 	hack/build.sh
 
