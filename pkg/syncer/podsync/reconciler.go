@@ -63,8 +63,9 @@ type Reconciler struct {
 	audience string
 	frozen   bool
 	// sleeping freezes the pods as frozen does, with ReasonSleeping: set
-	// by Sleep and never unset (knestd exits after it).
-	sleeping atomic.Bool
+	// by Sleep and never unset (knestd exits after it). A pointer: tests
+	// copy Reconcilers.
+	sleeping *atomic.Bool
 }
 
 // Config configures a Reconciler.
@@ -96,7 +97,7 @@ type Config struct {
 func New(c Config) *Reconciler {
 	return &Reconciler{
 		w: c.Writer, nodes: c.Nodes, policy: c.Policy, dns: c.DNS, audience: c.TokenAudience, frozen: c.Frozen,
-		tokens: &tokenIssuer{w: c.Writer, caData: c.TenantCA},
+		tokens: &tokenIssuer{w: c.Writer, caData: c.TenantCA}, sleeping: &atomic.Bool{},
 	}
 }
 
