@@ -1,7 +1,7 @@
 # knest: targets are thin; the work is in hack/.
 SHELL := /usr/bin/env bash
 
-.PHONY: all demo run build test test-unit test-syncer test-integration test-e2e test-e2e-kind verify release conformance conformance-ci bench-startup bench-devcluster bench-sync bench-density clean
+.PHONY: all demo run build test test-unit test-syncer test-integration test-e2e test-e2e-kind verify release conformance conformance-ci bench-startup bench-sleep bench-devcluster bench-sync bench-density clean
 
 all: build
 
@@ -13,7 +13,7 @@ demo: build
 run: build
 	hack/run.sh
 
-## build: bin/knestd, bin/knest, bin/knest-dev and bin/kubectl (with the Kubernetes version stamped in)
+## build: bin/knestd, bin/knest, bin/knest-dev, bin/knest-supervisor and bin/kubectl (with the Kubernetes version stamped in)
 build:
 	hack/build.sh
 
@@ -62,6 +62,10 @@ verify:
 ## bench-startup: cold start, restart, idle RSS and binary size as JSON
 bench-startup: build
 	go run ./hack/bench/startup --knestd bin/knestd --runs 3
+
+## bench-sleep: a sleeping tenant's RSS and CPU (knest-supervisor) and its wake to first answer, as JSON
+bench-sleep: build
+	go run ./hack/bench/sleep --supervisor bin/knest-supervisor --knestd bin/knestd --runs 3
 
 ## bench-devcluster: devcluster start to nodes Ready and to a 10-pod Deployment Running, RSS
 bench-devcluster: build

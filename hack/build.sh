@@ -8,7 +8,7 @@ cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
 ldflags="$(hack/ldflags.sh)"
 mkdir -p bin
-for cmd in ${KNEST_BINARIES:-knestd knest knest-dev kubectl}; do
+for cmd in ${KNEST_BINARIES:-knestd knest knest-dev knest-supervisor kubectl}; do
   case "${cmd}" in
     kubectl) pkg=k8s.io/kubernetes/cmd/kubectl ;;
     *) pkg="./cmd/${cmd}" ;;

@@ -8,10 +8,14 @@ import (
 	"os"
 
 	"github.com/knest-dev/knest/cmd/knestd/app"
+	"github.com/knest-dev/knest/pkg/supervisor"
 )
 
 func main() {
 	if err := app.Run(os.Args[1:]); err != nil {
+		if errors.Is(err, app.ErrAsleep) {
+			os.Exit(supervisor.ExitAsleep)
+		}
 		if !errors.Is(err, app.ErrLogged) {
 			fmt.Fprintln(os.Stderr, "knestd: "+err.Error())
 		}

@@ -84,6 +84,11 @@ type APIServer struct {
 	// ReadyzChecks are added to the API server's /readyz: the parts of
 	// knestd outside the API server that a ready tenant needs.
 	ReadyzChecks []healthz.HealthChecker
+	// WrapHandler, if set, wraps the front server's (the aggregator's)
+	// handler inside its filter chain, so it sees every request once,
+	// authenticated (request.UserFrom), whichever server of the chain
+	// serves it. knestd counts user requests with it (pkg/idle).
+	WrapHandler func(http.Handler) http.Handler
 }
 
 // Validate reports configuration errors.
@@ -201,5 +206,5 @@ func RunAPIServer(ctx context.Context, a APIServer) error {
 	if a.KubernetesServiceIP != nil {
 		completed.APIServerServiceIP = a.KubernetesServiceIP
 	}
-	return runServerChain(ctx, completed, a.PKI.InternalCACert, a.Handlers, a.TokenAuthenticator, a.ReadyzChecks)
+	return runServerChain(ctx, completed, a.PKI.InternalCACert, a.Handlers, a.TokenAuthenticator, a.ReadyzChecks, a.WrapHandler)
 }

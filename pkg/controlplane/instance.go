@@ -121,6 +121,14 @@ type Spec struct {
 	// CertValidity is how long issued leaf certificates are valid; 0 is
 	// pki.LeafValidity.
 	CertValidity time.Duration
+	// PublicServer, if set, is the URL the admin kubeconfig names instead
+	// of the listener's: the address a supervisor serves the API at while
+	// the API server listens on loopback behind it. knestd's own clients
+	// keep the listener's.
+	PublicServer string
+	// WrapHandler, if set, wraps the API server's handler inside its
+	// filters (see APIServer.WrapHandler).
+	WrapHandler func(http.Handler) http.Handler
 }
 
 // Instance is a running control plane.
@@ -430,7 +438,11 @@ func (st *starter) clients(context.Context) error {
 	s, files, server := st.s, st.inst.Files, st.inst.Server
 	// Clients trust the CA bundle: both cluster CAs during a CA rotation's
 	// transition.
-	st.inst.admin = kubeconfig.Client{Name: s.Name, Server: server, CAFile: files.CABundle, CertFile: files.AdminCert, KeyFile: files.AdminKey}
+	public := server
+	if s.PublicServer != "" {
+		public = s.PublicServer
+	}
+	st.inst.admin = kubeconfig.Client{Name: s.Name, Server: public, CAFile: files.CABundle, CertFile: files.AdminCert, KeyFile: files.AdminKey}
 	// knestd's own clients name their certificate files, so that renewed
 	// certificates take effect without a restart (RenewCertificates).
 	cm := kubeconfig.Client{Name: s.Name, Server: server, CAFile: files.CABundle, CertFile: files.ControllerManagerCert, KeyFile: files.ControllerManagerKey, ReferenceFiles: true}
@@ -488,6 +500,7 @@ func (st *starter) startAPIServer(ctx context.Context) (lifecycle.Running, error
 			EncryptionConfigFile: st.encryptionConfig, AuthenticationConfigFile: st.authnConfig,
 			AdmissionPlugins: s.AdmissionPlugins, ExtraFlags: s.APIServerFlags, KubernetesServiceIP: s.KubernetesServiceIP,
 			EgressSelectorConfigFile: st.egressConfig, Handlers: s.Handlers, TokenAuthenticator: s.TokenAuthenticator, ReadyzChecks: s.ReadyzChecks,
+			WrapHandler: s.WrapHandler,
 		})
 	})
 	readyCtx, cancel := context.WithDeadline(ctx, st.readyBy)

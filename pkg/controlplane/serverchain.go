@@ -26,7 +26,7 @@ import (
 // knestd's guards on reserved identities and its bootstrap hooks are in
 // place before any server of the chain is built from its configuration,
 // and its readyz checks are added before /readyz is installed.
-func runServerChain(ctx context.Context, opts apiserveroptions.CompletedOptions, internalCAFile string, handlers map[string]http.Handler, tokens authenticator.Token, readyz []healthz.HealthChecker) error {
+func runServerChain(ctx context.Context, opts apiserveroptions.CompletedOptions, internalCAFile string, handlers map[string]http.Handler, tokens authenticator.Token, readyz []healthz.HealthChecker, wrap func(http.Handler) http.Handler) error {
 	if opts.InformerName == nil {
 		name, err := cache.NewInformerName("kube-apiserver")
 		if err != nil {
@@ -47,6 +47,19 @@ func runServerChain(ctx context.Context, opts apiserveroptions.CompletedOptions,
 	longRunning(config, handlers)
 	// The kube-apiserver's OpenAPI handlers are installed lazily below.
 	config.KubeAPIs.ControlPlane.Generic.SkipOpenAPIInstallation = true
+	if wrap != nil {
+		// The aggregator fronts the chain: requests it does not serve go
+		// to the delegates' unfiltered handlers, so wrapping its inner
+		// handler sees each request once, with its user.
+		g := &config.Aggregator.GenericConfig.Config
+		build := g.BuildHandlerChainFunc
+		if build == nil {
+			build = genericapiserver.DefaultBuildHandlerChain
+		}
+		g.BuildHandlerChainFunc = func(h http.Handler, c *genericapiserver.Config) http.Handler {
+			return build(wrap(h), c)
+		}
+	}
 	completed, err := config.Complete()
 	if err != nil {
 		return fmt.Errorf("apiserver config: %w", err)

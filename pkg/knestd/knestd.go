@@ -64,10 +64,14 @@ func Run(ctx context.Context, o options.Options) error {
 	if err != nil {
 		return err
 	}
-	d := &daemon{o: o, pol: pol, start: start, restored: restored}
+	// A sleep ends the run like a signal, with its own cause.
+	ctx, sleep := context.WithCancelCause(ctx)
+	defer sleep(nil)
+	d := &daemon{o: o, pol: pol, start: start, restored: restored, asleep: func() { sleep(ErrAsleep) }}
 	d.snaps = &snapshots{o: o, key: key, restart: make(chan error, 1)}
 	d.certs = &certs{o: o, restart: make(chan error, 1)}
 	d.readiness.dnsName = "kubernetes.default.svc." + o.ClusterDomain
+	d.sleep = newSleeper(o.SleepAfter, o.SupervisorPort != 0)
 	steps := d.steps()
 	// Served on the tenant API server's /metrics.
 	if err := d.datastore.Metrics().Register(); err != nil {
@@ -78,6 +82,9 @@ func Run(ctx context.Context, o options.Options) error {
 		return err
 	}
 	err = r.Wait(ctx)
+	if err == nil && errors.Is(context.Cause(ctx), ErrAsleep) {
+		return ErrAsleep
+	}
 	if errors.Is(err, errRestart) || errors.Is(err, errRestartCA) {
 		klog.FromContext(ctx).Info("Re-executing knestd", "reason", err.Error())
 		dropSnapshotKey()
@@ -132,6 +139,9 @@ type daemon struct {
 	// pool (nil if they could not), for the syncer.
 	hostPool  *podsync.Pool
 	readiness readiness
+	sleep     *sleeper
+	// asleep stops knestd to sleep.
+	asleep func()
 }
 
 // steps is knestd's start-up, in order; shutdown is the reverse.
@@ -193,6 +203,15 @@ func (d *daemon) steps() []lifecycle.Step {
 		}
 		steps = append(steps, lifecycle.Step{Name: "syncer", Start: d.startSyncer})
 	}
+	if d.sleep.supervised {
+		// Last: a sleep stops the host pods while the syncer runs, then
+		// everything.
+		var stopPods func(context.Context) error
+		if d.o.Syncing() {
+			stopPods = func(ctx context.Context) error { return d.readiness.syncer.Load().Sleep(ctx) }
+		}
+		steps = append(steps, lifecycle.Step{Name: "sleep", Start: d.sleep.start(stopPods, d.asleep)})
+	}
 	return steps
 }
 
@@ -253,10 +272,17 @@ func (d *daemon) controlPlaneSpec() controlplane.Spec {
 	if d.hostTokens != nil {
 		tokens = d.hostTokens
 	}
+	bind, public := o.BindAddress, ""
+	if o.SupervisorPort != 0 {
+		// knest-supervisor owns the tenant's address and proxies to the
+		// API server on loopback.
+		bind, public = "127.0.0.1", publicServer(o.Advertise(), o.SupervisorPort)
+	}
 	return controlplane.Spec{
+		PublicServer: public, WrapHandler: d.sleep.wrap(),
 		TokenAuthenticator: tokens,
 		AdmissionPlugins:   d.plugins, KubernetesServiceIP: net.ParseIP(o.KubernetesServiceIP),
-		Name: o.Name, DataDir: o.DataDir, BindAddress: o.BindAddress, Port: o.SecurePort,
+		Name: o.Name, DataDir: o.DataDir, BindAddress: bind, Port: o.SecurePort,
 		AdvertiseAddress: o.Advertise(), ServiceCIDR: o.ServiceCIDR,
 		ClusterDomain: o.ClusterDomain, SANs: sans, SANIPs: sanIPs,
 		EncryptionKeyFile: o.EncryptionKeyFile, EtcdQuotaBytes: d.datastore.Limits().BackendQuotaBytes(), EtcdLogFormat: o.EtcdLogFormat(),
@@ -268,6 +294,7 @@ func (d *daemon) controlPlaneSpec() controlplane.Spec {
 func (d *daemon) handlers() map[string]http.Handler {
 	h := d.snaps.handlers()
 	h[CertsPath] = http.HandlerFunc(d.certs.serve)
+	h[SleepPath] = http.HandlerFunc(d.sleep.serve)
 	return h
 }
 

@@ -407,6 +407,26 @@ type Syncer struct {
 	// caches are the tenant's, the host namespace's and the host node
 	// pool's, by name: Ready waits on them.
 	caches map[string]cache.Cache
+	// pods is the pod reconciler, for Sleep.
+	pods *podsync.Reconciler
+}
+
+// Sleep stops the tenant's host pods before knestd sleeps
+// (podsync.Reconciler.Sleep): it retries until every tenant pod is handled
+// or ctx ends. The syncer must have started (its caches synced).
+func (s *Syncer) Sleep(ctx context.Context) error {
+	for {
+		err := s.pods.Sleep(ctx)
+		if err == nil {
+			return nil
+		}
+		klog.FromContext(ctx).Error(err, "Stopping the host pods for the sleep; retrying")
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("failed to stop the host pods before sleeping: %w", err)
+		case <-time.After(time.Second):
+		}
+	}
 }
 
 // New sets up a syncer; Start runs it.
@@ -619,7 +639,7 @@ func New(ctx context.Context, cfg Config) (*Syncer, error) {
 			return nil, err
 		}
 	}
-	return &Syncer{mgr: mgr, host: host, hostNamespace: cfg.HostNamespace, caches: caches}, nil
+	return &Syncer{mgr: mgr, host: host, hostNamespace: cfg.HostNamespace, caches: caches, pods: pr}, nil
 }
 
 // HostPod reads a pod of the host namespace from the syncer's host cache,

@@ -18,6 +18,7 @@ import (
 	"github.com/knest-dev/knest/pkg/cli/freeze"
 	"github.com/knest-dev/knest/pkg/cli/kubeconfig"
 	"github.com/knest-dev/knest/pkg/cli/list"
+	"github.com/knest-dev/knest/pkg/cli/sleep"
 	"github.com/knest-dev/knest/pkg/cli/snapshot"
 	"github.com/knest-dev/knest/pkg/cli/version"
 )
@@ -46,6 +47,7 @@ func NewCommand(streams cli.Streams) *cobra.Command {
 	cmd.AddCommand(certs.NewCommand(streams))
 	cmd.AddCommand(disconnect.NewCommand(streams))
 	cmd.AddCommand(freeze.NewCommand(streams), freeze.NewUnfreezeCommand(streams))
+	cmd.AddCommand(sleep.NewCommand(streams))
 	// cobra's `completion` command, made now to give each shell an example.
 	cmd.InitDefaultCompletionCmd()
 	for _, c := range cmd.Commands() {

@@ -24,6 +24,10 @@ import (
 // in the json format its last line is a log entry, not plain text.
 var ErrLogged = errors.New("logged")
 
+// ErrAsleep is returned when knestd stopped to sleep (--sleep-after, knest
+// sleep): not a failure; the command exits with supervisor.ExitAsleep.
+var ErrAsleep = knestd.ErrAsleep
+
 // Run parses args and runs knestd until SIGINT or SIGTERM. A second signal
 // exits at once.
 func Run(args []string) error {
@@ -68,6 +72,10 @@ func Run(args []string) error {
 	v := version.Get()
 	logger.Info("Starting knestd", "version", v.Version, "commit", v.Commit, "kubernetes", v.Kubernetes, "go", v.Go, "platform", v.Platform)
 	err := knestd.Run(klog.NewContext(ctx, logger), o)
+	if errors.Is(err, knestd.ErrAsleep) {
+		logger.Info("knestd stopped: the tenant is asleep until knest-supervisor wakes it")
+		return ErrAsleep
+	}
 	if err != nil && o.Logging.Format == logsapi.JSONLogFormat {
 		logger.Error(err, "knestd stopped")
 		return fmt.Errorf("%w: %w", ErrLogged, err)

@@ -121,6 +121,17 @@ type Options struct {
 	// user, its host pods are deleted while its tenant pods stay (chart
 	// value frozen, knest freeze).
 	Frozen bool
+	// SleepAfter, if set, puts the tenant to sleep after that long without
+	// a request from a user (pkg/idle): knestd stops its host pods and
+	// exits with supervisor.ExitAsleep for knest-supervisor to wake it.
+	// Needs SupervisorPort.
+	SleepAfter time.Duration
+	// SupervisorPort is set by knest-supervisor: the port it serves the
+	// tenant API at on BindAddress (the --secure-port it was given). The
+	// API server then listens on 127.0.0.1:SecurePort behind it, the admin
+	// kubeconfig names the supervisor's address, and knestd can sleep
+	// (SleepAfter, knest sleep).
+	SupervisorPort int
 	// SnapshotKeyFile seals and opens the tenant's snapshots; empty means
 	// snapshot.key in the data directory.
 	SnapshotKeyFile string
@@ -214,6 +225,8 @@ func (o *Options) FlagSets() cliflag.NamedFlagSets {
 	fs.IntVar(&o.HostBurst, "host-burst", o.HostBurst, "Requests the syncer may send to the host API server in a burst.")
 	fs.BoolVar(&o.HostMintedTokens, "host-minted-tokens", o.HostMintedTokens, "Give each tenant pod's default API token from the host kubelet (a token of the host ServiceAccount knest-workload for an audience only this knestd accepts) instead of a host Secret knestd writes: one host write per pod instead of two. The token's claims, which the pod can read, name its host node and host pod. Needs the host's service-account issuer discovery (any host ServiceAccount may read it by default); without it knestd logs why and uses Secrets.")
 	fs.BoolVar(&o.Frozen, "frozen", o.Frozen, "Freeze the tenant: its API is read-only for every tenant user (admins included), its host pods are deleted while its tenant pods and data stay (chart value frozen). Without it, host pods of frozen tenant pods are made again.")
+	fs.DurationVar(&o.SleepAfter, "sleep-after", o.SleepAfter, "Put the tenant to sleep after this long without an API request from a user (knestd's own, the controllers' and anonymous probes do not count): its host pods are stopped and knestd exits for knest-supervisor, which wakes it at the next connection. 0: only knest sleep does. Needs knest-supervisor in front.")
+	fs.IntVar(&o.SupervisorPort, "supervisor-port", o.SupervisorPort, "Set by knest-supervisor: the port it serves the tenant API at on the bind address. The API server then listens on 127.0.0.1:--secure-port behind it, and the tenant can sleep.")
 	fs.BoolVar(&o.PoolNodes, "pool-nodes", o.PoolNodes, "Show the tenant one virtual node per Ready, schedulable host node of its pool (the policy's placement node selector), always and schedulable, so that DaemonSets run and pods may name a node (placed on its host node through the host scheduler). The host identity needs list and watch on nodes (chart value poolNodes). Off: virtual nodes exist only while pods are bound to them.")
 	fs.BoolVar(&o.HostNodeInfo, "host-node-info", o.HostNodeInfo, "Show on each virtual node its host node's region, zone, architecture, OS, instance type and capacity (never its name, addresses, images or other labels). The host identity needs get on nodes (chart value hostNodeInfo).")
 	fs = fss.FlagSet(FlagsIsolation)
@@ -272,6 +285,15 @@ func (o Options) Validate() error {
 		if net.ParseIP(san) == nil && len(validation.IsDNS1123Subdomain(san)) > 0 {
 			errs = append(errs, fmt.Errorf("--tls-san %q is neither an IP address nor a DNS name", san))
 		}
+	}
+	if o.SleepAfter < 0 {
+		errs = append(errs, fmt.Errorf("--sleep-after must not be negative, got %s", o.SleepAfter))
+	}
+	if o.SleepAfter > 0 && o.SupervisorPort == 0 {
+		errs = append(errs, errors.New("--sleep-after needs knest-supervisor in front of knestd (knest-supervisor -- KNESTD_FLAGS): it keeps the tenant's address open while knestd sleeps and wakes it"))
+	}
+	if o.SupervisorPort < 0 || o.SupervisorPort > 65535 {
+		errs = append(errs, fmt.Errorf("--supervisor-port %d is out of range 0-65535", o.SupervisorPort))
 	}
 	if o.EtcdQuotaBytes < 0 {
 		errs = append(errs, fmt.Errorf("--etcd-quota-bytes must not be negative, got %d", o.EtcdQuotaBytes))

@@ -1,6 +1,8 @@
 package options
 
 import (
+	"time"
+
 	"net"
 	"strings"
 	"testing"
@@ -57,6 +59,9 @@ func TestValidate(t *testing.T) {
 		{name: "an IPv6 service CIDR of /108 is valid", opts: valid(func(o *Options) { o.ServiceCIDR = "fd00:10:96::/108" })},
 		{name: "SANs may be names and IPs", opts: valid(func(o *Options) { o.TLSSANs = []string{"demo.knest-demo.svc", "10.96.7.7"} })},
 		{name: "a data dir is required", opts: valid(func(o *Options) { o.DataDir = "" }), wantErrs: []string{"--data-dir is required"}},
+		{name: "sleeping needs knest-supervisor in front", opts: valid(func(o *Options) { o.SleepAfter = time.Minute }), wantErrs: []string{"--sleep-after needs knest-supervisor"}},
+		{name: "sleeping behind knest-supervisor is valid", opts: valid(func(o *Options) { o.SleepAfter, o.SupervisorPort = time.Minute, 6443 })},
+		{name: "a negative idle time is refused", opts: valid(func(o *Options) { o.SleepAfter, o.SupervisorPort = -time.Second, 6443 }), wantErrs: []string{"--sleep-after must not be negative"}},
 		{name: "a name must be a DNS label", opts: valid(func(o *Options) { o.Name = "Demo_1" }), wantErrs: []string{`--name: tenant name "Demo_1" is invalid`}},
 		{name: "a name is one rule everywhere: Helm's release name limit", opts: valid(func(o *Options) { o.Name = strings.Repeat("a", 54) }), wantErrs: []string{`is longer than 53 characters`}},
 		{name: "a bind address must be an IP", opts: valid(func(o *Options) { o.BindAddress = "localhost" }), wantErrs: []string{`--bind-address "localhost" is not an IP address`}},

@@ -9,6 +9,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"sync/atomic"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
@@ -36,6 +37,9 @@ const (
 	ReasonDaemonSetRefused = "DaemonSetNotSupported"
 	// ReasonFrozen: the tenant is frozen, the pod has no host pod.
 	ReasonFrozen = "TenantFrozen"
+	// ReasonSleeping: the tenant went to sleep, the pod has no host pod
+	// until it wakes (knestd stops, and with it the pods' DNS server).
+	ReasonSleeping = "TenantSleeping"
 )
 
 // ConditionFrozen is the condition of a tenant pod whose host pod a freeze
@@ -58,6 +62,10 @@ type Reconciler struct {
 	// through the token Secret).
 	audience string
 	frozen   bool
+	// sleeping freezes the pods as frozen does, with ReasonSleeping: set
+	// by Sleep and never unset (knestd exits after it). A pointer: tests
+	// copy Reconcilers.
+	sleeping *atomic.Bool
 }
 
 // Config configures a Reconciler.
@@ -89,7 +97,7 @@ type Config struct {
 func New(c Config) *Reconciler {
 	return &Reconciler{
 		w: c.Writer, nodes: c.Nodes, policy: c.Policy, dns: c.DNS, audience: c.TokenAudience, frozen: c.Frozen,
-		tokens: &tokenIssuer{w: c.Writer, caData: c.TenantCA},
+		tokens: &tokenIssuer{w: c.Writer, caData: c.TenantCA}, sleeping: &atomic.Bool{},
 	}
 }
 
@@ -148,7 +156,7 @@ func (r *Reconciler) Reconcile(ctx context.Context, req reconcile.Request) (resu
 	case t.DeletionTimestamp != nil:
 		return r.finishDeletion(ctx, t, h)
 
-	case r.frozen:
+	case r.frozen || r.sleeping.Load():
 		return reconcile.Result{}, r.freeze(ctx, t, h)
 
 	case h == nil:
@@ -590,13 +598,16 @@ func (r *Reconciler) freeze(ctx context.Context, t, h *corev1.Pod) error {
 	if !pods.Terminal(t) && !frozen(t) {
 		desired := t.DeepCopy()
 		now := metav1.Now()
-		const message = "the tenant is frozen by its operator: the pod has no host pod until the tenant is unfrozen"
+		reason, message := ReasonFrozen, "the tenant is frozen by its operator: the pod has no host pod until the tenant is unfrozen"
+		if !r.frozen {
+			reason, message = ReasonSleeping, "the tenant is asleep: the pod has no host pod until the tenant wakes (its next API request wakes it)"
+		}
 		desired.Status.Conditions = append(desired.Status.Conditions, corev1.PodCondition{
-			Type: ConditionFrozen, Status: corev1.ConditionTrue, Reason: ReasonFrozen, Message: message, LastTransitionTime: now,
+			Type: ConditionFrozen, Status: corev1.ConditionTrue, Reason: reason, Message: message, LastTransitionTime: now,
 		})
 		for i, c := range desired.Status.Conditions {
 			if c.Type == corev1.PodReady || c.Type == corev1.ContainersReady {
-				desired.Status.Conditions[i] = corev1.PodCondition{Type: c.Type, Status: corev1.ConditionFalse, Reason: ReasonFrozen, Message: message, LastTransitionTime: now}
+				desired.Status.Conditions[i] = corev1.PodCondition{Type: c.Type, Status: corev1.ConditionFalse, Reason: reason, Message: message, LastTransitionTime: now}
 			}
 		}
 		for i := range desired.Status.ContainerStatuses {
@@ -616,6 +627,28 @@ func (r *Reconciler) freeze(ctx context.Context, t, h *corev1.Pod) error {
 		return r.deleteHost(ctx, h, nil)
 	}
 	return nil
+}
+
+// Sleep puts the tenant's pods to sleep before knestd stops: from now on
+// every pod is handled as a frozen tenant's (its host pod deleted, the
+// tenant pod kept with ConditionFrozen, reason ReasonSleeping), and Sleep
+// does that to every tenant pod now, returning once each was done (the
+// host deletions are issued, not waited for). The next knestd, not
+// sleeping, makes their host pods again, as an unfreeze does.
+func (r *Reconciler) Sleep(ctx context.Context) error {
+	r.sleeping.Store(true)
+	var list corev1.PodList
+	if err := r.w.TenantClient.List(ctx, &list); err != nil {
+		return fmt.Errorf("failed to list Pods in tenant cluster: %w", err)
+	}
+	var errs []error
+	for i := range list.Items {
+		p := &list.Items[i]
+		if _, err := r.Reconcile(ctx, reconcile.Request{NamespacedName: types.NamespacedName{Namespace: p.Namespace, Name: p.Name}}); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	return errors.Join(errs...)
 }
 
 // frozen reports whether a freeze removed (or held back) the pod's host pod.

@@ -976,3 +976,49 @@ func TestFrozenMakesNoHostPod(t *testing.T) {
 		t.Error("the pod got no host pod after the unfreeze")
 	}
 }
+
+// TestSleepAndWake is not parallel: Sleep handles every pod of the tenant
+// cluster, which the tests share, and the parallel tests' pods must not be
+// put to sleep (parallel tests wait until the sequential ones are done).
+func TestSleepAndWake(t *testing.T) {
+	f := running(t)
+	if err := f.r.Sleep(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	// The host's kubelet finishes the deletion.
+	if h := f.hostPod(t); h != nil {
+		if h.DeletionTimestamp == nil {
+			t.Error("after Sleep the host pod is not being deleted")
+		}
+		if err := f.e.HostAdmin.Delete(t.Context(), h, client.GracePeriodSeconds(0)); err != nil && !kerrors.IsNotFound(err) {
+			t.Fatal(err)
+		}
+	}
+	f.settle(t)
+	if f.hostPod(t) != nil {
+		t.Fatal("a sleeping tenant's pod has a host pod")
+	}
+	p := f.tenantPod(t)
+	if p.Status.Phase != corev1.PodRunning {
+		t.Errorf("a sleeping tenant's pod is %s, want it to stay Running", p.Status.Phase)
+	}
+	if c := condition(p, ConditionFrozen); c == nil || c.Status != corev1.ConditionTrue || c.Reason != ReasonSleeping || !strings.Contains(c.Message, "asleep") {
+		t.Errorf("condition %s = %+v, want True with reason %s", ConditionFrozen, c, ReasonSleeping)
+	}
+
+	// The next knestd's reconciler is awake: the pod gets its host pod
+	// again, as after an unfreeze.
+	f.r = New(Config{Writer: f.e.Writer, Nodes: f.nodes, Policy: f.r.policy, TenantCA: f.e.TenantConfig.CAData})
+	_, writes, err := f.reconcile(t)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(writes) == 0 || writes[0] != "host create Pod" {
+		t.Errorf("writes %v, want the host pod made again", writes)
+	}
+	f.runOnHost(t)
+	f.settle(t)
+	if c := condition(f.tenantPod(t), ConditionFrozen); c != nil {
+		t.Errorf("a woken running pod still has %+v", c)
+	}
+}

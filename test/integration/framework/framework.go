@@ -39,6 +39,9 @@ func KnestPath() string { return filepath.Join(binDir, "knest") }
 // KnestDevPath is the knest-dev binary (the devcluster) the tests run.
 func KnestDevPath() string { return filepath.Join(binDir, "knest-dev") }
 
+// SupervisorPath is the knest-supervisor binary the tests run.
+func SupervisorPath() string { return filepath.Join(binDir, "knest-supervisor") }
+
 // KubectlPath is the kubectl `make build` builds from the Kubernetes release
 // knest embeds.
 func KubectlPath() string { return filepath.Join(binDir, "kubectl") }
@@ -48,6 +51,7 @@ var binaries = []struct{ name, pkg string }{
 	{"knestd", "./cmd/knestd"},
 	{"knest", "./cmd/knest"},
 	{"knest-dev", "./cmd/knest-dev"},
+	{"knest-supervisor", "./cmd/knest-supervisor"},
 	{"kubectl", "k8s.io/kubernetes/cmd/kubectl"},
 }
 

@@ -1,0 +1,187 @@
+// Package app is knest-supervisor's command line: its own flags, then
+// knestd's after "--", which it passes on to knestd unchanged but for the
+// port knestd's API server listens on.
+package app
+
+import (
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"os/signal"
+	"path/filepath"
+	"strconv"
+	"syscall"
+	"time"
+
+	"github.com/spf13/pflag"
+	"k8s.io/klog/v2"
+
+	"github.com/knest-dev/knest/pkg/supervisor"
+)
+
+const usage = `Usage: knest-supervisor [--knestd PATH] [--wake-timeout DURATION] -- KNESTD_FLAGS...
+
+Listens on knestd's --bind-address and --secure-port, runs knestd with
+KNESTD_FLAGS on a loopback port behind it, and proxies connections to it.
+When knestd sleeps (--sleep-after, or knest sleep), the address stays open
+and the next connection starts knestd again; it is held until the control
+plane is ready.
+`
+
+// Run runs the supervisor until SIGTERM or SIGINT (forwarded to knestd,
+// which it then waits for) or until knestd fails.
+func Run(ctx context.Context, args []string) error {
+	fs := pflag.NewFlagSet("knest-supervisor", pflag.ContinueOnError)
+	knestdPath := fs.String("knestd", "", "knestd binary (default: knestd next to this binary, else on PATH).")
+	wakeTimeout := fs.Duration("wake-timeout", time.Minute, "How long a connection is held while knestd wakes before it is closed.")
+	fs.Usage = func() { fmt.Fprint(os.Stderr, usage); fs.PrintDefaults() }
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, pflag.ErrHelp) {
+			return nil
+		}
+		return err
+	}
+	knestdArgs := fs.Args()
+	if fs.ArgsLenAtDash() < 0 && len(knestdArgs) > 0 {
+		return fmt.Errorf("knestd's flags go after \"--\": %v", knestdArgs)
+	}
+	k, err := parseKnestdFlags(knestdArgs)
+	if err != nil {
+		return err
+	}
+	path, err := findKnestd(*knestdPath)
+	if err != nil {
+		return err
+	}
+
+	network := "tcp"
+	if ip := net.ParseIP(k.bindAddress); ip != nil && ip.To4() != nil {
+		network = "tcp4" // as knestd listens
+	}
+	l, err := net.Listen(network, net.JoinHostPort(k.bindAddress, strconv.Itoa(k.securePort)))
+	if err != nil {
+		return fmt.Errorf("cannot listen on the tenant's API address: %w", err)
+	}
+	publicPort := l.Addr().(*net.TCPAddr).Port
+	logger := klog.Background().WithName("knest-supervisor")
+	ctx = klog.NewContext(ctx, logger)
+	s, err := supervisor.New(supervisor.Config{
+		Listener: l,
+		Command: func(port int) *exec.Cmd {
+			// Later flags win: knestd's API server listens on the
+			// loopback port, and knows the address it is reached at.
+			a := append(append([]string{}, knestdArgs...), "--secure-port", strconv.Itoa(port), "--supervisor-port", strconv.Itoa(publicPort))
+			cmd := exec.Command(path, a...)
+			cmd.Stdout, cmd.Stderr = os.Stdout, os.Stderr
+			cmd.SysProcAttr = childAttr()
+			return cmd
+		},
+		Ready:       readyz(filepath.Join(k.dataDir, "pki", "ca.crt")),
+		WakeTimeout: *wakeTimeout,
+	})
+	if err != nil {
+		return err
+	}
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	signals := make(chan os.Signal, 2)
+	signal.Notify(signals, syscall.SIGINT, syscall.SIGTERM)
+	go func() {
+		sig := <-signals
+		logger.Info("Stopping", "signal", sig.String())
+		cancel()
+		// A second signal goes to knestd, which then exits at once.
+		sig = <-signals
+		s.Signal(sig)
+	}()
+	logger.Info("Serving the tenant's API address", "address", l.Addr().String(), "knestd", path)
+	return s.Serve(ctx)
+}
+
+// knestdFlags are the knestd flags the supervisor reads.
+type knestdFlags struct {
+	bindAddress string
+	securePort  int
+	dataDir     string
+}
+
+// parseKnestdFlags reads the flags the supervisor needs from knestd's,
+// leaving the others to knestd (which validates them all).
+func parseKnestdFlags(args []string) (knestdFlags, error) {
+	k := knestdFlags{}
+	fs := pflag.NewFlagSet("knestd", pflag.ContinueOnError)
+	fs.ParseErrorsAllowlist.UnknownFlags = true
+	fs.StringVar(&k.bindAddress, "bind-address", "127.0.0.1", "")
+	fs.IntVar(&k.securePort, "secure-port", 6443, "")
+	fs.StringVar(&k.dataDir, "data-dir", "", "")
+	fs.SetOutput(nopWriter{})
+	if err := fs.Parse(args); err != nil {
+		return k, fmt.Errorf("knestd's flags: %w", err)
+	}
+	if k.dataDir == "" {
+		return k, errors.New("knestd's flags: --data-dir is required")
+	}
+	if net.ParseIP(k.bindAddress) == nil {
+		return k, fmt.Errorf("knestd's flags: --bind-address %q is not an IP address", k.bindAddress)
+	}
+	return k, nil
+}
+
+type nopWriter struct{}
+
+func (nopWriter) Write(p []byte) (int, error) { return len(p), nil }
+
+func findKnestd(flag string) (string, error) {
+	if flag != "" {
+		return flag, nil
+	}
+	if self, err := os.Executable(); err == nil {
+		p := filepath.Join(filepath.Dir(self), "knestd")
+		if _, err := os.Stat(p); err == nil {
+			return p, nil
+		}
+	}
+	p, err := exec.LookPath("knestd")
+	if err != nil {
+		return "", errors.New("knestd not found next to knest-supervisor or on PATH; give --knestd")
+	}
+	return p, nil
+}
+
+// readyz checks knestd's /readyz (anonymous, as kubelets probe it),
+// verifying its serving certificate with the tenant's CA (read at each
+// probe: the first start writes it).
+func readyz(caFile string) func(context.Context, string) error {
+	return func(ctx context.Context, addr string) error {
+		pem, err := os.ReadFile(caFile)
+		if err != nil {
+			return err
+		}
+		pool := x509.NewCertPool()
+		if !pool.AppendCertsFromPEM(pem) {
+			return fmt.Errorf("%s holds no certificate", caFile)
+		}
+		c := &http.Client{Timeout: 5 * time.Second, Transport: &http.Transport{
+			TLSClientConfig: &tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12}, DisableKeepAlives: true,
+		}}
+		req, err := http.NewRequestWithContext(ctx, http.MethodGet, "https://"+addr+"/readyz", nil)
+		if err != nil {
+			return err
+		}
+		resp, err := c.Do(req)
+		if err != nil {
+			return err
+		}
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusOK {
+			return fmt.Errorf("/readyz: %s", resp.Status)
+		}
+		return nil
+	}
+}

@@ -1,0 +1,40 @@
+package app
+
+import (
+	"strings"
+	"testing"
+)
+
+func TestParseKnestdFlags(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name    string
+		args    []string
+		want    knestdFlags
+		wantErr string
+	}{
+		{name: "the defaults are knestd's", args: []string{"--data-dir", "/d"}, want: knestdFlags{bindAddress: "127.0.0.1", securePort: 6443, dataDir: "/d"}},
+		{
+			name: "the flags it needs are read among knestd's others, bool flags included",
+			args: []string{"--frozen", "--data-dir=/d", "--host-namespace", "t", "--bind-address", "0.0.0.0", "--pool-nodes", "--secure-port=7443", "--sleep-after", "10m"},
+			want: knestdFlags{bindAddress: "0.0.0.0", securePort: 7443, dataDir: "/d"},
+		},
+		{name: "a data dir is required", args: []string{"--secure-port", "1"}, wantErr: "--data-dir is required"},
+		{name: "the bind address must be an IP", args: []string{"--data-dir", "/d", "--bind-address", "localhost"}, wantErr: "not an IP address"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			got, err := parseKnestdFlags(tt.args)
+			if tt.wantErr != "" {
+				if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
+					t.Fatalf("error %v, want one containing %q", err, tt.wantErr)
+				}
+				return
+			}
+			if err != nil || got != tt.want {
+				t.Errorf("got %+v, %v; want %+v", got, err, tt.want)
+			}
+		})
+	}
+}
