@@ -1,9 +1,7 @@
 package pki
 
 import (
-	"crypto/rand"
 	"crypto/x509"
-	"crypto/x509/pkix"
 	"encoding/json"
 	"encoding/pem"
 	"errors"
@@ -222,22 +220,9 @@ func parsePair(p PEMPair) (*authority, error) {
 }
 
 func newCA(cn string, now time.Time) (PEMPair, error) {
-	key, err := newKey()
+	der, key, err := createCA(cn, now)
 	if err != nil {
 		return PEMPair{}, err
-	}
-	tmpl := &x509.Certificate{
-		SerialNumber:          serial(),
-		Subject:               pkix.Name{CommonName: cn},
-		NotBefore:             now.Add(-time.Minute),
-		NotAfter:              now.Add(CAValidity),
-		KeyUsage:              x509.KeyUsageCertSign | x509.KeyUsageCRLSign | x509.KeyUsageDigitalSignature,
-		BasicConstraintsValid: true,
-		IsCA:                  true,
-	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, key.Public(), key)
-	if err != nil {
-		return PEMPair{}, fmt.Errorf("failed to create CA %s: %w", cn, err)
 	}
 	keyDER, err := x509.MarshalPKCS8PrivateKey(key)
 	if err != nil {

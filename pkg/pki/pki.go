@@ -287,9 +287,25 @@ func ensureCA(certPath, keyPath, cn string, now time.Time) (*authority, error) {
 		}
 		return &authority{cert: cert, key: key}, nil
 	}
-	key, err = newKey()
+	der, key, err := createCA(cn, now)
 	if err != nil {
 		return nil, err
+	}
+	cert, err = x509.ParseCertificate(der)
+	if err != nil {
+		return nil, err
+	}
+	if err := writePair(certPath, keyPath, der, key); err != nil {
+		return nil, err
+	}
+	return &authority{cert: cert, key: key}, nil
+}
+
+// createCA makes a self-signed CA certificate (DER) and its key.
+func createCA(cn string, now time.Time) ([]byte, *ecdsa.PrivateKey, error) {
+	key, err := newKey()
+	if err != nil {
+		return nil, nil, err
 	}
 	tmpl := &x509.Certificate{
 		SerialNumber:          serial(),
@@ -302,16 +318,9 @@ func ensureCA(certPath, keyPath, cn string, now time.Time) (*authority, error) {
 	}
 	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, key.Public(), key)
 	if err != nil {
-		return nil, fmt.Errorf("failed to create CA %s: %w", cn, err)
+		return nil, nil, fmt.Errorf("failed to create CA %s: %w", cn, err)
 	}
-	cert, err = x509.ParseCertificate(der)
-	if err != nil {
-		return nil, err
-	}
-	if err := writePair(certPath, keyPath, der, key); err != nil {
-		return nil, err
-	}
-	return &authority{cert: cert, key: key}, nil
+	return der, key, nil
 }
 
 func ensureLeaf(certPath, keyPath string, ca *authority, spec leafSpec, now time.Time) error {
