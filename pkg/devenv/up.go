@@ -12,6 +12,7 @@ import (
 	"strings"
 	"time"
 
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/tools/clientcmd"
 	"sigs.k8s.io/yaml"
@@ -357,7 +358,8 @@ const ReadyzPoll = 250 * time.Millisecond
 
 // waitReadyz waits until knestd's /readyz answers ok: its API server is
 // ready, and, when it syncs, the syncer's caches have synced and its DNS
-// server answers (the checks knest-syncer and knest-dns). knestd writes
+// server answers (the checks knest-syncer and knest-dns); and until the
+// default kubernetes Service exists. knestd writes
 // kubeconfig once its API server is ready; a file from an earlier run
 // only reaches this run's API server, as the previous knestd has exited.
 func waitReadyz(ctx context.Context, c *Child, kubeconfig string) error {
@@ -409,6 +411,12 @@ func readyz(ctx context.Context, kubeconfig string) (ok bool, why string, checks
 			return false, "/readyz: " + err.Error(), false
 		}
 		return false, "/readyz: " + failed, true
+	}
+	// The API server makes the default kubernetes Service (which pods and
+	// the tenant's DNS name) only once its own /readyz is ok, so it can be
+	// missing for a moment after: ready means it is there too.
+	if _, err := client.CoreV1().Services(metav1.NamespaceDefault).Get(ctx, "kubernetes", metav1.GetOptions{}); err != nil {
+		return false, "the API server has not made the default/kubernetes Service yet: " + err.Error(), false
 	}
 	return true, "", false
 }
