@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"slices"
+	"strings"
 
 	corev1 "k8s.io/api/core/v1"
 	discoveryv1 "k8s.io/api/discovery/v1"
@@ -270,14 +271,14 @@ func (p *Plugin) validate(ctx context.Context, a admission.Attributes, ph phase)
 		errs = append(errs, policy.CheckCSR(obj.Spec.Request, field.NewPath("spec", "request"))...)
 	case *discovery.EndpointSlice:
 		if ph == validating {
-			p.warnEndpointAddresses(ctx, sliceAddresses(obj))
+			p.warnEndpointAddresses(ctx, a, sliceAddresses(obj))
 		}
 		if ph == validating && a.GetOperation() == admission.Create && !controllerManaged(obj.Labels) {
 			errs = append(errs, policy.CheckCount("hand-made EndpointSlices", p.handMadeSlices(), p.policy.HostLimits.EndpointSlices, "endpointSlices", p.policy)...)
 		}
 	case *core.Endpoints:
 		if ph == validating {
-			p.warnEndpointAddresses(ctx, endpointsAddresses(obj))
+			p.warnEndpointAddresses(ctx, a, endpointsAddresses(obj))
 		}
 	}
 	errs = append(errs, p.checkWebhookURLs(a.GetObject())...)
@@ -356,7 +357,16 @@ func toV1(in *core.PodSpec) (*corev1.PodSpec, error) {
 // addresses (pkg/egress). Refusing here as well made the Endpoints and
 // EndpointSlice APIs fail Kubernetes' own conformance specs for addresses
 // that never reach the host.
-func (p *Plugin) warnEndpointAddresses(ctx context.Context, addrs []policy.EndpointAddress) {
+//
+// The controller-manager's writes get no warning: it discards API warnings,
+// and its endpoint controllers write on every pod readiness change, so the
+// pod lookups would be work on the write path that nobody reads. The
+// writer's name decides only whether a warning is worded, nothing that
+// reaches the host.
+func (p *Plugin) warnEndpointAddresses(ctx context.Context, a admission.Attributes, addrs []policy.EndpointAddress) {
+	if controllerManagerWrite(a.GetUserInfo()) {
+		return
+	}
 	for _, err := range policy.CheckEndpointAddresses(addrs, p.ownsFunc(ctx)) {
 		if err.Type == field.ErrorTypeInternal {
 			// The pod cache is not ready: nothing to say yet.
@@ -364,6 +374,16 @@ func (p *Plugin) warnEndpointAddresses(ctx context.Context, addrs []policy.Endpo
 		}
 		warning.AddWarning(ctx, "", fmt.Sprintf("%s: %s is not an IP of a running pod of this cluster; the Service's endpoints will not reach the host (the syncer records a SyncRefused Event) until it is", err.Field, err.BadValue))
 	}
+}
+
+// controllerManagerWrite reports a write by the controller-manager: its own
+// identity, or one of the kube-system ServiceAccounts it runs its controllers
+// as (--use-service-account-credentials).
+func controllerManagerWrite(u user.Info) bool {
+	if u == nil {
+		return false
+	}
+	return u.GetName() == user.KubeControllerManager || strings.HasPrefix(u.GetName(), "system:serviceaccount:kube-system:")
 }
 
 // maxPodLookups bounds the pod lookups one request may cost: each is a

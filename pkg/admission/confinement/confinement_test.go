@@ -330,6 +330,62 @@ func TestEndpointLookupsAreBoundedPerRequest(t *testing.T) {
 	}
 }
 
+func TestControllerManagerEndpointWritesCostNoLookups(t *testing.T) {
+	t.Parallel()
+	plugin, err := NewFactory(policy.Default(policy.ProfileSoft))(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	t.Cleanup(cancel)
+	informed := informers.NewSharedInformerFactory(fake.NewClientset(), 0)
+	listed := fake.NewClientset()
+	admission.PluginInitializers{genericinitializer.New(listed, nil, informed, nil, nil, nil, ctx.Done(), nil)}.Initialize(plugin)
+	if err := plugin.(admission.InitializationValidator).ValidateInitialization(); err != nil {
+		t.Fatal(err)
+	}
+	informed.Start(ctx.Done())
+	informed.WaitForCacheSync(ctx.Done())
+	validate := func(u user.Info, obj runtime.Object, resource schema.GroupVersionResource) warnings {
+		t.Helper()
+		var got warnings
+		wctx := warning.WithWarningRecorder(context.Background(), &got)
+		if err := plugin.(admission.ValidationInterface).Validate(wctx, request{obj: obj, resource: resource, user: u}.attributes(), nil); err != nil {
+			t.Fatal(err)
+		}
+		return got
+	}
+	endpointsOf := func(ip string) *core.Endpoints {
+		return &core.Endpoints{Subsets: []core.EndpointSubset{{Addresses: []core.EndpointAddress{{IP: ip}}}}}
+	}
+	controllers := []user.Info{
+		&user.DefaultInfo{Name: "system:serviceaccount:kube-system:endpointslice-controller"},
+		&user.DefaultInfo{Name: "system:serviceaccount:kube-system:endpoint-controller"},
+		&user.DefaultInfo{Name: user.KubeControllerManager},
+	}
+	for _, u := range controllers {
+		if got := validate(u, slice("10.244.3.1"), endpointslices); len(got) != 0 {
+			t.Errorf("%s: warnings %q on a controller's slice", u.GetName(), got)
+		}
+		if got := validate(u, endpointsOf("10.244.3.2"), endpoints); len(got) != 0 {
+			t.Errorf("%s: warnings %q on a controller's Endpoints", u.GetName(), got)
+		}
+	}
+	if n := len(listed.Actions()); n != 0 {
+		t.Errorf("the controller-manager's writes cost %d pod lookups, want none: %v", n, listed.Actions())
+	}
+	// Anyone else, a tenant's own ServiceAccount in kube-system's likeness
+	// included, still gets the lookup and the warning.
+	for _, u := range []user.Info{tenantAdmin, &user.DefaultInfo{Name: "system:serviceaccount:kube-systemx:endpoint-controller"}} {
+		if got := validate(u, slice("10.244.3.3"), endpointslices); len(got) != 1 {
+			t.Errorf("%s: warnings %q, want one naming 10.244.3.3", u.GetName(), got)
+		}
+	}
+	if n := len(listed.Actions()); n != 2 {
+		t.Errorf("%d pod lookups for two writers' unknown addresses, want 2", n)
+	}
+}
+
 // warnings records admission warnings as the API server's handler does.
 type warnings []string
 
