@@ -13,6 +13,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -20,7 +21,8 @@ import (
 
 // The tests run this test binary as the supervised child: a real process
 // that serves HTTP on the port it is given after a start-up delay, exits
-// with ExitAsleep on /sleep, with 3 on /crash, and with 0 on SIGTERM.
+// with ExitAsleep on /sleep, with 3 on /crash, and with 0 on SIGTERM; its
+// /readyz fails after /unready.
 const childEnv = "KNEST_SUPERVISOR_TEST_CHILD"
 
 func TestMain(m *testing.M) {
@@ -44,7 +46,16 @@ func runChild() {
 	}
 	exit := make(chan int, 1)
 	mux := http.NewServeMux()
-	mux.HandleFunc("/readyz", func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, "ok") })
+	var unready atomic.Bool
+	mux.HandleFunc("/readyz", func(w http.ResponseWriter, r *http.Request) {
+		if unready.Load() {
+			http.Error(w, "[-]etcd failed", http.StatusInternalServerError)
+			return
+		}
+		io.WriteString(w, "ok")
+	})
+	mux.HandleFunc("/livez", func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, "ok") })
+	mux.HandleFunc("/unready", func(w http.ResponseWriter, r *http.Request) { unready.Store(true) })
 	mux.HandleFunc("/sleep", func(w http.ResponseWriter, r *http.Request) { exit <- ExitAsleep })
 	mux.HandleFunc("/crash", func(w http.ResponseWriter, r *http.Request) { exit <- 3 })
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) { fmt.Fprintf(w, "pid %d", os.Getpid()) })

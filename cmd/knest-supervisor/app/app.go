@@ -9,6 +9,7 @@ import (
 	"crypto/x509"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"net/http"
 	"os"
@@ -16,6 +17,7 @@ import (
 	"os/signal"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"syscall"
 	"time"
 
@@ -25,13 +27,14 @@ import (
 	"github.com/knest-dev/knest/pkg/supervisor"
 )
 
-const usage = `Usage: knest-supervisor [--knestd PATH] [--wake-timeout DURATION] -- KNESTD_FLAGS...
+const usage = `Usage: knest-supervisor [--knestd PATH] [--wake-timeout DURATION] [--health-address ADDR] -- KNESTD_FLAGS...
 
 Listens on knestd's --bind-address and --secure-port, runs knestd with
 KNESTD_FLAGS on a loopback port behind it, and proxies connections to it.
 When knestd sleeps (--sleep-after, or knest sleep), the address stays open
 and the next connection starts knestd again; it is held until the control
-plane is ready.
+plane is ready. --health-address serves /livez and /readyz over plain HTTP
+for kubelet probes, which then never wake the tenant.
 `
 
 // Run runs the supervisor until SIGTERM or SIGINT (forwarded to knestd,
@@ -40,6 +43,8 @@ func Run(ctx context.Context, args []string) error {
 	fs := pflag.NewFlagSet("knest-supervisor", pflag.ContinueOnError)
 	knestdPath := fs.String("knestd", "", "knestd binary (default: knestd next to this binary, else on PATH).")
 	wakeTimeout := fs.Duration("wake-timeout", time.Minute, "How long a connection is held while knestd wakes before it is closed.")
+	healthAddress := fs.String("health-address", "", "Serve /livez and /readyz over plain HTTP at this address (e.g. :8444), for kubelet probes: they ask knestd on loopback only while it runs, so they never wake it. Empty: none.")
+	startLimit := fs.Duration("start-limit", 5*time.Minute, "How long knestd may take to become ready, at its first start or a wake, before /livez fails.")
 	fs.Usage = func() { fmt.Fprint(os.Stderr, usage); fs.PrintDefaults() }
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, pflag.ErrHelp) {
@@ -70,6 +75,7 @@ func Run(ctx context.Context, args []string) error {
 	}
 	publicPort := l.Addr().(*net.TCPAddr).Port
 	logger := klog.Background().WithName("knest-supervisor")
+	caFile := filepath.Join(k.dataDir, "pki", "ca.crt")
 	ctx = klog.NewContext(ctx, logger)
 	s, err := supervisor.New(supervisor.Config{
 		Listener: l,
@@ -82,7 +88,9 @@ func Run(ctx context.Context, args []string) error {
 			cmd.SysProcAttr = childAttr()
 			return cmd
 		},
-		Ready:       readyz(filepath.Join(k.dataDir, "pki", "ca.crt")),
+		Ready: func(ctx context.Context, addr string) error {
+			return check(caFile)(ctx, addr, "/readyz")
+		},
 		WakeTimeout: *wakeTimeout,
 	})
 	if err != nil {
@@ -90,6 +98,17 @@ func Run(ctx context.Context, args []string) error {
 	}
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
+	if *healthAddress != "" {
+		hl, err := net.Listen("tcp", *healthAddress)
+		if err != nil {
+			l.Close()
+			return fmt.Errorf("cannot listen on --health-address: %w", err)
+		}
+		srv := &http.Server{Handler: s.HealthHandler(check(caFile), *startLimit), ReadHeaderTimeout: 5 * time.Second}
+		go func() { _ = srv.Serve(hl) }()
+		defer srv.Close()
+		logger.Info("Serving health endpoints", "address", hl.Addr().String())
+	}
 	signals := make(chan os.Signal, 2)
 	signal.Notify(signals, syscall.SIGINT, syscall.SIGTERM)
 	go func() {
@@ -154,11 +173,11 @@ func findKnestd(flag string) (string, error) {
 	return p, nil
 }
 
-// readyz checks knestd's /readyz (anonymous, as kubelets probe it),
-// verifying its serving certificate with the tenant's CA (read at each
-// probe: the first start writes it).
-func readyz(caFile string) func(context.Context, string) error {
-	return func(ctx context.Context, addr string) error {
+// check asks knestd's /readyz or /livez (anonymous, as kubelets probe
+// them), verifying its serving certificate with the tenant's CA (read at
+// each probe: the first start writes it).
+func check(caFile string) supervisor.Check {
+	return func(ctx context.Context, addr, path string) error {
 		pem, err := os.ReadFile(caFile)
 		if err != nil {
 			return err
@@ -170,7 +189,7 @@ func readyz(caFile string) func(context.Context, string) error {
 		c := &http.Client{Timeout: 5 * time.Second, Transport: &http.Transport{
 			TLSClientConfig: &tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12}, DisableKeepAlives: true,
 		}}
-		req, err := http.NewRequestWithContext(ctx, http.MethodGet, "https://"+addr+"/readyz", nil)
+		req, err := http.NewRequestWithContext(ctx, http.MethodGet, "https://"+addr+path, nil)
 		if err != nil {
 			return err
 		}
@@ -178,10 +197,27 @@ func readyz(caFile string) func(context.Context, string) error {
 		if err != nil {
 			return err
 		}
-		resp.Body.Close()
+		defer resp.Body.Close()
 		if resp.StatusCode != http.StatusOK {
-			return fmt.Errorf("/readyz: %s", resp.Status)
+			// knestd lists its failed checks ("[-]etcd failed").
+			body, _ := io.ReadAll(io.LimitReader(resp.Body, 4096))
+			return fmt.Errorf("%s: %s", resp.Status, failedChecks(string(body)))
 		}
 		return nil
 	}
+}
+
+// failedChecks keeps the failed lines of a verbose health answer, or the
+// whole (short) answer.
+func failedChecks(body string) string {
+	var failed []string
+	for _, l := range strings.Split(body, "\n") {
+		if strings.HasPrefix(l, "[-]") {
+			failed = append(failed, l)
+		}
+	}
+	if len(failed) == 0 {
+		return strings.TrimSpace(body)
+	}
+	return strings.Join(failed, "; ")
 }

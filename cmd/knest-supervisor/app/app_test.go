@@ -38,3 +38,14 @@ func TestParseKnestdFlags(t *testing.T) {
 		})
 	}
 }
+
+func TestFailedChecksNamesWhatFailed(t *testing.T) {
+	t.Parallel()
+	body := "[+]ping ok\n[-]etcd failed: reason withheld\n[+]log ok\n[-]knest-syncer failed: reason withheld\nreadyz check failed\n"
+	if got, want := failedChecks(body), "[-]etcd failed: reason withheld; [-]knest-syncer failed: reason withheld"; got != want {
+		t.Errorf("failedChecks = %q, want %q", got, want)
+	}
+	if got := failedChecks("forbidden\n"); got != "forbidden" {
+		t.Errorf("failedChecks of a short answer = %q", got)
+	}
+}
