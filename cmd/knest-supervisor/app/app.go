@@ -37,30 +37,54 @@ plane is ready. --health-address serves /livez and /readyz over plain HTTP
 for kubelet probes, which then never wake the tenant.
 `
 
+// Options are knest-supervisor's flags and knestd's after "--".
+type Options struct {
+	KnestdPath    string
+	WakeTimeout   time.Duration
+	HealthAddress string
+	StartLimit    time.Duration
+	// KnestdArgs are passed to knestd unchanged (but for the port).
+	KnestdArgs []string
+	knestd     knestdFlags
+}
+
+// Parse reads the command line: the supervisor's flags, then knestd's
+// after "--" (of which it checks those it needs).
+func Parse(args []string) (Options, error) {
+	var o Options
+	fs := pflag.NewFlagSet("knest-supervisor", pflag.ContinueOnError)
+	fs.StringVar(&o.KnestdPath, "knestd", "", "knestd binary (default: knestd next to this binary, else on PATH).")
+	fs.DurationVar(&o.WakeTimeout, "wake-timeout", time.Minute, "How long a connection is held while knestd wakes before it is closed.")
+	fs.StringVar(&o.HealthAddress, "health-address", "", "Serve /livez and /readyz over plain HTTP at this address (e.g. :8444), for kubelet probes: they ask knestd on loopback only while it runs, so they never wake it. Empty: none.")
+	fs.DurationVar(&o.StartLimit, "start-limit", 5*time.Minute, "How long knestd may take to become ready, at its first start or a wake, before /livez fails.")
+	fs.Usage = func() { fmt.Fprint(os.Stderr, usage); fs.PrintDefaults() }
+	if err := fs.Parse(args); err != nil {
+		return o, err
+	}
+	o.KnestdArgs = fs.Args()
+	if fs.ArgsLenAtDash() < 0 && len(o.KnestdArgs) > 0 {
+		return o, fmt.Errorf("knestd's flags go after \"--\": %v", o.KnestdArgs)
+	}
+	if o.WakeTimeout <= 0 || o.StartLimit <= 0 {
+		return o, errors.New("--wake-timeout and --start-limit must be positive")
+	}
+	var err error
+	o.knestd, err = parseKnestdFlags(o.KnestdArgs)
+	return o, err
+}
+
 // Run runs the supervisor until SIGTERM or SIGINT (forwarded to knestd,
 // which it then waits for) or until knestd fails.
 func Run(ctx context.Context, args []string) error {
-	fs := pflag.NewFlagSet("knest-supervisor", pflag.ContinueOnError)
-	knestdPath := fs.String("knestd", "", "knestd binary (default: knestd next to this binary, else on PATH).")
-	wakeTimeout := fs.Duration("wake-timeout", time.Minute, "How long a connection is held while knestd wakes before it is closed.")
-	healthAddress := fs.String("health-address", "", "Serve /livez and /readyz over plain HTTP at this address (e.g. :8444), for kubelet probes: they ask knestd on loopback only while it runs, so they never wake it. Empty: none.")
-	startLimit := fs.Duration("start-limit", 5*time.Minute, "How long knestd may take to become ready, at its first start or a wake, before /livez fails.")
-	fs.Usage = func() { fmt.Fprint(os.Stderr, usage); fs.PrintDefaults() }
-	if err := fs.Parse(args); err != nil {
+	o, err := Parse(args)
+	if err != nil {
 		if errors.Is(err, pflag.ErrHelp) {
 			return nil
 		}
 		return err
 	}
-	knestdArgs := fs.Args()
-	if fs.ArgsLenAtDash() < 0 && len(knestdArgs) > 0 {
-		return fmt.Errorf("knestd's flags go after \"--\": %v", knestdArgs)
-	}
-	k, err := parseKnestdFlags(knestdArgs)
-	if err != nil {
-		return err
-	}
-	path, err := findKnestd(*knestdPath)
+	knestdArgs, k := o.KnestdArgs, o.knestd
+	path, err := findKnestd(o.KnestdPath)
 	if err != nil {
 		return err
 	}
@@ -91,20 +115,20 @@ func Run(ctx context.Context, args []string) error {
 		Ready: func(ctx context.Context, addr string) error {
 			return check(caFile)(ctx, addr, "/readyz")
 		},
-		WakeTimeout: *wakeTimeout,
+		WakeTimeout: o.WakeTimeout,
 	})
 	if err != nil {
 		return err
 	}
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	if *healthAddress != "" {
-		hl, err := net.Listen("tcp", *healthAddress)
+	if o.HealthAddress != "" {
+		hl, err := net.Listen("tcp", o.HealthAddress)
 		if err != nil {
 			l.Close()
 			return fmt.Errorf("cannot listen on --health-address: %w", err)
 		}
-		srv := &http.Server{Handler: s.HealthHandler(check(caFile), *startLimit), ReadHeaderTimeout: 5 * time.Second}
+		srv := &http.Server{Handler: s.HealthHandler(check(caFile), o.StartLimit), ReadHeaderTimeout: 5 * time.Second}
 		go func() { _ = srv.Serve(hl) }()
 		defer srv.Close()
 		logger.Info("Serving health endpoints", "address", hl.Addr().String())
