@@ -23,9 +23,10 @@ type Check func(ctx context.Context, addr, path string) error
 //     itself does); once knestd was ready, knestd's own /livez.
 //   - /readyz: ok while knestd sleeps or wakes (connections are accepted
 //     and held until it is ready, so the pod should stay in its Services'
-//     endpoints); failed while knestd starts for the first time in this
+//     endpoints; a wake lasts until knestd's whole /readyz was ok once, or
+//     startLimit); failed while knestd starts for the first time in this
 //     supervisor's life (a new pod is not ready before its control plane
-//     is); once knestd is ready, knestd's own /readyz.
+//     is); then knestd's own /readyz.
 //
 // Asking knestd goes to its loopback address directly, never through the
 // proxy, and only while it runs: a probe never wakes the tenant. knestd
@@ -54,7 +55,7 @@ func (s *Supervisor) HealthHandler(check Check, startLimit time.Duration) http.H
 // health answers one probe of path: whether it passes, and why.
 func (s *Supervisor) health(ctx context.Context, check Check, startLimit time.Duration, path string) (bool, string) {
 	s.mu.Lock()
-	c, everReady, stopping := s.child, s.everReady, s.stopping
+	c, stopping := s.child, s.stopping
 	s.mu.Unlock()
 	switch {
 	case stopping:
@@ -64,23 +65,34 @@ func (s *Supervisor) health(ctx context.Context, check Check, startLimit time.Du
 	case c == nil:
 		return true, "ok: asleep (a connection to the API address wakes the tenant)"
 	}
-	select {
-	case <-c.ready:
-		if err := check(ctx, c.addr, path); err != nil {
-			return false, fmt.Sprintf("knestd %s: %v", path, err)
-		}
-		return true, "ok: awake"
-	default:
-	}
 	elapsed := time.Since(c.started)
 	running := elapsed.Round(time.Second)
+	select {
+	case <-c.ready:
+		err := check(ctx, c.addr, path)
+		switch {
+		case err == nil:
+			if path == "/readyz" {
+				c.fullyReady.Store(true)
+			}
+			return true, "ok: awake"
+		case path == "/readyz" && c.wake && !c.fullyReady.Load() && elapsed <= startLimit:
+			// Connections are proxied once the API server is ready
+			// (Config.Ready); knestd's own checks (the syncer's caches)
+			// follow within moments of a wake.
+			return true, fmt.Sprintf("ok: waking (%s; the API server answers, knestd's /readyz not yet: %v)", running, err)
+		default:
+			return false, fmt.Sprintf("knestd %s: %v", path, err)
+		}
+	default:
+	}
 	if path == "/livez" {
 		if elapsed > startLimit {
 			return false, fmt.Sprintf("knestd was started %s ago and is not ready (limit %s)", running, startLimit)
 		}
 		return true, fmt.Sprintf("ok: knestd is starting (%s)", running)
 	}
-	if everReady {
+	if c.wake {
 		return true, fmt.Sprintf("ok: waking (%s; connections are held until knestd is ready)", running)
 	}
 	return false, fmt.Sprintf("knestd is starting (%s) and not ready yet", running)

@@ -114,3 +114,36 @@ func TestLivenessFailsWhenKnestdDoesNotBecomeReadyInTime(t *testing.T) {
 	wantProbe(t, srv, "a start past its limit", "/livez", http.StatusServiceUnavailable, "is not ready (limit 100ms)")
 	wantProbe(t, srv, "a start past its limit", "/readyz", http.StatusServiceUnavailable, "knestd is starting")
 }
+
+// TestAWakeIsReadyWhileKnestdsOwnChecksCatchUp: connections are proxied
+// once the API server is ready; the pod stays ready until knestd's whole
+// /readyz passes, on a wake, but not on the first start.
+func TestAWakeIsReadyWhileKnestdsOwnChecksCatchUp(t *testing.T) {
+	t.Parallel()
+	const syncDelay = 4 * time.Second
+	h := startSyncing(t, 0, syncDelay, time.Minute)
+	srv := httptest.NewServer(h.s.HealthHandler(childCheck, time.Minute))
+	t.Cleanup(srv.Close)
+	if _, err := h.get("/"); err != nil {
+		t.Fatal(err)
+	}
+	// The first start, API-ready, syncer not yet: not ready.
+	wantProbe(t, srv, "first start, syncing", "/readyz", http.StatusServiceUnavailable, "[-]knest-syncer failed")
+	time.Sleep(syncDelay)
+	wantProbe(t, srv, "first start, synced", "/readyz", http.StatusOK, "ok: awake")
+
+	_, _ = h.get("/sleep")
+	waitAsleep(t, h.s)
+	if _, err := h.get("/"); err != nil {
+		t.Fatalf("the held request: %v", err)
+	}
+	// Woken, API-ready, syncer not yet: still ready (waking).
+	wantProbe(t, srv, "woken, syncing", "/readyz", http.StatusOK, "ok: waking")
+	time.Sleep(syncDelay)
+	wantProbe(t, srv, "woken, synced", "/readyz", http.StatusOK, "ok: awake")
+	// From then on knestd's /readyz decides.
+	if _, err := h.get("/unready"); err != nil {
+		t.Fatal(err)
+	}
+	wantProbe(t, srv, "awake, knestd unready", "/readyz", http.StatusServiceUnavailable, "[-]etcd failed")
+}

@@ -10,6 +10,7 @@ import (
 	"os/exec"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -55,6 +56,12 @@ type child struct {
 	cmd     *exec.Cmd
 	addr    string
 	started time.Time
+	// wake is set when an earlier child was ready: this start is a wake,
+	// during which connections are held.
+	wake bool
+	// fullyReady is set once knestd's whole /readyz answered ok to a
+	// health probe (Ready may check less of it).
+	fullyReady atomic.Bool
 	// ready is closed once Ready answered nil; exited once the process
 	// has exited, with its status in err.
 	ready  chan struct{}
@@ -176,7 +183,7 @@ func (s *Supervisor) awake(ctx context.Context) (*child, error) {
 	if err := cmd.Start(); err != nil {
 		return nil, fmt.Errorf("supervisor: failed to start knestd: %w", err)
 	}
-	c := &child{cmd: cmd, addr: net.JoinHostPort("127.0.0.1", strconv.Itoa(port)), started: begin, ready: make(chan struct{}), exited: make(chan struct{})}
+	c := &child{cmd: cmd, addr: net.JoinHostPort("127.0.0.1", strconv.Itoa(port)), started: begin, wake: s.everReady, ready: make(chan struct{}), exited: make(chan struct{})}
 	s.child = c
 	s.wakes++
 	logger.Info("Started knestd", "pid", cmd.Process.Pid, "address", c.addr, "start", s.wakes)

@@ -25,6 +25,10 @@ import (
 // /readyz fails after /unready.
 const childEnv = "KNEST_SUPERVISOR_TEST_CHILD"
 
+// syncDelayEnv is how long the child's whole /readyz fails after it
+// listens (as knestd's does until its syncer's caches sync).
+const syncDelayEnv = "KNEST_SUPERVISOR_TEST_SYNC_DELAY"
+
 func TestMain(m *testing.M) {
 	if os.Getenv(childEnv) != "" {
 		runChild()
@@ -47,7 +51,15 @@ func runChild() {
 	exit := make(chan int, 1)
 	mux := http.NewServeMux()
 	var unready atomic.Bool
+	// Like knestd's, /readyz?exclude=... skips its own checks, which
+	// pass syncDelay after it listens.
+	syncDelay, _ := time.ParseDuration(os.Getenv(syncDelayEnv))
+	listening := time.Now()
 	mux.HandleFunc("/readyz", func(w http.ResponseWriter, r *http.Request) {
+		if !r.URL.Query().Has("exclude") && time.Since(listening) < syncDelay {
+			http.Error(w, "[-]knest-syncer failed", http.StatusInternalServerError)
+			return
+		}
 		if unready.Load() {
 			http.Error(w, "[-]etcd failed", http.StatusInternalServerError)
 			return
@@ -80,6 +92,13 @@ type harness struct {
 
 func start(t *testing.T, delay, wakeTimeout time.Duration) *harness {
 	t.Helper()
+	return startSyncing(t, delay, 0, wakeTimeout)
+}
+
+// startSyncing starts a supervisor whose children are API-ready delay
+// after they start, and wholly ready syncDelay later.
+func startSyncing(t *testing.T, delay, syncDelay, wakeTimeout time.Duration) *harness {
+	t.Helper()
 	l, err := net.Listen("tcp4", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -88,12 +107,13 @@ func start(t *testing.T, delay, wakeTimeout time.Duration) *harness {
 		Listener: l,
 		Command: func(port int) *exec.Cmd {
 			cmd := exec.Command(os.Args[0], strconv.Itoa(port), delay.String())
-			cmd.Env = append(os.Environ(), childEnv+"=1")
+			cmd.Env = append(os.Environ(), childEnv+"=1", syncDelayEnv+"="+syncDelay.String())
 			cmd.Stderr = os.Stderr
 			return cmd
 		},
 		Ready: func(ctx context.Context, addr string) error {
-			req, _ := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+addr+"/readyz", nil)
+			// As knest-supervisor's: the API server's readiness.
+			req, _ := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+addr+"/readyz?exclude=knest-syncer", nil)
 			resp, err := http.DefaultClient.Do(req)
 			if err != nil {
 				return err

@@ -113,7 +113,7 @@ func Run(ctx context.Context, args []string) error {
 			return cmd
 		},
 		Ready: func(ctx context.Context, addr string) error {
-			return check(caFile)(ctx, addr, "/readyz")
+			return check(caFile)(ctx, addr, apiReadyz)
 		},
 		WakeTimeout: o.WakeTimeout,
 	})
@@ -146,6 +146,18 @@ func Run(ctx context.Context, args []string) error {
 	logger.Info("Serving the tenant's API address", "address", l.Addr().String(), "knestd", path)
 	return s.Serve(ctx)
 }
+
+// apiReadyz is knestd's /readyz without its own checks (pkg/knestd
+// ReadyzSyncer and ReadyzDNS: the syncer's caches and the DNS server,
+// which serve the tenant's pods and the host, not its API clients). A held
+// connection is proxied once the API server is ready, not once the syncer
+// also is: a wake's first answer comes that much sooner (1-2 s of a
+// syncing tenant's wake), and a client's TLS handshake, which completes
+// only when the connection is proxied, is further from client-go's 10 s
+// limit. The pod's readiness (--health-address) stays knestd's whole
+// /readyz. A name that no longer matches is ignored by the API server,
+// which then checks everything: slower, never wrong.
+const apiReadyz = "/readyz?exclude=knest-syncer&exclude=knest-dns"
 
 // knestdFlags are the knestd flags the supervisor reads.
 type knestdFlags struct {
