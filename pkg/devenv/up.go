@@ -48,7 +48,7 @@ type Options struct {
 	Supervisor string
 	SleepAfter time.Duration
 	Host       HostOptions
-	Tenants          []TenantOptions
+	Tenants    []TenantOptions
 	// Progress, if not nil, gets a line as each process starts, naming
 	// its log.
 	Progress io.Writer
