@@ -1,6 +1,8 @@
 # syntax=docker/dockerfile:1
-# knestd image: a static binary (CGO_ENABLED=0: nothing in knestd needs cgo)
-# on a minimal, non-root base. The chart runs it as UID/GID 65532 with a
+# knestd image: static binaries (CGO_ENABLED=0: nothing in knestd needs cgo)
+# on a minimal, non-root base: knestd, the entrypoint, and knest-supervisor,
+# which the chart runs in front of knestd when sleep.enabled (README "Sleep
+# and wake"; it finds knestd next to itself). The chart runs it as UID/GID 65532 with a
 # read-only root filesystem; knestd writes only to its data volume and /tmp.
 #
 # Multi-arch without emulation: the build stage runs on the build machine's
@@ -18,10 +20,12 @@ COPY . .
 # carries knest's version (the chart's) and the Kubernetes version, with
 # commit "unknown".
 RUN --mount=type=cache,target=/go/pkg/mod --mount=type=cache,target=/root/.cache/go-build \
-    CGO_ENABLED=0 GOOS=$TARGETOS GOARCH=$TARGETARCH \
-    go build -trimpath -ldflags "-s -w $(bash hack/ldflags.sh)" -o /out/knestd ./cmd/knestd
+    export CGO_ENABLED=0 GOOS=$TARGETOS GOARCH=$TARGETARCH && \
+    ldflags="-s -w $(bash hack/ldflags.sh)" && \
+    go build -trimpath -ldflags "${ldflags}" -o /out/knestd ./cmd/knestd && \
+    go build -trimpath -ldflags "${ldflags}" -o /out/knest-supervisor ./cmd/knest-supervisor
 
 FROM gcr.io/distroless/static-debian12:nonroot
-COPY --from=build /out/knestd /usr/local/bin/knestd
+COPY --from=build /out/knestd /out/knest-supervisor /usr/local/bin/
 USER 65532:65532
 ENTRYPOINT ["/usr/local/bin/knestd"]

@@ -1,7 +1,7 @@
 # knest: targets are thin; the work is in hack/.
 SHELL := /usr/bin/env bash
 
-.PHONY: all demo run build test test-unit test-syncer test-integration test-e2e test-e2e-kind verify release conformance conformance-ci bench-startup bench-sleep bench-devcluster bench-sync bench-density clean
+.PHONY: all demo run build test test-unit test-syncer test-integration test-e2e test-e2e-kind verify release conformance conformance-ci bench-startup bench-sleep bench-sleep-syncing bench-devcluster bench-sync bench-density clean
 
 all: build
 
@@ -66,6 +66,10 @@ bench-startup: build
 ## bench-sleep: a sleeping tenant's RSS and CPU (knest-supervisor) and its wake to first answer, as JSON
 bench-sleep: build
 	go run ./hack/bench/sleep --supervisor bin/knest-supervisor --knestd bin/knestd --runs 3
+
+## bench-sleep-syncing: the same for a syncing tenant (devcluster host, pool nodes, 3 running pods) and its pods' return, as JSON
+bench-sleep-syncing: build
+	go run ./hack/bench/sleep --syncing --knest-dev bin/knest-dev --supervisor bin/knest-supervisor --knestd bin/knestd --runs 3 --pods 3
 
 ## bench-devcluster: devcluster start to nodes Ready and to a 10-pod Deployment Running, RSS
 bench-devcluster: build

@@ -127,6 +127,8 @@ func TestGolden(t *testing.T) {
 		"dev": {"knestd": map[string]any{"enabled": false}},
 		// Virtual Nodes show host node info: a cluster-scoped grant.
 		"nodeinfo": {"hostNodeInfo": true},
+		// knest-supervisor in front of knestd, probes on its health port.
+		"sleep": {"sleep": map[string]any{"enabled": true, "after": "30m", "wakeTimeout": "1m", "healthPort": 8444}, "networkPolicy": map[string]any{"enabled": true}},
 		"egress": {
 			"isolation": "soft",
 			"expose":    map[string]any{"enabled": true, "hostname": "acme.tenants.example.com", "loadBalancerSourceRanges": []any{"198.51.100.0/24"}},

@@ -199,8 +199,9 @@ func TestEveryObjectCarriesTheUsualLabels(t *testing.T) {
 					t.Errorf("%s %s: label %s=%q, want %q", obj.Kind, obj.Metadata.Name, k, obj.Metadata.Labels[k], v)
 				}
 			}
-			if obj.Metadata.Labels["app.kubernetes.io/version"] == "" {
-				t.Errorf("%s %s has no app.kubernetes.io/version", obj.Kind, obj.Metadata.Name)
+			// knest's version (the chart's appVersion), not Kubernetes'.
+			if v := obj.Metadata.Labels["app.kubernetes.io/version"]; v != "v0.1.0" {
+				t.Errorf("%s %s: app.kubernetes.io/version %q, want knest's v0.1.0", obj.Kind, obj.Metadata.Name, v)
 			}
 		}
 	}

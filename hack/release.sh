@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Builds a release into _output/release: the knest CLI for linux, darwin
-# and windows on amd64 and arm64, knestd for linux amd64 and arm64 (all
+# and windows on amd64 and arm64, knestd and knest-supervisor for linux
+# amd64 and arm64 (all
 # static, CGO_ENABLED=0, stripped), the packaged chart, an SPDX SBOM of the
 # binaries and SHA256SUMS. The knestd images are built by the Dockerfile
 # (docker buildx build --platform linux/amd64,linux/arm64).
@@ -56,12 +57,13 @@ for platform in linux/amd64 linux/arm64 darwin/amd64 darwin/arm64 windows/amd64 
 done
 for arch in amd64 arm64; do
   build linux "${arch}" knestd
+  build linux "${arch}" knest-supervisor
 done
 rm -f "${out}/.build.log"
 
 go run ./hack/release chart --out "${out}" ${push:+--push "${push}"}
 go run ./hack/release sbom --out "${out}/knest-${version}.spdx.json" --name knest --version "${version}" \
-  "${out}"/knest-"${version}"-* "${out}"/knestd-"${version}"-*
+  "${out}"/knest-"${version}"-* "${out}"/knestd-"${version}"-* "${out}"/knest-supervisor-"${version}"-*
 (cd "${out}" && sha256sum -- * >SHA256SUMS && sha256sum --check --quiet SHA256SUMS)
 
 if [ ${#missing[@]} -gt 0 ]; then

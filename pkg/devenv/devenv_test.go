@@ -3,8 +3,10 @@ package devenv
 import (
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/google/go-cmp/cmp"
 
@@ -162,5 +164,24 @@ func TestDevPolicy(t *testing.T) {
 		if gw := p.Exposure.Gateway; gw == nil || gw.Namespace != DevGatewayNamespace || gw.Name != DevGatewayName {
 			t.Errorf("routes attach to %v, want the dev host's Gateway %s/%s", gw, DevGatewayNamespace, DevGatewayName)
 		}
+	}
+}
+
+func TestKnestdRunsBehindTheSupervisorWhenOneIsGiven(t *testing.T) {
+	t.Parallel()
+	args := []string{"--data-dir=/d/tenants/a", "--secure-port=0"}
+	e := &Env{opts: Options{Knestd: "/bin/knestd"}}
+	if bin, got := e.knestdCommand(args); bin != "/bin/knestd" || !slices.Equal(got, args) {
+		t.Errorf("without a supervisor: %s %v, want knestd with its flags", bin, got)
+	}
+	e.opts.Supervisor = "/bin/knest-supervisor"
+	bin, got := e.knestdCommand(args)
+	want := []string{"--knestd", "/bin/knestd", "--wake-timeout", "3m", "--", "--data-dir=/d/tenants/a", "--secure-port=0"}
+	if bin != "/bin/knest-supervisor" || !slices.Equal(got, want) {
+		t.Errorf("with a supervisor: %s %v, want knest-supervisor %v", bin, got, want)
+	}
+	e.opts.SleepAfter = 5 * time.Minute
+	if _, got := e.knestdCommand(args); !slices.Equal(got, append(want, "--sleep-after=5m0s")) {
+		t.Errorf("with --sleep-after: %v", got)
 	}
 }

@@ -41,8 +41,14 @@ type Options struct {
 	// KnestDev is the knest-dev binary, which runs the host (`knest-dev
 	// host`); Knestd runs each tenant.
 	KnestDev, Knestd string
-	Host             HostOptions
-	Tenants          []TenantOptions
+	// Supervisor, if set, is the knest-supervisor binary that runs in
+	// front of each tenant's knestd, as the chart's sleep.enabled runs
+	// it: the tenant can sleep (knest sleep) and wakes on a connection.
+	// SleepAfter is knestd's --sleep-after then (0: only on request).
+	Supervisor string
+	SleepAfter time.Duration
+	Host       HostOptions
+	Tenants    []TenantOptions
 	// Progress, if not nil, gets a line as each process starts, naming
 	// its log.
 	Progress io.Writer
@@ -335,12 +341,26 @@ func (e *Env) startKnestd(t *TenantEnv, extraArgs []string) error {
 	if bringsPolicy(extraArgs) {
 		args = slices.DeleteFunc(args, func(a string) bool { return strings.HasPrefix(a, "--policy-file=") })
 	}
-	child, err := StartChild("tenant "+t.Name, log, TenantReadyMessage, e.opts.Knestd, append(args, extraArgs...)...)
+	bin, args := e.knestdCommand(append(args, extraArgs...))
+	child, err := StartChild("tenant "+t.Name, log, TenantReadyMessage, bin, args...)
 	if err != nil {
 		return err
 	}
 	t.Knestd = child
 	return nil
+}
+
+// knestdCommand is the binary and arguments that run a tenant's knestd
+// with args: knestd itself, or knest-supervisor in front of it.
+func (e *Env) knestdCommand(args []string) (string, []string) {
+	if e.opts.Supervisor == "" {
+		return e.opts.Knestd, args
+	}
+	sup := append([]string{"--knestd", e.opts.Knestd, "--wake-timeout", "3m", "--"}, args...)
+	if e.opts.SleepAfter > 0 {
+		sup = append(sup, "--sleep-after="+e.opts.SleepAfter.String())
+	}
+	return e.opts.Supervisor, sup
 }
 
 func (e *Env) waitKnestd(ctx context.Context, t *TenantEnv) error {

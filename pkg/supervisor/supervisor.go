@@ -10,6 +10,7 @@ import (
 	"os/exec"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -45,12 +46,22 @@ type Supervisor struct {
 	stopping bool
 	failed   chan error // the first failure of a child, for Serve
 	wakes    int
+	// everReady is set once a child was ready: a later start is a wake,
+	// during which connections are held.
+	everReady bool
 }
 
 // child is one knestd process.
 type child struct {
-	cmd  *exec.Cmd
-	addr string
+	cmd     *exec.Cmd
+	addr    string
+	started time.Time
+	// wake is set when an earlier child was ready: this start is a wake,
+	// during which connections are held.
+	wake bool
+	// fullyReady is set once knestd's whole /readyz answered ok to a
+	// health probe (Ready may check less of it).
+	fullyReady atomic.Bool
 	// ready is closed once Ready answered nil; exited once the process
 	// has exited, with its status in err.
 	ready  chan struct{}
@@ -172,7 +183,7 @@ func (s *Supervisor) awake(ctx context.Context) (*child, error) {
 	if err := cmd.Start(); err != nil {
 		return nil, fmt.Errorf("supervisor: failed to start knestd: %w", err)
 	}
-	c := &child{cmd: cmd, addr: net.JoinHostPort("127.0.0.1", strconv.Itoa(port)), ready: make(chan struct{}), exited: make(chan struct{})}
+	c := &child{cmd: cmd, addr: net.JoinHostPort("127.0.0.1", strconv.Itoa(port)), started: begin, wake: s.everReady, ready: make(chan struct{}), exited: make(chan struct{})}
 	s.child = c
 	s.wakes++
 	logger.Info("Started knestd", "pid", cmd.Process.Pid, "address", c.addr, "start", s.wakes)
@@ -188,6 +199,9 @@ func (s *Supervisor) awake(ctx context.Context) (*child, error) {
 		for probeCtx.Err() == nil {
 			if s.cfg.Ready(probeCtx, c.addr) == nil {
 				logger.Info("knestd is ready", "pid", cmd.Process.Pid, "elapsed", time.Since(begin).Round(time.Millisecond).String())
+				s.mu.Lock()
+				s.everReady = true
+				s.mu.Unlock()
 				close(c.ready)
 				return
 			}

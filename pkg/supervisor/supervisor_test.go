@@ -13,6 +13,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -20,8 +21,13 @@ import (
 
 // The tests run this test binary as the supervised child: a real process
 // that serves HTTP on the port it is given after a start-up delay, exits
-// with ExitAsleep on /sleep, with 3 on /crash, and with 0 on SIGTERM.
+// with ExitAsleep on /sleep, with 3 on /crash, and with 0 on SIGTERM; its
+// /readyz fails after /unready.
 const childEnv = "KNEST_SUPERVISOR_TEST_CHILD"
+
+// syncDelayEnv is how long the child's whole /readyz fails after it
+// listens (as knestd's does until its syncer's caches sync).
+const syncDelayEnv = "KNEST_SUPERVISOR_TEST_SYNC_DELAY"
 
 func TestMain(m *testing.M) {
 	if os.Getenv(childEnv) != "" {
@@ -44,7 +50,24 @@ func runChild() {
 	}
 	exit := make(chan int, 1)
 	mux := http.NewServeMux()
-	mux.HandleFunc("/readyz", func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, "ok") })
+	var unready atomic.Bool
+	// Like knestd's, /readyz?exclude=... skips its own checks, which
+	// pass syncDelay after it listens.
+	syncDelay, _ := time.ParseDuration(os.Getenv(syncDelayEnv))
+	listening := time.Now()
+	mux.HandleFunc("/readyz", func(w http.ResponseWriter, r *http.Request) {
+		if !r.URL.Query().Has("exclude") && time.Since(listening) < syncDelay {
+			http.Error(w, "[-]knest-syncer failed", http.StatusInternalServerError)
+			return
+		}
+		if unready.Load() {
+			http.Error(w, "[-]etcd failed", http.StatusInternalServerError)
+			return
+		}
+		io.WriteString(w, "ok")
+	})
+	mux.HandleFunc("/livez", func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, "ok") })
+	mux.HandleFunc("/unready", func(w http.ResponseWriter, r *http.Request) { unready.Store(true) })
 	mux.HandleFunc("/sleep", func(w http.ResponseWriter, r *http.Request) { exit <- ExitAsleep })
 	mux.HandleFunc("/crash", func(w http.ResponseWriter, r *http.Request) { exit <- 3 })
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) { fmt.Fprintf(w, "pid %d", os.Getpid()) })
@@ -69,6 +92,13 @@ type harness struct {
 
 func start(t *testing.T, delay, wakeTimeout time.Duration) *harness {
 	t.Helper()
+	return startSyncing(t, delay, 0, wakeTimeout)
+}
+
+// startSyncing starts a supervisor whose children are API-ready delay
+// after they start, and wholly ready syncDelay later.
+func startSyncing(t *testing.T, delay, syncDelay, wakeTimeout time.Duration) *harness {
+	t.Helper()
 	l, err := net.Listen("tcp4", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -77,12 +107,13 @@ func start(t *testing.T, delay, wakeTimeout time.Duration) *harness {
 		Listener: l,
 		Command: func(port int) *exec.Cmd {
 			cmd := exec.Command(os.Args[0], strconv.Itoa(port), delay.String())
-			cmd.Env = append(os.Environ(), childEnv+"=1")
+			cmd.Env = append(os.Environ(), childEnv+"=1", syncDelayEnv+"="+syncDelay.String())
 			cmd.Stderr = os.Stderr
 			return cmd
 		},
 		Ready: func(ctx context.Context, addr string) error {
-			req, _ := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+addr+"/readyz", nil)
+			// As knest-supervisor's: the API server's readiness.
+			req, _ := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+addr+"/readyz?exclude=knest-syncer", nil)
 			resp, err := http.DefaultClient.Do(req)
 			if err != nil {
 				return err

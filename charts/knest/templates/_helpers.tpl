@@ -24,13 +24,26 @@ knest.io/component: knestd
 knest.io/control-plane: {{ include "knest.tenant" . }}
 {{- end -}}
 
-{{/* The knestd image reference. */}}
+{{/* The knestd image reference. global.imageRegistry, when set, replaces
+the repository's registry (its first component when that names a host:
+it holds a dot or a colon, or is localhost) and keeps the path. */}}
 {{- define "knest.image" -}}
 {{- $tag := .Values.knestd.image.tag | default (printf "v%s" .Chart.Version) -}}
+{{- $repo := .Values.knestd.image.repository -}}
+{{- $registry := "" -}}
+{{- with .Values.global }}{{ $registry = .imageRegistry | default "" }}{{ end -}}
+{{- if $registry -}}
+{{- $parts := splitList "/" $repo -}}
+{{- $first := first $parts -}}
+{{- if and (gt (len $parts) 1) (or (contains "." $first) (contains ":" $first) (eq $first "localhost")) -}}
+{{- $parts = rest $parts -}}
+{{- end -}}
+{{- $repo = printf "%s/%s" (trimSuffix "/" $registry) (join "/" $parts) -}}
+{{- end -}}
 {{- if hasPrefix "sha256:" $tag -}}
-{{ .Values.knestd.image.repository }}@{{ $tag }}
+{{ $repo }}@{{ $tag }}
 {{- else -}}
-{{ .Values.knestd.image.repository }}:{{ $tag }}
+{{ $repo }}:{{ $tag }}
 {{- end -}}
 {{- end -}}
 

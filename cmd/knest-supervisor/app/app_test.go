@@ -1,6 +1,9 @@
 package app
 
 import (
+	"net/url"
+	"os"
+	"slices"
 	"strings"
 	"testing"
 )
@@ -36,5 +39,44 @@ func TestParseKnestdFlags(t *testing.T) {
 				t.Errorf("got %+v, %v; want %+v", got, err, tt.want)
 			}
 		})
+	}
+}
+
+func TestFailedChecksNamesWhatFailed(t *testing.T) {
+	t.Parallel()
+	body := "[+]ping ok\n[-]etcd failed: reason withheld\n[+]log ok\n[-]knest-syncer failed: reason withheld\nreadyz check failed\n"
+	if got, want := failedChecks(body), "[-]etcd failed: reason withheld; [-]knest-syncer failed: reason withheld"; got != want {
+		t.Errorf("failedChecks = %q, want %q", got, want)
+	}
+	if got := failedChecks("forbidden\n"); got != "forbidden" {
+		t.Errorf("failedChecks of a short answer = %q", got)
+	}
+}
+
+// TestTheWakeSkipsExactlyKnestdsOwnChecks keeps apiReadyz's names those of
+// pkg/knestd (not imported: the supervisor links no control-plane code).
+func TestTheWakeSkipsExactlyKnestdsOwnChecks(t *testing.T) {
+	t.Parallel()
+	src, err := os.ReadFile("../../../pkg/knestd/readiness.go")
+	if err != nil {
+		t.Fatal(err)
+	}
+	u, err := url.Parse(apiReadyz)
+	if err != nil {
+		t.Fatal(err)
+	}
+	excluded := u.Query()["exclude"]
+	for _, want := range []string{`ReadyzSyncer = "`, `ReadyzDNS    = "`} {
+		i := strings.Index(string(src), want)
+		if i < 0 {
+			t.Fatalf("pkg/knestd/readiness.go no longer declares %q", want)
+		}
+		name := strings.SplitN(string(src[i+len(want):]), `"`, 2)[0]
+		if !slices.Contains(excluded, name) {
+			t.Errorf("knestd's check %q is not excluded from the wake's readiness (%s)", name, apiReadyz)
+		}
+	}
+	if u.Path != "/readyz" || len(excluded) != 2 {
+		t.Errorf("apiReadyz %s: want /readyz without exactly knestd's two checks", apiReadyz)
 	}
 }

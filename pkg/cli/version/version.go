@@ -32,6 +32,10 @@ type Chart struct {
 	AppVersion string `json:"appVersion"`
 }
 
+// KubernetesVersionAnnotation, on the chart (Chart.yaml), names the
+// tenants' Kubernetes version; the chart's appVersion is knest's.
+const KubernetesVersionAnnotation = "knest.dev/kubernetes-version"
+
 // Get returns the running CLI's Info.
 func Get() (Info, error) {
 	chrt, err := charts.Knest()
@@ -40,7 +44,7 @@ func Get() (Info, error) {
 	}
 	m := chrt.Metadata
 	return Info{Client: version.Get(), Chart: Chart{Name: m.Name, Version: m.Version, AppVersion: m.AppVersion},
-		Kubernetes: m.AppVersion}, nil
+		Kubernetes: m.Annotations[KubernetesVersionAnnotation]}, nil
 }
 
 // NewCommand returns `knest version`.

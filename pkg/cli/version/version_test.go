@@ -48,6 +48,11 @@ func TestVersionJSON(t *testing.T) {
 	if chart["name"] != "knest" || chart["version"] == "" {
 		t.Errorf("chart = %v, want name knest and its version", got["chart"])
 	}
+	// The chart's appVersion is knest's version (the knestd image's tag),
+	// not Kubernetes'.
+	if v, _ := chart["version"].(string); chart["appVersion"] != "v"+v {
+		t.Errorf("chart appVersion %v, want v<chart version> (knest's version)", chart["appVersion"])
+	}
 	// The tenants run the Kubernetes this repository builds knestd from.
 	if want := kubernetesInGoMod(t); got["kubernetes"] != want || !strings.Contains(out, `"`+want+`"`) {
 		t.Errorf("kubernetes = %v, want %s (go.mod)", got["kubernetes"], want)

@@ -34,6 +34,7 @@ type Up struct {
 	PoolsFile      string
 	Isolation      policy.Profile
 	HostNodeInfo   bool
+	SleepAfter     time.Duration
 }
 
 // UpLong is the long help of `knest dev up`.
@@ -50,7 +51,10 @@ const UpExample = `  # A host with tenant "demo" (hard isolation), data in ./_ou
   knest dev up --dir _output/dev
 
   # Two tenants with different profiles, four general nodes
-  knest dev up --dir /tmp/dev --tenants team-a:hard,team-b:soft --nodes 4`
+  knest dev up --dir /tmp/dev --tenants team-a:hard,team-b:soft --nodes 4
+
+  # Tenants that sleep after 5 idle minutes (knest-supervisor in front of knestd)
+  knest dev up --dir /tmp/dev --sleep-after 5m`
 
 // NewUp returns the defaults of `knest dev up`.
 func NewUp() *Up {
@@ -69,6 +73,7 @@ func (o *Up) AddFlags(f *pflag.FlagSet) {
 	f.StringVar(&o.PodCIDR, "pod-cidr", o.PodCIDR, "host pod CIDR")
 	f.StringVar(&o.PoolsFile, "pools", "", "YAML file of host node pools: name, count, labels, taints, cpu, memory, maxPods (replaces --nodes and --sandboxed-nodes)")
 	f.Var(&o.Isolation, "isolation", "isolation profile of tenants listed without one: hard (kata RuntimeClass, sandboxed pool, images always pulled, Pod Security baseline) or soft (general nodes, baseline)")
+	f.DurationVar(&o.SleepAfter, "sleep-after", 0, "run each tenant's knestd behind knest-supervisor, as the chart's sleep.enabled does, and let it sleep after this long without API requests from its users (knest sleep --tenant-kubeconfig puts it to sleep at once; the next request wakes it); 0: no supervisor")
 	f.BoolVar(&o.HostNodeInfo, "host-node-info", false, "let every tenant's virtual nodes show their host node's zone, region, arch, OS, instance type and capacity (chart value hostNodeInfo)")
 }
 

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"syscall"
@@ -40,8 +41,9 @@ func (p *KnestdPod) Server(apiPort int32) string {
 }
 
 // StartKnestdAsPod waits until pod name in namespace runs (what a kubelet
-// waits for: scheduled, volumes bound), then starts bin/knestd with its
-// container's arguments and environment. What a pod would provide
+// waits for: scheduled, volumes bound), then starts bin/knestd (or
+// bin/knest-supervisor, when the container runs it) with its container's
+// arguments and environment. What a pod would provide
 // differently is provided locally, and only that:
 //   - each volume the container mounts is a local directory holding what
 //     the volume would: nothing for a claim or an emptyDir, the keys of a
@@ -87,10 +89,18 @@ func StartKnestdAsPod(t testing.TB, hostCfg *rest.Config, hostCAFile, namespace,
 			ports[p.ContainerPort] = FreePort(t)
 		}
 	}
-	if len(c.Command) > 0 {
-		t.Fatalf("pod %s/%s overrides the image's entrypoint (knestd): %v", namespace, name, c.Command)
+	// The image's entrypoint is knestd; the chart's sleep.enabled runs
+	// knest-supervisor from the same image, which finds knestd next to
+	// itself (here: given with --knestd).
+	bin, args := KnestdPath(), make([]string, 0, len(c.Args)+2)
+	switch {
+	case len(c.Command) == 0:
+	case slices.Equal(c.Command, []string{"/usr/local/bin/knest-supervisor"}):
+		bin = SupervisorPath()
+		args = append(args, "--knestd="+KnestdPath())
+	default:
+		t.Fatalf("pod %s/%s runs %v, neither knestd (the image's entrypoint) nor knest-supervisor", namespace, name, c.Command)
 	}
-	args := make([]string, 0, len(c.Args)+1)
 	for _, a := range c.Args {
 		args = append(args, localArg(expand(a, env), mounts, ports))
 	}
@@ -113,7 +123,7 @@ func StartKnestdAsPod(t testing.TB, hostCfg *rest.Config, hostCAFile, namespace,
 			dataDir = v
 		}
 	}
-	proc := start(t, KnestdPath(), "", dataDir, ReadyMessage, args)
+	proc := start(t, bin, "", dataDir, ReadyMessage, args)
 	kp := &KnestdPod{Process: proc, Ports: ports, Args: args}
 	uid := pod.UID
 	go func() {

@@ -84,10 +84,20 @@ func Run(ctx context.Context, streams cli.Streams, o Options) error {
 		return err
 	}
 
+	if o.SleepAfter < 0 {
+		return fmt.Errorf("--sleep-after %s is negative", o.SleepAfter)
+	}
+	supervisor := ""
+	if o.SleepAfter > 0 {
+		if supervisor, err = findBeside(knestd, "knest-supervisor"); err != nil {
+			return err
+		}
+	}
+
 	ctx, stop := signal.NotifyContext(ctx, syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
 	opts := devenv.Options{
-		Dir: o.Dir, KnestDev: self, Knestd: knestd, Progress: streams.ErrOut,
+		Dir: o.Dir, KnestDev: self, Knestd: knestd, Supervisor: supervisor, SleepAfter: o.SleepAfter, Progress: streams.ErrOut,
 		Host: devenv.HostOptions{Port: o.Port, Nodes: o.Nodes, SandboxedNodes: o.SandboxedNodes, PoolsFile: o.PoolsFile,
 			ServiceCIDR: o.ServiceCIDR, PodCIDR: o.PodCIDR},
 	}
@@ -109,6 +119,9 @@ func Run(ctx context.Context, streams cli.Streams, o Options) error {
 	for _, t := range tenants {
 		fmt.Fprintf(streams.Out, "Tenant %s (host namespace %s, %s isolation):\n    %s --kubeconfig %s get namespaces\n",
 			t.Name, devenv.HostNamespace(t.Name), t.Profile, kubectl, layout.TenantKubeconfig(t.Name))
+	}
+	if o.SleepAfter > 0 {
+		fmt.Fprintf(streams.Out, "Tenants run behind %s and sleep after %s without requests from their users; the next request wakes them.\n", supervisor, o.SleepAfter)
 	}
 	fmt.Fprintf(streams.Out, "Press Ctrl-C or run 'knest dev down --dir %s' to stop.\n", o.Dir)
 
@@ -144,6 +157,19 @@ func KubectlCommand(self string) string {
 		}
 	}
 	return beside
+}
+
+// findBeside looks for the binary name next to knestd (the supervisor runs
+// knestd from there), then on PATH.
+func findBeside(knestd, name string) (string, error) {
+	beside := filepath.Join(filepath.Dir(knestd), name)
+	if st, err := os.Stat(beside); err == nil && !st.IsDir() {
+		return beside, nil
+	}
+	if p, err := exec.LookPath(name); err == nil {
+		return p, nil
+	}
+	return "", fmt.Errorf("--sleep-after needs %s, not found next to %s or on PATH: run 'make build', which puts it in bin/", name, knestd)
 }
 
 // findKnestd looks for knestd next to the knest-dev binary, then on PATH.
