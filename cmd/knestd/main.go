@@ -8,6 +8,9 @@ import (
 	"os"
 
 	"github.com/knest-dev/knest/cmd/knestd/app"
+	// No client-go work-queue metrics, and so no 500 ms ticker per queue
+	// in an idle tenant: see the package's doc.
+	_ "github.com/knest-dev/knest/internal/noqueuemetrics"
 	"github.com/knest-dev/knest/pkg/supervisor"
 )
 

@@ -40,8 +40,9 @@ const DefaultInterval = 2 * time.Second
 // Monitor measures the datastore, gives space back and reports the mode.
 type Monitor struct {
 	Guard *Guard
-	// Etcd is a client of the tenant's etcd; Endpoint the member's
-	// address, for the maintenance calls.
+	// Etcd is a client of the tenant's etcd (one member); Endpoint the
+	// member's address, its only endpoint. The maintenance calls go over
+	// Etcd's connection.
 	Etcd     *clientv3.Client
 	Endpoint string
 	// Tenant is knestd's own client of the tenant API server, for the
@@ -55,6 +56,10 @@ type Monitor struct {
 	prefixes      map[string]string
 	lastCompacted int64
 	compactedAt   time.Time
+	// maintenance makes Etcd's maintenance calls on Etcd's connection:
+	// clientv3's own Status and Defragment dial the endpoint afresh on
+	// every call, a new gRPC connection every Interval in an idle tenant.
+	maintenance clientv3.Maintenance
 	// reported is the mode the condition last said, nil before it did;
 	// stored the mode ModeKey holds.
 	reported, stored *bool
@@ -71,6 +76,7 @@ func (m *Monitor) Start(ctx context.Context) error {
 	if m.Interval <= 0 {
 		m.Interval = DefaultInterval
 	}
+	m.maintenance = clientv3.NewMaintenanceFromMaintenanceClient(etcdserverpb.NewMaintenanceClient(m.Etcd.ActiveConnection()), m.Etcd)
 	m.prefixes = map[string]string{}
 	for r := range m.Guard.Limits().ObjectCounts {
 		prefix, ok := policy.DatastoreResourcePrefix(r)
@@ -180,7 +186,7 @@ func (m *Monitor) tick(ctx context.Context) error {
 func (m *Monitor) measure(ctx context.Context) (Usage, error) {
 	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
-	st, err := m.Etcd.Status(ctx, m.Endpoint)
+	st, err := m.maintenance.Status(ctx, m.Endpoint)
 	if err != nil {
 		return Usage{}, fmt.Errorf("failed to read the tenant's etcd status: %w", err)
 	}
@@ -227,7 +233,7 @@ func (m *Monitor) reclaim(ctx context.Context, readOnly bool, u Usage) (Usage, e
 		start := time.Now()
 		before := u.Size
 		dctx, cancel := context.WithTimeout(ctx, time.Minute)
-		_, err := m.Etcd.Defragment(dctx, m.Endpoint)
+		_, err := m.maintenance.Defragment(dctx, m.Endpoint)
 		cancel()
 		if err != nil {
 			return u, fmt.Errorf("failed to defragment the tenant's etcd: %w", err)
