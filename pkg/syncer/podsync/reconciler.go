@@ -219,9 +219,13 @@ func (r *Reconciler) Reconcile(ctx context.Context, req reconcile.Request) (resu
 			return reconcile.Result{}, err
 		}
 		// The status patch below carries no resourceVersion, so it applies
-		// on top of the binding without waiting for its watch event.
+		// on top of the binding without waiting for its watch event. The
+		// binding set PodScheduled true, as the host's does: a host pod
+		// that is scheduled and no further needs no status write after
+		// the binding (pods.Backward keeps the tenant's condition).
 		bound := t.DeepCopy()
 		bound.Spec.NodeName = alias
+		setScheduled(bound)
 		t = bound
 		// The host pod may have moved on while the binding was in flight
 		// (a simulated node starts it tens of milliseconds after it is
@@ -452,6 +456,21 @@ func (r *Reconciler) bind(ctx context.Context, t *corev1.Pod, hostNode string) (
 	klog.FromContext(ctx).V(1).Info("Bound tenant pod", "node", alias)
 	r.w.Metrics.TenantWrite("Pod", "bind")
 	return alias, nil
+}
+
+// setScheduled marks p scheduled as a binding does (the tenant API server
+// sets PodScheduled true, with the time of the binding).
+func setScheduled(p *corev1.Pod) {
+	cond := corev1.PodCondition{Type: corev1.PodScheduled, Status: corev1.ConditionTrue, LastTransitionTime: metav1.Now()}
+	for i, c := range p.Status.Conditions {
+		if c.Type == corev1.PodScheduled {
+			if c.Status != corev1.ConditionTrue {
+				p.Status.Conditions[i] = cond
+			}
+			return
+		}
+	}
+	p.Status.Conditions = append(p.Status.Conditions, cond)
 }
 
 // refreshAfterBind reads the host pod again from the host cache into

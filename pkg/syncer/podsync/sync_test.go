@@ -425,6 +425,44 @@ func TestBindingAndStatus(t *testing.T) {
 	}
 }
 
+// A pod the host has scheduled but not started is bound in the tenant with
+// one write: the binding marks it scheduled, as the host's scheduler did,
+// and no status patch follows until the host pod starts.
+func TestAPodScheduledOnTheHostIsBoundWithoutAStatusWrite(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t, soft(), func(p *corev1.Pod) {})
+	f.settle(t)
+	h := f.hostPod(t)
+	binding := &corev1.Binding{ObjectMeta: metav1.ObjectMeta{Namespace: h.Namespace, Name: h.Name}, Target: corev1.ObjectReference{Kind: "Node", Name: hostNode}}
+	if err := f.e.HostAdmin.SubResource("binding").Create(t.Context(), h, binding); err != nil {
+		t.Fatal(err)
+	}
+	f.e.WaitCaches(t)
+	_, writes, err := f.reconcile(t)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if slices.Contains(writes, "tenant patch Pod/status") || !slices.Contains(writes, "tenant create Pod/binding") {
+		t.Errorf("binding a pod the host only scheduled wrote %v, want the binding and no status patch", writes)
+	}
+	f.settle(t)
+	p := f.tenantPod(t)
+	if p.Spec.NodeName == "" || !wasOnHost(p) || p.Status.Phase != corev1.PodPending {
+		t.Errorf("tenant pod bound to %q, phase %s, conditions %v; want bound, Pending and PodScheduled true", p.Spec.NodeName, p.Status.Phase, p.Status.Conditions)
+	}
+
+	// The host starts it: one status write, and it is Running.
+	f.startOnHost(t)
+	f.e.WaitCaches(t)
+	if _, writes, err := f.reconcile(t); err != nil || !cmp.Equal(writes, []string{"tenant patch Pod/status"}) {
+		t.Errorf("the host pod's start was reconciled with writes %v and error %v, want one status patch", writes, err)
+	}
+	f.settle(t)
+	if p := f.tenantPod(t); p.Status.Phase != corev1.PodRunning || p.Status.PodIP != "10.244.0.7" {
+		t.Errorf("tenant pod is %s with IP %q, want Running with the host pod's IP", p.Status.Phase, p.Status.PodIP)
+	}
+}
+
 // A simulated host node starts a pod tens of milliseconds after it is
 // scheduled, so the host pod is often Running before the tenant's binding
 // returns. The status patch after the binding carries the host cache's

@@ -16,7 +16,7 @@ func Backward(host, tenant *corev1.Pod, nodeIP string) *corev1.Pod {
 	hs := host.Status.DeepCopy()
 	s := &out.Status
 	s.Phase = hs.Phase
-	s.Conditions = withReadinessGates(hs.Conditions, tenant)
+	s.Conditions = withTenantScheduled(withReadinessGates(hs.Conditions, tenant), tenant)
 	s.Message = hs.Message
 	s.Reason = hs.Reason
 	s.PodIP = hs.PodIP
@@ -32,6 +32,30 @@ func Backward(host, tenant *corev1.Pod, nodeIP string) *corev1.Pod {
 		s.HostIPs = []corev1.HostIP{{IP: nodeIP}}
 	}
 	return out
+}
+
+// withTenantScheduled keeps the tenant pod's own PodScheduled condition in
+// place of the host's when both say the same (status, reason, message):
+// the tenant's binding sets it when the syncer binds the pod, and the
+// host's differs only in its timestamps, which belong to the host's
+// scheduling. Copying them cost every pod a status write between the
+// binding and its start that told the tenant nothing new.
+func withTenantScheduled(conds []corev1.PodCondition, tenant *corev1.Pod) []corev1.PodCondition {
+	var own *corev1.PodCondition
+	for i := range tenant.Status.Conditions {
+		if tenant.Status.Conditions[i].Type == corev1.PodScheduled {
+			own = &tenant.Status.Conditions[i]
+		}
+	}
+	if own == nil {
+		return conds
+	}
+	for i, c := range conds {
+		if c.Type == corev1.PodScheduled && c.Status == own.Status && c.Reason == own.Reason && c.Message == own.Message {
+			conds[i] = *own.DeepCopy()
+		}
+	}
+	return conds
 }
 
 // Terminal reports whether a pod's phase is final.
