@@ -169,12 +169,12 @@ func podUsing(namespace, name, cm string) *corev1.Pod {
 	}
 }
 
-func create(t *testing.T, c client.Client, obj client.Object) {
-	t.Helper()
-	if err := c.Create(t.Context(), obj); err != nil {
-		t.Fatalf("failed to create %T %s: %v", obj, client.ObjectKeyFromObject(obj), err)
-	}
-}
+// The helpers every test of this package uses.
+var (
+	create           = synctest.Create
+	exists           = synctest.Exists
+	eventuallyWithin = synctest.EventuallyWithin
+)
 
 // errInjected stands for a host API failure a retry may fix.
 var errInjected = kerrors.NewInternalError(errors.New("injected failure"))

@@ -9,10 +9,8 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	corev1 "k8s.io/api/core/v1"
-	kerrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
-	"k8s.io/apimachinery/pkg/util/wait"
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/util/retry"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -39,22 +37,6 @@ func TestConfigValidate(t *testing.T) {
 func eventually(t *testing.T, what string, cond func(ctx context.Context) (bool, error)) {
 	t.Helper()
 	eventuallyWithin(t, 10*time.Second, what, cond)
-}
-
-func eventuallyWithin(t *testing.T, timeout time.Duration, what string, cond func(ctx context.Context) (bool, error)) {
-	t.Helper()
-	if err := wait.PollUntilContextTimeout(t.Context(), 50*time.Millisecond, timeout, true, cond); err != nil {
-		t.Fatalf("%s: %v", what, err)
-	}
-}
-
-// exists reports whether c has obj's key, reading it into obj.
-func exists(ctx context.Context, c client.Client, obj client.Object) (bool, error) {
-	err := c.Get(ctx, client.ObjectKeyFromObject(obj), obj)
-	if kerrors.IsNotFound(err) {
-		return false, nil
-	}
-	return err == nil, err
 }
 
 // TestSyncer runs the syncer as knestd does, with its manager and every

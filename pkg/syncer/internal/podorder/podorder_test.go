@@ -8,9 +8,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	corev1 "k8s.io/api/core/v1"
-	kerrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/util/wait"
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/util/flowcontrol"
 	"k8s.io/client-go/util/retry"
@@ -31,31 +29,6 @@ var clusters synctest.Clusters
 // controller names are unique per process.
 func TestMain(m *testing.M) { synctest.Main(m, &clusters) }
 
-// eventuallyWithin polls cond for up to timeout, failing the test with
-// what if it never holds.
-func eventuallyWithin(t *testing.T, timeout time.Duration, what string, cond func(ctx context.Context) (bool, error)) {
-	t.Helper()
-	if err := wait.PollUntilContextTimeout(t.Context(), 50*time.Millisecond, timeout, true, cond); err != nil {
-		t.Fatalf("%s: %v", what, err)
-	}
-}
-
-// exists reports whether c has obj's key, reading it into obj.
-func exists(ctx context.Context, c client.Client, obj client.Object) (bool, error) {
-	err := c.Get(ctx, client.ObjectKeyFromObject(obj), obj)
-	if kerrors.IsNotFound(err) {
-		return false, nil
-	}
-	return err == nil, err
-}
-
-func create(t *testing.T, c client.Client, obj client.Object) {
-	t.Helper()
-	if err := c.Create(t.Context(), obj); err != nil {
-		t.Fatalf("failed to create %T %s: %v", obj, client.ObjectKeyFromObject(obj), err)
-	}
-}
-
 // TestSyncerHostChangesGoAheadOfHostWrites runs the syncer with a small
 // host budget and a backlog of new pods waiting for it, and checks that a
 // pod the host runs meanwhile is Running in the tenant before the backlog
@@ -71,7 +44,7 @@ func TestSyncerHostChangesGoAheadOfHostWrites(t *testing.T) {
 	hostConfig.QPS, hostConfig.Burst = 5, 10
 	hostConfig.RateLimiter = flowcontrol.NewTokenBucketRateLimiter(5, 10)
 	hostNode := "node-" + e.Tenant
-	create(t, e.HostAdmin, &corev1.Node{ObjectMeta: metav1.ObjectMeta{Name: hostNode}})
+	synctest.Create(t, e.HostAdmin, &corev1.Node{ObjectMeta: metav1.ObjectMeta{Name: hostNode}})
 	s, err := syncer.New(ctx, syncer.Config{
 		Tenant: e.Tenant, HostNamespace: e.HostNamespace, TenantConfig: rest.CopyConfig(e.TenantConfig), HostConfig: hostConfig,
 		MetricsRegistry: prometheus.NewRegistry(), Policy: policy.Default(policy.ProfileSoft),
@@ -89,7 +62,7 @@ func TestSyncerHostChangesGoAheadOfHostWrites(t *testing.T) {
 			t.Errorf("syncer stopped with %v", err)
 		}
 	})
-	eventuallyWithin(t, time.Minute, "syncer ready", func(ctx context.Context) (bool, error) { return s.Ready(ctx) == nil, nil })
+	synctest.EventuallyWithin(t, time.Minute, "syncer ready", func(ctx context.Context) (bool, error) { return s.Ready(ctx) == nil, nil })
 
 	// Without a token: a token Secret's renewal would keep the pod queued
 	// for later, and an event for a queued pod keeps its place in the
@@ -112,15 +85,15 @@ func TestSyncerHostChangesGoAheadOfHostWrites(t *testing.T) {
 	// with it: the tenant pod is bound too, and a quiet second passes so
 	// that none of its events is still queued when the backlog comes.
 	first := pod("first")
-	create(t, e.TenantAdmin, first)
+	synctest.Create(t, e.TenantAdmin, first)
 	firstHost := hostPod("first")
-	eventuallyWithin(t, time.Minute, "the first pod's host pod", func(ctx context.Context) (bool, error) { return exists(ctx, e.HostAdmin, firstHost) })
+	synctest.EventuallyWithin(t, time.Minute, "the first pod's host pod", func(ctx context.Context) (bool, error) { return synctest.Exists(ctx, e.HostAdmin, firstHost) })
 	if err := e.HostAdmin.SubResource("binding").Create(t.Context(), firstHost, &corev1.Binding{
 		ObjectMeta: metav1.ObjectMeta{Namespace: firstHost.Namespace, Name: firstHost.Name}, Target: corev1.ObjectReference{Kind: "Node", Name: hostNode}}); err != nil {
 		t.Fatal(err)
 	}
-	eventuallyWithin(t, time.Minute, "the first tenant pod bound", func(ctx context.Context) (bool, error) {
-		_, err := exists(ctx, e.TenantAdmin, first)
+	synctest.EventuallyWithin(t, time.Minute, "the first tenant pod bound", func(ctx context.Context) (bool, error) {
+		_, err := synctest.Exists(ctx, e.TenantAdmin, first)
 		return first.Spec.NodeName != "", err
 	})
 	time.Sleep(time.Second)
@@ -128,9 +101,9 @@ func TestSyncerHostChangesGoAheadOfHostWrites(t *testing.T) {
 	// The backlog: each pod waits for its host write under the budget.
 	const backlog = 40
 	for i := range backlog {
-		create(t, e.TenantAdmin, pod(fmt.Sprintf("later-%d", i)))
+		synctest.Create(t, e.TenantAdmin, pod(fmt.Sprintf("later-%d", i)))
 	}
-	eventuallyWithin(t, time.Minute, "the backlog under way", func(ctx context.Context) (bool, error) {
+	synctest.EventuallyWithin(t, time.Minute, "the backlog under way", func(ctx context.Context) (bool, error) {
 		n, err := hostPods(ctx)
 		return n >= 3, err
 	})
@@ -147,8 +120,8 @@ func TestSyncerHostChangesGoAheadOfHostWrites(t *testing.T) {
 		t.Fatal(err)
 	}
 	var atRunning int
-	eventuallyWithin(t, 2*time.Minute, "the first tenant pod Running", func(ctx context.Context) (bool, error) {
-		if _, err := exists(ctx, e.TenantAdmin, first); err != nil {
+	synctest.EventuallyWithin(t, 2*time.Minute, "the first tenant pod Running", func(ctx context.Context) (bool, error) {
+		if _, err := synctest.Exists(ctx, e.TenantAdmin, first); err != nil {
 			return false, err
 		}
 		if first.Status.Phase != corev1.PodRunning {
