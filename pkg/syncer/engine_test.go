@@ -174,6 +174,7 @@ var (
 	create           = synctest.Create
 	exists           = synctest.Exists
 	eventuallyWithin = synctest.EventuallyWithin
+	runHostPod       = synctest.RunHostPod
 )
 
 // errInjected stands for a host API failure a retry may fix.

@@ -12,7 +12,6 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/rest"
-	"k8s.io/client-go/util/retry"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/knest-dev/knest/pkg/syncer/resources/nodes"
@@ -100,16 +99,7 @@ func TestSyncer(t *testing.T) {
 	}
 	// The syncer may write the host pod meanwhile (its token Secret's
 	// owner, the binding's status): as a kubelet, retry on conflicts.
-	if err := retry.RetryOnConflict(retry.DefaultRetry, func() error {
-		if err := e.HostAdmin.Get(t.Context(), client.ObjectKeyFromObject(hostPod), hostPod); err != nil {
-			return err
-		}
-		hostPod.Status = corev1.PodStatus{Phase: corev1.PodRunning, PodIP: "10.244.3.4", PodIPs: []corev1.PodIP{{IP: "10.244.3.4"}}, HostIP: "192.168.0.5",
-			Conditions: []corev1.PodCondition{{Type: corev1.PodScheduled, Status: corev1.ConditionTrue}}}
-		return e.HostAdmin.Status().Update(t.Context(), hostPod)
-	}); err != nil {
-		t.Fatal(err)
-	}
+	runHostPod(t, e.HostAdmin, hostPod)
 	eventually(t, "tenant pod bound and running", func(ctx context.Context) (bool, error) {
 		if _, err := exists(ctx, e.TenantAdmin, pod); err != nil {
 			return false, err

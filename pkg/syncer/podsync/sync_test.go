@@ -152,15 +152,22 @@ func (f *fixture) tokenSecret(t *testing.T) *corev1.Secret {
 // to hostNode and running.
 func (f *fixture) runOnHost(t *testing.T) {
 	t.Helper()
+	f.scheduleOnHost(t)
+	f.startOnHost(t)
+}
+
+// scheduleOnHost plays the host's scheduler: the host pod is bound to
+// hostNode, not started.
+func (f *fixture) scheduleOnHost(t *testing.T) {
+	t.Helper()
 	h := f.hostPod(t)
 	if h == nil {
-		t.Fatal("no host pod to run")
+		t.Fatal("no host pod to schedule")
 	}
 	binding := &corev1.Binding{ObjectMeta: metav1.ObjectMeta{Namespace: h.Namespace, Name: h.Name}, Target: corev1.ObjectReference{Kind: "Node", Name: hostNode}}
 	if err := f.e.HostAdmin.SubResource("binding").Create(t.Context(), h, binding); err != nil {
 		t.Fatal(err)
 	}
-	f.startOnHost(t)
 }
 
 // startOnHost plays the host's kubelet: the scheduled host pod runs.
@@ -432,11 +439,7 @@ func TestAPodScheduledOnTheHostIsBoundWithoutAStatusWrite(t *testing.T) {
 	t.Parallel()
 	f := newFixture(t, soft(), func(p *corev1.Pod) {})
 	f.settle(t)
-	h := f.hostPod(t)
-	binding := &corev1.Binding{ObjectMeta: metav1.ObjectMeta{Namespace: h.Namespace, Name: h.Name}, Target: corev1.ObjectReference{Kind: "Node", Name: hostNode}}
-	if err := f.e.HostAdmin.SubResource("binding").Create(t.Context(), h, binding); err != nil {
-		t.Fatal(err)
-	}
+	f.scheduleOnHost(t)
 	f.e.WaitCaches(t)
 	_, writes, err := f.reconcile(t)
 	if err != nil {
@@ -472,11 +475,7 @@ func TestAHostPodThatStartsDuringTheBindingIsRunningAfterOneStatusWrite(t *testi
 	f := newFixture(t, soft(), func(p *corev1.Pod) {})
 	f.settle(t)
 	// Scheduled on the host, not started yet.
-	h := f.hostPod(t)
-	binding := &corev1.Binding{ObjectMeta: metav1.ObjectMeta{Namespace: h.Namespace, Name: h.Name}, Target: corev1.ObjectReference{Kind: "Node", Name: hostNode}}
-	if err := f.e.HostAdmin.SubResource("binding").Create(t.Context(), h, binding); err != nil {
-		t.Fatal(err)
-	}
+	f.scheduleOnHost(t)
 	started := false
 	f.e.Inject(synctest.Tenant, interceptor.Funcs{SubResourceCreate: func(ctx context.Context, c client.Client, sub string, obj, subObj client.Object, opts ...client.SubResourceCreateOption) error {
 		if err := c.SubResource(sub).Create(ctx, obj, subObj, opts...); err != nil || sub != "binding" {

@@ -11,7 +11,6 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/util/flowcontrol"
-	"k8s.io/client-go/util/retry"
 	"k8s.io/utils/ptr"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
@@ -109,16 +108,7 @@ func TestSyncerHostChangesGoAheadOfHostWrites(t *testing.T) {
 	})
 
 	// The host runs the first pod.
-	if err := retry.RetryOnConflict(retry.DefaultRetry, func() error {
-		if err := e.HostAdmin.Get(t.Context(), client.ObjectKeyFromObject(firstHost), firstHost); err != nil {
-			return err
-		}
-		firstHost.Status = corev1.PodStatus{Phase: corev1.PodRunning, PodIP: "10.244.3.4", PodIPs: []corev1.PodIP{{IP: "10.244.3.4"}}, HostIP: "192.168.0.5",
-			Conditions: []corev1.PodCondition{{Type: corev1.PodScheduled, Status: corev1.ConditionTrue}}}
-		return e.HostAdmin.Status().Update(t.Context(), firstHost)
-	}); err != nil {
-		t.Fatal(err)
-	}
+	synctest.RunHostPod(t, e.HostAdmin, firstHost)
 	var atRunning int
 	synctest.EventuallyWithin(t, 2*time.Minute, "the first tenant pod Running", func(ctx context.Context) (bool, error) {
 		if _, err := synctest.Exists(ctx, e.TenantAdmin, first); err != nil {
