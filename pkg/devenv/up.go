@@ -378,7 +378,7 @@ const ReadyzPoll = 250 * time.Millisecond
 
 // waitReadyz waits until knestd's /readyz answers ok: its API server is
 // ready, and, when it syncs, the syncer's caches have synced and its DNS
-// server answers (the checks knest-syncer and knest-dns); and until the
+// server answers (the checks readyzcheck.Syncer and readyzcheck.DNS); and until the
 // default kubernetes Service exists. knestd writes
 // kubeconfig once its API server is ready; a file from an earlier run
 // only reaches this run's API server, as the previous knestd has exited.

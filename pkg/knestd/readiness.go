@@ -12,6 +12,7 @@ import (
 	miekgdns "github.com/miekg/dns"
 	"k8s.io/apiserver/pkg/server/healthz"
 
+	"github.com/knest-dev/knest/internal/readyzcheck"
 	"github.com/knest-dev/knest/pkg/syncer"
 )
 
@@ -19,8 +20,8 @@ import (
 // readiness probe and `knest dev` wait on /readyz, so a tenant is ready
 // only once the parts its pods need work too.
 const (
-	ReadyzSyncer = "knest-syncer"
-	ReadyzDNS    = "knest-dns"
+	ReadyzSyncer = readyzcheck.Syncer
+	ReadyzDNS    = readyzcheck.DNS
 )
 
 // readiness holds what the checks look at, filled in by the steps that

@@ -24,6 +24,7 @@ import (
 	"github.com/spf13/pflag"
 	"k8s.io/klog/v2"
 
+	"github.com/knest-dev/knest/internal/readyzcheck"
 	"github.com/knest-dev/knest/pkg/supervisor"
 )
 
@@ -147,8 +148,8 @@ func Run(ctx context.Context, args []string) error {
 	return s.Serve(ctx)
 }
 
-// apiReadyz is knestd's /readyz without its own checks (pkg/knestd
-// ReadyzSyncer and ReadyzDNS: the syncer's caches and the DNS server,
+// apiReadyz is knestd's /readyz without its own checks (readyzcheck
+// Syncer and DNS: the syncer's caches and the DNS server,
 // which serve the tenant's pods and the host, not its API clients). A held
 // connection is proxied once the API server is ready, not once the syncer
 // also is: a wake's first answer comes that much sooner (1-2 s of a
@@ -157,7 +158,7 @@ func Run(ctx context.Context, args []string) error {
 // limit. The pod's readiness (--health-address) stays knestd's whole
 // /readyz. A name that no longer matches is ignored by the API server,
 // which then checks everything: slower, never wrong.
-const apiReadyz = "/readyz?exclude=knest-syncer&exclude=knest-dns"
+const apiReadyz = "/readyz?exclude=" + readyzcheck.Syncer + "&exclude=" + readyzcheck.DNS
 
 // knestdFlags are the knestd flags the supervisor reads.
 type knestdFlags struct {

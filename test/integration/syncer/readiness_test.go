@@ -13,6 +13,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/util/wait"
 
+	"github.com/knest-dev/knest/internal/readyzcheck"
 	"github.com/knest-dev/knest/pkg/devenv"
 	"github.com/knest-dev/knest/test/integration/framework"
 )
@@ -57,8 +58,8 @@ func TestIntegrationReadiness(t *testing.T) {
 	waitCtx, cancel := context.WithTimeout(ctx, 45*time.Second)
 	defer cancel()
 	err = e.dev.StartKnestd(waitCtx, e.it, "--dns-address=127.0.0.1:0")
-	if err == nil || !strings.Contains(err.Error(), devenvReadyzSyncer) {
-		t.Fatalf("StartKnestd = %v, want a wait that gives up on %s", err, devenvReadyzSyncer)
+	if err == nil || !strings.Contains(err.Error(), readyzcheck.Syncer) {
+		t.Fatalf("StartKnestd = %v, want a wait that gives up on %s", err, readyzcheck.Syncer)
 	}
 	tenant := framework.Client(t, framework.AdminConfig(t, filepath.Join(e.tenantDir, "admin.kubeconfig")))
 	readyz := func(ctx context.Context, exclude ...string) (string, error) {
@@ -69,15 +70,15 @@ func TestIntegrationReadiness(t *testing.T) {
 		body, err := req.DoRaw(ctx)
 		return string(body), err
 	}
-	if body, err := readyz(ctx); err == nil || !strings.Contains(body, "[-]"+devenvReadyzSyncer+" failed") {
+	if body, err := readyz(ctx); err == nil || !strings.Contains(body, "[-]"+readyzcheck.Syncer+" failed") {
 		t.Errorf("/readyz = %v:\n%s\nwant the syncer's check failing", err, body)
 	}
 	// The DNS server may still be syncing its own cache on a busy machine.
 	if err := wait.PollUntilContextTimeout(ctx, time.Second, time.Minute, true, func(ctx context.Context) (bool, error) {
-		_, err := readyz(ctx, devenvReadyzSyncer)
+		_, err := readyz(ctx, readyzcheck.Syncer)
 		return err == nil, nil
 	}); err != nil {
-		body, _ := readyz(ctx, devenvReadyzSyncer)
+		body, _ := readyz(ctx, readyzcheck.Syncer)
 		t.Errorf("/readyz without the syncer's check never ready:\n%s\nwant the rest ready (the API server serves)", body)
 	}
 
@@ -97,13 +98,9 @@ func TestIntegrationReadiness(t *testing.T) {
 	}); err != nil {
 		t.Fatalf("knestd not ready after the grant came back:\n%s", body)
 	}
-	for _, check := range []string{devenvReadyzSyncer, "knest-dns"} {
+	for _, check := range []string{readyzcheck.Syncer, readyzcheck.DNS} {
 		if !strings.Contains(body, "[+]"+check+" ok") {
 			t.Errorf("/readyz does not show %s passing:\n%s", check, body)
 		}
 	}
 }
-
-// devenvReadyzSyncer is knestd's readyz check of the syncer (knestd.ReadyzSyncer,
-// not imported: pkg/knestd links the whole control plane).
-const devenvReadyzSyncer = "knest-syncer"
