@@ -15,6 +15,8 @@ import (
 	"time"
 
 	"k8s.io/klog/v2"
+
+	"github.com/knest-dev/knest/internal/freeport"
 )
 
 // ExitAsleep is knestd's exit code when it stopped to sleep: its host pods
@@ -305,12 +307,13 @@ func proxy(client, backend net.Conn) {
 	<-done
 }
 
-// freePort is a free loopback port for knestd's API server.
+// freePort is a free loopback port for knestd's API server, outside the
+// ephemeral range a client connection could take it from before knestd
+// binds it.
 func freePort() (int, error) {
-	l, err := net.Listen("tcp4", "127.0.0.1:0")
+	ports, err := freeport.Loopback(1)
 	if err != nil {
-		return 0, fmt.Errorf("supervisor: no free loopback port: %w", err)
+		return 0, fmt.Errorf("supervisor: %w", err)
 	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port, nil
+	return ports[0], nil
 }

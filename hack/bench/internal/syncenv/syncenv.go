@@ -24,6 +24,7 @@ import (
 	"github.com/knest-dev/knest/hack/bench/internal/metrics"
 	"github.com/knest-dev/knest/hack/bench/internal/proccpu"
 	"github.com/knest-dev/knest/hack/bench/internal/stats"
+	"github.com/knest-dev/knest/internal/freeport"
 	"github.com/knest-dev/knest/pkg/devenv"
 	"github.com/knest-dev/knest/pkg/policy"
 )
@@ -183,16 +184,15 @@ func waitServiceAccount(ctx context.Context, client kubernetes.Interface, ns str
 }
 
 // freePorts returns n loopback addresses whose ports were free a moment
-// ago.
+// ago (internal/freeport).
 func freePorts(n int) ([]string, error) {
-	var out []string
-	for range n {
-		l, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			return nil, err
-		}
-		defer l.Close()
-		out = append(out, l.Addr().String())
+	ports, err := freeport.Loopback(n)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]string, 0, n)
+	for _, p := range ports {
+		out = append(out, net.JoinHostPort("127.0.0.1", strconv.Itoa(p)))
 	}
 	return out, nil
 }
