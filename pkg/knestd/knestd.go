@@ -27,6 +27,7 @@ import (
 	"github.com/knest-dev/knest/pkg/egress"
 	"github.com/knest-dev/knest/pkg/etcd"
 	"github.com/knest-dev/knest/pkg/hosttoken"
+	"github.com/knest-dev/knest/pkg/idle"
 	"github.com/knest-dev/knest/pkg/knestd/options"
 	"github.com/knest-dev/knest/pkg/lifecycle"
 	"github.com/knest-dev/knest/pkg/pki"
@@ -72,6 +73,9 @@ func Run(ctx context.Context, o options.Options) error {
 	d.certs = &certs{o: o, restart: make(chan error, 1)}
 	d.readiness.dnsName = "kubernetes.default.svc." + o.ClusterDomain
 	d.sleep = newSleeper(o.SleepAfter, o.SupervisorPort != 0)
+	if idle.Governed() {
+		d.procs = idle.NewProcs()
+	}
 	steps := d.steps()
 	// Served on the tenant API server's /metrics.
 	if err := d.datastore.Metrics().Register(); err != nil {
@@ -140,6 +144,8 @@ type daemon struct {
 	hostPool  *podsync.Pool
 	readiness readiness
 	sleep     *sleeper
+	// procs governs GOMAXPROCS while idle; nil when not (idle.Governed).
+	procs *idle.Procs
 	// asleep stops knestd to sleep.
 	asleep func()
 }
@@ -191,6 +197,7 @@ func (d *daemon) steps() []lifecycle.Step {
 		}))
 	}
 	steps = append(steps, lifecycle.Do("ready", d.ready),
+		lifecycle.Step{Name: "idle GOMAXPROCS", Start: d.governProcs},
 		lifecycle.Step{Name: "snapshots", Start: d.serveSnapshots},
 		lifecycle.Do("data a restore replaced", func(ctx context.Context) error { return removeReplacedData(ctx, d.o.DataDir) }),
 		lifecycle.Step{Name: "certificate renewal", Start: d.startCertRenewal},
@@ -279,7 +286,7 @@ func (d *daemon) controlPlaneSpec() controlplane.Spec {
 		bind, public = "127.0.0.1", publicServer(o.Advertise(), o.SupervisorPort)
 	}
 	return controlplane.Spec{
-		PublicServer: public, WrapHandler: d.sleep.wrap(),
+		PublicServer: public, WrapHandler: d.wrapHandler(),
 		TokenAuthenticator: tokens,
 		AdmissionPlugins:   d.plugins, KubernetesServiceIP: net.ParseIP(o.KubernetesServiceIP),
 		Name: o.Name, DataDir: o.DataDir, BindAddress: bind, Port: o.SecurePort,
@@ -289,6 +296,37 @@ func (d *daemon) controlPlaneSpec() controlplane.Spec {
 		EgressSelectorConfig: d.egressConfig, Handlers: d.handlers(), CertValidity: o.CertValidity,
 		ReadyzChecks: d.readiness.checks(o.Syncing(), o.DNSAddress != ""), Datastore: d.datastore,
 	}
+}
+
+// wrapHandler is the API server's inner handler's wrapper: the sleeper's
+// request count (when knestd can sleep) and the idle GOMAXPROCS.
+func (d *daemon) wrapHandler() func(http.Handler) http.Handler {
+	sleep := d.sleep.wrap()
+	if d.procs == nil {
+		return sleep
+	}
+	return func(h http.Handler) http.Handler {
+		if sleep != nil {
+			h = sleep(h)
+		}
+		return d.procs.Handler(h)
+	}
+}
+
+// governProcs lowers GOMAXPROCS to 1 while the tenant is quiet (pkg/idle
+// Procs), from when the control plane is ready, unless the operator set
+// GOMAXPROCS.
+func (d *daemon) governProcs(ctx context.Context) (lifecycle.Running, error) {
+	if d.procs == nil {
+		return lifecycle.Running{}, nil
+	}
+	runCtx, stop := context.WithCancel(context.WithoutCancel(ctx))
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		d.procs.Run(runCtx)
+	}()
+	return lifecycle.Running{Stop: func() { stop(); <-done }}, nil
 }
 
 func (d *daemon) handlers() map[string]http.Handler {
