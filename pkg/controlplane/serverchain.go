@@ -12,6 +12,7 @@ import (
 	"k8s.io/apiserver/pkg/authentication/request/bearertoken"
 	"k8s.io/apiserver/pkg/authentication/request/union"
 	apirequest "k8s.io/apiserver/pkg/endpoints/request"
+	"k8s.io/apiserver/pkg/registry/generic"
 	genericapiserver "k8s.io/apiserver/pkg/server"
 	"k8s.io/apiserver/pkg/server/healthz"
 	"k8s.io/client-go/tools/cache"
@@ -45,6 +46,7 @@ func runServerChain(ctx context.Context, opts apiserveroptions.CompletedOptions,
 		return err
 	}
 	longRunning(config, handlers)
+	gridWatchCaches(config)
 	// The kube-apiserver's OpenAPI handlers are installed lazily below.
 	config.KubeAPIs.ControlPlane.Generic.SkipOpenAPIInstallation = true
 	if wrap != nil {
@@ -86,6 +88,21 @@ func runServerChain(ctx context.Context, opts apiserveroptions.CompletedOptions,
 		return fmt.Errorf("apiserver: %w", err)
 	}
 	return prepared.Run(ctx)
+}
+
+// gridWatchCaches puts the watch caches of every server of the chain on
+// one timer grid (watchcache.go).
+func gridWatchCaches(c *apiserverapp.Config) {
+	for _, g := range []*generic.RESTOptionsGetter{
+		&c.KubeAPIs.ControlPlane.Generic.RESTOptionsGetter,
+		&c.ApiExtensions.GenericConfig.RESTOptionsGetter,
+		&c.ApiExtensions.ExtraConfig.CRDRESTOptionsGetter,
+		&c.Aggregator.GenericConfig.RESTOptionsGetter,
+	} {
+		if *g != nil {
+			*g = gridCaches{*g}
+		}
+	}
 }
 
 // guardIdentities wraps the authenticator and authorizer of every server of
