@@ -107,3 +107,27 @@ func TestRunKeepsDataAcrossRestartAndClosesOnCancel(t *testing.T) {
 		t.Errorf("after restart the key holds %q, want %q", got, "kept")
 	}
 }
+
+// The idle cost and the restart time of the embedded etcd are set here:
+// the raft tick wakes the process 1000/TickMs times a second, the backend
+// once per batch interval, and a restarted member elects itself within
+// ElectionMs. etcd must accept the pair (an election of 5 ticks or more).
+func TestConfigIdleTimers(t *testing.T) {
+	t.Parallel()
+	cfg, err := Options{Dir: t.TempDir(), Name: "demo"}.Config()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg.TickMs < 50 {
+		t.Errorf("raft tick %d ms: more than 20 wake-ups a second while idle", cfg.TickMs)
+	}
+	if cfg.ElectionMs > 250 {
+		t.Errorf("election timeout %d ms: a restart waits longer than 250 ms for its leader", cfg.ElectionMs)
+	}
+	if cfg.BackendBatchInterval < time.Second {
+		t.Errorf("backend batch interval %s: more than one commit wake-up a second while idle", cfg.BackendBatchInterval)
+	}
+	if err := cfg.Validate(); err != nil {
+		t.Errorf("etcd refuses the configuration: %v", err)
+	}
+}
