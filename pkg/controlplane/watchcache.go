@@ -25,12 +25,10 @@ import (
 // ~50 wake-ups a second of an otherwise idle process, the largest source
 // left (README "Idle cost, lever by lever"). knestd builds each cache with
 // upstream's cacher and a clock whose long timers (TimerGrid/2 and more:
-// the bookmark timer, the compactor's poll) fire on the next whole
+// the bookmark timer, the compactor's poll) fire on the nearest whole
 // TimerGrid instead, so that all of them fire in one wake-up. Short timers
 // (the progress requester's 100 ms, consistent reads waiting for a fresh
-// revision) are the real clock's. A bookmark is then up to one TimerGrid
-// later than upstream's; watchers get theirs about once a minute, so that
-// changes nothing a client sees.
+// revision) are the real clock's.
 
 // TimerGrid is the period the watch caches' long timers are aligned to.
 const TimerGrid = time.Second
@@ -42,16 +40,17 @@ type gridClock struct {
 }
 
 // gridDelay is how long from now a timer of d fires: d if it is short,
-// otherwise until the first multiple of TimerGrid at or after now+d.
+// otherwise until the multiple of TimerGrid nearest to now+d. Rounding to
+// the nearest (not the next) keeps the bookmark timer's period: set on the
+// grid with upstream's jittered 0.75-1.25 s, it fires exactly one
+// TimerGrid later, so a watcher's bookmark, which upstream schedules 2 s
+// before the watch's deadline, is never later than upstream sends it by
+// more than half a TimerGrid.
 func gridDelay(now time.Time, d time.Duration) time.Duration {
 	if d < TimerGrid/2 {
 		return d
 	}
-	at := now.Add(d)
-	if r := at.Sub(at.Truncate(TimerGrid)); r > 0 {
-		at = at.Add(TimerGrid - r)
-	}
-	return at.Sub(now)
+	return now.Add(d).Round(TimerGrid).Sub(now)
 }
 
 func (c gridClock) NewTimer(d time.Duration) clock.Timer {

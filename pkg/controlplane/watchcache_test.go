@@ -22,10 +22,13 @@ func TestGridDelay(t *testing.T) {
 	}{
 		{"short timers are the real clock's", grid.Add(300 * time.Millisecond), 100 * time.Millisecond, 100 * time.Millisecond},
 		{"zero", grid.Add(300 * time.Millisecond), 0, 0},
-		{"a bookmark timer fires on the next second", grid.Add(300 * time.Millisecond), time.Second, 1700 * time.Millisecond},
-		{"a jittered one too", grid.Add(300 * time.Millisecond), 800 * time.Millisecond, 1700 * time.Millisecond},
+		{"a bookmark timer fires on the nearest second", grid.Add(300 * time.Millisecond), time.Second, 700 * time.Millisecond},
+		{"a jittered one too", grid.Add(300 * time.Millisecond), 800 * time.Millisecond, 700 * time.Millisecond},
 		{"from a second, a second", grid, time.Second, time.Second},
-		{"a long one ends on a second", grid.Add(250 * time.Millisecond), 15 * time.Second, 15750 * time.Millisecond},
+		{"from a second, upstream's shortest jitter", grid, 750 * time.Millisecond, time.Second},
+		{"from a second, upstream's longest jitter", grid, 1250*time.Millisecond - time.Nanosecond, time.Second},
+		{"half a grid from a second", grid.Add(300 * time.Millisecond), TimerGrid / 2, 700 * time.Millisecond},
+		{"a long one ends on a second", grid.Add(250 * time.Millisecond), 15 * time.Second, 14750 * time.Millisecond},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			if got := gridDelay(tc.now, tc.d); got != tc.want {
@@ -35,7 +38,7 @@ func TestGridDelay(t *testing.T) {
 	}
 	// Timers set at different times within a second fire together.
 	a := grid.Add(100 * time.Millisecond)
-	b := grid.Add(700 * time.Millisecond)
+	b := grid.Add(400 * time.Millisecond)
 	if at, bt := a.Add(gridDelay(a, time.Second)), b.Add(gridDelay(b, 900*time.Millisecond)); !at.Equal(bt) {
 		t.Errorf("timers fire at %s and %s, want the same instant", at.Format("05.000"), bt.Format("05.000"))
 	}
