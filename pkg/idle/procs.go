@@ -28,8 +28,10 @@ import (
 // or the controllers' own work, which no user request announces; such work
 // runs on one core for at most one tick).
 type Procs struct {
-	// Busy is the GOMAXPROCS to raise to: the process's value when Run
-	// starts, unless set.
+	// Busy is the GOMAXPROCS to raise to. Unset, it is the runtime's
+	// default, restored with runtime.SetDefaultGOMAXPROCS: a call of
+	// runtime.GOMAXPROCS would turn off the runtime's own updates of it
+	// (a pod's CPU limit changed in place).
 	Busy int
 	// Tick is how often the process's CPU time is read.
 	Tick time.Duration
@@ -39,6 +41,7 @@ type Procs struct {
 	LowCPU, HighCPU float64
 
 	mu       sync.Mutex
+	auto     bool // Busy is the runtime's default
 	lowered  atomic.Bool
 	inFlight atomic.Int64
 	switches atomic.Int64
@@ -68,7 +71,7 @@ func (p *Procs) Switches() int64 { return p.switches.Load() }
 func (p *Procs) Run(ctx context.Context) {
 	p.mu.Lock()
 	if p.Busy == 0 {
-		p.Busy = runtime.GOMAXPROCS(0)
+		p.Busy, p.auto = runtime.GOMAXPROCS(0), true
 	}
 	p.logger = klog.FromContext(ctx)
 	p.mu.Unlock()
@@ -124,10 +127,14 @@ func (p *Procs) raise(reason string) {
 		return
 	}
 	start := time.Now()
-	runtime.GOMAXPROCS(p.Busy)
+	if p.auto {
+		runtime.SetDefaultGOMAXPROCS()
+	} else {
+		runtime.GOMAXPROCS(p.Busy)
+	}
 	p.lowered.Store(false)
 	p.switches.Add(1)
-	p.logger.V(2).Info("GOMAXPROCS raised", "gomaxprocs", p.Busy, "reason", reason, "took", time.Since(start))
+	p.logger.V(2).Info("GOMAXPROCS raised", "gomaxprocs", runtime.GOMAXPROCS(0), "reason", reason, "took", time.Since(start))
 }
 
 // Handler wraps an API server's inner handler (inside authentication) so

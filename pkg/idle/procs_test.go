@@ -13,10 +13,14 @@ import (
 	"k8s.io/apiserver/pkg/endpoints/request"
 )
 
-// governed runs p on a process with 2 Ps and restores GOMAXPROCS after.
+// governed runs p on a process with 2 Ps (p.Busy 2 unless set) and
+// restores GOMAXPROCS after.
 func governed(t *testing.T, p *Procs) (stop func()) {
 	t.Helper()
 	was := runtime.GOMAXPROCS(2)
+	if p.Busy == 0 {
+		p.Busy = 2
+	}
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
 	go func() {
@@ -132,6 +136,34 @@ func TestProcsRaiseWhenBusy(t *testing.T) {
 	}
 	if got := p.Switches(); got != switches+1 {
 		t.Errorf("switches = %d, want %d", got, switches+1)
+	}
+}
+
+// Unset, Busy is the runtime's default, and the raise restores it as the
+// default (runtime.SetDefaultGOMAXPROCS), which keeps the runtime's own
+// updates of it on, instead of fixing the number.
+func TestProcsRaiseRestoresTheRuntimesDefault(t *testing.T) {
+	runtime.SetDefaultGOMAXPROCS()
+	def := runtime.GOMAXPROCS(0)
+	t.Cleanup(runtime.SetDefaultGOMAXPROCS)
+	if def < 2 {
+		t.Skipf("the runtime's default GOMAXPROCS here is %d: nothing to lower", def)
+	}
+	p := &Procs{Tick: 20 * time.Millisecond, QuietTicks: 3, LowCPU: 0.9, HighCPU: 100}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		p.Run(ctx)
+	}()
+	defer func() { cancel(); <-done }()
+	waitFor(t, "GOMAXPROCS is lowered", p.Lowered)
+	serve(p.Handler(http.HandlerFunc(func(http.ResponseWriter, *http.Request) {})), &user.DefaultInfo{Name: "alice"})
+	if got := runtime.GOMAXPROCS(0); got != def || p.Lowered() {
+		t.Fatalf("after a user's request GOMAXPROCS = %d (lowered: %v), want the default %d", got, p.Lowered(), def)
+	}
+	if !p.auto {
+		t.Error("Busy unset, but the raise does not restore the runtime's default")
 	}
 }
 
