@@ -128,7 +128,8 @@ func (o *ownWrites) echo(old, new client.Object) bool {
 	}
 	oldRV, ok1 := parseRV(old.GetResourceVersion())
 	newRV, ok2 := parseRV(new.GetResourceVersion())
-	if !ok1 || !ok2 || oldRV < s.from || newRV <= s.from {
+	// A resync (the same version twice) is never an echo.
+	if !ok1 || !ok2 || oldRV == newRV || oldRV < s.from || newRV <= s.from {
 		return false
 	}
 	if s.to == 0 {

@@ -82,6 +82,11 @@ func TestOwnWrites(t *testing.T) {
 			after:  []update{{old: "10", new: "12", wantHeld: true}},
 		},
 		{
+			name: "a resync of the written pod is not an echo",
+			from: "10", want: rvPod("10", phaseRunning), got: rvPod("12", phaseRunning),
+			after: []update{{old: "11", new: "11"}, {old: "11", new: "12", wantHeld: true}},
+		},
+		{
 			name: "resource versions that are not numbers hold back nothing",
 			from: "a", want: rvPod("a", phaseRunning), got: rvPod("b", phaseRunning),
 			during: []update{{old: "a", new: "b"}},
