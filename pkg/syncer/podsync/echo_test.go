@@ -172,8 +172,8 @@ func TestTheStatusPathsOwnWritesQueueNoReconcile(t *testing.T) {
 	if len(writes) < 2 || writes[len(writes)-2] != "tenant create Pod/binding" || writes[len(writes)-1] != "tenant patch Pod/status" {
 		t.Fatalf("writes %v, want the binding and then the status patch", writes)
 	}
-	if result.Requeue {
-		t.Errorf("the reconcile asked to be requeued after writes it proved its own")
+	if result.Requeue || result.RequeueAfter == heldBackRetry {
+		t.Errorf("the reconcile asked to run again after writes it proved its own")
 	}
 	stored := f.tenantPod(t)
 	for old.ResourceVersion != stored.ResourceVersion {
@@ -229,8 +229,8 @@ func TestAChangeDuringTheStatusWriteIsReconciled(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !result.Requeue {
-		t.Errorf("after writes %v with a change of someone else's held back, the reconcile did not ask to run again", writes)
+	if result.RequeueAfter != heldBackRetry || result.Requeue {
+		t.Errorf("after writes %v with a change of someone else's held back, the reconcile returned %+v, want to run again at once (not rate-limited)", writes, result)
 	}
 	if len(f.r.own.spans) != 0 {
 		t.Errorf("a span is left for a write that was not proven the syncer's own: %v", f.r.own.spans)

@@ -222,9 +222,11 @@ func (r *Reconciler) Reconcile(ctx context.Context, req reconcile.Request) (resu
 	began := false
 	defer func() {
 		if began && r.own.end(req.NamespacedName) && err == nil {
-			// What was held back is looked at now, as its events would
-			// have had it (the next reconcile sets the token renewal).
-			result.Requeue, result.RequeueAfter = true, 0
+			// What was held back is looked at at once, as its events
+			// would have had it: a plain add, not the rate-limited
+			// requeue of a failure (the next reconcile sets the token
+			// renewal again).
+			result.Requeue, result.RequeueAfter = false, heldBackRetry
 		}
 	}()
 	if h.Spec.NodeName != "" && t.Spec.NodeName == "" {
@@ -359,6 +361,10 @@ func refusePod(t *corev1.Pod, poolNodes bool) string {
 func (r *Reconciler) meta(t *corev1.Pod, hostKey types.NamespacedName) translate.Meta {
 	return translate.Meta{Name: hostKey.Name, Namespace: hostKey.Namespace, Tenant: r.w.Tenant, TenantNamespace: t.Namespace}
 }
+
+// heldBackRetry is how soon a pod is reconciled again when updates held
+// back during its write were not the write's own (see ownWrites).
+const heldBackRetry = time.Millisecond
 
 // unschedulableRetry is how soon a pod no node matched is looked at again:
 // the tenant's nodes may change without an event on the pod.
