@@ -496,6 +496,13 @@ func New(ctx context.Context, cfg Config) (*Syncer, error) {
 	if reg == nil {
 		reg = ctrlmetrics.Registry
 	}
+	// How long knestd's requests wait for the host budget (--host-qps,
+	// --host-burst: client-go's rate limiter) and how long they then take,
+	// by verb and API server: the operator sees whether the budget or the
+	// host is what a burst of pods waits for. Process-wide, in
+	// controller-runtime's registry, and registered once however many
+	// syncers a process makes.
+	ctrlmetrics.RegisterRESTClientMetrics(ctrlmetrics.MetricRequestLatency, ctrlmetrics.MetricRateLimiterLatency)
 	m, err := writer.NewMetrics(reg)
 	if err != nil {
 		return nil, err

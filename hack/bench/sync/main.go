@@ -147,6 +147,11 @@ type paced struct {
 	StatusLatency         stats.Latency `json:"status_latency_ms"`
 	DirectCreateToRunning stats.Latency `json:"direct_create_to_running_ms,omitzero"`
 	TenantCreateToRunning stats.Latency `json:"tenant_create_to_running_ms"`
+	// DirectCallToHostAdded is what create_latency_ms holds one host POST
+	// of: the direct client's Create called -> the host watch's ADDED.
+	// The syncer adds what create_latency_ms has beyond it (the tenant
+	// watch, its queue, its checks).
+	DirectCallToHostAdded stats.Latency `json:"direct_create_call_to_host_added_ms,omitzero"`
 	// The status latency in steps: KWOK starts the host pod, the syncer
 	// binds the tenant pod to a virtual node, then copies the status.
 	HostScheduledToRunning     stats.Latency `json:"host_scheduled_to_host_running_ms"`
@@ -544,6 +549,7 @@ func pacedRuns(ctx context.Context, e *syncenv.Env, o options, direct, tenant po
 	if !o.skipDirect {
 		directSnap := direct.Timeline.Snapshot(pacedPrefix)
 		p.DirectCreateToRunning = between(directSnap, directSnap, podtimeline.CreatedAt, podtimeline.RunningAt)
+		p.DirectCallToHostAdded = between(directSnap, directSnap, podtimeline.RequestedAt, podtimeline.AddedAt)
 	}
 	return p, nil
 }

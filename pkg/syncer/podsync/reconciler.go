@@ -66,6 +66,9 @@ type Reconciler struct {
 	// by Sleep and never unset (knestd exits after it). A pointer: tests
 	// copy Reconcilers.
 	sleeping *atomic.Bool
+	// own tells the echoes of the status path's own tenant writes, which
+	// queue no reconcile (see ownWrites).
+	own *ownWrites
 }
 
 // Config configures a Reconciler.
@@ -97,7 +100,7 @@ type Config struct {
 func New(c Config) *Reconciler {
 	return &Reconciler{
 		w: c.Writer, nodes: c.Nodes, policy: c.Policy, dns: c.DNS, audience: c.TokenAudience, frozen: c.Frozen,
-		tokens: &tokenIssuer{w: c.Writer, caData: c.TenantCA}, sleeping: &atomic.Bool{},
+		tokens: &tokenIssuer{w: c.Writer, caData: c.TenantCA}, sleeping: &atomic.Bool{}, own: newOwnWrites(),
 	}
 }
 
@@ -213,7 +216,21 @@ func (r *Reconciler) Reconcile(ctx context.Context, req reconcile.Request) (resu
 	if pods.Terminal(t) {
 		return reconcile.Result{RequeueAfter: requeue}, nil
 	}
+	// The binding and the status patch below are the syncer's own tenant
+	// writes: their echoes queue no reconcile when the stored pod proves
+	// them ours (ownWrites).
+	began := false
+	defer func() {
+		if began && r.own.end(req.NamespacedName) && err == nil {
+			// What was held back is looked at at once, as its events
+			// would have had it: a plain add, not the rate-limited
+			// requeue of a failure (the next reconcile sets the token
+			// renewal again).
+			result.Requeue, result.RequeueAfter = false, heldBackRetry
+		}
+	}()
 	if h.Spec.NodeName != "" && t.Spec.NodeName == "" {
+		began = r.own.begin(req.NamespacedName, t.ResourceVersion)
 		alias, err := r.bind(ctx, t, h.Spec.NodeName)
 		if err != nil {
 			return reconcile.Result{}, err
@@ -238,7 +255,14 @@ func (r *Reconciler) Reconcile(ctx context.Context, req reconcile.Request) (resu
 			h = latest
 		}
 	}
-	if err := r.copyStatus(ctx, t, h); err != nil {
+	if err := r.copyStatus(ctx, t, h, func(want, got *corev1.Pod) {
+		if !began {
+			began = r.own.begin(req.NamespacedName, t.ResourceVersion)
+		}
+		if began && got != nil {
+			r.own.prove(req.NamespacedName, want, got)
+		}
+	}); err != nil {
 		return reconcile.Result{}, err
 	}
 	return reconcile.Result{RequeueAfter: requeue}, nil
@@ -337,6 +361,10 @@ func refusePod(t *corev1.Pod, poolNodes bool) string {
 func (r *Reconciler) meta(t *corev1.Pod, hostKey types.NamespacedName) translate.Meta {
 	return translate.Meta{Name: hostKey.Name, Namespace: hostKey.Namespace, Tenant: r.w.Tenant, TenantNamespace: t.Namespace}
 }
+
+// heldBackRetry is how soon a pod is reconciled again when updates held
+// back during its write were not the write's own (see ownWrites).
+const heldBackRetry = time.Millisecond
 
 // unschedulableRetry is how soon a pod no node matched is looked at again:
 // the tenant's nodes may change without an event on the pod.
@@ -461,7 +489,9 @@ func (r *Reconciler) bind(ctx context.Context, t *corev1.Pod, hostNode string) (
 // setScheduled marks p scheduled as a binding does (the tenant API server
 // sets PodScheduled true, with the time of the binding).
 func setScheduled(p *corev1.Pod) {
-	cond := corev1.PodCondition{Type: corev1.PodScheduled, Status: corev1.ConditionTrue, LastTransitionTime: metav1.Now()}
+	// To the second, as the API stores it: the status patch that follows
+	// the binding is then stored as asked (ownWrites compares the two).
+	cond := corev1.PodCondition{Type: corev1.PodScheduled, Status: corev1.ConditionTrue, LastTransitionTime: metav1.Now().Rfc3339Copy()}
 	for i, c := range p.Status.Conditions {
 		if c.Type == corev1.PodScheduled {
 			if c.Status != corev1.ConditionTrue {
@@ -482,12 +512,20 @@ func (r *Reconciler) refreshAfterBind(ctx context.Context, hostKey types.Namespa
 	return err == nil && found && latest.UID == uid && latest.DeletionTimestamp == nil
 }
 
-// copyStatus brings the host pod's status to the tenant pod.
-func (r *Reconciler) copyStatus(ctx context.Context, t, h *corev1.Pod) error {
+// copyStatus brings the host pod's status to the tenant pod. If it writes,
+// own (if not nil) is called before the write with nil for got, and after
+// it with what was asked (want) and what the server stored (got).
+func (r *Reconciler) copyStatus(ctx context.Context, t, h *corev1.Pod, own func(want, got *corev1.Pod)) error {
 	desired := pods.Backward(h, t, r.nodes.Address())
 	if equality.Semantic.DeepEqual(desired.Status, t.Status) {
 		return nil
 	}
+	var want *corev1.Pod
+	if own != nil {
+		own(nil, nil)
+		want = desired.DeepCopy()
+	}
+	// Patch decodes the stored pod into desired.
 	if err := r.w.TenantClient.Status().Patch(ctx, desired, client.MergeFrom(t)); err != nil {
 		if kerrors.IsNotFound(err) {
 			return nil
@@ -495,6 +533,9 @@ func (r *Reconciler) copyStatus(ctx context.Context, t, h *corev1.Pod) error {
 		return fmt.Errorf("failed to update status of Pod %s/%s in tenant cluster: %w", t.Namespace, t.Name, err)
 	}
 	r.w.Metrics.TenantWrite("Pod", "status")
+	if own != nil {
+		own(want, desired)
+	}
 	return nil
 }
 
@@ -512,7 +553,7 @@ func (r *Reconciler) finishDeletion(ctx context.Context, t, h *corev1.Pod) (reco
 			return reconcile.Result{}, nil
 		}
 		if !pods.Terminal(t) {
-			return reconcile.Result{}, r.copyStatus(ctx, t, h)
+			return reconcile.Result{}, r.copyStatus(ctx, t, h, nil)
 		}
 		return reconcile.Result{}, nil
 	}

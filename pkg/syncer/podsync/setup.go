@@ -16,6 +16,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/event"
 	"sigs.k8s.io/controller-runtime/pkg/handler"
 	"sigs.k8s.io/controller-runtime/pkg/manager"
+	"sigs.k8s.io/controller-runtime/pkg/predicate"
 	"sigs.k8s.io/controller-runtime/pkg/reconcile"
 	"sigs.k8s.io/controller-runtime/pkg/source"
 
@@ -41,7 +42,14 @@ func (r *Reconciler) SetupWithManager(mgr manager.Manager, host cluster.Cluster,
 	}
 	err := builder.ControllerManagedBy(mgr).
 		Named("sync-Pod").
-		For(&corev1.Pod{}).
+		// The echoes of the syncer's own tenant writes queue nothing.
+		For(&corev1.Pod{}, builder.WithPredicates(predicate.Funcs{
+			UpdateFunc: func(e event.UpdateEvent) bool { return !r.own.echo(e.ObjectOld, e.ObjectNew) },
+			DeleteFunc: func(e event.DeleteEvent) bool {
+				r.own.forget(e.Object)
+				return true
+			},
+		})).
 		WatchesRawSource(source.Kind(host.GetCache(), client.Object(&corev1.Pod{}), HostFirst(toTenantPod("Pod")))).
 		WatchesRawSource(source.Kind(host.GetCache(), client.Object(&corev1.Secret{}), handler.TypedEnqueueRequestsFromMapFunc(toTenantPod(kindToken)))).
 		// Host pods carry their tenant namespace's labels.

@@ -120,3 +120,20 @@ func matches(s Sample, match map[string]string) bool {
 	}
 	return true
 }
+
+// MeanDelta returns, for every combination of the values of the labels by
+// (as Delta groups them), the mean of the observations a histogram or
+// summary named name (without its _sum/_count suffix) took between two
+// scrapes: the growth of its _sum over the growth of its _count. Groups
+// without new observations are left out.
+func MeanDelta(before, after Snapshot, name string, match map[string]string, by ...string) map[string]float64 {
+	sums := Delta(before, after, name+"_sum", match, by...)
+	counts := Delta(before, after, name+"_count", match, by...)
+	out := map[string]float64{}
+	for k, n := range counts {
+		if n > 0 {
+			out[k] = sums[k] / n
+		}
+	}
+	return out
+}

@@ -118,3 +118,28 @@ r{method="POST",code="201"} 7
 		})
 	}
 }
+
+func TestMeanDelta(t *testing.T) {
+	t.Parallel()
+	before := mustParse(t, `# TYPE d histogram
+d_bucket{verb="POST",le="+Inf"} 2
+d_sum{verb="POST"} 0.5
+d_count{verb="POST"} 2
+d_bucket{verb="GET",le="+Inf"} 3
+d_sum{verb="GET"} 0.3
+d_count{verb="GET"} 3
+`)
+	after := mustParse(t, `# TYPE d histogram
+d_bucket{verb="POST",le="+Inf"} 12
+d_sum{verb="POST"} 0.55
+d_count{verb="POST"} 12
+d_bucket{verb="GET",le="+Inf"} 3
+d_sum{verb="GET"} 0.3
+d_count{verb="GET"} 3
+`)
+	got := MeanDelta(before, after, "d", nil, "verb")
+	// Ten new POSTs took 0.05 s together; no new GET.
+	if len(got) != 1 || got["POST"] < 0.00499 || got["POST"] > 0.00501 {
+		t.Errorf("MeanDelta = %v, want POST 0.005 only", got)
+	}
+}

@@ -35,7 +35,9 @@ func (c Creator) Create(ctx context.Context, names []string, workers int) error 
 	for range min(workers, len(names)) {
 		wg.Go(func() {
 			for name := range next {
-				_, err := c.Pods.Create(ctx, c.Pod(name), metav1.CreateOptions{})
+				pod := c.Pod(name)
+				called := time.Now()
+				_, err := c.Pods.Create(ctx, pod, metav1.CreateOptions{})
 				if err != nil {
 					mu.Lock()
 					if len(errs) == 0 || !errors.Is(err, context.Canceled) {
@@ -45,7 +47,7 @@ func (c Creator) Create(ctx context.Context, names []string, workers int) error 
 					cancel()
 					continue
 				}
-				c.Timeline.Created(name, time.Now())
+				c.Timeline.Created(name, called, time.Now())
 			}
 		})
 	}

@@ -26,9 +26,9 @@ import (
 // process (monotonic clock), never server timestamps: those have a resolution
 // of one second.
 type PodTimes struct {
-	// Created is when the client's Create returned; zero for host pods the
-	// syncer made.
-	Created time.Time
+	// Requested is when the client called Create, Created when it
+	// returned; zero for host pods the syncer made.
+	Requested, Created time.Time
 	// Added is the first watch event for the pod.
 	Added time.Time
 	// Scheduled is the first watch event with spec.nodeName set: bound to
@@ -58,11 +58,13 @@ func (tl *Timeline) get(name string) *PodTimes {
 	return p
 }
 
-// Created records when the client's Create of a pod returned.
-func (tl *Timeline) Created(name string, at time.Time) {
+// Created records when the client's Create of a pod was called and when
+// it returned.
+func (tl *Timeline) Created(name string, called, returned time.Time) {
 	tl.mu.Lock()
 	defer tl.mu.Unlock()
-	tl.get(name).Created = at
+	p := tl.get(name)
+	p.Requested, p.Created = called, returned
 }
 
 // Observe records a watch event for a pod.
@@ -188,6 +190,7 @@ func Between(names []string, fromTL, toTL map[string]PodTimes, from, to func(Pod
 
 // CreatedAt, AddedAt, RunningAt and ScheduledAt read one of a pod's times,
 // for Between and Latest.
+func RequestedAt(p PodTimes) time.Time { return p.Requested }
 func CreatedAt(p PodTimes) time.Time   { return p.Created }
 func AddedAt(p PodTimes) time.Time     { return p.Added }
 func RunningAt(p PodTimes) time.Time   { return p.Running }

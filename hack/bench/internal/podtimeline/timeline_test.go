@@ -45,7 +45,7 @@ func TestObserveKeepsTheFirstTimeOfEachStep(t *testing.T) {
 	running := &corev1.Pod{Spec: corev1.PodSpec{NodeName: "n"}, Status: corev1.PodStatus{Phase: corev1.PodRunning}}
 
 	tl := New()
-	tl.Created("bench-00000", at(0))
+	tl.Created("bench-00000", at(-1), at(0))
 	tl.Observe("bench-00000", watch.Added, pending, at(1))
 	tl.Observe("bench-00000", watch.Modified, bound, at(2))
 	tl.Observe("bench-00000", watch.Modified, running, at(3))
@@ -53,7 +53,7 @@ func TestObserveKeepsTheFirstTimeOfEachStep(t *testing.T) {
 	tl.Observe("bench-00000", watch.Deleted, running, at(5))
 	tl.Observe("other-00000", watch.Added, running, at(6))
 
-	want := map[string]PodTimes{"bench-00000": {Created: at(0), Added: at(1), Scheduled: at(2), Running: at(3), Gone: at(5)}}
+	want := map[string]PodTimes{"bench-00000": {Requested: at(-1), Created: at(0), Added: at(1), Scheduled: at(2), Running: at(3), Gone: at(5)}}
 	if diff := cmp.Diff(want, tl.Snapshot("bench-")); diff != "" {
 		t.Errorf("Snapshot (-want +got):\n%s", diff)
 	}

@@ -51,6 +51,18 @@ knest_syncer_reconciles_total{kind="Pod"} 4
 knest_syncer_reconcile_seconds_bucket{kind="Pod",le="+Inf"} 4
 knest_syncer_reconcile_seconds_sum{kind="Pod"} 0.01
 knest_syncer_reconcile_seconds_count{kind="Pod"} 4
+# TYPE rest_client_request_duration_seconds histogram
+rest_client_request_duration_seconds_bucket{host="127.0.0.1:6443",verb="POST",le="+Inf"} 10
+rest_client_request_duration_seconds_sum{host="127.0.0.1:6443",verb="POST"} 0.05
+rest_client_request_duration_seconds_count{host="127.0.0.1:6443",verb="POST"} 10
+# TYPE rest_client_rate_limiter_duration_seconds histogram
+rest_client_rate_limiter_duration_seconds_bucket{host="127.0.0.1:6443",verb="POST",le="+Inf"} 10
+rest_client_rate_limiter_duration_seconds_sum{host="127.0.0.1:6443",verb="POST"} 0
+rest_client_rate_limiter_duration_seconds_count{host="127.0.0.1:6443",verb="POST"} 10
+# TYPE workqueue_queue_duration_seconds histogram
+workqueue_queue_duration_seconds_bucket{name="sync-Pod",le="+Inf"} 4
+workqueue_queue_duration_seconds_sum{name="sync-Pod"} 0.004
+workqueue_queue_duration_seconds_count{name="sync-Pod"} 4
 `)
 	after := parse(`rest_client_requests_total{code="201",host="127.0.0.1:6443",method="POST"} 210
 rest_client_requests_total{code="200",host="127.0.0.1:6443",method="GET"} 20
@@ -62,6 +74,21 @@ knest_syncer_reconciles_total{kind="Pod"} 204
 knest_syncer_reconcile_seconds_bucket{kind="Pod",le="+Inf"} 204
 knest_syncer_reconcile_seconds_sum{kind="Pod"} 0.61
 knest_syncer_reconcile_seconds_count{kind="Pod"} 204
+# TYPE rest_client_request_duration_seconds histogram
+rest_client_request_duration_seconds_bucket{host="127.0.0.1:6443",verb="POST",le="+Inf"} 210
+rest_client_request_duration_seconds_sum{host="127.0.0.1:6443",verb="POST"} 1.05
+rest_client_request_duration_seconds_count{host="127.0.0.1:6443",verb="POST"} 210
+rest_client_request_duration_seconds_bucket{host="127.0.0.1:40000",verb="GET",le="+Inf"} 100
+rest_client_request_duration_seconds_sum{host="127.0.0.1:40000",verb="GET"} 9
+rest_client_request_duration_seconds_count{host="127.0.0.1:40000",verb="GET"} 100
+# TYPE rest_client_rate_limiter_duration_seconds histogram
+rest_client_rate_limiter_duration_seconds_bucket{host="127.0.0.1:6443",verb="POST",le="+Inf"} 210
+rest_client_rate_limiter_duration_seconds_sum{host="127.0.0.1:6443",verb="POST"} 20
+rest_client_rate_limiter_duration_seconds_count{host="127.0.0.1:6443",verb="POST"} 210
+# TYPE workqueue_queue_duration_seconds histogram
+workqueue_queue_duration_seconds_bucket{name="sync-Pod",le="+Inf"} 204
+workqueue_queue_duration_seconds_sum{name="sync-Pod"} 0.204
+workqueue_queue_duration_seconds_count{name="sync-Pod"} 204
 `)
 	got, err := SyncerBetween(before, after, "https://127.0.0.1:6443", 4*time.Second)
 	if err != nil {
@@ -72,6 +99,10 @@ knest_syncer_reconcile_seconds_count{kind="Pod"} 204
 		HostRequests: map[string]float64{"POST": 200, "GET": 20}, HostRequestsPerS: 55,
 		Writes:        map[string]float64{"host Pod create": 100, "tenant Pod status": 100},
 		PodReconciles: 200, PodReconcileMeanMS: 3, Errors: map[string]float64{},
+		// 200 host POSTs waited 20 s for the budget and took 1 s; the
+		// tenant's GETs are not the host's.
+		HostLimiterWaitMS: map[string]float64{"POST": 100}, HostRequestLatencyMS: map[string]float64{"POST": 5},
+		PodQueueWaitMeanMS: 1,
 	}
 	if diff := cmp.Diff(want, got); diff != "" {
 		t.Errorf("SyncerBetween (-want +got):\n%s", diff)

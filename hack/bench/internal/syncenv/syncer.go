@@ -22,6 +22,13 @@ type SyncerActivity struct {
 	// 16 workers it bounds the syncer's rate.
 	PodReconcileMeanMS float64            `json:"syncer_pod_reconcile_mean_ms"`
 	Errors             map[string]float64 `json:"syncer_errors,omitempty"`
+	// The pod path in steps, means over the run: how long a tenant pod
+	// waited in the pod controller's queue, and, by HTTP verb, how long
+	// knestd's host requests waited for the host budget (--host-qps, the
+	// client-side rate limiter) and then took (limiter excluded).
+	PodQueueWaitMeanMS   float64            `json:"syncer_pod_queue_wait_mean_ms"`
+	HostLimiterWaitMS    map[string]float64 `json:"syncer_host_rate_limiter_wait_mean_ms"`
+	HostRequestLatencyMS map[string]float64 `json:"syncer_host_request_mean_ms"`
 }
 
 // SyncerBetween returns the syncer's activity between two scrapes of its
@@ -42,6 +49,16 @@ func SyncerBetween(before, after metrics.Snapshot, hostServer string, wall time.
 		total += v
 	}
 	a.HostRequestsPerS = stats.Round(total / wall.Seconds())
+	hostOnly := map[string]string{"host": host.Host}
+	ms := func(seconds map[string]float64) map[string]float64 {
+		for k, v := range seconds {
+			seconds[k] = stats.Round(1000 * v)
+		}
+		return seconds
+	}
+	a.HostLimiterWaitMS = ms(metrics.MeanDelta(before, after, "rest_client_rate_limiter_duration_seconds", hostOnly, "verb"))
+	a.HostRequestLatencyMS = ms(metrics.MeanDelta(before, after, "rest_client_request_duration_seconds", hostOnly, "verb"))
+	a.PodQueueWaitMeanMS = ms(metrics.MeanDelta(before, after, "workqueue_queue_duration_seconds", map[string]string{"name": "sync-Pod"}, "name"))["sync-Pod"]
 	pod := map[string]string{"kind": "Pod"}
 	a.PodReconciles = metrics.Delta(before, after, "knest_syncer_reconciles_total", pod, "kind")["Pod"]
 	seconds := metrics.Delta(before, after, "knest_syncer_reconcile_seconds_sum", pod, "kind")["Pod"]
