@@ -61,9 +61,6 @@ func SyncerBetween(before, after metrics.Snapshot, hostServer string, wall time.
 	a.PodQueueWaitMeanMS = ms(metrics.MeanDelta(before, after, "workqueue_queue_duration_seconds", map[string]string{"name": "sync-Pod"}, "name"))["sync-Pod"]
 	pod := map[string]string{"kind": "Pod"}
 	a.PodReconciles = metrics.Delta(before, after, "knest_syncer_reconciles_total", pod, "kind")["Pod"]
-	seconds := metrics.Delta(before, after, "knest_syncer_reconcile_seconds_sum", pod, "kind")["Pod"]
-	if count := metrics.Delta(before, after, "knest_syncer_reconcile_seconds_count", pod, "kind")["Pod"]; count > 0 {
-		a.PodReconcileMeanMS = stats.Round(1000 * seconds / count)
-	}
+	a.PodReconcileMeanMS = ms(metrics.MeanDelta(before, after, "knest_syncer_reconcile_seconds", pod, "kind"))["Pod"]
 	return a, nil
 }
