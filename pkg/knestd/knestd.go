@@ -162,6 +162,9 @@ func (d *daemon) steps() []lifecycle.Step {
 	d.datastore = datastore.NewGuard(datastore.Limits{QuotaBytes: quota, ObjectCounts: d.pol.Datastore.ObjectCounts})
 	d.plugins = append(d.plugins, controlplane.AdmissionPlugin{Name: storagelimits.PluginName, Factory: storagelimits.NewFactory(d.datastore, d.o.Frozen)})
 	var steps []lifecycle.Step
+	if d.o.ProfilingAddress != "" {
+		steps = append(steps, lifecycle.Step{Name: "profiling", Start: d.startProfiling})
+	}
 	if d.o.Syncing() {
 		steps = append(steps,
 			lifecycle.Step{Name: "host cluster", Start: d.connectHost},
@@ -401,7 +404,7 @@ func (d *daemon) startSyncer(ctx context.Context) (lifecycle.Running, error) {
 		TokenAudience: audience,
 		Tenant:        o.Name, HostNamespace: o.HostNamespace,
 		TenantConfig: tenantConfig(d.inst.AdminConfig), HostConfig: d.hostConfig,
-		MetricsBindAddress: o.SyncerMetricsAddress, PprofBindAddress: o.ProfilingAddress, Policy: d.pol,
+		MetricsBindAddress: o.SyncerMetricsAddress, Policy: d.pol,
 		NodeAddress: o.Advertise().String(), NodeAliasKey: aliasKey, Version: version.Get().GitVersion,
 		KubeletPort: d.kubeletPort, DNSServiceIP: o.DNSServiceIP, ClusterDomain: o.ClusterDomain,
 		HostNodeInfo: o.HostNodeInfo, PoolNodes: o.PoolNodes, HostPool: d.hostPool, Frozen: o.Frozen,

@@ -80,7 +80,7 @@ type Options struct {
 	// (knest_syncer_*) over plain HTTP; empty means not served.
 	SyncerMetricsAddress string
 	// ProfilingAddress serves Go's pprof handlers (/debug/pprof/) for the
-	// whole process over plain HTTP, with the syncer; empty means not
+	// whole process over plain HTTP, syncing or not; empty means not
 	// served. For operators and benchmarks: bind it to loopback.
 	ProfilingAddress string
 	// KubeletPort is the port of the virtual Nodes' kubelet API (logs,
@@ -240,7 +240,7 @@ func (o *Options) FlagSets() cliflag.NamedFlagSets {
 	fs.StringVar(&o.DNSServiceIP, "dns-service-ip", o.DNSServiceIP, "Host ClusterIP of the Service (port 53) in front of the tenant's DNS server; host pods resolve with it. Empty: host pods use the host's DNS.")
 	fs = fss.FlagSet(FlagsObservability)
 	fs.StringVar(&o.SyncerMetricsAddress, "syncer-metrics-address", o.SyncerMetricsAddress, "Address (host:port) serving the syncer's Prometheus metrics; empty: not served.")
-	fs.StringVar(&o.ProfilingAddress, "profiling-address", o.ProfilingAddress, "Address (host:port, plain HTTP: use loopback) serving the process's pprof profiles under /debug/pprof/, with the syncer; empty: not served.")
+	fs.StringVar(&o.ProfilingAddress, "profiling-address", o.ProfilingAddress, "Address (host:port, plain HTTP: use loopback) serving the process's pprof profiles under /debug/pprof/ (the whole process); empty: not served.")
 	logsapi.AddFlags(o.Logging, fss.FlagSet(FlagsLogging))
 	return fss
 }
