@@ -46,7 +46,7 @@ func runServerChain(ctx context.Context, opts apiserveroptions.CompletedOptions,
 		return err
 	}
 	longRunning(config, handlers)
-	gridWatchCaches(config)
+	shareStorage(config)
 	// The kube-apiserver's OpenAPI handlers are installed lazily below.
 	config.KubeAPIs.ControlPlane.Generic.SkipOpenAPIInstallation = true
 	if wrap != nil {
@@ -90,9 +90,10 @@ func runServerChain(ctx context.Context, opts apiserveroptions.CompletedOptions,
 	return prepared.Run(ctx)
 }
 
-// gridWatchCaches puts the watch caches of every server of the chain on
-// one timer grid (watchcache.go).
-func gridWatchCaches(c *apiserverapp.Config) {
+// shareStorage puts the etcd storage of every server of the chain on one
+// etcd client (etcdclients.go) and their watch caches on one timer grid
+// (watchcache.go).
+func shareStorage(c *apiserverapp.Config) {
 	for _, g := range []*generic.RESTOptionsGetter{
 		&c.KubeAPIs.ControlPlane.Generic.RESTOptionsGetter,
 		&c.ApiExtensions.GenericConfig.RESTOptionsGetter,
@@ -100,7 +101,7 @@ func gridWatchCaches(c *apiserverapp.Config) {
 		&c.Aggregator.GenericConfig.RESTOptionsGetter,
 	} {
 		if *g != nil {
-			*g = gridCaches{*g}
+			*g = storageOptions{*g}
 		}
 	}
 }

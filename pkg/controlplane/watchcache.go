@@ -61,17 +61,36 @@ type gridTimer struct{ clock.Timer }
 
 func (t gridTimer) Reset(d time.Duration) bool { return t.Timer.Reset(gridDelay(time.Now(), d)) }
 
-// gridCaches wraps a RESTOptionsGetter: a resource that upstream's
-// options give a watch cache gets one on the grid clock; the others (no
-// cache: events, --watch-cache=false) keep theirs.
-type gridCaches struct{ generic.RESTOptionsGetter }
+// storageOptions wraps a RESTOptionsGetter: every resource's etcd storage
+// is on the transport's shared client (etcdclients.go), and a resource that
+// upstream's options give a watch cache gets one on the grid clock; the
+// others (no cache: events, --watch-cache=false) stay uncached.
+type storageOptions struct{ generic.RESTOptionsGetter }
 
-func (g gridCaches) GetRESTOptions(resource schema.GroupResource, example runtime.Object) (generic.RESTOptions, error) {
+func (g storageOptions) GetRESTOptions(resource schema.GroupResource, example runtime.Object) (generic.RESTOptions, error) {
 	o, err := g.RESTOptionsGetter.GetRESTOptions(resource, example)
-	if err == nil && isUpstreamCacher(o.Decorator) {
+	switch {
+	case err != nil:
+	case isUpstreamCacher(o.Decorator):
 		o.Decorator = gridCacher
+	case funcPointer(o.Decorator) == funcPointer(generic.UndecoratedStorage):
+		o.Decorator = sharedUncached
 	}
 	return o, err
+}
+
+// sharedUncached is upstream's UndecoratedStorage on the shared client.
+func sharedUncached(
+	config *storagebackend.ConfigForResource,
+	resourcePrefix string,
+	_ func(obj runtime.Object) (string, error),
+	newFunc func() runtime.Object,
+	newListFunc func() runtime.Object,
+	_ storage.AttrFunc,
+	_ storage.IndexerFuncs,
+	_ *cache.Indexers,
+) (storage.Interface, factory.DestroyFunc, error) {
+	return sharedRawStorage(config, newFunc, newListFunc, resourcePrefix)
 }
 
 // isUpstreamCacher says whether d is the decorator upstream's options
@@ -87,7 +106,8 @@ func isUpstreamCacher(d generic.StorageDecorator) bool {
 }
 
 // gridCacher is upstream's StorageWithCacher with the grid clock: the raw
-// etcd storage, a cacher on it and the delegator that serves from either.
+// etcd storage (on the shared client), a cacher on it and the delegator
+// that serves from either.
 func gridCacher(
 	config *storagebackend.ConfigForResource,
 	resourcePrefix string,
@@ -98,7 +118,7 @@ func gridCacher(
 	triggerFuncs storage.IndexerFuncs,
 	indexers *cache.Indexers,
 ) (storage.Interface, factory.DestroyFunc, error) {
-	raw, destroyRaw, err := generic.NewRawStorage(config, newFunc, newListFunc, resourcePrefix)
+	raw, destroyRaw, err := sharedRawStorage(config, newFunc, newListFunc, resourcePrefix)
 	if err != nil {
 		return raw, destroyRaw, err
 	}

@@ -6,7 +6,6 @@ import (
 
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/runtime/schema"
-	"k8s.io/apiserver/pkg/registry/generic"
 	apiserveroptions "k8s.io/apiserver/pkg/server/options"
 	serverstorage "k8s.io/apiserver/pkg/server/storage"
 	"k8s.io/apiserver/pkg/storage/storagebackend"
@@ -44,9 +43,11 @@ func TestGridDelay(t *testing.T) {
 	}
 }
 
-// gridCaches replaces exactly the decorator upstream's etcd options choose
-// for a cached resource; if upstream's closure stops being recognisable,
-// the watch caches silently go back to their own timers, and this fails.
+// storageOptions replaces exactly the decorator upstream's etcd options
+// choose for a cached resource; if upstream's closure stops being
+// recognisable, the watch caches silently go back to their own timers and
+// their own etcd clients, and this fails. Uncached resources get the
+// shared client without a cache.
 func TestGridCachesReplaceUpstreamsCacher(t *testing.T) {
 	etcd := apiserveroptions.NewEtcdOptions(storagebackend.NewDefaultConfig("/registry", nil))
 	etcd.WatchCacheSizes = []string{"events#0"}
@@ -55,22 +56,25 @@ func TestGridCachesReplaceUpstreamsCacher(t *testing.T) {
 		resource string
 		grid     bool
 	}{{"pods", true}, {"configmaps", true}, {"events", false}} {
-		got, err := gridCaches{upstream}.GetRESTOptions(schema.GroupResource{Resource: tc.resource}, nil)
+		got, err := storageOptions{upstream}.GetRESTOptions(schema.GroupResource{Resource: tc.resource}, nil)
 		if err != nil {
 			t.Fatal(err)
 		}
 		if isGrid := funcPointer(got.Decorator) == funcPointer(gridCacher); isGrid != tc.grid {
 			t.Errorf("%s: decorator is gridCacher: %v, want %v", tc.resource, isGrid, tc.grid)
 		}
+		if !tc.grid && funcPointer(got.Decorator) != funcPointer(sharedUncached) {
+			t.Errorf("%s: not stored uncached on the shared client", tc.resource)
+		}
 	}
 	etcd.EnableWatchCache = false
 	upstream.Options = *etcd
-	got, err := gridCaches{upstream}.GetRESTOptions(schema.GroupResource{Resource: "pods"}, nil)
+	got, err := storageOptions{upstream}.GetRESTOptions(schema.GroupResource{Resource: "pods"}, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if funcPointer(got.Decorator) != funcPointer(generic.UndecoratedStorage) {
-		t.Error("--watch-cache=false: pods' decorator was replaced")
+	if funcPointer(got.Decorator) != funcPointer(sharedUncached) {
+		t.Error("--watch-cache=false: pods are not stored uncached on the shared client")
 	}
 }
 

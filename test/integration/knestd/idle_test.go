@@ -1,6 +1,9 @@
 package knestd
 
 import (
+	"fmt"
+	"io"
+	"net/http"
 	"os"
 	"strings"
 	"testing"
@@ -16,8 +19,10 @@ import (
 
 // TestIntegrationIdleCost checks the idle levers in a real knestd: a quiet
 // knestd lowers GOMAXPROCS to 1 and a user's request raises it again
-// (pkg/idle Procs), and the watch caches, whose timers run on knestd's
-// grid clock, still send bookmarks.
+// (pkg/idle Procs), the watch caches, whose timers run on knestd's grid
+// clock, still send bookmarks, and the API server's resources share their
+// etcd client (pkg/controlplane etcdclients.go) instead of dialling one
+// each.
 func TestIntegrationIdleCost(t *testing.T) {
 	if testing.Short() {
 		t.Skip("integration test")
@@ -25,9 +30,31 @@ func TestIntegrationIdleCost(t *testing.T) {
 	if _, set := os.LookupEnv("GOMAXPROCS"); set {
 		t.Skip("GOMAXPROCS is set in the environment: knestd leaves it alone")
 	}
-	k := framework.Start(t, t.TempDir(), "--name=it", "--secure-port=0", "--v=2")
+	profiling := fmt.Sprintf("127.0.0.1:%d", framework.FreePort(t))
+	k := framework.Start(t, t.TempDir(), "--name=it", "--secure-port=0", "--v=2", "--profiling-address="+profiling)
 	k.WaitReady(t, readyTimeout)
 	client := framework.Client(t, framework.AdminConfig(t, k.AdminKubeconfig()))
+
+	t.Run("the resources share one etcd client", func(t *testing.T) {
+		resp, err := http.Get("http://" + profiling + "/debug/pprof/goroutine?debug=2")
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		dump, err := io.ReadAll(resp.Body)
+		if err != nil {
+			t.Fatal(err)
+		}
+		// Every gRPC client connection runs one keepalive goroutine:
+		// upstream's storage dials one per resource (62 here), knestd's one
+		// for all of them, plus upstream's health and readiness checks'
+		// own and the datastore monitor's (6 right after ready).
+		conns := strings.Count(string(dump), "google.golang.org/grpc/internal/transport.(*http2Client).keepalive(")
+		if conns == 0 || conns > 10 {
+			t.Fatalf("%d gRPC client connections in knestd, want 1-10", conns)
+		}
+		t.Logf("%d gRPC client connections", conns)
+	})
 
 	t.Run("a cached watch gets its bookmark before its deadline", func(t *testing.T) {
 		ns := createNamespace(t, client, "bookmarks")
