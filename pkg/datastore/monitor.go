@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"maps"
 	"slices"
+	"sync/atomic"
 	"time"
 
 	"go.etcd.io/etcd/api/v3/etcdserverpb"
@@ -50,6 +51,11 @@ type Monitor struct {
 	// fails and is tried again on the next measurement.
 	Tenant   kubernetes.Interface
 	Interval time.Duration
+	// ReadAgain is how often the Monitor reads the kube-system Namespace
+	// while its condition already says what it would write, so that a
+	// condition someone else changed is put back; default
+	// DefaultReadAgain.
+	ReadAgain time.Duration
 
 	// prefixes are the etcd key prefixes of the resources whose count
 	// the guard's limits cap.
@@ -63,7 +69,20 @@ type Monitor struct {
 	// reported is the mode the condition last said, nil before it did;
 	// stored the mode ModeKey holds.
 	reported, stored *bool
+	// counts are the counts measured at revision countedAt.
+	counts    map[string]int
+	countedAt int64
+	// shown is the condition the kube-system Namespace held when it was
+	// last read or written, at shownAt.
+	shown   *corev1.NamespaceCondition
+	shownAt time.Time
+	// ticks counts the measurements of the running monitor.
+	ticks atomic.Int64
 }
+
+// DefaultReadAgain is the Monitor's default ReadAgain: an idle tenant's
+// kube-system Namespace is read once a minute, not at every measurement.
+const DefaultReadAgain = time.Minute
 
 // Start gives space back if the datastore is above the writable mark (at
 // start nothing else uses etcd, so a defragmentation costs nobody),
@@ -75,6 +94,9 @@ func (m *Monitor) Start(ctx context.Context) error {
 	}
 	if m.Interval <= 0 {
 		m.Interval = DefaultInterval
+	}
+	if m.ReadAgain <= 0 {
+		m.ReadAgain = DefaultReadAgain
 	}
 	m.maintenance = clientv3.NewMaintenanceFromMaintenanceClient(etcdserverpb.NewMaintenanceClient(m.Etcd.ActiveConnection()), m.Etcd)
 	m.prefixes = map[string]string{}
@@ -142,6 +164,7 @@ func (m *Monitor) run(ctx context.Context) {
 	var worked, failing bool
 	for {
 		err := m.tick(ctx)
+		m.ticks.Add(1)
 		switch {
 		case err != nil && ctx.Err() == nil && !worked && time.Now().Before(quietUntil):
 			logger.V(1).Info("Datastore check failed while starting", "err", err.Error())
@@ -183,6 +206,9 @@ func (m *Monitor) tick(ctx context.Context) error {
 }
 
 // measure reads etcd's status, its alarms and the counts the limits cap.
+// An idle tenant costs one status call: the alarms are listed when the
+// status reports any, and the counts are taken again only at a new
+// revision (no object is created or deleted without one).
 func (m *Monitor) measure(ctx context.Context) (Usage, error) {
 	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
@@ -191,12 +217,18 @@ func (m *Monitor) measure(ctx context.Context) (Usage, error) {
 		return Usage{}, fmt.Errorf("failed to read the tenant's etcd status: %w", err)
 	}
 	u := Usage{Size: st.DbSize, InUse: st.DbSizeInUse, Revision: st.Header.Revision, Counts: map[string]int{}}
-	alarms, err := m.Etcd.AlarmList(ctx)
-	if err != nil {
-		return Usage{}, fmt.Errorf("failed to list the tenant's etcd alarms: %w", err)
+	if len(st.Errors) > 0 {
+		alarms, err := m.Etcd.AlarmList(ctx)
+		if err != nil {
+			return Usage{}, fmt.Errorf("failed to list the tenant's etcd alarms: %w", err)
+		}
+		for _, a := range alarms.Alarms {
+			u.NoSpace = u.NoSpace || a.Alarm == etcdserverpb.AlarmType_NOSPACE
+		}
 	}
-	for _, a := range alarms.Alarms {
-		u.NoSpace = u.NoSpace || a.Alarm == etcdserverpb.AlarmType_NOSPACE
+	if m.counts != nil && m.countedAt == u.Revision {
+		u.Counts = maps.Clone(m.counts)
+		return u, nil
 	}
 	for _, r := range slices.Sorted(maps.Keys(m.prefixes)) {
 		resp, err := m.Etcd.Get(ctx, m.prefixes[r], clientv3.WithPrefix(), clientv3.WithCountOnly())
@@ -205,6 +237,7 @@ func (m *Monitor) measure(ctx context.Context) (Usage, error) {
 		}
 		u.Counts[r] = int(resp.Count)
 	}
+	m.counts, m.countedAt = maps.Clone(u.Counts), u.Revision
 	return u, nil
 }
 
@@ -271,11 +304,15 @@ func (m *Monitor) reclaim(ctx context.Context, readOnly bool, u Usage) (Usage, e
 // report sets the kube-system Namespace's condition and, when the mode
 // changed since the condition last said, records an Event.
 func (m *Monitor) report(ctx context.Context, readOnly bool, u Usage) error {
+	want := m.condition(readOnly, u)
+	if m.shown != nil && m.shown.Status == want.Status && m.shown.Reason == want.Reason && m.shown.Message == want.Message &&
+		time.Since(m.shownAt) < m.ReadAgain && m.reported != nil && *m.reported == readOnly {
+		return nil
+	}
 	ns, err := m.Tenant.CoreV1().Namespaces().Get(ctx, metav1.NamespaceSystem, metav1.GetOptions{})
 	if err != nil {
 		return fmt.Errorf("failed to read the kube-system Namespace: %w", err)
 	}
-	want := m.condition(readOnly, u)
 	var have *corev1.NamespaceCondition
 	for i := range ns.Status.Conditions {
 		if ns.Status.Conditions[i].Type == ConditionType {
@@ -295,6 +332,7 @@ func (m *Monitor) report(ctx context.Context, readOnly bool, u Usage) error {
 			return fmt.Errorf("failed to set the %s condition of the kube-system Namespace: %w", ConditionType, err)
 		}
 	}
+	m.shown, m.shownAt = &want, time.Now()
 	if m.reported != nil && *m.reported == readOnly {
 		return nil
 	}

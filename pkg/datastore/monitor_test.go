@@ -19,39 +19,99 @@ import (
 
 // TestMonitorMeasuresOnOneConnection: an idle tenant's monitor measures
 // every Interval; each measurement must not open a connection to etcd of
-// its own (clientv3's Status dials the endpoint afresh on every call).
+// its own (clientv3's Status dials the endpoint afresh on every call), nor
+// read the kube-system Namespace through the API server while its
+// condition already says what the monitor would write.
 func TestMonitorMeasuresOnOneConnection(t *testing.T) {
 	t.Parallel()
 	ctx, cancel := context.WithCancel(t.Context())
 	defer cancel()
-	srv, err := etcd.Run(ctx, etcd.Options{Dir: t.TempDir(), Name: "monitor", LogLevel: "error"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	proxy := countingProxy(t, srv.ClientURL())
-
-	c, err := clientv3.New(clientv3.Config{Endpoints: []string{proxy.url}, DialTimeout: 10 * time.Second, Logger: zap.NewNop()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
-	tenant := fake.NewClientset(&corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: metav1.NamespaceSystem}})
-	m := &Monitor{Guard: NewGuard(Limits{QuotaBytes: 64 << 20}), Etcd: c, Endpoint: proxy.url, Tenant: tenant, Interval: 20 * time.Millisecond}
-	if err := m.Start(ctx); err != nil {
-		t.Fatal(err)
-	}
-	// Wait for 20 measurements of the running monitor: a status update of
-	// kube-system each (the condition is set once, then read each time).
+	m, tenant, proxy := startMonitor(ctx, t, time.Hour)
+	// Wait for 20 measurements of the running monitor.
 	deadline := time.Now().Add(time.Minute)
-	for countGets(tenant) < 20 && time.Now().Before(deadline) {
+	for m.ticks.Load() < 20 && time.Now().Before(deadline) {
 		time.Sleep(10 * time.Millisecond)
 	}
-	if n := countGets(tenant); n < 20 {
+	if n := m.ticks.Load(); n < 20 {
 		t.Fatalf("the monitor measured %d times in a minute", n)
 	}
 	if got := proxy.accepted.Load(); got != 1 {
 		t.Errorf("etcd accepted %d connections for 20 measurements, want the client's one", got)
 	}
+	if n := countGets(tenant); n != 1 {
+		t.Errorf("the monitor read the kube-system Namespace %d times in 20 measurements of an idle datastore, want once", n)
+	}
+	if c := condition(t, tenant); c == nil || c.Reason != ReasonWritable {
+		t.Errorf("kube-system's %s condition is %+v, want %s", ConditionType, c, ReasonWritable)
+	}
+}
+
+// TestMonitorPutsBackAChangedCondition: the condition is tenant-writable
+// (a cluster-admin may update the Namespace's status); the monitor reads
+// it again every ReadAgain and puts it back.
+func TestMonitorPutsBackAChangedCondition(t *testing.T) {
+	t.Parallel()
+	ctx, cancel := context.WithCancel(t.Context())
+	defer cancel()
+	_, tenant, _ := startMonitor(ctx, t, 100*time.Millisecond)
+	waitCondition := func(what string) {
+		t.Helper()
+		deadline := time.Now().Add(30 * time.Second)
+		for time.Now().Before(deadline) {
+			if c := condition(t, tenant); c != nil && c.Reason == ReasonWritable {
+				return
+			}
+			time.Sleep(20 * time.Millisecond)
+		}
+		t.Fatalf("%s: no %s condition on kube-system", what, ConditionType)
+	}
+	waitCondition("first report")
+	ns, err := tenant.CoreV1().Namespaces().Get(ctx, metav1.NamespaceSystem, metav1.GetOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ns.Status.Conditions = nil
+	if _, err := tenant.CoreV1().Namespaces().UpdateStatus(ctx, ns, metav1.UpdateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	waitCondition("after the tenant removed it")
+}
+
+// startMonitor runs a monitor of a real etcd, through a proxy that counts
+// connections, measuring every 20 ms, reporting to a fake tenant API.
+func startMonitor(ctx context.Context, t *testing.T, readAgain time.Duration) (*Monitor, *fake.Clientset, *proxy) {
+	t.Helper()
+	srv, err := etcd.Run(ctx, etcd.Options{Dir: t.TempDir(), Name: "monitor", LogLevel: "error"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	proxy := countingProxy(t, srv.ClientURL())
+	c, err := clientv3.New(clientv3.Config{Endpoints: []string{proxy.url}, DialTimeout: 10 * time.Second, Logger: zap.NewNop()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close() })
+	tenant := fake.NewClientset(&corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: metav1.NamespaceSystem}})
+	m := &Monitor{Guard: NewGuard(Limits{QuotaBytes: 64 << 20}), Etcd: c, Endpoint: proxy.url, Tenant: tenant,
+		Interval: 20 * time.Millisecond, ReadAgain: readAgain}
+	if err := m.Start(ctx); err != nil {
+		t.Fatal(err)
+	}
+	return m, tenant, proxy
+}
+
+func condition(t *testing.T, tenant *fake.Clientset) *corev1.NamespaceCondition {
+	t.Helper()
+	ns, err := tenant.CoreV1().Namespaces().Get(t.Context(), metav1.NamespaceSystem, metav1.GetOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range ns.Status.Conditions {
+		if c.Type == ConditionType {
+			return &c
+		}
+	}
+	return nil
 }
 
 func countGets(c *fake.Clientset) int {
