@@ -347,8 +347,13 @@ func (m *Monitor) report(ctx context.Context, readOnly bool, u Usage) error {
 	return nil
 }
 
+// condition is the kube-system Namespace's condition for the mode and the
+// usage, the usage in whole MiB: the API server's own writes (leases every
+// 10 s, this condition) move an idle datastore's in-use size by tenths of a
+// MiB within tens of seconds, and a figure to a tenth of a MiB rewrote the
+// condition, waking every Namespace watcher, for each.
 func (m *Monitor) condition(readOnly bool, u Usage) corev1.NamespaceCondition {
-	usage := Describe(u.InUse, m.Guard.Limits())
+	usage := Describe(u.InUse&^(1<<20-1), m.Guard.Limits())
 	if readOnly {
 		return corev1.NamespaceCondition{Type: ConditionType, Status: corev1.ConditionTrue, Reason: ReasonReadOnly,
 			Message: "The datastore holds " + usage + ": creates and updates that grow objects are refused; delete objects to leave read-only mode"}

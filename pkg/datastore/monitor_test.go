@@ -4,6 +4,7 @@ import (
 	"context"
 	"io"
 	"net"
+	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -157,4 +158,20 @@ func countingProxy(t *testing.T, target string) *proxy {
 		}
 	}()
 	return p
+}
+
+// The condition's figure moves in whole MiB: an idle tenant's own writes
+// do not rewrite it.
+func TestConditionInWholeMiB(t *testing.T) {
+	m := &Monitor{Guard: NewGuard(Limits{QuotaBytes: 64 << 20})}
+	a, b := m.condition(false, Usage{InUse: 10<<20 + 100<<10}), m.condition(false, Usage{InUse: 10<<20 + 900<<10})
+	if a != b {
+		t.Errorf("10.1 MiB and 10.9 MiB give different conditions:\n%s\n%s", a.Message, b.Message)
+	}
+	if c := m.condition(false, Usage{InUse: 11 << 20}); c == a {
+		t.Errorf("11 MiB gives the condition of 10.1 MiB: %s", c.Message)
+	}
+	if !strings.Contains(a.Message, "10.0 MiB of its 64.0 MiB limit") {
+		t.Errorf("message %q", a.Message)
+	}
 }
