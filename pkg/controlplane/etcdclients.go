@@ -58,8 +58,6 @@ const (
 type etcdClients struct {
 	mu     sync.Mutex
 	shared map[string]*sharedEtcd
-	// dials counts the clients dialled, for the tests.
-	dials int
 }
 
 type sharedEtcd struct {
@@ -69,8 +67,9 @@ type sharedEtcd struct {
 	refs      int
 }
 
-// sharedEtcdClients serves every server of the process: the key tells
-// transports apart.
+// sharedEtcdClients serves every server of the process. The key tells
+// transports apart by their servers and TLS files: the servers of one
+// chain share one egress configuration.
 var sharedEtcdClients = &etcdClients{shared: map[string]*sharedEtcd{}}
 
 func transportKey(c storagebackend.TransportConfig, compaction time.Duration) string {
@@ -89,7 +88,6 @@ func (e *etcdClients) acquire(c storagebackend.TransportConfig, compaction time.
 		if err != nil {
 			return nil, nil, nil, err
 		}
-		e.dials++
 		s = &sharedEtcd{client: client, stop: func() {}}
 		if compaction > 0 {
 			compactor := etcd3.StartCompactorPerEndpoint(client.Client, compaction)

@@ -55,7 +55,7 @@ const ManagedByLabel = "app.kubernetes.io/managed-by"
 // Install creates the CRDs that do not exist yet, moves those it created
 // before (ManagedByLabel knest) to the embedded release when they carry
 // another (an upgraded knestd), and waits until each is established
-// (served). A CRD of the same name that someone else installed (the
+// (served) and discoverable. A CRD of the same name that someone else installed (the
 // tenant's own install) is left as it is: the tenant's objects are stored
 // under it, and only the kinds' v1 matter to knest.
 func Install(ctx context.Context, c apiextensionsclient.Interface) error {
@@ -92,6 +92,37 @@ func Install(ctx context.Context, c apiextensionsclient.Interface) error {
 		})
 		if err != nil {
 			return fmt.Errorf("CustomResourceDefinition %s is not established: %w", crd.Name, err)
+		}
+	}
+	// Established is not yet discoverable: the API server's discovery
+	// documents follow a moment later (seconds on a loaded machine), and
+	// a client that maps kinds to resources through discovery (the
+	// syncer's caches) fails with "no matches for kind" until they do.
+	for _, crd := range crds {
+		for _, v := range crd.Spec.Versions {
+			if !v.Served {
+				continue
+			}
+			gv := crd.Spec.Group + "/" + v.Name
+			err := wait.PollUntilContextTimeout(ctx, 100*time.Millisecond, time.Minute, true, func(ctx context.Context) (bool, error) {
+				// The groups list (aggregated discovery) and the
+				// version's resources, as a discovery-based RESTMapper
+				// reads them.
+				groups, err := c.Discovery().ServerGroups()
+				if err != nil || !slices.ContainsFunc(groups.Groups, func(g metav1.APIGroup) bool {
+					return g.Name == crd.Spec.Group && slices.ContainsFunc(g.Versions, func(x metav1.GroupVersionForDiscovery) bool { return x.GroupVersion == gv })
+				}) {
+					return false, nil
+				}
+				list, err := c.Discovery().ServerResourcesForGroupVersion(gv)
+				if err != nil {
+					return false, nil
+				}
+				return slices.ContainsFunc(list.APIResources, func(r metav1.APIResource) bool { return r.Name == crd.Spec.Names.Plural }), nil
+			})
+			if err != nil {
+				return fmt.Errorf("%s of %s is not discoverable: %w", crd.Spec.Names.Plural, gv, err)
+			}
 		}
 	}
 	return nil
