@@ -12,6 +12,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	clientv3 "go.etcd.io/etcd/client/v3"
@@ -280,6 +281,7 @@ type starter struct {
 	inst *Instance
 
 	listener                                    net.Listener
+	listenerTaken                               atomic.Bool
 	key                                         []byte
 	encryptionConfig, authnConfig, egressConfig string
 	etcdURL                                     string
@@ -338,8 +340,15 @@ func (st *starter) listen(context.Context) (lifecycle.Running, error) {
 	}
 	st.listener = l
 	st.inst.Server = (&url.URL{Scheme: "https", Host: dialAddress(l.Addr().(*net.TCPAddr))}).String()
-	// The API server takes the listener over; closing it again is harmless.
-	return lifecycle.Running{Stop: func() { l.Close() }}, nil
+	// Once the API server took the listener over, it closes it when it
+	// stops: closed under an API server still serving (one that did not
+	// stop within its budget, on a loaded machine), upstream's RunServer
+	// panics, and the panic hides why knestd stopped.
+	return lifecycle.Running{Stop: func() {
+		if !st.listenerTaken.Load() {
+			l.Close()
+		}
+	}}, nil
 }
 
 func (st *starter) certificates(context.Context) error {
@@ -493,6 +502,7 @@ func (st *starter) startAPIServer(ctx context.Context) (lifecycle.Running, error
 		timeout = DefaultReadyTimeout
 	}
 	st.readyBy = time.Now().Add(timeout)
+	st.listenerTaken.Store(true)
 	api := startComponent(ctx, "kube-apiserver", func(ctx context.Context) error {
 		return RunAPIServer(ctx, APIServer{
 			Listener: st.listener, AdvertiseAddress: s.AdvertiseAddress, ServiceCIDR: s.ServiceCIDR,
