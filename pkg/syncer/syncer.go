@@ -68,9 +68,6 @@ type Config struct {
 	MetricsRegistry prometheus.Registerer
 	// MetricsBindAddress serves metrics; "" or "0" means not served.
 	MetricsBindAddress string
-	// PprofBindAddress serves the process's pprof profiles; "" or "0"
-	// means not served.
-	PprofBindAddress string
 	// NodeAddress is the address virtual Nodes advertise: where the tenant
 	// API server reaches knestd's kubelet API, and the host IP tenant pods
 	// see. Never a host node's.
@@ -459,8 +456,9 @@ func New(ctx context.Context, cfg Config) (*Syncer, error) {
 		Scheme:                 scheme,
 		Metrics:                metricsserver.Options{BindAddress: metricsAddr},
 		HealthProbeBindAddress: "0",
-		PprofBindAddress:       cfg.PprofBindAddress,
-		LeaderElection:         false,
+		// knestd serves the process's profiles (--profiling-address).
+		PprofBindAddress: "0",
+		LeaderElection:   false,
 		// The syncer never reads managedFields, and an update without them
 		// keeps the server's: caches without them hold a third less.
 		Cache: cache.Options{DefaultTransform: cache.TransformStripManagedFields()},
