@@ -115,7 +115,6 @@ func (e *etcdClients) acquire(c storagebackend.TransportConfig, compaction time.
 // latency tracker upstream puts on each resource's client goes on the
 // shared client once.
 func dialEtcd(c storagebackend.TransportConfig) (*kubernetes.Client, error) {
-	var tlsInfo = transport.TLSInfo{CertFile: c.CertFile, KeyFile: c.KeyFile, TrustedCAFile: c.TrustedCAFile}
 	cfg := clientv3.Config{
 		Endpoints:            c.ServerList,
 		DialTimeout:          etcdDialTimeout,
@@ -124,6 +123,7 @@ func dialEtcd(c storagebackend.TransportConfig) (*kubernetes.Client, error) {
 		Logger:               zap.New(klogCore{}),
 	}
 	if c.CertFile != "" || c.KeyFile != "" || c.TrustedCAFile != "" {
+		tlsInfo := transport.TLSInfo{CertFile: c.CertFile, KeyFile: c.KeyFile, TrustedCAFile: c.TrustedCAFile}
 		tlsConfig, err := tlsInfo.ClientConfig()
 		if err != nil {
 			return nil, fmt.Errorf("etcd client TLS: %w", err)
