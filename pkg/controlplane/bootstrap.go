@@ -4,14 +4,17 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net"
 	"sync"
 	"time"
 
+	corev1 "k8s.io/api/core/v1"
 	rbacv1 "k8s.io/api/rbac/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/runtime/schema"
+	"k8s.io/apimachinery/pkg/util/intstr"
 	"k8s.io/apimachinery/pkg/util/wait"
 	genericapiserver "k8s.io/apiserver/pkg/server"
 	"k8s.io/client-go/kubernetes"
@@ -19,9 +22,11 @@ import (
 	"k8s.io/component-helpers/auth/rbac/reconciliation"
 	"k8s.io/klog/v2"
 	schedulingapiv1 "k8s.io/kubernetes/pkg/apis/scheduling/v1"
+	kubecontrolplane "k8s.io/kubernetes/pkg/controlplane"
 	rbacrest "k8s.io/kubernetes/pkg/registry/rbac/rest"
 	schedulingrest "k8s.io/kubernetes/pkg/registry/scheduling/rest"
 	"k8s.io/kubernetes/plugin/pkg/auth/authorizer/rbac/bootstrappolicy"
+	"k8s.io/utils/ptr"
 )
 
 // The post-start hooks knestd installs in place of upstream's
@@ -29,6 +34,9 @@ import (
 const (
 	BootstrapRolesHook           = "knest/bootstrap-roles"
 	BootstrapPriorityClassesHook = "knest/bootstrap-system-priority-classes"
+	// KubernetesServiceHook creates the default/kubernetes Service before
+	// /readyz passes (see addKubernetesServiceHook).
+	KubernetesServiceHook = "knest/kubernetes-service"
 )
 
 const (
@@ -72,6 +80,79 @@ func replaceBootstrapHooks(c *genericapiserver.Config, logger klog.Logger) error
 			return fmt.Errorf("apiserver: %w", err)
 		}
 	}
+	return nil
+}
+
+// addKubernetesServiceHook makes the "kubernetes" Service part of being
+// ready. Upstream's bootstrap-controller creates it only after /readyz
+// passes (it polls /readyz every 100 ms first), so a client that waits for
+// /readyz, as every tenant's tooling and the host kubelet's probe do, could
+// find the control plane ready and the Service missing. A post-start hook
+// gates /readyz until it returns; this one creates the Service as upstream
+// would (same name, labels, ports, ClusterIP and type) when it does not
+// exist, and upstream's controller finds it there and keeps its endpoints.
+// An existing Service is left as it is, as upstream leaves it.
+func addKubernetesServiceHook(c *kubecontrolplane.Config, logger klog.Logger) error {
+	logger = logger.WithValues("hook", KubernetesServiceHook)
+	if err := c.ControlPlane.Generic.AddPostStartHook(KubernetesServiceHook, func(hc genericapiserver.PostStartHookContext) error {
+		// Read when the hook runs: Complete fills in the defaults (the
+		// Service IP, port 443) after the hook is added.
+		_, port, err := c.ControlPlane.Generic.SecureServing.HostPort()
+		if err != nil {
+			return fmt.Errorf("failed to get the listener's port: %w", err)
+		}
+		svc := kubernetesService(c.Extra.APIServerServiceIP, c.Extra.APIServerServicePort, port, c.Extra.KubernetesServiceNodePort)
+		return runBootstrapHook(hc, logger, func(ctx context.Context, client kubernetes.Interface) error {
+			return EnsureKubernetesService(ctx, client, svc)
+		})
+	}); err != nil {
+		return fmt.Errorf("apiserver: %w", err)
+	}
+	return nil
+}
+
+// kubernetesService is the Service upstream's bootstrap controller
+// (pkg/controlplane/controller/kubernetesservice) creates.
+func kubernetesService(ip net.IP, servicePort, targetPort, nodePort int) *corev1.Service {
+	svc := &corev1.Service{
+		ObjectMeta: metav1.ObjectMeta{
+			Name:      "kubernetes",
+			Namespace: metav1.NamespaceDefault,
+			Labels:    map[string]string{"provider": "kubernetes", "component": "apiserver"},
+		},
+		Spec: corev1.ServiceSpec{
+			Ports: []corev1.ServicePort{{
+				Name: "https", Protocol: corev1.ProtocolTCP, Port: int32(servicePort), TargetPort: intstr.FromInt32(int32(targetPort)),
+			}},
+			ClusterIP:       ip.String(),
+			IPFamilyPolicy:  ptr.To(corev1.IPFamilyPolicySingleStack),
+			SessionAffinity: corev1.ServiceAffinityNone,
+			Type:            corev1.ServiceTypeClusterIP,
+		},
+	}
+	if nodePort > 0 {
+		svc.Spec.Ports[0].NodePort = int32(nodePort)
+		svc.Spec.Type = corev1.ServiceTypeNodePort
+	}
+	return svc
+}
+
+// EnsureKubernetesService creates svc unless a Service of its name exists.
+// Until the default namespace and the Service CIDR exist (their controllers
+// start with the server) the create fails, and the hook retries.
+func EnsureKubernetesService(ctx context.Context, client kubernetes.Interface, svc *corev1.Service) error {
+	services := client.CoreV1().Services(svc.Namespace)
+	_, err := services.Get(ctx, svc.Name, metav1.GetOptions{})
+	if err == nil {
+		return nil
+	}
+	if !apierrors.IsNotFound(err) {
+		return fmt.Errorf("failed to read Service %s/%s: %w", svc.Namespace, svc.Name, err)
+	}
+	if _, err := services.Create(ctx, svc, metav1.CreateOptions{}); err != nil && !apierrors.IsAlreadyExists(err) {
+		return fmt.Errorf("failed to create Service %s/%s: %w", svc.Namespace, svc.Name, err)
+	}
+	klog.FromContext(ctx).V(1).Info("Created the kubernetes Service", "clusterIP", svc.Spec.ClusterIP)
 	return nil
 }
 

@@ -45,6 +45,9 @@ func runServerChain(ctx context.Context, opts apiserveroptions.CompletedOptions,
 	if err := replaceBootstrapHooks(config.KubeAPIs.ControlPlane.Generic, klog.FromContext(ctx)); err != nil {
 		return err
 	}
+	if err := addKubernetesServiceHook(config.KubeAPIs, klog.FromContext(ctx)); err != nil {
+		return err
+	}
 	longRunning(config, handlers)
 	shareStorage(config)
 	// The kube-apiserver's OpenAPI handlers are installed lazily below.

@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	corev1 "k8s.io/api/core/v1"
 	rbacv1 "k8s.io/api/rbac/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -28,7 +29,8 @@ func TestIntegrationBootstrapPolicy(t *testing.T) {
 		t.Skip("integration test")
 	}
 	dir := t.TempDir()
-	args := []string{"--name=bootstrap", fmt.Sprintf("--secure-port=%d", framework.FreePort(t))}
+	port := framework.FreePort(t)
+	args := []string{"--name=bootstrap", fmt.Sprintf("--secure-port=%d", port)}
 	k := framework.Start(t, dir, args...)
 	k.WaitReady(t, readyTimeout)
 	client := framework.Client(t, framework.AdminConfig(t, k.AdminKubeconfig()))
@@ -39,7 +41,7 @@ func TestIntegrationBootstrapPolicy(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		for _, want := range []string{"[+]poststarthook/knest/bootstrap-roles ok", "[+]poststarthook/knest/bootstrap-system-priority-classes ok"} {
+		for _, want := range []string{"[+]poststarthook/knest/bootstrap-roles ok", "[+]poststarthook/knest/bootstrap-system-priority-classes ok", "[+]poststarthook/knest/kubernetes-service ok"} {
 			if !strings.Contains(string(body), want) {
 				t.Errorf("/readyz?verbose lacks %q:\n%s", want, body)
 			}
@@ -51,6 +53,21 @@ func TestIntegrationBootstrapPolicy(t *testing.T) {
 		}
 	})
 	t.Run("a fresh tenant has every default object", func(t *testing.T) { assertDefaults(t, client) })
+	t.Run("the kubernetes Service is there once ready, as upstream makes it", func(t *testing.T) {
+		svc, err := client.CoreV1().Services(metav1.NamespaceDefault).Get(ctx, "kubernetes", metav1.GetOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if svc.Labels["provider"] != "kubernetes" || svc.Labels["component"] != "apiserver" {
+			t.Errorf("labels %v, want provider=kubernetes component=apiserver", svc.Labels)
+		}
+		if svc.Spec.Type != corev1.ServiceTypeClusterIP || svc.Spec.ClusterIP != "10.96.0.1" || svc.Spec.Selector != nil {
+			t.Errorf("spec type %s clusterIP %s selector %v, want ClusterIP 10.96.0.1 without a selector", svc.Spec.Type, svc.Spec.ClusterIP, svc.Spec.Selector)
+		}
+		if len(svc.Spec.Ports) != 1 || svc.Spec.Ports[0].Name != "https" || svc.Spec.Ports[0].Port != 443 || svc.Spec.Ports[0].TargetPort.IntValue() != port {
+			t.Errorf("ports %+v, want https 443 -> %d", svc.Spec.Ports, port)
+		}
+	})
 
 	before := resourceVersions(t, client)
 	k.Stop(t, 10*time.Second)
