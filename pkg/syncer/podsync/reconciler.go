@@ -166,12 +166,12 @@ func (r *Reconciler) Reconcile(ctx context.Context, req reconcile.Request) (resu
 		if pods.Terminal(t) {
 			return reconcile.Result{}, nil
 		}
-		if frozen(t) {
-			// Unfrozen: the host pod the freeze removed is made again.
-			logger.Info("Making the host pod of an unfrozen pod again", "host", hostKey)
-			return r.create(ctx, t, hostKey)
-		}
-		if wasOnHost(t) {
+		// The Frozen condition is in the tenant pod's status, which the
+		// tenant can write: it decides only whether a pod that was on the
+		// host is made again (the freeze's exception to "never
+		// recreated"), never past the refusals and gates below.
+		unfrozen := frozen(t)
+		if wasOnHost(t) && !unfrozen {
 			// Scheduled on the host once and now gone: evicted, preempted
 			// or lost with its node. Never silently recreated.
 			return reconcile.Result{}, r.fail(ctx, t, ReasonHostPodGone,
@@ -185,6 +185,9 @@ func (r *Reconciler) Reconcile(ctx context.Context, req reconcile.Request) (resu
 			// Held by the tenant: the host pod is made once the gates
 			// are gone (their removal is an update, which brings us back).
 			return reconcile.Result{}, nil
+		}
+		if unfrozen {
+			logger.Info("Making the host pod of an unfrozen pod again", "host", hostKey)
 		}
 		return r.create(ctx, t, hostKey)
 	}

@@ -1014,6 +1014,60 @@ func TestFrozenMakesNoHostPod(t *testing.T) {
 	}
 }
 
+// TestFrozenConditionIsNoWayPastTheRefusals: the Frozen condition lives in
+// the tenant pod's status, which a tenant admin can write. Whether a freeze
+// put it there or the tenant did, an unfrozen pod is still refused what any
+// pod is refused (a DaemonSet's pod without pool nodes) and still held by
+// its scheduling gates.
+func TestFrozenConditionIsNoWayPastTheRefusals(t *testing.T) {
+	t.Parallel()
+	daemonSet := func(p *corev1.Pod) {
+		p.OwnerReferences = []metav1.OwnerReference{{APIVersion: "apps/v1", Kind: "DaemonSet", Name: "agent", UID: "ds-uid", Controller: ptr.To(true)}}
+	}
+	gated := func(p *corev1.Pod) { p.Spec.SchedulingGates = []corev1.PodSchedulingGate{{Name: "example.com/wait"}} }
+	for _, tt := range []struct {
+		name    string
+		pod     func(*corev1.Pod)
+		refused bool
+	}{
+		{"a DaemonSet's pod", daemonSet, true},
+		{"a gated pod", gated, false},
+	} {
+		t.Run(tt.name+", frozen and unfrozen", func(t *testing.T) {
+			t.Parallel()
+			f := newFixture(t, soft(), tt.pod)
+			f.setFrozen(true)
+			f.settle(t)
+			if c := condition(f.tenantPod(t), ConditionFrozen); c == nil || c.Status != corev1.ConditionTrue {
+				t.Fatalf("condition %s = %+v, want True", ConditionFrozen, c)
+			}
+			f.setFrozen(false)
+			f.settle(t)
+			if f.hostPod(t) != nil {
+				t.Error("the unfrozen pod got a host pod")
+			}
+			if refused := slices.ContainsFunc(f.e.Events(), func(e synctest.Event) bool { return e.Reason == "SyncRefused" }); refused != tt.refused {
+				t.Errorf("SyncRefused event %v, want %v (events %+v)", refused, tt.refused, f.e.Events())
+			}
+		})
+		t.Run(tt.name+", with a Frozen condition the tenant wrote", func(t *testing.T) {
+			t.Parallel()
+			f := newFixture(t, soft(), tt.pod)
+			p := f.tenantPod(t)
+			p.Status.Conditions = append(p.Status.Conditions, corev1.PodCondition{
+				Type: ConditionFrozen, Status: corev1.ConditionTrue, Reason: ReasonFrozen, LastTransitionTime: metav1.Now(),
+			})
+			if err := f.e.TenantAdmin.Status().Update(t.Context(), p); err != nil {
+				t.Fatal(err)
+			}
+			f.settle(t)
+			if f.hostPod(t) != nil {
+				t.Error("a Frozen condition the tenant wrote got the pod a host pod")
+			}
+		})
+	}
+}
+
 // TestSleepAndWake is not parallel: Sleep handles every pod of the tenant
 // cluster, which the tests share, and the parallel tests' pods must not be
 // put to sleep (parallel tests wait until the sequential ones are done).
