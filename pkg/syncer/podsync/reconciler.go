@@ -9,6 +9,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"sync/atomic"
 	"time"
 
@@ -179,12 +180,12 @@ func (r *Reconciler) Reconcile(ctx context.Context, req reconcile.Request) (resu
 		}
 		if reason := refusePod(t, r.nodes.Pool()); reason != "" {
 			r.w.Warn(t, "SyncRefused", "%s", reason)
-			return reconcile.Result{}, nil
+			return reconcile.Result{}, r.thaw(ctx, t)
 		}
 		if len(t.Spec.SchedulingGates) > 0 {
 			// Held by the tenant: the host pod is made once the gates
 			// are gone (their removal is an update, which brings us back).
-			return reconcile.Result{}, nil
+			return reconcile.Result{}, r.thaw(ctx, t)
 		}
 		if unfrozen {
 			logger.Info("Making the host pod of an unfrozen pod again", "host", hostKey)
@@ -689,6 +690,26 @@ func (r *Reconciler) freeze(ctx context.Context, t, h *corev1.Pod) error {
 		klog.FromContext(ctx).Info("Deleting host pod of a frozen tenant", "host", client.ObjectKeyFromObject(h))
 		return r.deleteHost(ctx, h, nil)
 	}
+	return nil
+}
+
+// thaw removes the Frozen condition of a pod that stays without a host pod
+// after the freeze (refused, or held by its gates): it is no longer the
+// freeze that holds it. A pod that gets a host pod loses the condition when
+// the host's status is copied.
+func (r *Reconciler) thaw(ctx context.Context, t *corev1.Pod) error {
+	if !frozen(t) {
+		return nil
+	}
+	desired := t.DeepCopy()
+	desired.Status.Conditions = slices.DeleteFunc(desired.Status.Conditions, func(c corev1.PodCondition) bool { return c.Type == ConditionFrozen })
+	if err := r.w.TenantClient.Status().Patch(ctx, desired, client.MergeFrom(t)); err != nil {
+		if kerrors.IsNotFound(err) {
+			return nil
+		}
+		return fmt.Errorf("failed to update status of Pod %s/%s in tenant cluster: %w", t.Namespace, t.Name, err)
+	}
+	r.w.Metrics.TenantWrite("Pod", "status")
 	return nil
 }
 

@@ -1049,6 +1049,10 @@ func TestFrozenConditionIsNoWayPastTheRefusals(t *testing.T) {
 			if refused := slices.ContainsFunc(f.e.Events(), func(e synctest.Event) bool { return e.Reason == "SyncRefused" }); refused != tt.refused {
 				t.Errorf("SyncRefused event %v, want %v (events %+v)", refused, tt.refused, f.e.Events())
 			}
+			// No longer the freeze's: the condition goes.
+			if c := condition(f.tenantPod(t), ConditionFrozen); c != nil {
+				t.Errorf("the unfrozen pod without a host pod still has %+v", c)
+			}
 		})
 		t.Run(tt.name+", with a Frozen condition the tenant wrote", func(t *testing.T) {
 			t.Parallel()
