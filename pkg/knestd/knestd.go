@@ -484,7 +484,7 @@ func nodeAliasKey(saKeyFile string) ([]byte, error) {
 // of what stays are resident for the process's life: with Go's default of
 // 100, ~33 MB of an idle knestd's heap spans were free slots. Collecting
 // more often during the start leaves fewer holes (anonymous RSS ~146 ->
-// ~129 MiB) for ~0.4-0.9 s more CPU per start (hack/bench/startup, README).
+// ~130 MiB) for ~0.85-1.1 s more CPU per start (hack/bench/startup, README).
 // Once ready a tenant control plane is mostly idle: 25 would cost idle CPU
 // (collections at a smaller heap growth), 50 keeps the heap close to what
 // stays without it.
@@ -493,16 +493,17 @@ const (
 	IdleGCPercent  = 50
 )
 
-func tuneMemoryForStart() {
-	if _, set := os.LookupEnv("GOGC"); !set {
-		debug.SetGCPercent(StartGCPercent)
-	}
-}
+func tuneMemoryForStart() { setGCPercent(StartGCPercent) }
 
 func tuneMemoryForIdle() {
-	if _, set := os.LookupEnv("GOGC"); !set {
-		debug.SetGCPercent(IdleGCPercent)
-	}
+	setGCPercent(IdleGCPercent)
 	// Hand the start-up peak back to the OS now instead of over minutes.
 	debug.FreeOSMemory()
+}
+
+// setGCPercent sets GOGC to percent unless the operator set GOGC.
+func setGCPercent(percent int) {
+	if _, set := os.LookupEnv("GOGC"); !set {
+		debug.SetGCPercent(percent)
+	}
 }

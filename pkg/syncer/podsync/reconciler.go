@@ -399,13 +399,9 @@ func (r *Reconciler) unschedulable(ctx context.Context, t *corev1.Pod, reason st
 	}
 	desired.Status.Phase = corev1.PodPending
 	klog.FromContext(ctx).V(1).Info("Tenant pod is unschedulable", "reason", reason)
-	if err := r.w.TenantClient.Status().Patch(ctx, desired, client.MergeFrom(t)); err != nil {
-		if kerrors.IsNotFound(err) {
-			return nil
-		}
-		return fmt.Errorf("failed to update status of Pod %s/%s in tenant cluster: %w", t.Namespace, t.Name, err)
+	if patched, err := r.patchStatus(ctx, t, desired); !patched {
+		return err
 	}
-	r.w.Metrics.TenantWrite("Pod", "status")
 	r.w.Warn(t, "FailedScheduling", "%s", reason)
 	return nil
 }
@@ -530,13 +526,9 @@ func (r *Reconciler) copyStatus(ctx context.Context, t, h *corev1.Pod, own func(
 		want = desired.DeepCopy()
 	}
 	// Patch decodes the stored pod into desired.
-	if err := r.w.TenantClient.Status().Patch(ctx, desired, client.MergeFrom(t)); err != nil {
-		if kerrors.IsNotFound(err) {
-			return nil
-		}
-		return fmt.Errorf("failed to update status of Pod %s/%s in tenant cluster: %w", t.Namespace, t.Name, err)
+	if patched, err := r.patchStatus(ctx, t, desired); !patched {
+		return err
 	}
-	r.w.Metrics.TenantWrite("Pod", "status")
 	if own != nil {
 		own(want, desired)
 	}
@@ -570,13 +562,9 @@ func (r *Reconciler) finishDeletion(ctx context.Context, t, h *corev1.Pod) (reco
 		for i := range desired.Status.ContainerStatuses {
 			terminate(&desired.Status.ContainerStatuses[i])
 		}
-		if err := r.w.TenantClient.Status().Patch(ctx, desired, client.MergeFrom(t)); err != nil {
-			if kerrors.IsNotFound(err) {
-				return reconcile.Result{}, nil
-			}
-			return reconcile.Result{}, fmt.Errorf("failed to update status of Pod %s/%s in tenant cluster: %w", t.Namespace, t.Name, err)
+		if patched, err := r.patchStatus(ctx, t, desired); !patched {
+			return reconcile.Result{}, err
 		}
-		r.w.Metrics.TenantWrite("Pod", "status")
 	}
 	uid := t.UID
 	if err := r.w.TenantClient.Delete(ctx, t, client.GracePeriodSeconds(0), client.Preconditions{UID: &uid}); err != nil && !kerrors.IsNotFound(err) && !kerrors.IsConflict(err) {
@@ -636,13 +624,9 @@ func (r *Reconciler) fail(ctx context.Context, t *corev1.Pod, reason, message st
 		}
 	}
 	klog.FromContext(ctx).Info("Tenant pod failed: its host pod is gone", "reason", reason)
-	if err := r.w.TenantClient.Status().Patch(ctx, desired, client.MergeFrom(t)); err != nil {
-		if kerrors.IsNotFound(err) {
-			return nil
-		}
-		return fmt.Errorf("failed to update status of Pod %s/%s in tenant cluster: %w", t.Namespace, t.Name, err)
+	if patched, err := r.patchStatus(ctx, t, desired); !patched {
+		return err
 	}
-	r.w.Metrics.TenantWrite("Pod", "status")
 	r.w.Warn(t, reason, "%s", message)
 	return nil
 }
@@ -678,19 +662,29 @@ func (r *Reconciler) freeze(ctx context.Context, t, h *corev1.Pod) error {
 			desired.Status.ContainerStatuses[i].Ready = false
 		}
 		klog.FromContext(ctx).Info("Tenant pod frozen")
-		if err := r.w.TenantClient.Status().Patch(ctx, desired, client.MergeFrom(t)); err != nil {
-			if kerrors.IsNotFound(err) {
-				return nil
-			}
-			return fmt.Errorf("failed to update status of Pod %s/%s in tenant cluster: %w", t.Namespace, t.Name, err)
+		if patched, err := r.patchStatus(ctx, t, desired); !patched {
+			return err
 		}
-		r.w.Metrics.TenantWrite("Pod", "status")
 	}
 	if h != nil && h.DeletionTimestamp == nil {
 		klog.FromContext(ctx).Info("Deleting host pod of a frozen tenant", "host", client.ObjectKeyFromObject(h))
 		return r.deleteHost(ctx, h, nil)
 	}
 	return nil
+}
+
+// patchStatus writes desired's status over tenant pod t's (a merge patch)
+// and counts the write; it reports false, with no error, if the pod is
+// gone.
+func (r *Reconciler) patchStatus(ctx context.Context, t, desired *corev1.Pod) (bool, error) {
+	if err := r.w.TenantClient.Status().Patch(ctx, desired, client.MergeFrom(t)); err != nil {
+		if kerrors.IsNotFound(err) {
+			return false, nil
+		}
+		return false, fmt.Errorf("failed to update status of Pod %s/%s in tenant cluster: %w", t.Namespace, t.Name, err)
+	}
+	r.w.Metrics.TenantWrite("Pod", "status")
+	return true, nil
 }
 
 // thaw removes the Frozen condition of a pod that stays without a host pod
@@ -703,14 +697,8 @@ func (r *Reconciler) thaw(ctx context.Context, t *corev1.Pod) error {
 	}
 	desired := t.DeepCopy()
 	desired.Status.Conditions = slices.DeleteFunc(desired.Status.Conditions, func(c corev1.PodCondition) bool { return c.Type == ConditionFrozen })
-	if err := r.w.TenantClient.Status().Patch(ctx, desired, client.MergeFrom(t)); err != nil {
-		if kerrors.IsNotFound(err) {
-			return nil
-		}
-		return fmt.Errorf("failed to update status of Pod %s/%s in tenant cluster: %w", t.Namespace, t.Name, err)
-	}
-	r.w.Metrics.TenantWrite("Pod", "status")
-	return nil
+	_, err := r.patchStatus(ctx, t, desired)
+	return err
 }
 
 // Sleep puts the tenant's pods to sleep before knestd stops: from now on
