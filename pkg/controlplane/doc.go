@@ -54,7 +54,10 @@
 //
 // The kube-apiserver's /openapi/v2 spec is built on its first request
 // instead of before the server serves (openapi.go): upstream's builder on
-// the same routes, once; /openapi/v3 is installed as upstream installs it.
+// the same routes, once; /openapi/v3 serves upstream's documents and
+// hashes, each document built when first asked for (openapiv3.go). The
+// OpenAPI configurations keep no builder and, once the servers are built,
+// no definitions (keepNoOpenAPIBuilder, releaseOpenAPIDefinitions).
 //
 // # Controllers
 //

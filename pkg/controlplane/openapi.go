@@ -2,9 +2,10 @@ package controlplane
 
 import (
 	"errors"
+	"fmt"
 
+	restful "github.com/emicklei/go-restful/v3"
 	genericapiserver "k8s.io/apiserver/pkg/server"
-	"k8s.io/apiserver/pkg/server/routes"
 	"k8s.io/kube-openapi/pkg/builder"
 	"k8s.io/kube-openapi/pkg/cached"
 	"k8s.io/kube-openapi/pkg/common"
@@ -23,9 +24,9 @@ import (
 // listens, on every start and restart, and keeps it resident. Nothing in a
 // tenant control plane reads /openapi/v2 (the aggregator merges it on
 // request; kubectl and client-go prefer /openapi/v3): a client that asks
-// pays the build once. The v3 specs are cheap to install (their groups are
-// built by the aggregator's discovery after the server serves), so they are
-// installed as upstream does.
+// pays the build once. /openapi/v3 is served by openAPIV3 (openapiv3.go):
+// upstream's documents and hashes, built when asked for instead of before
+// the server serves, and not all kept.
 //
 // runServerChain sets SkipOpenAPIInstallation on the kube-apiserver's
 // generic configuration so that PrepareRun leaves these paths to this; the
@@ -52,6 +53,52 @@ func installOpenAPI(delegate genericapiserver.DelegationTarget, v2 *common.Confi
 		return sw, "kube-apiserver", nil
 	}))
 	handler.NewOpenAPIServiceLazy(lazy).RegisterOpenAPIVersionedService("/openapi/v2", s.Handler.NonGoRestfulMux)
-	routes.OpenAPI{V3Config: v3}.InstallV3(s.Handler.GoRestfulContainer, s.Handler.NonGoRestfulMux)
+	newOpenAPIV3(v3, webServices).register(s.Handler.NonGoRestfulMux)
 	return nil
+}
+
+// keepNoOpenAPIBuilder sets GetOperationIDAndTagsFromRoute on the OpenAPI
+// configurations of the server chain (the three servers share them), to
+// what kube-openapi's builders would set it to, so that the builders leave
+// it alone. When it is unset, the first v2 build and the first v3 build
+// each set it to a closure over the builder itself, and the configuration,
+// which lives as long as the server, then keeps that builder and with it
+// the whole definitions map it asked GetDefinitions for: every built-in
+// type's schema, ~13 MB for v2 (the apiextensions server's spec, built
+// before the server serves) and ~7 MB for v3, resident in every tenant for
+// nothing. The builders only read the function; this one holds the
+// restful-route function alone.
+func keepNoOpenAPIBuilder(v2 *common.Config, v3 *common.OpenAPIV3Config) {
+	if v2 != nil && v2.GetOperationIDAndTagsFromRoute == nil {
+		v2.GetOperationIDAndTagsFromRoute = operationIDFromRoute(v2.GetOperationIDAndTags)
+	}
+	if v3 != nil && v3.GetOperationIDAndTagsFromRoute == nil {
+		v3.GetOperationIDAndTagsFromRoute = operationIDFromRoute(v3.GetOperationIDAndTags)
+	}
+}
+
+// releaseOpenAPIDefinitions drops the v3 definitions upstream's default
+// configuration computes once for every v3 build (DefaultOpenAPIV3Config:
+// every built-in type's schema), once the servers' own specs are built
+// (PrepareRun). Only kube-openapi's v3 builder reads them; a later build
+// on this configuration asks GetDefinitions again, for that build alone.
+func releaseOpenAPIDefinitions(v3 *common.OpenAPIV3Config) {
+	if v3 != nil && v3.GetDefinitions != nil {
+		v3.Definitions = nil
+	}
+}
+
+// operationIDFromRoute is the builders' own mapping: the restful function
+// for restful routes, the route's operation name without one.
+func operationIDFromRoute(byRestful func(*restful.Route) (string, []string, error)) func(common.Route) (string, []string, error) {
+	if byRestful == nil {
+		return func(r common.Route) (string, []string, error) { return r.OperationName(), nil, nil }
+	}
+	return func(r common.Route) (string, []string, error) {
+		ra, ok := r.(*restfuladapter.RouteAdapter)
+		if !ok {
+			return "", nil, fmt.Errorf("openapi: GetOperationIDAndTags is set but route %s %s is not a restful route", r.Method(), r.Path())
+		}
+		return byRestful(ra.Route)
+	}
 }

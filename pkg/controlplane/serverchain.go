@@ -52,6 +52,12 @@ func runServerChain(ctx context.Context, opts apiserveroptions.CompletedOptions,
 	shareStorage(config)
 	// The kube-apiserver's OpenAPI handlers are installed lazily below.
 	config.KubeAPIs.ControlPlane.Generic.SkipOpenAPIInstallation = true
+	keepNoOpenAPIBuilder(config.KubeAPIs.ControlPlane.Generic.OpenAPIConfig, config.KubeAPIs.ControlPlane.Generic.OpenAPIV3Config)
+	for _, g := range []*genericapiserver.RecommendedConfig{config.ApiExtensions.GenericConfig, config.Aggregator.GenericConfig} {
+		if g != nil {
+			keepNoOpenAPIBuilder(g.OpenAPIConfig, g.OpenAPIV3Config)
+		}
+	}
 	if wrap != nil {
 		// The aggregator fronts the chain: requests it does not serve go
 		// to the delegates' unfiltered handlers, so wrapping its inner
@@ -89,6 +95,12 @@ func runServerChain(ctx context.Context, opts apiserveroptions.CompletedOptions,
 	prepared, err := server.PrepareRun()
 	if err != nil {
 		return fmt.Errorf("apiserver: %w", err)
+	}
+	releaseOpenAPIDefinitions(generic.OpenAPIV3Config)
+	for _, g := range []*genericapiserver.RecommendedConfig{config.ApiExtensions.GenericConfig, config.Aggregator.GenericConfig} {
+		if g != nil {
+			releaseOpenAPIDefinitions(g.OpenAPIV3Config)
+		}
 	}
 	return prepared.Run(ctx)
 }
