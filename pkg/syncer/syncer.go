@@ -23,11 +23,14 @@ import (
 	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
 	"k8s.io/client-go/rest"
 	"k8s.io/klog/v2"
+	"k8s.io/utils/ptr"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/builder"
 	"sigs.k8s.io/controller-runtime/pkg/cache"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/cluster"
+	ctrlconfig "sigs.k8s.io/controller-runtime/pkg/config"
+	"sigs.k8s.io/controller-runtime/pkg/controller"
 	"sigs.k8s.io/controller-runtime/pkg/handler"
 	"sigs.k8s.io/controller-runtime/pkg/manager"
 	ctrlmetrics "sigs.k8s.io/controller-runtime/pkg/metrics"
@@ -113,7 +116,22 @@ type Config struct {
 	Policy *policy.Policy
 	// PodWorkers is how many pods are synced at once; 0 means 16.
 	PodWorkers int
+	// skipNameValidation lets a test run a second syncer in its process:
+	// controller-runtime refuses two controllers of one name in a process.
+	skipNameValidation bool
 }
+
+// quietQueue is the queue of every syncer controller but the pods':
+// client-go's rate-limiting queue instead of controller-runtime's priority
+// queue (its default), which runs a 500 ms metrics ticker and a 10 s
+// logging ticker per queue, whatever the process's metrics provider: ~20
+// wake-ups a second for the 10 other queues of an idle tenant. Only the
+// pods' queue uses priorities. In knestd client-go's queues keep no
+// metrics (internal/noqueuemetrics), so these queues' workqueue_* series
+// are not exported; the controllers' controller_runtime_reconcile_* series
+// and knest_syncer_* are. The pod controller keeps the priority queue
+// (host changes first) and its queue metrics, which make bench-sync reads.
+var quietQueue = controller.Options{UsePriorityQueue: ptr.To(false)}
 
 // Validate reports configuration errors.
 func (c Config) Validate() error {
@@ -461,7 +479,8 @@ func New(ctx context.Context, cfg Config) (*Syncer, error) {
 		LeaderElection:   false,
 		// The syncer never reads managedFields, and an update without them
 		// keeps the server's: caches without them hold a third less.
-		Cache: cache.Options{DefaultTransform: cache.TransformStripManagedFields()},
+		Cache:      cache.Options{DefaultTransform: cache.TransformStripManagedFields()},
+		Controller: ctrlconfig.Controller{SkipNameValidation: ptr.To(cfg.skipNameValidation)},
 	})
 	if err != nil {
 		return nil, fmt.Errorf("failed to set up the tenant manager: %w", err)
@@ -529,6 +548,7 @@ func New(ctx context.Context, cfg Config) (*Syncer, error) {
 		r := &reconciler{kind: kind, w: w, pass: passthrough(cfg.Policy)}
 		b := builder.ControllerManagedBy(mgr).
 			Named("sync-" + kind.Name).
+			WithOptions(quietQueue).
 			For(kind.New()).
 			WatchesRawSource(source.Kind(host.GetCache(), kind.New(),
 				handler.TypedEnqueueRequestsFromMapFunc(func(_ context.Context, o client.Object) []reconcile.Request {
@@ -635,6 +655,7 @@ func New(ctx context.Context, cfg Config) (*Syncer, error) {
 	er := &eventsync.Reconciler{Kinds: byName, Writer: w, NodeAlias: nm.Alias, KnownHostNodes: nm.KnownHostNodes}
 	if err := builder.ControllerManagedBy(mgr).
 		Named("sync-host-events").
+		WithOptions(quietQueue).
 		WatchesRawSource(source.Kind(host.GetCache(), client.Object(&corev1.Event{}), &handler.EnqueueRequestForObject{})).
 		Complete(er); err != nil {
 		return nil, fmt.Errorf("failed to set up the event reconciler: %w", err)

@@ -3,6 +3,7 @@ package syncer
 import (
 	"context"
 	"net/netip"
+	"runtime/pprof"
 	"strings"
 	"testing"
 	"time"
@@ -167,4 +168,53 @@ func TestSyncer(t *testing.T) {
 		found, err := exists(ctx, e.HostAdmin, hostPod)
 		return !found || hostPod.DeletionTimestamp != nil, err
 	})
+}
+
+// TestOnlyThePodQueueRunsTickers runs a syncer and counts the goroutines of
+// controller-runtime's priority queues: each runs a 500 ms metrics ticker
+// and a 10 s logging ticker, idle or not, so only the pod controller, which
+// uses priorities, may have one (quietQueue). Not parallel: it counts the
+// whole process's goroutines.
+func TestOnlyThePodQueueRunsTickers(t *testing.T) {
+	e := newEnv(t)
+	ctx, cancel := context.WithCancel(t.Context())
+	s, err := New(ctx, Config{
+		Tenant: e.Tenant, HostNamespace: e.HostNamespace, TenantConfig: rest.CopyConfig(e.TenantConfig), HostConfig: e.HostConfig,
+		MetricsRegistry: prometheus.NewRegistry(), Policy: testPolicy(),
+		NodeAddress: "10.0.0.9", NodeAliasKey: []byte("a node alias key for " + e.Tenant), KubeletPort: 10250, Version: "v1.37.2",
+		DNSServiceIP: "10.96.0.10", ClusterDomain: "cluster.local", PodWorkers: 2, skipNameValidation: true,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- s.Start(ctx) }()
+	t.Cleanup(func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("syncer stopped with %v", err)
+		}
+	})
+	// The controllers make their queues when they start, after the caches
+	// are ready; the pod controller's is the one expected.
+	count := func(loop string) int {
+		var dump strings.Builder
+		if err := pprof.Lookup("goroutine").WriteTo(&dump, 2); err != nil {
+			t.Fatal(err)
+		}
+		n := 0
+		for _, line := range strings.Split(dump.String(), "\n") {
+			if strings.Contains(line, "controller/priorityqueue.(*priorityqueue[") && strings.Contains(line, ")."+loop+"(") {
+				n++
+			}
+		}
+		return n
+	}
+	eventually(t, "the pod controller started", func(ctx context.Context) (bool, error) { return count("logState") > 0, nil })
+	time.Sleep(time.Second) // the other controllers start at the same time
+	for _, loop := range []string{"updateUnfinishedWorkLoop", "logState"} {
+		if n := count(loop); n != 1 {
+			t.Errorf("%d priority-queue %s goroutines, want 1 (the pod controller's)", n, loop)
+		}
+	}
 }
