@@ -118,11 +118,11 @@ func TestConfigIdleTimers(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if cfg.TickMs < 50 {
-		t.Errorf("raft tick %d ms: more than 20 wake-ups a second while idle", cfg.TickMs)
+	if cfg.TickMs < 100 {
+		t.Errorf("raft tick %d ms: more than 10 wake-ups a second while idle", cfg.TickMs)
 	}
-	if cfg.ElectionMs > 250 {
-		t.Errorf("election timeout %d ms: a restart waits longer than 250 ms for its leader", cfg.ElectionMs)
+	if cfg.ElectionMs > 500 {
+		t.Errorf("election timeout %d ms: a restart waits longer than 500 ms for its leader", cfg.ElectionMs)
 	}
 	if cfg.BackendBatchInterval < time.Second {
 		t.Errorf("backend batch interval %s: more than one commit wake-up a second while idle", cfg.BackendBatchInterval)
