@@ -27,26 +27,22 @@ import (
 // deletes (DeleteOptions, likewise).
 func testWebServices() *restful.Container {
 	c := restful.NewContainer()
-	h := func(*restful.Request, *restful.Response) {}
-	core := new(restful.WebService).Path("/api/v1").Produces("application/json").Consumes("*/*")
-	core.Route(core.GET("/namespaces/{namespace}/pods").To(h).Operation("listCoreV1NamespacedPod").
-		Param(core.PathParameter("namespace", "namespace")).Returns(http.StatusOK, "OK", corev1.PodList{}))
-	core.Route(core.GET("/watch/namespaces/{namespace}/pods").To(h).Operation("watchCoreV1NamespacedPodList").
-		Param(core.PathParameter("namespace", "namespace")).Returns(http.StatusOK, "OK", metav1.WatchEvent{}))
-	core.Route(core.DELETE("/namespaces/{namespace}/pods/{name}").To(h).Operation("deleteCoreV1NamespacedPod").
-		Param(core.PathParameter("namespace", "namespace")).Param(core.PathParameter("name", "name")).
-		Reads(metav1.DeleteOptions{}).Returns(http.StatusOK, "OK", corev1.Pod{}))
-	apps := new(restful.WebService).Path("/apis/apps/v1").Produces("application/json").Consumes("*/*")
-	apps.Route(apps.GET("/namespaces/{namespace}/deployments").To(h).Operation("listAppsV1NamespacedDeployment").
-		Param(apps.PathParameter("namespace", "namespace")).Returns(http.StatusOK, "OK", appsv1.DeploymentList{}))
-	apps.Route(apps.GET("/watch/namespaces/{namespace}/deployments").To(h).Operation("watchAppsV1NamespacedDeploymentList").
-		Param(apps.PathParameter("namespace", "namespace")).Returns(http.StatusOK, "OK", metav1.WatchEvent{}))
-	apps.Route(apps.DELETE("/namespaces/{namespace}/deployments/{name}").To(h).Operation("deleteAppsV1NamespacedDeployment").
-		Param(apps.PathParameter("namespace", "namespace")).Param(apps.PathParameter("name", "name")).
-		Reads(metav1.DeleteOptions{}).Returns(http.StatusOK, "OK", metav1.Status{}))
-	c.Add(core)
-	c.Add(apps)
+	c.Add(testWebService("/api/v1", "CoreV1", "pods", "Pod", corev1.PodList{}, corev1.Pod{}))
+	c.Add(testWebService("/apis/apps/v1", "AppsV1", "deployments", "Deployment", appsv1.DeploymentList{}, metav1.Status{}))
 	return c
+}
+
+func testWebService(root, prefix, resource, kind string, list, deleted any) *restful.WebService {
+	h := func(*restful.Request, *restful.Response) {}
+	ws := new(restful.WebService).Path(root).Produces("application/json").Consumes("*/*")
+	ns := ws.PathParameter("namespace", "namespace")
+	ws.Route(ws.GET("/namespaces/{namespace}/"+resource).To(h).Operation("list"+prefix+"Namespaced"+kind).
+		Param(ns).Returns(http.StatusOK, "OK", list))
+	ws.Route(ws.GET("/watch/namespaces/{namespace}/"+resource).To(h).Operation("watch"+prefix+"Namespaced"+kind+"List").
+		Param(ns).Returns(http.StatusOK, "OK", metav1.WatchEvent{}))
+	ws.Route(ws.DELETE("/namespaces/{namespace}/"+resource+"/{name}").To(h).Operation("delete"+prefix+"Namespaced"+kind).
+		Param(ns).Param(ws.PathParameter("name", "name")).Reads(metav1.DeleteOptions{}).Returns(http.StatusOK, "OK", deleted))
+	return ws
 }
 
 func testV3Config() *common.OpenAPIV3Config {

@@ -15,6 +15,7 @@ import (
 	"k8s.io/client-go/rest"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
+	"github.com/knest-dev/knest/pkg/syncer/internal/synctest"
 	"github.com/knest-dev/knest/pkg/syncer/resources/nodes"
 	"github.com/knest-dev/knest/pkg/translate"
 )
@@ -62,14 +63,7 @@ func TestSyncer(t *testing.T) {
 	if err := s.Ready(ctx); err == nil || !strings.Contains(err.Error(), "cache has not synced") {
 		t.Errorf("Ready before Start = %v, want a cache that has not synced", err)
 	}
-	done := make(chan error, 1)
-	go func() { done <- s.Start(ctx) }()
-	t.Cleanup(func() {
-		cancel()
-		if err := <-done; err != nil {
-			t.Errorf("syncer stopped with %v", err)
-		}
-	})
+	synctest.Run(t, ctx, cancel, s.Start)
 	eventually(t, "syncer ready", func(ctx context.Context) (bool, error) { return s.Ready(ctx) == nil, nil })
 	addrs, ok := s.WaitForHostAddresses(ctx)
 	if !ok {
@@ -187,14 +181,7 @@ func TestOnlyThePodQueueRunsTickers(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	done := make(chan error, 1)
-	go func() { done <- s.Start(ctx) }()
-	t.Cleanup(func() {
-		cancel()
-		if err := <-done; err != nil {
-			t.Errorf("syncer stopped with %v", err)
-		}
-	})
+	synctest.Run(t, ctx, cancel, s.Start)
 	// The controllers make their queues when they start, after the caches
 	// are ready; the pod controller's is the one expected.
 	count := func(loop string) int {

@@ -53,14 +53,7 @@ func TestSyncerHostChangesGoAheadOfHostWrites(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	done := make(chan error, 1)
-	go func() { done <- s.Start(ctx) }()
-	t.Cleanup(func() {
-		cancel()
-		if err := <-done; err != nil {
-			t.Errorf("syncer stopped with %v", err)
-		}
-	})
+	synctest.Run(t, ctx, cancel, s.Start)
 	synctest.EventuallyWithin(t, time.Minute, "syncer ready", func(ctx context.Context) (bool, error) { return s.Ready(ctx) == nil, nil })
 
 	// Without a token: a token Secret's renewal would keep the pod queued

@@ -539,3 +539,17 @@ func Ops(writes []Write) []string {
 	}
 	return out
 }
+
+// Run runs start (a syncer's Start) until the test ends, then cancels it
+// and checks that it returned nil.
+func Run(t *testing.T, ctx context.Context, cancel context.CancelFunc, start func(context.Context) error) {
+	t.Helper()
+	done := make(chan error, 1)
+	go func() { done <- start(ctx) }()
+	t.Cleanup(func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("syncer stopped with %v", err)
+		}
+	})
+}
