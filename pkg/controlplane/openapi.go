@@ -16,8 +16,8 @@ import (
 
 // installOpenAPI serves the kube-apiserver's /openapi/v2 and /openapi/v3
 // as upstream's PrepareRun does (routes.OpenAPI: the same builders on the
-// same configuration and routes), except that the v2 spec is built when a
-// client first asks for it instead of before the API server serves.
+// same configuration and routes), except that the specs are built when a
+// client first asks for them instead of before the API server serves.
 //
 // Upstream builds the whole v2 spec (every built-in group: about 10 % of
 // the CPU of a start, 0.6 s of it on a loaded machine) before the server
