@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+	coordinationv1 "k8s.io/api/coordination/v1"
 	corev1 "k8s.io/api/core/v1"
 	discoveryv1 "k8s.io/api/discovery/v1"
 	networkingv1 "k8s.io/api/networking/v1"
@@ -536,10 +537,15 @@ func New(ctx context.Context, cfg Config) (*Syncer, error) {
 		Recorder: mgr.GetEventRecorder("knest-syncer"), Metrics: m,
 	}
 	kinds := Kinds(cfg.Policy)
-	// What the controllers watch, by cache: the Pod reconciler's and the
-	// Event reconciler's to start with.
+	// What the syncer reads through its caches, by cache: the Pod
+	// reconciler's and the Event reconciler's to start with, and in the
+	// tenant the Nodes and their Leases the virtual-node manager reads and
+	// the Events the Event reconciler looks up. A cache makes an informer
+	// on the first read of a kind it lacks, and Ready then waits for it:
+	// one made after the first Ready failed knestd's /readyz for as long as
+	// it took to sync (seen in CI right after a tenant reported ready).
 	watched := map[cache.Cache][]client.Object{
-		mgr.GetCache():  {&corev1.Pod{}, &corev1.Namespace{}},
+		mgr.GetCache():  {&corev1.Pod{}, &corev1.Namespace{}, &corev1.Node{}, &coordinationv1.Lease{}, &corev1.Event{}},
 		host.GetCache(): {&corev1.Pod{}, &corev1.Secret{}, &corev1.Event{}},
 	}
 	for _, kind := range kinds {

@@ -65,6 +65,9 @@ func TestSyncer(t *testing.T) {
 	}
 	synctest.Run(t, ctx, cancel, s.Start)
 	eventually(t, "syncer ready", func(ctx context.Context) (bool, error) { return s.Ready(ctx) == nil, nil })
+	// Once ready, it stays ready while it works: every informer it reads
+	// through exists before its caches start (knestd's /readyz is Ready).
+	stopWatching := watchReady(t, ctx, s)
 	addrs, ok := s.WaitForHostAddresses(ctx)
 	if !ok {
 		t.Fatal("the host caches never synced")
@@ -162,6 +165,37 @@ func TestSyncer(t *testing.T) {
 		found, err := exists(ctx, e.HostAdmin, hostPod)
 		return !found || hostPod.DeletionTimestamp != nil, err
 	})
+	stopWatching()
+}
+
+// watchReady asks s.Ready every few milliseconds, as knestd's /readyz is
+// asked, until the returned function is called, which fails the test if
+// Ready failed meanwhile.
+func watchReady(t *testing.T, ctx context.Context, s *Syncer) func() {
+	t.Helper()
+	stop, done := make(chan struct{}), make(chan error, 1)
+	go func() {
+		var first error
+		defer func() { done <- first }()
+		for {
+			select {
+			case <-stop:
+				return
+			case <-time.After(5 * time.Millisecond):
+			}
+			rctx, cancel := context.WithTimeout(ctx, 50*time.Millisecond)
+			if err := s.Ready(rctx); err != nil && first == nil && ctx.Err() == nil {
+				first = err
+			}
+			cancel()
+		}
+	}()
+	return func() {
+		close(stop)
+		if err := <-done; err != nil {
+			t.Errorf("the syncer was ready, then not: %v", err)
+		}
+	}
 }
 
 // TestOnlyThePodQueueRunsTickers runs a syncer and counts the goroutines of
