@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"crypto/sha512"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"net/http"
 	"net/url"
@@ -130,10 +131,6 @@ func (o *openAPIV3) indexLocked() error {
 	c := o.definitionsConfig()
 	etags := make(map[string]string, len(o.groups))
 	for gv := range o.groups {
-		if d, ok := o.served[gv]; ok {
-			etags[gv] = openAPIV3ETag(d.json)
-			continue
-		}
 		b, err := o.build(c, gv)
 		if err != nil {
 			// InstallV3 leaves a group version it cannot build out.
@@ -200,7 +197,7 @@ func (o *openAPIV3) document(gv string, protobuf bool) ([]byte, string, time.Tim
 	return d.protobuf, etag, d.lastModified, nil
 }
 
-var errNoGroupVersion = fmt.Errorf("no such group version")
+var errNoGroupVersion = errors.New("no such group version")
 
 func (o *openAPIV3) serveIndex(w http.ResponseWriter, r *http.Request) {
 	o.mu.Lock()

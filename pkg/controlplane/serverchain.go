@@ -52,11 +52,8 @@ func runServerChain(ctx context.Context, opts apiserveroptions.CompletedOptions,
 	shareStorage(config)
 	// The kube-apiserver's OpenAPI handlers are installed lazily below.
 	config.KubeAPIs.ControlPlane.Generic.SkipOpenAPIInstallation = true
-	keepNoOpenAPIBuilder(config.KubeAPIs.ControlPlane.Generic.OpenAPIConfig, config.KubeAPIs.ControlPlane.Generic.OpenAPIV3Config)
-	for _, g := range []*genericapiserver.RecommendedConfig{config.ApiExtensions.GenericConfig, config.Aggregator.GenericConfig} {
-		if g != nil {
-			keepNoOpenAPIBuilder(g.OpenAPIConfig, g.OpenAPIV3Config)
-		}
+	for _, g := range chainGenericConfigs(config) {
+		keepNoOpenAPIBuilder(g.OpenAPIConfig, g.OpenAPIV3Config)
 	}
 	if wrap != nil {
 		// The aggregator fronts the chain: requests it does not serve go
@@ -96,13 +93,23 @@ func runServerChain(ctx context.Context, opts apiserveroptions.CompletedOptions,
 	if err != nil {
 		return fmt.Errorf("apiserver: %w", err)
 	}
-	releaseOpenAPIDefinitions(generic.OpenAPIV3Config)
-	for _, g := range []*genericapiserver.RecommendedConfig{config.ApiExtensions.GenericConfig, config.Aggregator.GenericConfig} {
-		if g != nil {
-			releaseOpenAPIDefinitions(g.OpenAPIV3Config)
-		}
+	for _, g := range chainGenericConfigs(config) {
+		releaseOpenAPIDefinitions(g.OpenAPIV3Config)
 	}
 	return prepared.Run(ctx)
+}
+
+// chainGenericConfigs are the generic configurations of the chain's three
+// servers (shallow copies of one, so their OpenAPI configurations are
+// usually the same).
+func chainGenericConfigs(c *apiserverapp.Config) []*genericapiserver.Config {
+	out := []*genericapiserver.Config{c.KubeAPIs.ControlPlane.Generic}
+	for _, g := range []*genericapiserver.RecommendedConfig{c.ApiExtensions.GenericConfig, c.Aggregator.GenericConfig} {
+		if g != nil {
+			out = append(out, &g.Config)
+		}
+	}
+	return out
 }
 
 // shareStorage puts the etcd storage of every server of the chain on one
