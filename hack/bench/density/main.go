@@ -117,6 +117,8 @@ func run() error {
 	profile := flag.String("profile", string(policy.DefaultProfile), "isolation profile of the tenants")
 	perfFile := flag.String("perf", "", "record the first tenant's knestd with perf into this file over the idle window and report where its CPU went")
 	dir := flag.String("dir", "", "working directory (default: a temporary one, removed afterwards)")
+	var knestdArgs []string
+	flag.Func("knestd-arg", "extra flag for every tenant's knestd (repeatable)", func(v string) error { knestdArgs = append(knestdArgs, v); return nil })
 	flag.Parse()
 	if *tenants < 1 || *stepSize < 1 {
 		return errors.New("--tenants and --step must be at least 1")
@@ -164,7 +166,7 @@ func run() error {
 			wg.Add(1)
 			go func() {
 				defer wg.Done()
-				errs[i] = env.StartKnestd(ctx, t)
+				errs[i] = env.StartKnestd(ctx, t, knestdArgs...)
 			}()
 		}
 		wg.Wait()
