@@ -259,13 +259,17 @@ func (r *Reconciler) Reconcile(ctx context.Context, req reconcile.Request) (resu
 			h = latest
 		}
 	}
-	if err := r.copyStatus(ctx, t, h, func(want, got *corev1.Pod) {
-		if !began {
-			began = r.own.begin(req.NamespacedName, t.ResourceVersion)
-		}
-		if began && got != nil {
-			r.own.prove(req.NamespacedName, want, got)
-		}
+	if err := r.copyStatus(ctx, t, h, &statusWrite{
+		before: func() {
+			if !began {
+				began = r.own.begin(req.NamespacedName, t.ResourceVersion)
+			}
+		},
+		after: func(want, got *corev1.Pod) {
+			if began {
+				r.own.prove(req.NamespacedName, want, got)
+			}
+		},
 	}); err != nil {
 		return reconcile.Result{}, err
 	}
@@ -512,25 +516,32 @@ func (r *Reconciler) refreshAfterBind(ctx context.Context, hostKey types.Namespa
 	return err == nil && found && latest.UID == uid && latest.DeletionTimestamp == nil
 }
 
-// copyStatus brings the host pod's status to the tenant pod. If it writes,
-// own (if not nil) is called before the write with nil for got, and after
-// it with what was asked (want) and what the server stored (got).
-func (r *Reconciler) copyStatus(ctx context.Context, t, h *corev1.Pod, own func(want, got *corev1.Pod)) error {
+// statusWrite is told about copyStatus's write: before it is sent, and
+// after it is stored, with what was asked (want) and what the server
+// stored (got).
+type statusWrite struct {
+	before func()
+	after  func(want, got *corev1.Pod)
+}
+
+// copyStatus brings the host pod's status to the tenant pod, telling w (if
+// not nil) about the write when there is one.
+func (r *Reconciler) copyStatus(ctx context.Context, t, h *corev1.Pod, w *statusWrite) error {
 	desired := pods.Backward(h, t, r.nodes.Address())
 	if equality.Semantic.DeepEqual(desired.Status, t.Status) {
 		return nil
 	}
 	var want *corev1.Pod
-	if own != nil {
-		own(nil, nil)
+	if w != nil {
+		w.before()
 		want = desired.DeepCopy()
 	}
 	// Patch decodes the stored pod into desired.
 	if patched, err := r.patchStatus(ctx, t, desired); !patched {
 		return err
 	}
-	if own != nil {
-		own(want, desired)
+	if w != nil {
+		w.after(want, desired)
 	}
 	return nil
 }
