@@ -303,8 +303,9 @@ func run() error {
 }
 
 // busiestMinute is, for each of n processes, its highest CPU use (in
-// cores) between consecutive marks that are a whole minute apart; a shorter
-// last interval counts only if it is the only one.
+// cores) between consecutive marks that are a whole minute apart; a
+// shorter interval (the window's last, partial minute) is left out. The
+// window is at least a minute, so its first interval always counts.
 func busiestMinute(marks []proccpu.Mark, n int) ([]float64, error) {
 	busiest := make([]float64, n)
 	for i := 1; i < len(marks); i++ {
@@ -312,7 +313,7 @@ func busiestMinute(marks []proccpu.Mark, n int) ([]float64, error) {
 		if err != nil {
 			return nil, err
 		}
-		if wall < 59*time.Second && len(marks) > 2 {
+		if wall < 59*time.Second {
 			continue
 		}
 		for j, c := range cores {
