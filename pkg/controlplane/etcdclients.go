@@ -46,6 +46,48 @@ import (
 // (make bench-sync measures it). The health checks keep upstream's own
 // clients.
 
+// In-process etcd.
+//
+// knestd's etcd runs in knestd's own process, so the shared client of its
+// transport calls etcd's gRPC service implementations as functions
+// (etcd's v3client) instead of over loopback: a write then crosses no
+// socket, no HTTP/2 framing and none of the four reader and writer
+// goroutines of a gRPC connection (client and server, each way), which
+// cost a request from quiet ~0.3 ms each way on these machines (a runtime
+// trace of a status PATCH: 1.1 ms of its 4.3 ms were the etcd round trip
+// outside etcd's own raft, WAL and apply), and a watch event reaches the
+// watch cache the same way. The listener stays for the health checks, the
+// datastore monitor, snapshots and anyone else who dials the URL.
+
+// inProcessEtcd maps the client URL of an etcd running in this process to
+// the function that makes an in-process client of it.
+var inProcessEtcd sync.Map // string -> *localEtcd
+
+type localEtcd struct{ newClient func() *clientv3.Client }
+
+// serveInProcess lets transports whose only server is url reach it through
+// newClient, until the returned function is called. Clients made before
+// then keep working until etcd stops.
+func serveInProcess(url string, newClient func() *clientv3.Client) (stop func()) {
+	l := &localEtcd{newClient: newClient}
+	inProcessEtcd.Store(url, l)
+	return func() { inProcessEtcd.CompareAndDelete(url, l) }
+}
+
+// inProcessClient returns an in-process client for c when its one server
+// runs in this process and c asks for no TLS (which an in-process client
+// has no use for; a transport that names certificates dials).
+func inProcessClient(c storagebackend.TransportConfig) (*clientv3.Client, bool) {
+	if len(c.ServerList) != 1 || c.CertFile != "" || c.KeyFile != "" || c.TrustedCAFile != "" {
+		return nil, false
+	}
+	l, ok := inProcessEtcd.Load(c.ServerList[0])
+	if !ok {
+		return nil, false
+	}
+	return l.(*localEtcd).newClient(), true
+}
+
 // Upstream's settings for its etcd clients (storagebackend/factory).
 const (
 	etcdKeepaliveTime    = 30 * time.Second
@@ -115,6 +157,12 @@ func (e *etcdClients) acquire(c storagebackend.TransportConfig, compaction time.
 // latency tracker upstream puts on each resource's client goes on the
 // shared client once.
 func dialEtcd(c storagebackend.TransportConfig) (*kubernetes.Client, error) {
+	if local, ok := inProcessClient(c); ok {
+		client := &kubernetes.Client{Client: local}
+		client.Kubernetes = client
+		client.KV = etcd3.NewETCDLatencyTracker(client.KV)
+		return client, nil
+	}
 	cfg := clientv3.Config{
 		Endpoints:            c.ServerList,
 		DialTimeout:          etcdDialTimeout,

@@ -5,6 +5,9 @@ import (
 	"testing"
 	"time"
 
+	clientv3 "go.etcd.io/etcd/client/v3"
+	"go.etcd.io/etcd/client/v3/kubernetes"
+
 	"k8s.io/apiserver/pkg/storage/storagebackend"
 
 	"github.com/knest-dev/knest/pkg/etcd"
@@ -58,5 +61,59 @@ func TestSharedEtcdClientsAreCountedPerTransport(t *testing.T) {
 	defer releaseC()
 	if c == a {
 		t.Fatal("a closed client was handed out again")
+	}
+}
+
+// A transport whose one server is an etcd of this process gets an
+// in-process client (no gRPC connection), which reads, writes and watches;
+// once the etcd is no longer served in-process, the next client dials.
+func TestSharedEtcdClientOfAnInProcessEtcd(t *testing.T) {
+	ctx, cancel := context.WithCancel(t.Context())
+	defer cancel()
+	srv, err := etcd.Run(ctx, etcd.Options{Dir: t.TempDir(), Name: "local", LogLevel: "error"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	stop := serveInProcess(srv.ClientURL(), srv.NewInProcessClient)
+	clients := &etcdClients{shared: map[string]*sharedEtcd{}}
+	transport := storagebackend.TransportConfig{ServerList: []string{srv.ClientURL()}}
+	c, _, release, err := clients.acquire(transport, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if conn := c.Client.ActiveConnection(); conn != nil {
+		t.Fatalf("the client of an in-process etcd dialled %s", conn.Target())
+	}
+	opCtx, opCancel := context.WithTimeout(ctx, 10*time.Second)
+	defer opCancel()
+	w := c.Client.Watch(opCtx, "/registry/pods/", clientv3.WithPrefix())
+	if _, err := c.Client.Put(opCtx, "/registry/pods/default/a", "1"); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case resp := <-w:
+		if err := resp.Err(); err != nil || len(resp.Events) != 1 || string(resp.Events[0].Kv.Key) != "/registry/pods/default/a" {
+			t.Fatalf("watch: events %v, error %v; want the put", resp.Events, err)
+		}
+	case <-opCtx.Done():
+		t.Fatal("no watch event for the put")
+	}
+	got, err := c.Kubernetes.Get(opCtx, "/registry/pods/default/a", kubernetes.GetOptions{})
+	if err != nil || got.KV == nil || string(got.KV.Value) != "1" {
+		t.Fatalf("get: %v, %v; want the put value", got.KV, err)
+	}
+	release()
+
+	stop()
+	d, _, releaseD, err := clients.acquire(transport, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer releaseD()
+	if d.Client.ActiveConnection() == nil {
+		t.Fatal("the client made after the in-process etcd was withdrawn has no connection: want one dialled")
+	}
+	if _, err := d.Client.Get(opCtx, "/registry/pods/default/a"); err != nil {
+		t.Fatalf("the dialled client: %v", err)
 	}
 }

@@ -424,6 +424,9 @@ func (st *starter) startEtcd(ctx context.Context) (lifecycle.Running, error) {
 	}
 	st.etcdURL = srv.ClientURL()
 	st.inst.EtcdURL = st.etcdURL
+	// The API server's storage reaches this etcd in-process; everyone
+	// else through its URL.
+	stopInProcess := serveInProcess(st.etcdURL, srv.NewInProcessClient)
 	failed := make(chan error, 1)
 	go func() {
 		if err, ok := <-srv.Err(); ok && err != nil {
@@ -431,6 +434,7 @@ func (st *starter) startEtcd(ctx context.Context) (lifecycle.Running, error) {
 		}
 	}()
 	return lifecycle.Running{Failed: failed, Stop: func() {
+		stopInProcess()
 		stop()
 		select {
 		case <-srv.Stopped():

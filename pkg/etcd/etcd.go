@@ -8,7 +8,9 @@ import (
 	"os"
 	"time"
 
+	clientv3 "go.etcd.io/etcd/client/v3"
 	"go.etcd.io/etcd/server/v3/embed"
+	"go.etcd.io/etcd/server/v3/etcdserver/api/v3client"
 )
 
 // DefaultQuotaBackendBytes caps the database size of one tenant. etcd refuses
@@ -122,6 +124,13 @@ type Server struct {
 
 // ClientURL is the address clients dial, e.g. http://127.0.0.1:41234.
 func (s *Server) ClientURL() string { return s.url }
+
+// NewInProcessClient returns a client that calls this server's gRPC
+// service implementations as functions, in this process: no socket, no
+// HTTP/2 framing, no reader and writer goroutines on either side. It has
+// no connection to wait for or lose; once the server stops, its calls
+// fail. The caller closes it.
+func (s *Server) NewInProcessClient() *clientv3.Client { return v3client.New(s.etcd.Server) }
 
 // Stopped is closed once the server has shut down after its context ended.
 func (s *Server) Stopped() <-chan struct{} { return s.stopped }
