@@ -458,11 +458,12 @@ func (st *starter) clients(context.Context) error {
 	st.inst.admin = kubeconfig.Client{Name: s.Name, Server: public, CAFile: files.CABundle, CertFile: files.AdminCert, KeyFile: files.AdminKey}
 	// knestd's own clients name their certificate files, so that renewed
 	// certificates take effect without a restart (RenewCertificates).
-	cm := kubeconfig.Client{Name: s.Name, Server: server, CAFile: files.CABundle, CertFile: files.ControllerManagerCert, KeyFile: files.ControllerManagerKey, ReferenceFiles: true}
+	// They reach the API server of this process: uncompressed.
+	cm := kubeconfig.Client{Name: s.Name, Server: server, CAFile: files.CABundle, CertFile: files.ControllerManagerCert, KeyFile: files.ControllerManagerKey, ReferenceFiles: true, Uncompressed: true}
 	if err := cm.Write(st.inst.Layout.ControllerManagerKubeconfig); err != nil {
 		return err
 	}
-	internal := kubeconfig.Client{Name: s.Name, Server: server, CAFile: files.CABundle, CertFile: files.InternalCert, KeyFile: files.InternalKey, ReferenceFiles: true}
+	internal := kubeconfig.Client{Name: s.Name, Server: server, CAFile: files.CABundle, CertFile: files.InternalCert, KeyFile: files.InternalKey, ReferenceFiles: true, Uncompressed: true}
 	adminCfg, err := internal.Build()
 	if err != nil {
 		return err

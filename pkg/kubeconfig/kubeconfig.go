@@ -28,6 +28,13 @@ type Client struct {
 	// changes on disk, so a renewed certificate takes effect without a
 	// restart. Such a kubeconfig only works beside those files.
 	ReferenceFiles bool
+	// Uncompressed asks for responses without gzip (disable-compression),
+	// for a process's clients of an API server in the same process or on
+	// the same machine: the server compresses every event of an
+	// informer's watch (a WatchList stream) for such a client, and the
+	// client decompresses it, CPU spent on each pod update for bytes that
+	// never leave the machine.
+	Uncompressed bool
 }
 
 // Build returns the kubeconfig as a clientcmd Config.
@@ -48,7 +55,7 @@ func (c Client) Build() (*clientcmdapi.Config, error) {
 		}
 	}
 	cfg := clientcmdapi.NewConfig()
-	cfg.Clusters[c.Name] = &clientcmdapi.Cluster{Server: c.Server, CertificateAuthorityData: ca}
+	cfg.Clusters[c.Name] = &clientcmdapi.Cluster{Server: c.Server, CertificateAuthorityData: ca, DisableCompression: c.Uncompressed}
 	cfg.AuthInfos[c.Name] = user
 	cfg.Contexts[c.Name] = &clientcmdapi.Context{Cluster: c.Name, AuthInfo: c.Name}
 	cfg.CurrentContext = c.Name
