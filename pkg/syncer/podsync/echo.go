@@ -11,12 +11,12 @@ import (
 )
 
 // ownWrites tells the tenant pod's update events that only echo the
-// syncer's own writes (the binding and the status patch of the status path)
+// syncer's own writes (the binding and the status write of the status path)
 // from the rest, so the echoes are dropped before they queue a reconcile.
 // Each such echo used to cost a whole reconcile that found nothing to do
 // (two cache reads, the host pod built and checked again, the status
 // compared), two of the five or six reconciles of a pod that starts, and
-// one that ran before the status patch's echo reached the cache wrote the
+// one that ran before the status write's echo reached the cache wrote the
 // same status again.
 //
 // It never guesses. While a reconcile writes the tenant pod it holds a
@@ -25,7 +25,7 @@ import (
 // patch returns, the pod as stored (the response) is compared with what the
 // reconcile asked for; equal, nobody else changed the pod between the read
 // and the write, and every update up to the response's resourceVersion is
-// the syncer's own and is dropped. Anything else (no status patch, a
+// the syncer's own and is dropped. Anything else (no status write, a
 // failed one, a stored pod that differs, an event held back that came
 // after the write) requeues the pod, which is what the held-back events
 // would have done. Events of other kinds (creation, deletion, the host
@@ -76,7 +76,7 @@ func (o *ownWrites) begin(key types.NamespacedName, from string) bool {
 	return true
 }
 
-// prove records that the status patch of pod key returned got for what was
+// prove records that the status write of pod key returned got for what was
 // asked, want: when they agree (but for the resource version and managed
 // fields, which the server sets), every change up to got's resource
 // version is the syncer's own.

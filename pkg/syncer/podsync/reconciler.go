@@ -220,7 +220,7 @@ func (r *Reconciler) Reconcile(ctx context.Context, req reconcile.Request) (resu
 	if pods.Terminal(t) {
 		return reconcile.Result{RequeueAfter: requeue}, nil
 	}
-	// The binding and the status patch below are the syncer's own tenant
+	// The binding and the status write below are the syncer's own tenant
 	// writes: their echoes queue no reconcile when the stored pod proves
 	// them ours (ownWrites).
 	began := false
@@ -239,19 +239,21 @@ func (r *Reconciler) Reconcile(ctx context.Context, req reconcile.Request) (resu
 		if err != nil {
 			return reconcile.Result{}, err
 		}
-		// The status patch below carries no resourceVersion, so it applies
-		// on top of the binding without waiting for its watch event. The
+		// The status write below is a merge patch without a
+		// resourceVersion (the binding's is not known), so it applies on
+		// top of the binding without waiting for its watch event. The
 		// binding set PodScheduled true, as the host's does: a host pod
 		// that is scheduled and no further needs no status write after
 		// the binding (pods.Backward keeps the tenant's condition).
 		bound := t.DeepCopy()
 		bound.Spec.NodeName = alias
+		bound.ResourceVersion = ""
 		setScheduled(bound)
 		t = bound
 		// The host pod may have moved on while the binding was in flight
 		// (a simulated node starts it tens of milliseconds after it is
 		// scheduled; a busy tenant API server takes as long to bind): the
-		// status patch carries what the host cache holds now, so a pod
+		// status write carries what the host cache holds now, so a pod
 		// that started meanwhile is Running in the tenant after two
 		// serial writes (bind, status), not three (bind, the scheduled
 		// status, then the running one from the next reconcile).
@@ -403,7 +405,7 @@ func (r *Reconciler) unschedulable(ctx context.Context, t *corev1.Pod, reason st
 	}
 	desired.Status.Phase = corev1.PodPending
 	klog.FromContext(ctx).V(1).Info("Tenant pod is unschedulable", "reason", reason)
-	if patched, err := r.patchStatus(ctx, t, desired); !patched {
+	if patched, err := r.writeStatus(ctx, t, desired); !patched {
 		return err
 	}
 	r.w.Warn(t, "FailedScheduling", "%s", reason)
@@ -493,7 +495,7 @@ func (r *Reconciler) bind(ctx context.Context, t *corev1.Pod, hostNode string) (
 // setScheduled marks p scheduled as a binding does (the tenant API server
 // sets PodScheduled true, with the time of the binding).
 func setScheduled(p *corev1.Pod) {
-	// To the second, as the API stores it: the status patch that follows
+	// To the second, as the API stores it: the status write that follows
 	// the binding is then stored as asked (ownWrites compares the two).
 	cond := corev1.PodCondition{Type: corev1.PodScheduled, Status: corev1.ConditionTrue, LastTransitionTime: metav1.Now().Rfc3339Copy()}
 	for i, c := range p.Status.Conditions {
@@ -537,7 +539,7 @@ func (r *Reconciler) copyStatus(ctx context.Context, t, h *corev1.Pod, w *status
 		want = desired.DeepCopy()
 	}
 	// Patch decodes the stored pod into desired.
-	if patched, err := r.patchStatus(ctx, t, desired); !patched {
+	if patched, err := r.writeStatus(ctx, t, desired); !patched {
 		return err
 	}
 	if w != nil {
@@ -573,7 +575,7 @@ func (r *Reconciler) finishDeletion(ctx context.Context, t, h *corev1.Pod) (reco
 		for i := range desired.Status.ContainerStatuses {
 			terminate(&desired.Status.ContainerStatuses[i])
 		}
-		if patched, err := r.patchStatus(ctx, t, desired); !patched {
+		if patched, err := r.writeStatus(ctx, t, desired); !patched {
 			return reconcile.Result{}, err
 		}
 	}
@@ -635,7 +637,7 @@ func (r *Reconciler) fail(ctx context.Context, t *corev1.Pod, reason, message st
 		}
 	}
 	klog.FromContext(ctx).Info("Tenant pod failed: its host pod is gone", "reason", reason)
-	if patched, err := r.patchStatus(ctx, t, desired); !patched {
+	if patched, err := r.writeStatus(ctx, t, desired); !patched {
 		return err
 	}
 	r.w.Warn(t, reason, "%s", message)
@@ -673,7 +675,7 @@ func (r *Reconciler) freeze(ctx context.Context, t, h *corev1.Pod) error {
 			desired.Status.ContainerStatuses[i].Ready = false
 		}
 		klog.FromContext(ctx).Info("Tenant pod frozen")
-		if patched, err := r.patchStatus(ctx, t, desired); !patched {
+		if patched, err := r.writeStatus(ctx, t, desired); !patched {
 			return err
 		}
 	}
@@ -684,11 +686,35 @@ func (r *Reconciler) freeze(ctx context.Context, t, h *corev1.Pod) error {
 	return nil
 }
 
-// patchStatus writes desired's status over tenant pod t's (a merge patch)
-// and counts the write; it reports false, with no error, if the pod is
-// gone.
-func (r *Reconciler) patchStatus(ctx context.Context, t, desired *corev1.Pod) (bool, error) {
-	if err := r.w.TenantClient.Status().Patch(ctx, desired, client.MergeFrom(t)); err != nil {
+// writeStatus writes desired's status over tenant pod t's and counts the
+// write; it reports false, with no error, if the pod is gone.
+//
+// When desired carries t's resourceVersion (t is the stored pod, from the
+// syncer's cache), the write is an update (PUT) of the status with that
+// resourceVersion, which the API server decodes from protobuf. A merge
+// patch costs the server more: it encodes the stored pod as JSON, merges
+// the patch into it and decodes the result (runtime traces of paced status
+// writes: ~1.7 ms of server CPU before its etcd call as a patch, ~1.3 ms
+// as an update). If the update conflicts (someone else wrote the pod
+// since t), a strategic merge patch of what the syncer changed (t to
+// desired) follows. Right after a binding, whose resourceVersion the
+// syncer does not learn, the write is a merge patch of that change.
+func (r *Reconciler) writeStatus(ctx context.Context, t, desired *corev1.Pod) (bool, error) {
+	known := desired.ResourceVersion != ""
+	var err error
+	if known {
+		err = r.w.TenantClient.Status().Update(ctx, desired)
+	}
+	switch {
+	case !known:
+		err = r.w.TenantClient.Status().Patch(ctx, desired, client.MergeFrom(t))
+	case kerrors.IsConflict(err):
+		// A failed update leaves desired as it was. Someone else wrote
+		// the pod since t: a strategic merge patch keeps the conditions
+		// it added (merged by type, as the kubelet's status patches are).
+		err = r.w.TenantClient.Status().Patch(ctx, desired, client.StrategicMergeFrom(t))
+	}
+	if err != nil {
 		if kerrors.IsNotFound(err) {
 			return false, nil
 		}
@@ -708,7 +734,7 @@ func (r *Reconciler) thaw(ctx context.Context, t *corev1.Pod) error {
 	}
 	desired := t.DeepCopy()
 	desired.Status.Conditions = slices.DeleteFunc(desired.Status.Conditions, func(c corev1.PodCondition) bool { return c.Type == ConditionFrozen })
-	_, err := r.patchStatus(ctx, t, desired)
+	_, err := r.writeStatus(ctx, t, desired)
 	return err
 }
 

@@ -333,7 +333,7 @@ func TestPodsNoTenantNodeMatchesStayPending(t *testing.T) {
 			t.Parallel()
 			f := newFixture(t, soft(), tweak)
 			result, writes, err := f.reconcile(t)
-			if err != nil || result.RequeueAfter == 0 || !cmp.Equal(writes, []string{"tenant patch Pod/status"}) {
+			if err != nil || result.RequeueAfter == 0 || !cmp.Equal(writes, []string{"tenant update Pod/status"}) {
 				t.Errorf("Reconcile = %+v, %v with writes %v; want the tenant pod's status only, and a look later", result, err, writes)
 			}
 			if events := f.e.Events(); len(events) != 1 || events[0].Reason != "FailedScheduling" {
@@ -423,8 +423,8 @@ func TestBindingAndStatus(t *testing.T) {
 	if err := f.e.HostAdmin.Status().Update(t.Context(), h); err != nil {
 		t.Fatal(err)
 	}
-	if _, writes, err := f.reconcile(t); err != nil || !cmp.Equal(writes, []string{"tenant patch Pod/status"}) {
-		t.Errorf("a host status change was reconciled with writes %v and error %v, want one status patch", writes, err)
+	if _, writes, err := f.reconcile(t); err != nil || !cmp.Equal(writes, []string{"tenant update Pod/status"}) {
+		t.Errorf("a host status change was reconciled with writes %v and error %v, want one status update", writes, err)
 	}
 	f.settle(t)
 	if got := f.tenantPod(t).Status.ContainerStatuses[0].RestartCount; got != 1 {
@@ -457,13 +457,73 @@ func TestAPodScheduledOnTheHostIsBoundWithoutAStatusWrite(t *testing.T) {
 	// The host starts it: one status write, and it is Running.
 	f.startOnHost(t)
 	f.e.WaitCaches(t)
-	if _, writes, err := f.reconcile(t); err != nil || !cmp.Equal(writes, []string{"tenant patch Pod/status"}) {
-		t.Errorf("the host pod's start was reconciled with writes %v and error %v, want one status patch", writes, err)
+	if _, writes, err := f.reconcile(t); err != nil || !cmp.Equal(writes, []string{"tenant update Pod/status"}) {
+		t.Errorf("the host pod's start was reconciled with writes %v and error %v, want one status update", writes, err)
 	}
 	f.settle(t)
 	if p := f.tenantPod(t); p.Status.Phase != corev1.PodRunning || p.Status.PodIP != "10.244.0.7" {
 		t.Errorf("tenant pod is %s with IP %q, want Running with the host pod's IP", p.Status.Phase, p.Status.PodIP)
 	}
+}
+
+// Someone else writes the tenant pod's status between the syncer's read
+// and its status write (a controller of a readiness gate, here): the update,
+// which carries the resourceVersion the syncer read, conflicts, and a
+// strategic merge patch of the syncer's change follows, which keeps the
+// other writer's condition.
+func TestAStatusWriteThatConflictsFallsBackToAMergePatch(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t, soft(), func(p *corev1.Pod) {})
+	f.settle(t)
+	f.scheduleOnHost(t)
+	f.e.WaitCaches(t)
+	if _, _, err := f.reconcile(t); err != nil {
+		t.Fatal(err)
+	}
+	f.settle(t)
+	f.startOnHost(t)
+	f.e.WaitCaches(t)
+	gate := corev1.PodCondition{Type: "example.com/gate", Status: corev1.ConditionTrue, LastTransitionTime: metav1.Now()}
+	f.e.Inject(synctest.Tenant, interceptor.Funcs{SubResourceUpdate: func(ctx context.Context, c client.Client, sub string, obj client.Object, opts ...client.SubResourceUpdateOption) error {
+		if sub == "status" {
+			p := &corev1.Pod{}
+			if err := f.e.TenantAdmin.Get(ctx, f.key, p); err != nil {
+				return err
+			}
+			p.Status.Conditions = append(p.Status.Conditions, gate)
+			if err := f.e.TenantAdmin.Status().Update(ctx, p); err != nil {
+				return err
+			}
+		}
+		return c.SubResource(sub).Update(ctx, obj, opts...)
+	}})
+	_, writes, err := f.e.Reconcile(t, f.r, f.key)
+	f.e.Inject(synctest.Tenant, interceptor.Funcs{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var ops []string
+	for _, w := range writes {
+		op := w.Op + " " + w.Kind + "/" + w.Subresource
+		if w.Err != nil {
+			if !kerrors.IsConflict(w.Err) {
+				t.Errorf("%s failed with %v, want a conflict", op, w.Err)
+			}
+			op += " (conflict)"
+		}
+		ops = append(ops, op)
+	}
+	if diff := cmp.Diff([]string{"update Pod/status (conflict)", "patch Pod/status"}, ops); diff != "" {
+		t.Errorf("writes (-want +got):\n%s", diff)
+	}
+	p := f.tenantPod(t)
+	if p.Status.Phase != corev1.PodRunning {
+		t.Errorf("tenant pod is %s, want the host's Running", p.Status.Phase)
+	}
+	if !slices.ContainsFunc(p.Status.Conditions, func(c corev1.PodCondition) bool { return c.Type == gate.Type }) {
+		t.Errorf("conditions %v: the other writer's %s is gone", p.Status.Conditions, gate.Type)
+	}
+	f.settle(t)
 }
 
 // A simulated host node starts a pod tens of milliseconds after it is
@@ -521,7 +581,7 @@ func TestHostPodGone(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if diff := cmp.Diff([]string{"tenant patch Pod/status"}, writes); diff != "" {
+	if diff := cmp.Diff([]string{"tenant update Pod/status"}, writes); diff != "" {
 		t.Errorf("writes (-want +got):\n%s", diff)
 	}
 	p := f.tenantPod(t)
@@ -580,9 +640,9 @@ func TestDeletionOrder(t *testing.T) {
 	}
 	var phases []corev1.PodPhase
 	f.e.Inject(synctest.Tenant, interceptor.Funcs{
-		SubResourcePatch: func(ctx context.Context, c client.Client, sub string, obj client.Object, patch client.Patch, opts ...client.SubResourcePatchOption) error {
+		SubResourceUpdate: func(ctx context.Context, c client.Client, sub string, obj client.Object, opts ...client.SubResourceUpdateOption) error {
 			phases = append(phases, obj.(*corev1.Pod).Status.Phase)
-			return c.SubResource(sub).Patch(ctx, obj, patch, opts...)
+			return c.SubResource(sub).Update(ctx, obj, opts...)
 		},
 		Delete: func(ctx context.Context, c client.WithWatch, obj client.Object, opts ...client.DeleteOption) error {
 			o := (&client.DeleteOptions{}).ApplyOptions(opts)
@@ -596,7 +656,7 @@ func TestDeletionOrder(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if diff := cmp.Diff([]string{"tenant patch Pod/status", "tenant delete Pod"}, writes); diff != "" {
+	if diff := cmp.Diff([]string{"tenant update Pod/status", "tenant delete Pod"}, writes); diff != "" {
 		t.Errorf("once the host pod is gone: writes (-want +got):\n%s", diff)
 	}
 	if !cmp.Equal(phases, []corev1.PodPhase{corev1.PodFailed}) {
@@ -942,7 +1002,7 @@ func TestFreezeAndUnfreeze(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if diff := cmp.Diff([]string{"tenant patch Pod/status", "host delete Pod"}, writes); diff != "" {
+	if diff := cmp.Diff([]string{"tenant update Pod/status", "host delete Pod"}, writes); diff != "" {
 		t.Errorf("writes (-want +got):\n%s", diff)
 	}
 	// The host's kubelet finishes the deletion.
