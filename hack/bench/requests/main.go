@@ -1,8 +1,10 @@
 // Command requests measures what one API request costs a running API
 // server, back to back and after a quiet pause: a GET of a namespace (from
 // etcd, and from the watch cache with resourceVersion=0) and a status
-// PATCH of a pod, with the time until the client's own watch sees it. It
-// prints one JSON object.
+// write of a pod, as a merge PATCH and as an update (PUT) with the pod's
+// resourceVersion, each with the time until the client's own watch sees
+// it. The client speaks protobuf, as knest's syncer and Kubernetes' own
+// components do. It prints one JSON object.
 //
 //	go run ./hack/bench/requests --kubeconfig FILE [--requests 300] [--pause 20ms] [--namespace default]
 //
@@ -41,6 +43,8 @@ type result struct {
 	GetNamespaceFromCache map[string]stats.Latency `json:"get_namespace_rv0_ms"`
 	PatchPodStatus        map[string]stats.Latency `json:"patch_pod_status_ms"`
 	PatchToOwnWatchEvent  map[string]stats.Latency `json:"patch_pod_status_to_watch_event_ms"`
+	UpdatePodStatus       map[string]stats.Latency `json:"update_pod_status_ms"`
+	UpdateToOwnWatchEvent map[string]stats.Latency `json:"update_pod_status_to_watch_event_ms"`
 }
 
 func main() {
@@ -64,6 +68,8 @@ func run() error {
 		return err
 	}
 	cfg.QPS, cfg.Burst = -1, 0 // unthrottled: the pauses are the bench's own
+	cfg.ContentType = "application/vnd.kubernetes.protobuf"
+	cfg.AcceptContentTypes = "application/vnd.kubernetes.protobuf,application/json"
 	c, err := kubernetes.NewForConfig(cfg)
 	if err != nil {
 		return err
@@ -73,7 +79,8 @@ func run() error {
 
 	res := result{Requests: *n, PauseMS: stats.Round(float64(*pause) / 1e6),
 		GetNamespace: map[string]stats.Latency{}, GetNamespaceFromCache: map[string]stats.Latency{},
-		PatchPodStatus: map[string]stats.Latency{}, PatchToOwnWatchEvent: map[string]stats.Latency{}}
+		PatchPodStatus: map[string]stats.Latency{}, PatchToOwnWatchEvent: map[string]stats.Latency{},
+		UpdatePodStatus: map[string]stats.Latency{}, UpdateToOwnWatchEvent: map[string]stats.Latency{}}
 	pod, err := c.CoreV1().Pods(*namespace).Create(ctx, &corev1.Pod{
 		ObjectMeta: metav1.ObjectMeta{GenerateName: "bench-requests-", Namespace: *namespace},
 		Spec: corev1.PodSpec{
@@ -122,7 +129,7 @@ func run() error {
 				return err
 			}
 			s := time.Now()
-			if _, err := c.CoreV1().Pods(*namespace).Patch(ctx, pod.Name, types.MergePatchType, body, metav1.PatchOptions{}, "status"); err != nil {
+			if pod, err = c.CoreV1().Pods(*namespace).Patch(ctx, pod.Name, types.MergePatchType, body, metav1.PatchOptions{}, "status"); err != nil {
 				return err
 			}
 			patch = append(patch, since(s))
@@ -134,6 +141,24 @@ func run() error {
 		}
 		res.PatchPodStatus[p.name] = stats.LatencyOf(patch, 0)
 		res.PatchToOwnWatchEvent[p.name] = stats.LatencyOf(event, 0)
+		var update []float64
+		event = nil
+		for i := range *n {
+			msg := fmt.Sprintf("%s-update-%d", p.name, i)
+			pod.Status.Message = msg
+			s := time.Now()
+			if pod, err = c.CoreV1().Pods(*namespace).UpdateStatus(ctx, pod, metav1.UpdateOptions{}); err != nil {
+				return err
+			}
+			update = append(update, since(s))
+			if err := awaitMessage(ctx, w, msg); err != nil {
+				return err
+			}
+			event = append(event, since(s))
+			time.Sleep(p.d)
+		}
+		res.UpdatePodStatus[p.name] = stats.LatencyOf(update, 0)
+		res.UpdateToOwnWatchEvent[p.name] = stats.LatencyOf(event, 0)
 	}
 	out, err := json.MarshalIndent(res, "", "  ")
 	if err != nil {
