@@ -65,7 +65,8 @@ func TestSharedEtcdClientsAreCountedPerTransport(t *testing.T) {
 }
 
 // A transport whose one server is an etcd of this process gets an
-// in-process client (no gRPC connection), which reads, writes and watches;
+// in-process client (no gRPC connection), which reads, writes, watches
+// and answers progress requests on the watch stream;
 // once the etcd is no longer served in-process, the next client dials.
 func TestSharedEtcdClientOfAnInProcessEtcd(t *testing.T) {
 	ctx, cancel := context.WithCancel(t.Context())
@@ -97,6 +98,19 @@ func TestSharedEtcdClientOfAnInProcessEtcd(t *testing.T) {
 		}
 	case <-opCtx.Done():
 		t.Fatal("no watch event for the put")
+	}
+	// The watch cache's consistent reads ask the watch stream for a
+	// progress notification.
+	if err := c.Client.RequestProgress(opCtx); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case resp := <-w:
+		if !resp.IsProgressNotify() || resp.Header.Revision < 2 {
+			t.Fatalf("after RequestProgress: %+v, want a progress notification at the put's revision", resp)
+		}
+	case <-opCtx.Done():
+		t.Fatal("no progress notification after RequestProgress")
 	}
 	got, err := c.Kubernetes.Get(opCtx, "/registry/pods/default/a", kubernetes.GetOptions{})
 	if err != nil || got.KV == nil || string(got.KV.Value) != "1" {

@@ -121,44 +121,45 @@ func run() error {
 				res.GetNamespaceFromCache[p.name] = stats.LatencyOf(ms, 0)
 			}
 		}
-		var patch, event []float64
-		for i := range *n {
-			msg := fmt.Sprintf("%s-%d", p.name, i)
-			body, err := json.Marshal(map[string]any{"status": map[string]any{"message": msg}})
-			if err != nil {
+		// Each status write sets a new message and waits for the watch
+		// to show it.
+		writes := []struct {
+			name          string
+			write         func(msg string) error
+			done, toWatch map[string]stats.Latency
+		}{
+			{"patch", func(msg string) error {
+				body, err := json.Marshal(map[string]any{"status": map[string]any{"message": msg}})
+				if err != nil {
+					return err
+				}
+				pod, err = c.CoreV1().Pods(*namespace).Patch(ctx, pod.Name, types.MergePatchType, body, metav1.PatchOptions{}, "status")
 				return err
-			}
-			s := time.Now()
-			if pod, err = c.CoreV1().Pods(*namespace).Patch(ctx, pod.Name, types.MergePatchType, body, metav1.PatchOptions{}, "status"); err != nil {
+			}, res.PatchPodStatus, res.PatchToOwnWatchEvent},
+			{"update", func(msg string) error {
+				pod.Status.Message = msg
+				pod, err = c.CoreV1().Pods(*namespace).UpdateStatus(ctx, pod, metav1.UpdateOptions{})
 				return err
-			}
-			patch = append(patch, since(s))
-			if err := awaitMessage(ctx, w, msg); err != nil {
-				return err
-			}
-			event = append(event, since(s))
-			time.Sleep(p.d)
+			}, res.UpdatePodStatus, res.UpdateToOwnWatchEvent},
 		}
-		res.PatchPodStatus[p.name] = stats.LatencyOf(patch, 0)
-		res.PatchToOwnWatchEvent[p.name] = stats.LatencyOf(event, 0)
-		var update []float64
-		event = nil
-		for i := range *n {
-			msg := fmt.Sprintf("%s-update-%d", p.name, i)
-			pod.Status.Message = msg
-			s := time.Now()
-			if pod, err = c.CoreV1().Pods(*namespace).UpdateStatus(ctx, pod, metav1.UpdateOptions{}); err != nil {
-				return err
+		for _, wr := range writes {
+			var done, event []float64
+			for i := range *n {
+				msg := fmt.Sprintf("%s-%s-%d", p.name, wr.name, i)
+				s := time.Now()
+				if err := wr.write(msg); err != nil {
+					return err
+				}
+				done = append(done, since(s))
+				if err := awaitMessage(ctx, w, msg); err != nil {
+					return err
+				}
+				event = append(event, since(s))
+				time.Sleep(p.d)
 			}
-			update = append(update, since(s))
-			if err := awaitMessage(ctx, w, msg); err != nil {
-				return err
-			}
-			event = append(event, since(s))
-			time.Sleep(p.d)
+			wr.done[p.name] = stats.LatencyOf(done, 0)
+			wr.toWatch[p.name] = stats.LatencyOf(event, 0)
 		}
-		res.UpdatePodStatus[p.name] = stats.LatencyOf(update, 0)
-		res.UpdateToOwnWatchEvent[p.name] = stats.LatencyOf(event, 0)
 	}
 	out, err := json.MarshalIndent(res, "", "  ")
 	if err != nil {
