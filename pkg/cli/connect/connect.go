@@ -352,8 +352,18 @@ func apiPort(pod *corev1.Pod) int {
 	return 6443
 }
 
+// readyWait bounds how long connect waits for an answering tenant API to
+// become ready: right after `knest create` the API serves before the parts
+// its /readyz also covers (the syncer's caches, DNS) are up, and on a
+// devcluster the knestd pod's readiness is simulated, so create does not
+// wait for them.
+var readyWait = 30 * time.Second
+
 // checkAnswers asks the tenant API for /readyz with the kubeconfig's
-// credentials, so a wrong address fails here and not in kubectl.
+// credentials, so a wrong address fails here and not in kubectl. An API
+// that answers but is not ready yet is asked again until readyWait has
+// passed (its /readyz fails with a server error until then); one that
+// does not answer, or refuses the credentials, fails at once.
 func checkAnswers(ctx context.Context, cfg *clientcmdapi.Config, server string) error {
 	rc, err := clientcmd.NewDefaultClientConfig(*cfg, nil).ClientConfig()
 	if err != nil {
@@ -364,12 +374,27 @@ func checkAnswers(ctx context.Context, cfg *clientcmdapi.Config, server string) 
 	if err != nil {
 		return err
 	}
-	body, err := client.Discovery().RESTClient().Get().AbsPath("/readyz").DoRaw(ctx)
-	if err != nil {
-		return fmt.Errorf("the tenant API at %s does not answer: %w", server, err)
+	deadline := time.Now().Add(readyWait)
+	for {
+		body, err := client.Discovery().RESTClient().Get().AbsPath("/readyz").DoRaw(ctx)
+		var status apierrors.APIStatus
+		switch {
+		case err == nil && string(body) == "ok":
+			return nil
+		case err != nil && (!errors.As(err, &status) || status.Status().Code < http.StatusInternalServerError):
+			// No answer, or one that waiting does not change (a
+			// refused credential).
+			return fmt.Errorf("the tenant API at %s does not answer: %w", server, err)
+		case time.Now().After(deadline):
+			if err != nil {
+				return fmt.Errorf("the tenant API at %s answers but is not ready after %s: %w", server, readyWait, err)
+			}
+			return fmt.Errorf("the tenant API at %s answers but is not ready after %s: %s", server, readyWait, body)
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(250 * time.Millisecond):
+		}
 	}
-	if string(body) != "ok" {
-		return fmt.Errorf("the tenant API at %s is not ready: %s", server, body)
-	}
-	return nil
 }
