@@ -538,7 +538,7 @@ func (r *Reconciler) copyStatus(ctx context.Context, t, h *corev1.Pod, w *status
 		w.before()
 		want = desired.DeepCopy()
 	}
-	// Patch decodes the stored pod into desired.
+	// The write decodes the stored pod into desired.
 	if patched, err := r.writeStatus(ctx, t, desired); !patched {
 		return err
 	}
