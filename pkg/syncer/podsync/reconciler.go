@@ -701,15 +701,10 @@ func (r *Reconciler) freeze(ctx context.Context, t, h *corev1.Pod) error {
 // knest_syncer_writes_total). Right after a binding, whose resourceVersion the
 // syncer does not learn, the write is a merge patch of that change.
 func (r *Reconciler) writeStatus(ctx context.Context, t, desired *corev1.Pod) (bool, error) {
-	known := desired.ResourceVersion != ""
 	var err error
-	if known {
-		err = r.w.TenantClient.Status().Update(ctx, desired)
-	}
-	switch {
-	case !known:
+	if desired.ResourceVersion == "" {
 		err = r.w.TenantClient.Status().Patch(ctx, desired, client.MergeFrom(t))
-	case kerrors.IsConflict(err):
+	} else if err = r.w.TenantClient.Status().Update(ctx, desired); kerrors.IsConflict(err) {
 		r.w.Metrics.TenantWrite("Pod", "status-conflict")
 		// A failed update leaves desired as it was. Someone else wrote
 		// the pod since t: a strategic merge patch keeps the conditions
