@@ -16,6 +16,7 @@ import (
 	"k8s.io/client-go/rest"
 	apiserveroptions "k8s.io/kubernetes/cmd/kube-apiserver/app/options"
 
+	"github.com/knest-dev/knest/pkg/controlplane/inprocess"
 	"github.com/knest-dev/knest/pkg/pki"
 )
 
@@ -89,6 +90,10 @@ type APIServer struct {
 	// authenticated (request.UserFrom), whichever server of the chain
 	// serves it. knestd counts user requests with it (pkg/idle).
 	WrapHandler func(http.Handler) http.Handler
+	// InProcess, if set, serves the front server's handler to knestd's
+	// in-process clients while the server runs, and its requests are
+	// authenticated as its user.
+	InProcess *inprocess.Server
 }
 
 // Validate reports configuration errors.
@@ -206,5 +211,5 @@ func RunAPIServer(ctx context.Context, a APIServer) error {
 	if a.KubernetesServiceIP != nil {
 		completed.APIServerServiceIP = a.KubernetesServiceIP
 	}
-	return runServerChain(ctx, completed, a.PKI.InternalCACert, a.Handlers, a.TokenAuthenticator, a.ReadyzChecks, a.WrapHandler)
+	return runServerChain(ctx, completed, a.PKI.InternalCACert, a.Handlers, a.TokenAuthenticator, a.ReadyzChecks, a.WrapHandler, a.InProcess)
 }

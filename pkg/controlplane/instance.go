@@ -20,6 +20,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apiserver/pkg/authentication/authenticator"
+	"k8s.io/apiserver/pkg/authentication/user"
 	"k8s.io/apiserver/pkg/server/healthz"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
@@ -28,6 +29,7 @@ import (
 
 	"github.com/knest-dev/knest/internal/atomicfile"
 	"github.com/knest-dev/knest/internal/dirlock"
+	"github.com/knest-dev/knest/pkg/controlplane/inprocess"
 	"github.com/knest-dev/knest/pkg/datastore"
 	"github.com/knest-dev/knest/pkg/encryption"
 	"github.com/knest-dev/knest/pkg/etcd"
@@ -150,6 +152,9 @@ type Instance struct {
 	EncryptionKey []byte
 
 	admin kubeconfig.Client
+	// local carries LocalConfig's requests to the API server of this
+	// process.
+	local *inprocess.Server
 	// pkiConfig is what the certificates step ensured, for renewals.
 	pkiConfig pki.Config
 	// renewMu serializes renewals.
@@ -471,8 +476,18 @@ func (st *starter) clients(context.Context) error {
 	if st.inst.AdminConfig, err = clientcmd.NewDefaultClientConfig(*adminCfg, nil).ClientConfig(); err != nil {
 		return err
 	}
+	st.inst.local = inprocess.New(&user.DefaultInfo{Name: pki.InternalUser, Groups: []string{user.SystemPrivilegedGroup}})
 	st.client, err = kubernetes.NewForConfig(st.inst.AdminConfig)
 	return err
+}
+
+// LocalConfig is AdminConfig's identity without the network: its requests
+// call the API server's handler in this process (pkg/controlplane/inprocess)
+// and fail while the API server does not run. It carries no TLS settings,
+// so it cannot open a connection upgrade (exec, attach, port-forward);
+// AdminConfig can.
+func (i *Instance) LocalConfig() *rest.Config {
+	return &rest.Config{Host: i.Server, Transport: i.local}
 }
 
 // startDatastoreMonitor measures the datastore before the API server
@@ -515,7 +530,7 @@ func (st *starter) startAPIServer(ctx context.Context) (lifecycle.Running, error
 			EncryptionConfigFile: st.encryptionConfig, AuthenticationConfigFile: st.authnConfig,
 			AdmissionPlugins: s.AdmissionPlugins, ExtraFlags: s.APIServerFlags, KubernetesServiceIP: s.KubernetesServiceIP,
 			EgressSelectorConfigFile: st.egressConfig, Handlers: s.Handlers, TokenAuthenticator: s.TokenAuthenticator, ReadyzChecks: s.ReadyzChecks,
-			WrapHandler: s.WrapHandler,
+			WrapHandler: s.WrapHandler, InProcess: st.inst.local,
 		})
 	})
 	readyCtx, cancel := context.WithDeadline(ctx, st.readyBy)

@@ -20,6 +20,7 @@ import (
 	apiserverapp "k8s.io/kubernetes/cmd/kube-apiserver/app"
 	apiserveroptions "k8s.io/kubernetes/cmd/kube-apiserver/app/options"
 
+	"github.com/knest-dev/knest/pkg/controlplane/inprocess"
 	"github.com/knest-dev/knest/pkg/identity"
 )
 
@@ -27,7 +28,7 @@ import (
 // knestd's guards on reserved identities and its bootstrap hooks are in
 // place before any server of the chain is built from its configuration,
 // and its readyz checks are added before /readyz is installed.
-func runServerChain(ctx context.Context, opts apiserveroptions.CompletedOptions, internalCAFile string, handlers map[string]http.Handler, tokens authenticator.Token, readyz []healthz.HealthChecker, wrap func(http.Handler) http.Handler) error {
+func runServerChain(ctx context.Context, opts apiserveroptions.CompletedOptions, internalCAFile string, handlers map[string]http.Handler, tokens authenticator.Token, readyz []healthz.HealthChecker, wrap func(http.Handler) http.Handler, local *inprocess.Server) error {
 	if opts.InformerName == nil {
 		name, err := cache.NewInformerName("kube-apiserver")
 		if err != nil {
@@ -39,7 +40,7 @@ func runServerChain(ctx context.Context, opts apiserveroptions.CompletedOptions,
 	if err != nil {
 		return fmt.Errorf("apiserver config: %w", err)
 	}
-	if err := guardIdentities(config, internalCAFile, tokens); err != nil {
+	if err := guardIdentities(config, internalCAFile, tokens, local != nil); err != nil {
 		return err
 	}
 	if err := replaceBootstrapHooks(config.KubeAPIs.ControlPlane.Generic, klog.FromContext(ctx)); err != nil {
@@ -96,6 +97,12 @@ func runServerChain(ctx context.Context, opts apiserveroptions.CompletedOptions,
 	for _, g := range chainGenericConfigs(config) {
 		releaseOpenAPIDefinitions(g.OpenAPIV3Config)
 	}
+	if local != nil {
+		// The front server's whole handler, filters included: what its
+		// listener serves.
+		local.Serve(server.GenericAPIServer.Handler)
+		defer local.Serve(nil)
+	}
 	return prepared.Run(ctx)
 }
 
@@ -138,8 +145,11 @@ func shareStorage(c *apiserverapp.Config) {
 // in front of the API server's own authenticators, inside the guard; it
 // only accepts the tenant API's audiences (TokenReview for another audience
 // is not its business) and adds system:authenticated, as the built-in chain
-// does for its members.
-func guardIdentities(c *apiserverapp.Config, internalCAFile string, tokens authenticator.Token) error {
+// does for its members. With inProcess, the requests of knestd's in-process
+// clients (pkg/controlplane/inprocess) are authenticated in front of the
+// guard: they carry knestd's identity in their context, not in a
+// certificate, and cannot come from the network.
+func guardIdentities(c *apiserverapp.Config, internalCAFile string, tokens authenticator.Token, inProcess bool) error {
 	pem, err := os.ReadFile(internalCAFile)
 	if err != nil {
 		return fmt.Errorf("failed to read the internal CA: %w", err)
@@ -165,7 +175,11 @@ func guardIdentities(c *apiserverapp.Config, internalCAFile string, tokens authe
 			front := authenticator.WrapAudienceAgnosticToken(s.config.Authentication.APIAudiences, tokens)
 			authn = union.New(group.NewAuthenticatedGroupAdder(bearertoken.New(front)), authn)
 		}
-		s.config.Authentication.Authenticator = identity.NewAuthenticator(authn, internalCAs)
+		guarded := identity.NewAuthenticator(authn, internalCAs)
+		if inProcess {
+			guarded = union.New(inprocess.Authenticator(), guarded)
+		}
+		s.config.Authentication.Authenticator = guarded
 		s.config.Authorization.Authorizer = identity.NewAuthorizer(s.config.Authorization.Authorizer)
 	}
 	return nil

@@ -191,7 +191,7 @@ func (d *daemon) steps() []lifecycle.Step {
 	}
 	if d.restored {
 		steps = append(steps, lifecycle.Do("restored pods", func(ctx context.Context) error {
-			client := kubernetes.NewForConfigOrDie(tenantConfig(d.inst.AdminConfig))
+			client := kubernetes.NewForConfigOrDie(tenantConfig(d.inst.LocalConfig()))
 			if source := cloneSource(d.o.DataDir); source != "" {
 				if err := reallocateClonedServices(ctx, client, source); err != nil {
 					return err
@@ -381,7 +381,7 @@ func (d *daemon) startDNS(ctx context.Context) (lifecycle.Running, error) {
 	runCtx, stop := context.WithCancel(context.WithoutCancel(ctx))
 	// startDNS's goroutines report at most three failures; none may block.
 	failed := make(chan error, 3)
-	addr, err := startDNS(runCtx, d.o, tenantConfig(d.inst.AdminConfig), failed)
+	addr, err := startDNS(runCtx, d.o, tenantConfig(d.inst.LocalConfig()), failed)
 	if err != nil {
 		stop()
 		return lifecycle.Running{}, err
@@ -404,7 +404,7 @@ func (d *daemon) startSyncer(ctx context.Context) (lifecycle.Running, error) {
 	s, err := syncer.New(runCtx, syncer.Config{
 		TokenAudience: audience,
 		Tenant:        o.Name, HostNamespace: o.HostNamespace,
-		TenantConfig: tenantConfig(d.inst.AdminConfig), HostConfig: d.hostConfig,
+		TenantConfig: tenantConfig(d.inst.LocalConfig()), TenantCAFile: d.inst.Files.CABundle, HostConfig: d.hostConfig,
 		MetricsBindAddress: o.SyncerMetricsAddress, Policy: d.pol,
 		NodeAddress: o.Advertise().String(), NodeAliasKey: aliasKey, Version: version.Get().GitVersion,
 		KubeletPort: d.kubeletPort, DNSServiceIP: o.DNSServiceIP, ClusterDomain: o.ClusterDomain,
@@ -456,8 +456,9 @@ func (d *daemon) hostTokenAudience(ctx context.Context) (string, error) {
 	return hosttoken.Audience(hex.EncodeToString(sum[:16])), nil
 }
 
-// tenantConfig is the syncer's tenant client config: its own API server,
-// in-process, so not throttled like a remote one.
+// tenantConfig is the tenant client config of knestd's own parts (syncer,
+// DNS, kubelet): the API server of this process, called in-process
+// (Instance.LocalConfig), so not throttled like a remote one.
 func tenantConfig(admin *rest.Config) *rest.Config {
 	c := rest.CopyConfig(admin)
 	c.QPS, c.Burst = 1000, 2000

@@ -26,7 +26,7 @@ func startKubelet(ctx context.Context, o options.Options, inst *controlplane.Ins
 	if err != nil {
 		return 0, fmt.Errorf("cannot listen on %s for the kubelet API: %w", address, errors.Unwrap(err))
 	}
-	tenantClient, err := kubernetes.NewForConfig(tenantConfig(inst.AdminConfig))
+	tenantClient, err := kubernetes.NewForConfig(tenantConfig(inst.LocalConfig()))
 	if err != nil {
 		l.Close()
 		return 0, err

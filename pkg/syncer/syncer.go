@@ -64,6 +64,9 @@ type Config struct {
 	HostNamespace string
 	// TenantConfig reaches the tenant API server.
 	TenantConfig *rest.Config
+	// TenantCAFile is the tenant's CA bundle, which token volumes carry;
+	// unset, TenantConfig's CA (knestd's in-process config has none).
+	TenantCAFile string
 	// HostConfig reaches the host API server with an identity that needs
 	// only a namespaced Role in HostNamespace.
 	HostConfig *rest.Config
@@ -600,7 +603,7 @@ func New(ctx context.Context, cfg Config) (*Syncer, error) {
 			return nil, err
 		}
 	}
-	caData, err := tenantCA(cfg.TenantConfig)
+	caData, err := tenantCA(cfg.TenantCAFile, cfg.TenantConfig)
 	if err != nil {
 		return nil, err
 	}
@@ -695,14 +698,17 @@ func (s *Syncer) TenantServiceAccount(ctx context.Context, namespace, name strin
 }
 
 // tenantCA returns the CA bundle the tenant API server's clients trust.
-func tenantCA(c *rest.Config) ([]byte, error) {
-	if len(c.CAData) > 0 {
+func tenantCA(file string, c *rest.Config) ([]byte, error) {
+	if file == "" && len(c.CAData) > 0 {
 		return c.CAData, nil
 	}
-	if c.CAFile == "" {
+	if file == "" {
+		file = c.CAFile
+	}
+	if file == "" {
 		return nil, errors.New("syncer: the tenant config names no CA")
 	}
-	data, err := os.ReadFile(c.CAFile)
+	data, err := os.ReadFile(file)
 	if err != nil {
 		return nil, fmt.Errorf("failed to read the tenant CA: %w", err)
 	}
