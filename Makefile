@@ -1,7 +1,7 @@
 # knest: targets are thin; the work is in hack/.
 SHELL := /usr/bin/env bash
 
-.PHONY: all demo run build test test-unit test-syncer test-integration test-e2e test-e2e-kind verify release conformance conformance-ci bench-startup bench-sleep bench-sleep-syncing bench-devcluster bench-sync bench-density clean
+.PHONY: all demo run build test test-unit test-syncer test-integration test-e2e test-e2e-kind verify release conformance conformance-ci bench-startup bench-sleep bench-sleep-syncing bench-devcluster bench-sync bench-inprocess bench-density clean
 
 all: build
 
@@ -78,6 +78,10 @@ bench-devcluster: build
 ## bench-sync: 1000 pods through the syncer vs created directly on the host with the same QPS budget, as JSON
 bench-sync: build
 	go run ./hack/bench/sync --knest-dev bin/knest-dev --knestd bin/knestd
+
+## bench-inprocess: what knestd's own clients pay per request to their API server, in-process vs over loopback TLS, as JSON
+bench-inprocess:
+	go run ./hack/bench/inprocess
 
 ## bench-density: a devcluster plus N idle tenants (knestd, syncer, the chart's host objects): per-tenant RSS and idle CPU, where the machine runs out, as JSON (args in DENSITY_ARGS, e.g. --tenants 10 --step 5)
 bench-density: build
