@@ -158,7 +158,7 @@ func (s *Server) RoundTrip(req *http.Request) (*http.Response, error) {
 		w.closeBody()
 		return nil, req.Context().Err()
 	}
-	status, header, length, err := w.response()
+	status, respHeader, length, err := w.response()
 	if err != nil {
 		return nil, err
 	}
@@ -166,7 +166,7 @@ func (s *Server) RoundTrip(req *http.Request) (*http.Response, error) {
 		Status:     fmt.Sprintf("%d %s", status, http.StatusText(status)),
 		StatusCode: status,
 		Proto:      "HTTP/1.1", ProtoMajor: 1, ProtoMinor: 1,
-		Header:        header,
+		Header:        respHeader,
 		ContentLength: length,
 		Body:          &responseBody{w: w},
 		Request:       req,
