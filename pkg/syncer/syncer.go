@@ -699,10 +699,10 @@ func (s *Syncer) TenantServiceAccount(ctx context.Context, namespace, name strin
 
 // tenantCA returns the CA bundle the tenant API server's clients trust.
 func tenantCA(file string, c *rest.Config) ([]byte, error) {
-	if file == "" && len(c.CAData) > 0 {
-		return c.CAData, nil
-	}
 	if file == "" {
+		if len(c.CAData) > 0 {
+			return c.CAData, nil
+		}
 		file = c.CAFile
 	}
 	if file == "" {

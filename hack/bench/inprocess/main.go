@@ -127,16 +127,23 @@ func run() error {
 		}
 		return err
 	}
-	// A warm-up round of each, so neither transport pays for first
-	// connections or first-use allocations in the measurement.
-	for _, t := range transports {
-		for range 20 {
+	// pairs sends times GETs and status updates, back to back.
+	pairs := func(t string, times int) error {
+		for range times {
 			if err := get(t); err != nil {
 				return err
 			}
 			if err := update(t); err != nil {
 				return err
 			}
+		}
+		return nil
+	}
+	// A warm-up round of each, so neither transport pays for first
+	// connections or first-use allocations in the measurement.
+	for _, t := range transports {
+		if err := pairs(t, 20); err != nil {
+			return err
 		}
 	}
 	for _, p := range []struct {
@@ -172,13 +179,8 @@ func run() error {
 			if err != nil {
 				return err
 			}
-			for range *n {
-				if err := get(t); err != nil {
-					return err
-				}
-				if err := update(t); err != nil {
-					return err
-				}
+			if err := pairs(t, *n); err != nil {
+				return err
 			}
 			after, err := proccpu.Seconds(os.Getpid())
 			if err != nil {

@@ -8,10 +8,11 @@ import (
 	"net/http"
 	"net/url"
 	"runtime/debug"
-	"strings"
+	"slices"
 	"sync"
 	"sync/atomic"
 
+	"k8s.io/apimachinery/pkg/util/httpstream"
 	"k8s.io/apiserver/pkg/authentication/authenticator"
 	"k8s.io/apiserver/pkg/authentication/user"
 	"k8s.io/klog/v2"
@@ -51,7 +52,7 @@ type Server struct {
 // system:authenticated added) wherever Authenticator is in the chain.
 func New(u user.Info) *Server {
 	groups := append([]string{}, u.GetGroups()...)
-	if !containsString(groups, user.AllAuthenticated) {
+	if !slices.Contains(groups, user.AllAuthenticated) {
 		groups = append(groups, user.AllAuthenticated)
 	}
 	return &Server{user: &user.DefaultInfo{Name: u.GetName(), UID: u.GetUID(), Groups: groups, Extra: u.GetExtra()}}
@@ -179,24 +180,10 @@ func closeBody(req *http.Request) {
 	}
 }
 
+// isUpgrade is the API server's own test for an upgrade (what its exec,
+// attach and port-forward handlers go by), or an Upgrade header alone.
 func isUpgrade(req *http.Request) bool {
-	for _, v := range req.Header.Values("Connection") {
-		for _, token := range strings.Split(v, ",") {
-			if strings.EqualFold(strings.TrimSpace(token), "upgrade") {
-				return true
-			}
-		}
-	}
-	return req.Header.Get("Upgrade") != ""
-}
-
-func containsString(list []string, s string) bool {
-	for _, x := range list {
-		if x == s {
-			return true
-		}
-	}
-	return false
+	return httpstream.IsUpgradeRequest(req) || req.Header.Get(httpstream.HeaderUpgrade) != ""
 }
 
 // responseWriter is the handler's side of one response: the header, then
