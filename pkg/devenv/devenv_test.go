@@ -9,6 +9,11 @@ import (
 	"time"
 
 	"github.com/google/go-cmp/cmp"
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/client-go/kubernetes/fake"
+	k8stesting "k8s.io/client-go/testing"
 
 	"github.com/knest-dev/knest/pkg/policy"
 	"github.com/knest-dev/knest/pkg/tenant"
@@ -183,5 +188,65 @@ func TestKnestdRunsBehindTheSupervisorWhenOneIsGiven(t *testing.T) {
 	e.opts.SleepAfter = 5 * time.Minute
 	if _, got := e.knestdCommand(args); !slices.Equal(got, append(want, "--sleep-after=5m0s")) {
 		t.Errorf("with --sleep-after: %v", got)
+	}
+}
+
+// The chart makes the tenant's API Service; EnsureAPIService must not POST
+// over it, which makes the host allocate (and later repair away) a
+// ClusterIP per tenant start. It creates the Service only where none is,
+// and adds the DNS ports to one an earlier version made.
+func TestEnsureAPIServiceCreatesOnlyWhatIsMissing(t *testing.T) {
+	t.Parallel()
+	ctx := t.Context()
+	existing := &corev1.Service{
+		ObjectMeta: metav1.ObjectMeta{Name: APIServiceName, Namespace: "with-chart"},
+		Spec:       corev1.ServiceSpec{ClusterIP: "10.96.0.20", Ports: slices.Clone(apiServicePorts)},
+	}
+	old := &corev1.Service{
+		ObjectMeta: metav1.ObjectMeta{Name: APIServiceName, Namespace: "old"},
+		Spec:       corev1.ServiceSpec{ClusterIP: "10.96.0.30", Ports: apiServicePorts[:1]},
+	}
+	client := fake.NewClientset(existing, old)
+	client.PrependReactor("create", "services", func(action k8stesting.Action) (bool, runtime.Object, error) {
+		svc := action.(k8stesting.CreateAction).GetObject().(*corev1.Service)
+		svc.Spec.ClusterIP = "10.96.0.40"
+		return false, nil, nil
+	})
+
+	for _, tc := range []struct {
+		namespace, wantIP, wantVerb string
+	}{
+		{"with-chart", "10.96.0.20", ""},
+		{"old", "10.96.0.30", "update"},
+		{"fresh", "10.96.0.40", "create"},
+	} {
+		client.ClearActions()
+		ip, err := EnsureAPIService(ctx, client, tc.namespace)
+		if err != nil {
+			t.Fatalf("%s: %v", tc.namespace, err)
+		}
+		if ip != tc.wantIP {
+			t.Errorf("%s: ClusterIP %q, want %q", tc.namespace, ip, tc.wantIP)
+		}
+		var writes []string
+		for _, a := range client.Actions() {
+			if a.GetVerb() != "get" {
+				writes = append(writes, a.GetVerb())
+			}
+		}
+		want := []string{}
+		if tc.wantVerb != "" {
+			want = []string{tc.wantVerb}
+		}
+		if !slices.Equal(writes, want) {
+			t.Errorf("%s: writes %v, want %v", tc.namespace, writes, want)
+		}
+	}
+	got, err := client.CoreV1().Services("old").Get(ctx, APIServiceName, metav1.GetOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !hasPort(got, "dns") {
+		t.Errorf("the old Service did not get the DNS ports: %v", got.Spec.Ports)
 	}
 }

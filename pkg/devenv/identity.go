@@ -57,33 +57,45 @@ var apiServicePorts = []corev1.ServicePort{
 	{Name: "dns-tcp", Port: 53, TargetPort: intstr.FromInt32(DNSTargetPort), Protocol: corev1.ProtocolTCP},
 }
 
-// EnsureAPIService creates the host Service in front of a tenant's knestd,
-// with the ports of its API server and its DNS server, and returns its
-// ClusterIP: the tenant's default/kubernetes Service and the nameserver of
-// the tenant's pods. In a dev environment knestd is a local process, so the
+// EnsureAPIService makes sure the host Service in front of a tenant's
+// knestd exists, with the ports of its API server and its DNS server, and
+// returns its ClusterIP: the tenant's default/kubernetes Service and the
+// nameserver of the tenant's pods. The chart (InstallPolicies) usually made
+// it already; in a dev environment knestd is a local process, so the
 // Service has no endpoints; on a real host the chart's Service selects the
 // knestd pod.
+//
+// It reads before it creates: a Service created over an existing one is
+// refused, but the host's API server has allocated a ClusterIP for it
+// first (an IPAddress object), which its repair loop finds pointing at the
+// existing Service and deletes minutes later with an error in its log and
+// a Warning Event, once for every tenant of every `knest dev up`
+// (kubernetes/kubernetes#132321).
 func EnsureAPIService(ctx context.Context, client kubernetes.Interface, namespace string) (string, error) {
-	svc := &corev1.Service{
-		ObjectMeta: metav1.ObjectMeta{Name: APIServiceName, Namespace: namespace, Labels: map[string]string{"knest.io/component": "apiserver"}},
-		Spec: corev1.ServiceSpec{
-			Type:  corev1.ServiceTypeClusterIP,
-			Ports: slices.Clone(apiServicePorts),
-		},
-	}
-	created, err := client.CoreV1().Services(namespace).Create(ctx, svc, metav1.CreateOptions{})
-	if apierrors.IsAlreadyExists(err) {
-		created, err = client.CoreV1().Services(namespace).Get(ctx, APIServiceName, metav1.GetOptions{})
-		if err == nil && !hasPort(created, "dns") {
-			// Made by an earlier version, without DNS.
-			created.Spec.Ports = slices.Clone(apiServicePorts)
-			created, err = client.CoreV1().Services(namespace).Update(ctx, created, metav1.UpdateOptions{})
+	services := client.CoreV1().Services(namespace)
+	svc, err := services.Get(ctx, APIServiceName, metav1.GetOptions{})
+	switch {
+	case apierrors.IsNotFound(err):
+		svc, err = services.Create(ctx, &corev1.Service{
+			ObjectMeta: metav1.ObjectMeta{Name: APIServiceName, Namespace: namespace, Labels: map[string]string{"knest.io/component": "apiserver"}},
+			Spec: corev1.ServiceSpec{
+				Type:  corev1.ServiceTypeClusterIP,
+				Ports: slices.Clone(apiServicePorts),
+			},
+		}, metav1.CreateOptions{})
+		if apierrors.IsAlreadyExists(err) {
+			// Made meanwhile.
+			svc, err = services.Get(ctx, APIServiceName, metav1.GetOptions{})
 		}
+	case err == nil && !hasPort(svc, "dns"):
+		// Made by an earlier version, without DNS.
+		svc.Spec.Ports = slices.Clone(apiServicePorts)
+		svc, err = services.Update(ctx, svc, metav1.UpdateOptions{})
 	}
 	if err != nil {
 		return "", fmt.Errorf("failed to create the tenant API Service %s/%s in host cluster: %w", namespace, APIServiceName, err)
 	}
-	return created.Spec.ClusterIP, nil
+	return svc.Spec.ClusterIP, nil
 }
 
 func hasPort(svc *corev1.Service, name string) bool {

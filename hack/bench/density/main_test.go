@@ -44,3 +44,23 @@ func TestBusiestMinute(t *testing.T) {
 		})
 	}
 }
+
+func TestNextStepNeedsForecastsFromTheTenantsSoFar(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		name        string
+		before, now float64
+		started, n  int
+		want        float64
+	}{
+		// The run that lost its host: 120 tenants had taken 21 100 MiB.
+		{"the step past the machine", 23215, 2115, 120, 10, 1758.33},
+		{"nothing started yet", 23215, 23215, 0, 10, 0},
+		{"a short last step", 20000, 10000, 50, 3, 600},
+		{"memory freed meanwhile", 10000, 12000, 10, 10, 0},
+	} {
+		if got := nextStepNeeds(tc.before, tc.now, tc.started, tc.n); got < tc.want-0.01 || got > tc.want+0.01 {
+			t.Errorf("%s: nextStepNeeds = %.2f, want %.2f", tc.name, got, tc.want)
+		}
+	}
+}
