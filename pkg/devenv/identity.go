@@ -68,8 +68,8 @@ var apiServicePorts = []corev1.ServicePort{
 // It reads before it creates: a Service created over an existing one is
 // refused, but the host's API server has allocated a ClusterIP for it
 // first (an IPAddress object), which its repair loop finds pointing at the
-// existing Service and deletes minutes later with an error in its log and
-// a Warning Event, once for every tenant of every `knest dev up`
+// existing Service and deletes, with an error in its log and a Warning
+// Event, once for every tenant of every `knest dev up`
 // (kubernetes/kubernetes#132321).
 func EnsureAPIService(ctx context.Context, client kubernetes.Interface, namespace string) (string, error) {
 	services := client.CoreV1().Services(namespace)
