@@ -94,6 +94,9 @@ type APIServer struct {
 	// in-process clients while the server runs, and its requests are
 	// authenticated as its user.
 	InProcess *inprocess.Server
+	// ServingCert, if set, is the serving certificate, reloaded by its
+	// owner (see certfiles.go); unset, it is read from PKI once.
+	ServingCert *ServingCert
 }
 
 // Validate reports configuration errors.
@@ -211,5 +214,5 @@ func RunAPIServer(ctx context.Context, a APIServer) error {
 	if a.KubernetesServiceIP != nil {
 		completed.APIServerServiceIP = a.KubernetesServiceIP
 	}
-	return runServerChain(ctx, completed, a.PKI.InternalCACert, a.Handlers, a.TokenAuthenticator, a.ReadyzChecks, a.WrapHandler, a.InProcess)
+	return runServerChain(ctx, completed, a)
 }

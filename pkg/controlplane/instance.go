@@ -159,6 +159,9 @@ type Instance struct {
 	pkiConfig pki.Config
 	// renewMu serializes renewals.
 	renewMu sync.Mutex
+	// servingCert is the API server's serving certificate, which renewals
+	// reload; nil until the API server step runs.
+	servingCert atomic.Pointer[ServingCert]
 	// runner is set by Start; an Instance from Steps is stopped by whoever
 	// runs its steps.
 	runner *lifecycle.Runner
@@ -204,10 +207,11 @@ func Steps(spec func() Spec) (*Instance, []lifecycle.Step) {
 // RenewCertificates re-issues the leaf certificates that are close to
 // expiry (all of them with rotate), under the same CAs and with the same
 // keys, and rewrites the admin kubeconfig if its certificate changed. The
-// API server reloads its serving and proxy certificates from disk, and
-// knestd's own clients and the controller-manager's reload theirs
+// API server's serving certificate is read again here (certfiles.go), its
+// proxy client certificate by its file watcher, and knestd's own clients and the controller-manager's reload theirs
 // (kubeconfig.Client.ReferenceFiles), so nothing restarts. It reports
-// whether the admin kubeconfig changed.
+// whether the admin kubeconfig changed, also with an error (one that did
+// not stop the admin kubeconfig's rewrite).
 func (i *Instance) RenewCertificates(now time.Time, rotate bool) (bool, error) {
 	i.renewMu.Lock()
 	defer i.renewMu.Unlock()
@@ -220,14 +224,21 @@ func (i *Instance) RenewCertificates(now time.Time, rotate bool) (bool, error) {
 	if _, err := pki.Ensure(c, now); err != nil {
 		return false, err
 	}
+	// The API server watches no file for its serving certificate
+	// (certfiles.go): it serves the renewed one once read here. Read at
+	// every check, so a failed read is retried with the next.
+	var reloadErr error
+	if sc := i.servingCert.Load(); sc != nil {
+		reloadErr = sc.Reload(context.Background())
+	}
 	after, err := os.ReadFile(i.Files.AdminCert)
 	if err != nil {
-		return false, err
+		return false, errors.Join(reloadErr, err)
 	}
 	if string(before) == string(after) {
-		return false, nil
+		return false, reloadErr
 	}
-	return true, i.WriteAdminKubeconfig(i.Layout.AdminKubeconfig)
+	return true, errors.Join(reloadErr, i.WriteAdminKubeconfig(i.Layout.AdminKubeconfig))
 }
 
 // BeginCARotation starts a cluster CA rotation (pki.BeginCARotation) and
@@ -522,6 +533,11 @@ func (st *starter) startAPIServer(ctx context.Context) (lifecycle.Running, error
 		timeout = DefaultReadyTimeout
 	}
 	st.readyBy = time.Now().Add(timeout)
+	serving, err := NewServingCert(st.inst.Files.ServingCert, st.inst.Files.ServingKey)
+	if err != nil {
+		return lifecycle.Running{}, err
+	}
+	st.inst.servingCert.Store(serving)
 	st.listenerTaken.Store(true)
 	api := startComponent(ctx, "kube-apiserver", func(ctx context.Context) error {
 		return RunAPIServer(ctx, APIServer{
@@ -530,7 +546,7 @@ func (st *starter) startAPIServer(ctx context.Context) (lifecycle.Running, error
 			EncryptionConfigFile: st.encryptionConfig, AuthenticationConfigFile: st.authnConfig,
 			AdmissionPlugins: s.AdmissionPlugins, ExtraFlags: s.APIServerFlags, KubernetesServiceIP: s.KubernetesServiceIP,
 			EgressSelectorConfigFile: st.egressConfig, Handlers: s.Handlers, TokenAuthenticator: s.TokenAuthenticator, ReadyzChecks: s.ReadyzChecks,
-			WrapHandler: s.WrapHandler, InProcess: st.inst.local,
+			WrapHandler: s.WrapHandler, InProcess: st.inst.local, ServingCert: serving,
 		})
 	})
 	readyCtx, cancel := context.WithDeadline(ctx, st.readyBy)

@@ -14,7 +14,6 @@ import (
 	apirequest "k8s.io/apiserver/pkg/endpoints/request"
 	"k8s.io/apiserver/pkg/registry/generic"
 	genericapiserver "k8s.io/apiserver/pkg/server"
-	"k8s.io/apiserver/pkg/server/healthz"
 	"k8s.io/client-go/tools/cache"
 	"k8s.io/klog/v2"
 	apiserverapp "k8s.io/kubernetes/cmd/kube-apiserver/app"
@@ -28,7 +27,8 @@ import (
 // knestd's guards on reserved identities and its bootstrap hooks are in
 // place before any server of the chain is built from its configuration,
 // and its readyz checks are added before /readyz is installed.
-func runServerChain(ctx context.Context, opts apiserveroptions.CompletedOptions, internalCAFile string, handlers map[string]http.Handler, tokens authenticator.Token, readyz []healthz.HealthChecker, wrap func(http.Handler) http.Handler, local *inprocess.Server) error {
+func runServerChain(ctx context.Context, opts apiserveroptions.CompletedOptions, a APIServer) error {
+	handlers, readyz, wrap, local := a.Handlers, a.ReadyzChecks, a.WrapHandler, a.InProcess
 	if opts.InformerName == nil {
 		name, err := cache.NewInformerName("kube-apiserver")
 		if err != nil {
@@ -40,9 +40,20 @@ func runServerChain(ctx context.Context, opts apiserveroptions.CompletedOptions,
 	if err != nil {
 		return fmt.Errorf("apiserver config: %w", err)
 	}
-	if err := guardIdentities(config, internalCAFile, tokens, local != nil); err != nil {
+	if err := guardIdentities(config, a.PKI.InternalCACert, a.TokenAuthenticator, local != nil); err != nil {
 		return err
 	}
+	clientCA, requestHeaderCA, err := staticCAs(a.PKI)
+	if err != nil {
+		return err
+	}
+	serving := a.ServingCert
+	if serving == nil {
+		if serving, err = NewServingCert(a.PKI.ServingCert, a.PKI.ServingKey); err != nil {
+			return err
+		}
+	}
+	useCertificates(config, clientCA, requestHeaderCA, serving)
 	if err := replaceBootstrapHooks(config.KubeAPIs.ControlPlane.Generic, klog.FromContext(ctx)); err != nil {
 		return err
 	}

@@ -3,6 +3,7 @@ package knestd
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"net/http"
 	"sync"
 	"time"
@@ -92,9 +93,7 @@ func (c *certs) startRenewal(ctx context.Context) (lifecycle.Running, error) {
 				return
 			}
 			changed, err := c.inst.RenewCertificates(time.Now(), false)
-			if err == nil {
-				err = c.renewed(runCtx, changed)
-			}
+			err = errors.Join(err, c.renewed(runCtx, changed))
 			if err != nil {
 				logger.Error(err, "Certificate renewal failed; retrying", "in", interval.String())
 			} else if changed {
@@ -200,9 +199,7 @@ func (c *certs) serve(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 		changed, err := c.inst.RenewCertificates(time.Now(), true)
-		if err == nil {
-			err = c.renewed(r.Context(), changed)
-		}
+		err = errors.Join(err, c.renewed(r.Context(), changed))
 		if err != nil {
 			http.Error(w, "certs: rotation failed: "+err.Error(), http.StatusInternalServerError)
 			return

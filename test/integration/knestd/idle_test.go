@@ -3,9 +3,13 @@ package knestd
 import (
 	"fmt"
 	"io"
+	"io/fs"
 	"net/http"
 	"os"
+	"path/filepath"
+	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -22,7 +26,8 @@ import (
 // (pkg/idle Procs), the watch caches, whose timers run on knestd's grid
 // clock, still send bookmarks, and the API server's resources share their
 // etcd client (pkg/controlplane etcdclients.go) instead of dialling one
-// each.
+// each, and knestd holds no inotify instance for the certificate files it
+// writes itself (pkg/controlplane certfiles.go).
 func TestIntegrationIdleCost(t *testing.T) {
 	if testing.Short() {
 		t.Skip("integration test")
@@ -54,6 +59,26 @@ func TestIntegrationIdleCost(t *testing.T) {
 			t.Fatalf("%d gRPC client connections in knestd, want 1-10", conns)
 		}
 		t.Logf("%d gRPC client connections", conns)
+	})
+
+	t.Run("knestd watches only the files no one tells it about", func(t *testing.T) {
+		// The kernel allows 128 inotify instances per user by default,
+		// shared by every process of that user on the node: upstream's
+		// API server took 7 for its certificate files, the
+		// controller-manager 4 (pkg/controlplane certfiles.go).
+		watched := inotifyWatches(t, k.Pid(), k.DataDir)
+		t.Logf("%d inotify instances: %v", len(watched), watched)
+		if len(watched) > 6 {
+			t.Errorf("%d inotify instances, want at most 6 (the proxy client certificate, the authentication configuration, the four CSR signers)", len(watched))
+		}
+		for _, files := range watched {
+			for _, f := range files {
+				switch filepath.Base(f) {
+				case "apiserver.crt", "apiserver.key", "client-ca.crt", "front-proxy-ca.crt":
+					t.Errorf("%s is watched: knestd reads it itself", f)
+				}
+			}
+		}
 	})
 
 	t.Run("a cached watch gets its bookmark before its deadline", func(t *testing.T) {
@@ -105,6 +130,60 @@ func TestIntegrationIdleCost(t *testing.T) {
 			time.Sleep(100 * time.Millisecond)
 		}
 	})
+}
+
+// inotifyWatches lists the process's inotify instances, each with the
+// files it watches, named by path where they are under dir (by inode
+// number elsewhere).
+func inotifyWatches(t *testing.T, pid int, dir string) [][]string {
+	t.Helper()
+	names := map[uint64]string{}
+	filepath.WalkDir(dir, func(path string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return nil
+		}
+		if info, err := d.Info(); err == nil {
+			if st, ok := info.Sys().(*syscall.Stat_t); ok {
+				names[st.Ino] = path
+			}
+		}
+		return nil
+	})
+	fds, err := os.ReadDir(fmt.Sprintf("/proc/%d/fd", pid))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var watched [][]string
+	for _, fd := range fds {
+		link, err := os.Readlink(fmt.Sprintf("/proc/%d/fd/%s", pid, fd.Name()))
+		if err != nil || link != "anon_inode:inotify" {
+			continue
+		}
+		info, err := os.ReadFile(fmt.Sprintf("/proc/%d/fdinfo/%s", pid, fd.Name()))
+		if err != nil {
+			t.Fatal(err)
+		}
+		files := []string{}
+		for _, line := range strings.Split(string(info), "\n") {
+			// One line per watch: "inotify wd:1 ino:1a2b sdev:... ...".
+			fields := strings.Fields(line)
+			if len(fields) < 3 || fields[0] != "inotify" {
+				continue
+			}
+			hex, ok := strings.CutPrefix(fields[2], "ino:")
+			if !ok {
+				continue
+			}
+			ino, err := strconv.ParseUint(hex, 16, 64)
+			if name, known := names[ino]; err == nil && known {
+				files = append(files, name)
+			} else {
+				files = append(files, "inode "+hex)
+			}
+		}
+		watched = append(watched, files)
+	}
+	return watched
 }
 
 func waitOutput(k *framework.Process, text string, timeout time.Duration) bool {

@@ -173,6 +173,37 @@ func TestIntegrationControlPlane(t *testing.T) {
 		}
 	})
 
+	t.Run("the request headers authenticate only with the front proxy's certificate", func(t *testing.T) {
+		// The API server's TLS layer and its request-header authenticator
+		// read the front-proxy CA once (pkg/controlplane certfiles.go);
+		// a client certificate of the cluster CA, which tenant users
+		// hold, does not make the headers count.
+		pkiDir := filepath.Join(dir, "pki")
+		as := func(certFile, keyFile string) string {
+			c := rest.CopyConfig(cfg)
+			c.TLSClientConfig = rest.TLSClientConfig{CAData: cfg.CAData, CAFile: cfg.CAFile, CertFile: certFile, KeyFile: keyFile}
+			c.WrapTransport = func(rt http.RoundTripper) http.RoundTripper {
+				return roundTripperFunc(func(r *http.Request) (*http.Response, error) {
+					r = r.Clone(r.Context())
+					r.Header.Set("X-Remote-User", "alice")
+					r.Header.Set("X-Remote-Group", "devs")
+					return rt.RoundTrip(r)
+				})
+			}
+			review, err := framework.Client(t, c).AuthenticationV1().SelfSubjectReviews().Create(t.Context(), &authenticationv1.SelfSubjectReview{}, metav1.CreateOptions{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			return review.Status.UserInfo.Username + " " + strings.Join(review.Status.UserInfo.Groups, ",")
+		}
+		if got, want := as(filepath.Join(pkiDir, "front-proxy-client.crt"), filepath.Join(pkiDir, "front-proxy-client.key")), "alice devs,system:authenticated"; got != want {
+			t.Errorf("front proxy with X-Remote-User alice: %q, want %q", got, want)
+		}
+		if got := as(filepath.Join(pkiDir, "admin.crt"), filepath.Join(pkiDir, "admin.key")); !strings.HasPrefix(got, "knest-admin ") {
+			t.Errorf("admin certificate with X-Remote-User alice: %q, want knest-admin", got)
+		}
+	})
+
 	t.Run("a secret value never reaches the disk in plain text", func(t *testing.T) {
 		ctx := t.Context()
 		ns := createNamespace(t, client, "secret")
@@ -469,3 +500,7 @@ func robotToken(t *testing.T, client kubernetes.Interface, ns string, seconds in
 	}
 	return tr
 }
+
+type roundTripperFunc func(*http.Request) (*http.Response, error)
+
+func (f roundTripperFunc) RoundTrip(r *http.Request) (*http.Response, error) { return f(r) }
