@@ -2,13 +2,11 @@ package controlplane
 
 import (
 	"context"
+	"errors"
 	"fmt"
-	"os"
 
 	"k8s.io/apiserver/pkg/server/dynamiccertificates"
 	apiserverapp "k8s.io/kubernetes/cmd/kube-apiserver/app"
-
-	"github.com/knest-dev/knest/pkg/pki"
 )
 
 // The kube-apiserver watches each certificate file it reads with an inotify
@@ -24,7 +22,8 @@ import (
 //
 //   - the client CA bundle and the front-proxy CA change only in a cluster
 //     CA rotation step, after which knestd restarts (pkg/knestd/certs.go),
-//     and the front-proxy CA never rotates: they are read once, at start;
+//     and the front-proxy CA never rotates: the bundles the API server's
+//     configuration read at start stay in use;
 //   - the serving certificate is renewed while knestd runs: it is read at
 //     start and again by ServingCert.Reload, which Instance.RenewCertificates
 //     calls after writing the files.
@@ -78,45 +77,40 @@ func (s *ServingCert) Reload(ctx context.Context) error {
 	return nil
 }
 
-// staticCAs reads the client CA bundle and the request-header (front-proxy)
-// CA once.
-func staticCAs(files pki.Files) (client, requestHeader dynamiccertificates.CAContentProvider, err error) {
-	read := func(name, file string) (dynamiccertificates.CAContentProvider, error) {
-		pem, err := os.ReadFile(file)
-		if err != nil {
-			return nil, fmt.Errorf("apiserver: %w", err)
-		}
-		ca, err := dynamiccertificates.NewStaticCAContent(name+"::"+file, pem)
-		if err != nil {
-			return nil, fmt.Errorf("apiserver: %s: %w", file, err)
-		}
-		return ca, nil
-	}
-	if client, err = read("client-ca-bundle", files.ClientCABundle); err != nil {
-		return nil, nil, err
-	}
-	if requestHeader, err = read("request-header", files.FrontProxyCACert); err != nil {
-		return nil, nil, err
-	}
-	return client, requestHeader, nil
-}
-
-// useCertificates puts the statically read CAs and the serving certificate
-// where NewConfig put providers that watch their files: the TLS
-// configuration of the chain's front server and the published
+// useCertificates puts static copies of the CAs NewConfig read, and the
+// serving certificate, where NewConfig put providers that watch their
+// files: the TLS configuration of the chain's servers and the published
 // extension-apiserver-authentication ConfigMap. The authenticators keep
-// the request-header CA NewConfig read; nothing runs its watcher.
-func useCertificates(c *apiserverapp.Config, clientCA, requestHeaderCA dynamiccertificates.CAContentProvider, serving *ServingCert) {
+// the providers NewConfig built; nothing runs their watchers.
+func useCertificates(c *apiserverapp.Config, serving *ServingCert) error {
+	info := &c.KubeAPIs.ControlPlane.Extra.ClusterAuthenticationInfo
+	clientCA, err := staticCopy(info.ClientCA)
+	if err != nil {
+		return err
+	}
+	requestHeaderCA, err := staticCopy(info.RequestHeaderCA)
+	if err != nil {
+		return err
+	}
+	info.ClientCA, info.RequestHeaderCA = clientCA, requestHeaderCA
 	for _, g := range chainGenericConfigs(c) {
 		if g.SecureServing == nil {
 			continue
 		}
 		g.SecureServing.ClientCA = dynamiccertificates.NewUnionCAContentProvider(clientCA, requestHeaderCA)
-		if serving != nil {
-			g.SecureServing.Cert = serving
-		}
+		g.SecureServing.Cert = serving
 	}
-	info := &c.KubeAPIs.ControlPlane.Extra.ClusterAuthenticationInfo
-	info.ClientCA = clientCA
-	info.RequestHeaderCA = requestHeaderCA
+	return nil
+}
+
+// staticCopy is p's current bundle, never reloaded.
+func staticCopy(p dynamiccertificates.CAContentProvider) (dynamiccertificates.CAContentProvider, error) {
+	if p == nil {
+		return nil, errors.New("apiserver: a client CA or request-header CA is not configured")
+	}
+	ca, err := dynamiccertificates.NewStaticCAContent(p.Name(), p.CurrentCABundleContent())
+	if err != nil {
+		return nil, fmt.Errorf("apiserver: %s: %w", p.Name(), err)
+	}
+	return ca, nil
 }

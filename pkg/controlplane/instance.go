@@ -208,7 +208,8 @@ func Steps(spec func() Spec) (*Instance, []lifecycle.Step) {
 // expiry (all of them with rotate), under the same CAs and with the same
 // keys, and rewrites the admin kubeconfig if its certificate changed. The
 // API server's serving certificate is read again here (certfiles.go), its
-// proxy client certificate by its file watcher, and knestd's own clients and the controller-manager's reload theirs
+// proxy client certificate by its file watcher, and knestd's own clients
+// and the controller-manager's reload theirs
 // (kubeconfig.Client.ReferenceFiles), so nothing restarts. It reports
 // whether the admin kubeconfig changed, also with an error (one that did
 // not stop the admin kubeconfig's rewrite).

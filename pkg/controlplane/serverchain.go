@@ -43,17 +43,15 @@ func runServerChain(ctx context.Context, opts apiserveroptions.CompletedOptions,
 	if err := guardIdentities(config, a.PKI.InternalCACert, a.TokenAuthenticator, local != nil); err != nil {
 		return err
 	}
-	clientCA, requestHeaderCA, err := staticCAs(a.PKI)
-	if err != nil {
-		return err
-	}
 	serving := a.ServingCert
 	if serving == nil {
 		if serving, err = NewServingCert(a.PKI.ServingCert, a.PKI.ServingKey); err != nil {
 			return err
 		}
 	}
-	useCertificates(config, clientCA, requestHeaderCA, serving)
+	if err := useCertificates(config, serving); err != nil {
+		return err
+	}
 	if err := replaceBootstrapHooks(config.KubeAPIs.ControlPlane.Generic, klog.FromContext(ctx)); err != nil {
 		return err
 	}

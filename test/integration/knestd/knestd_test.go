@@ -28,6 +28,7 @@ import (
 	"k8s.io/apimachinery/pkg/util/wait"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
+	"k8s.io/client-go/transport"
 	"k8s.io/utils/ptr"
 
 	"github.com/knest-dev/knest/test/integration/framework"
@@ -183,12 +184,7 @@ func TestIntegrationControlPlane(t *testing.T) {
 			c := rest.CopyConfig(cfg)
 			c.TLSClientConfig = rest.TLSClientConfig{CAData: cfg.CAData, CAFile: cfg.CAFile, CertFile: certFile, KeyFile: keyFile}
 			c.WrapTransport = func(rt http.RoundTripper) http.RoundTripper {
-				return roundTripperFunc(func(r *http.Request) (*http.Response, error) {
-					r = r.Clone(r.Context())
-					r.Header.Set("X-Remote-User", "alice")
-					r.Header.Set("X-Remote-Group", "devs")
-					return rt.RoundTrip(r)
-				})
+				return transport.NewAuthProxyRoundTripper("alice", "", []string{"devs"}, nil, rt)
 			}
 			review, err := framework.Client(t, c).AuthenticationV1().SelfSubjectReviews().Create(t.Context(), &authenticationv1.SelfSubjectReview{}, metav1.CreateOptions{})
 			if err != nil {
@@ -500,7 +496,3 @@ func robotToken(t *testing.T, client kubernetes.Interface, ns string, seconds in
 	}
 	return tr
 }
-
-type roundTripperFunc func(*http.Request) (*http.Response, error)
-
-func (f roundTripperFunc) RoundTrip(r *http.Request) (*http.Response, error) { return f(r) }
